@@ -1,0 +1,196 @@
+//! The declarative source: builds runtime streams from a manifest's typed model and runs the
+//! Airbyte commands on them (`spec`, `check`, `discover`, `read`), emitting the messages the
+//! reference emits, in its order.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), sluice_engine::EngineError> {
+//! use sluice_engine::{MessageWriter, Source, SourceOptions};
+//! let manifest = sluice_manifest::load_file("manifest.yaml".as_ref())?;
+//! let config = serde_json::json!({"api_key": "..."});
+//! let source = Source::new(manifest, config, SourceOptions::default())?;
+//! let catalog = source.configured_catalog_all_full_refresh();
+//! let mut out = MessageWriter::new(std::io::stdout().lock());
+//! source.read(&catalog, &[], &mut out).await?;
+//! # Ok(()) }
+//! ```
+
+mod build;
+mod config;
+mod error;
+mod output;
+mod read;
+mod stream;
+mod support;
+
+pub use config::validate_config;
+pub use error::EngineError;
+pub use output::MessageWriter;
+pub use support::{Unsupported, unsupported_components};
+
+use serde_json::Value;
+use sluice_http::{HyperTransport, Transport};
+use sluice_manifest::Manifest;
+use sluice_protocol::{
+    AirbyteCatalog, AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog,
+    ConfiguredAirbyteStream, ConnectorSpecification, DestinationSyncMode, Status, SyncMode,
+};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use stream::Stream;
+
+/// How a [`Source`] reaches the outside world.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    /// The folder of the manifest file, for schema files given by relative path.
+    pub manifest_dir: Option<PathBuf>,
+    /// Where requests go: the network, or a cassette.
+    pub transport: Arc<dyn Transport>,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        Self {
+            manifest_dir: None,
+            transport: Arc::new(HyperTransport::default()),
+        }
+    }
+}
+
+/// A manifest with its config, ready to run.
+#[derive(Debug)]
+pub struct Source {
+    manifest: Manifest,
+    config: Arc<Value>,
+    streams: Vec<Stream>,
+}
+
+impl Source {
+    /// Builds every stream of the manifest. Fails on a component sluice cannot run, naming it.
+    pub fn new(
+        manifest: Manifest,
+        config: Value,
+        options: SourceOptions,
+    ) -> Result<Self, EngineError> {
+        let config = Arc::new(config);
+        let streams = build::streams(&manifest, &config, &options)?;
+        Ok(Self {
+            manifest,
+            config,
+            streams,
+        })
+    }
+
+    /// The manifest's connector specification.
+    pub fn spec(&self) -> ConnectorSpecification {
+        build::spec(&self.manifest)
+    }
+
+    /// Checks the config against the spec's `connection_specification`, when the manifest has a spec.
+    pub fn validate_config(&self) -> Result<(), EngineError> {
+        match self
+            .manifest
+            .resolved
+            .pointer("/spec/connection_specification")
+        {
+            Some(schema) => validate_config(schema, &self.config),
+            None => Ok(()),
+        }
+    }
+
+    /// `check`: the config against the spec, then the manifest's CheckStream.
+    pub async fn check<W: Write>(
+        &self,
+        out: &mut MessageWriter<W>,
+    ) -> Result<AirbyteConnectionStatus, EngineError> {
+        let _ = out;
+        if let Err(error) = self.validate_config() {
+            return Ok(failed(error.message));
+        }
+        let names = build::check_stream_names(&self.manifest)?;
+        for name in names {
+            let Some(stream) = self.streams.iter().find(|s| s.name == name) else {
+                return Ok(failed(format!(
+                    "Check failed: stream '{name}' is not in the manifest"
+                )));
+            };
+            if let Err(error) = read::first_record(stream).await {
+                return Ok(failed(format!(
+                    "Unable to connect to stream {name} - {}",
+                    error.internal_message.as_deref().unwrap_or(&error.message)
+                )));
+            }
+        }
+        Ok(AirbyteConnectionStatus {
+            status: Status::Succeeded,
+            message: None,
+        })
+    }
+
+    /// `discover`: one catalog entry per stream.
+    pub fn discover(&self) -> Result<AirbyteCatalog, EngineError> {
+        Ok(AirbyteCatalog {
+            streams: self.streams.iter().map(Stream::catalog_entry).collect(),
+        })
+    }
+
+    /// A configured catalog that reads every stream in full refresh (for tools and examples).
+    pub fn configured_catalog_all_full_refresh(&self) -> ConfiguredAirbyteCatalog {
+        let streams = self
+            .streams
+            .iter()
+            .map(|s| {
+                ConfiguredAirbyteStream::new(
+                    s.catalog_entry(),
+                    SyncMode::FullRefresh,
+                    DestinationSyncMode::Overwrite,
+                )
+            })
+            .collect();
+        ConfiguredAirbyteCatalog { streams }
+    }
+
+    /// `read`: the configured streams, with their state, into `out`.
+    pub async fn read<W: Write>(
+        &self,
+        catalog: &ConfiguredAirbyteCatalog,
+        state: &[AirbyteStateMessage],
+        out: &mut MessageWriter<W>,
+    ) -> Result<(), EngineError> {
+        read::read(&self.streams, catalog, state, out).await
+    }
+
+    /// The config the source runs with.
+    pub fn config_value(&self) -> &Value {
+        &self.config
+    }
+}
+
+fn failed(message: String) -> AirbyteConnectionStatus {
+    AirbyteConnectionStatus {
+        status: Status::Failed,
+        message: Some(message),
+    }
+}
+
+/// The spec `source-declarative-manifest` prints without a manifest: a config that carries one.
+pub fn generic_spec() -> ConnectorSpecification {
+    let connection_specification = serde_json::json!({
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "Low-code source spec",
+        "type": "object",
+        "required": ["__injected_declarative_manifest"],
+        "additionalProperties": true,
+        "properties": {
+            "__injected_declarative_manifest": {
+                "title": "Low-code manifest",
+                "type": "object",
+                "description": "The low-code manifest that defines the components of the source."
+            }
+        }
+    });
+    match connection_specification {
+        Value::Object(map) => ConnectorSpecification::new(map),
+        _ => unreachable!("a JSON object literal"),
+    }
+}

@@ -1,0 +1,192 @@
+use crate::{HttpRequest, HttpResponse};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use std::future::Future;
+use std::io::Read;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// The future a [`Transport`] returns.
+pub type TransportFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>>;
+
+/// Sends a request and returns the whole response. Implemented by the network client and by the
+/// record/replay transports used offline.
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Sends `request`; a non-2xx status is a response, not an error.
+    fn send<'a>(&'a self, request: &'a HttpRequest) -> TransportFuture<'a>;
+
+    /// Waits before a retry. A replaying transport has no real server to wait for and
+    /// returns at once, so replayed backoffs cost no time.
+    fn wait(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A request that got no HTTP response: the connection failed, timed out, or the response could
+/// not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("invalid request {request}: {reason}")]
+    InvalidRequest { request: String, reason: String },
+    #[error("connection error on {request}: {reason}")]
+    Connection { request: String, reason: String },
+    #[error("timed out after {seconds}s on {request}")]
+    Timeout { request: String, seconds: u64 },
+    #[error("cannot read the response body of {request}: {reason}")]
+    Body { request: String, reason: String },
+    /// No recorded exchange answers the request (replay only).
+    #[error("{0}")]
+    NotRecorded(String),
+}
+
+type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+/// The network transport: a pooled hyper client over HTTP/1.1 and HTTP/2, HTTPS through rustls
+/// with the system's roots (falling back to webpki roots), gzip and deflate bodies decoded.
+#[derive(Debug, Clone)]
+pub struct HyperTransport {
+    client: Client<HttpsConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl HyperTransport {
+    /// A client whose requests time out after `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_native_roots() {
+            Ok(b) => b,
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+        };
+        let connector = builder.https_or_http().enable_http1().enable_http2().build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self { client, timeout }
+    }
+}
+
+impl Default for HyperTransport {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(300))
+    }
+}
+
+impl Transport for HyperTransport {
+    fn send<'a>(&'a self, request: &'a HttpRequest) -> TransportFuture<'a> {
+        Box::pin(async move {
+            let invalid = |reason: String| TransportError::InvalidRequest {
+                request: request.to_string(),
+                reason,
+            };
+            let mut builder = http::Request::builder()
+                .method(request.method.as_str())
+                .uri(request.url.as_str());
+            let mut has_accept_encoding = false;
+            for (name, value) in &request.headers {
+                has_accept_encoding |= name.eq_ignore_ascii_case("accept-encoding");
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            if !has_accept_encoding {
+                builder = builder.header("Accept-Encoding", "gzip, deflate");
+            }
+            let body = Full::new(request.body.clone().unwrap_or_default());
+            let http_request = builder.body(body).map_err(|e| invalid(e.to_string()))?;
+
+            let exchange = async {
+                let response = self.client.request(http_request).await.map_err(|e| {
+                    TransportError::Connection {
+                        request: request.to_string(),
+                        reason: error_chain(&e),
+                    }
+                })?;
+                let (parts, body) = response.into_parts();
+                let bytes = body
+                    .collect()
+                    .await
+                    .map_err(|e| TransportError::Body {
+                        request: request.to_string(),
+                        reason: e.to_string(),
+                    })?
+                    .to_bytes();
+                Ok::<_, TransportError>((parts, bytes))
+            };
+            let (parts, raw) = tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
+                TransportError::Timeout { request: request.to_string(), seconds: self.timeout.as_secs() }
+            })??;
+
+            let encoding = parts
+                .headers
+                .get(http::header::CONTENT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_ascii_lowercase);
+            let body = decode_body(encoding.as_deref(), raw).map_err(|e| TransportError::Body {
+                request: request.to_string(),
+                reason: e.to_string(),
+            })?;
+            let headers = parts
+                .headers
+                .iter()
+                .filter(|(name, _)| {
+                    // The body is handed on decoded, so its encoding headers no longer hold.
+                    encoding.is_none()
+                        || (*name != http::header::CONTENT_ENCODING
+                            && *name != http::header::CONTENT_LENGTH)
+                })
+                .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect();
+            Ok(HttpResponse { status: parts.status.as_u16(), headers, body })
+        })
+    }
+}
+
+fn decode_body(encoding: Option<&str>, raw: Bytes) -> std::io::Result<Bytes> {
+    let mut out = Vec::new();
+    match encoding {
+        Some("gzip") | Some("x-gzip") => {
+            flate2::read::MultiGzDecoder::new(raw.as_ref()).read_to_end(&mut out)?;
+        }
+        Some("deflate") => {
+            // Servers send either zlib-wrapped or raw deflate under this name.
+            if flate2::read::ZlibDecoder::new(raw.as_ref()).read_to_end(&mut out).is_err() {
+                out.clear();
+                flate2::read::DeflateDecoder::new(raw.as_ref()).read_to_end(&mut out)?;
+            }
+        }
+        _ => return Ok(raw),
+    }
+    Ok(out.into())
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn decodes_gzip_and_deflate() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(b"{\"a\":1}").unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(decode_body(Some("gzip"), gz.into()).unwrap(), Bytes::from_static(b"{\"a\":1}"));
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(b"xyz").unwrap();
+        let z = z.finish().unwrap();
+        assert_eq!(decode_body(Some("deflate"), z.into()).unwrap(), Bytes::from_static(b"xyz"));
+        assert!(decode_body(Some("gzip"), Bytes::from_static(b"not gzip")).is_err());
+    }
+}

@@ -1,0 +1,52 @@
+//! Conditions (`{{ record['x'] > 5 }}`) with the reference's truthiness.
+
+use serde_json::Value as Json;
+
+use crate::context::Context;
+use crate::error::InterpError;
+use crate::template::Template;
+
+/// A condition string evaluated to a boolean.
+///
+/// The reference renders the condition with a default of `"False"` and treats the result as false
+/// when it is `False`, `None`, `0`, `0.0`, an empty string, list or object, or one of the strings
+/// `"False"`, `"false"`, `"{}"`, `"[]"`, `"()"`, `"0"`, `"0.0"`; anything else is true.
+#[derive(Debug, Clone)]
+pub struct InterpolatedBoolean {
+    template: Template,
+}
+
+impl InterpolatedBoolean {
+    /// Compiles the condition.
+    pub fn new(condition: &str) -> Result<Self, InterpError> {
+        Ok(InterpolatedBoolean {
+            template: Template::with_default(condition, "False")?,
+        })
+    }
+
+    /// The condition's source text.
+    pub fn source(&self) -> &str {
+        self.template.source()
+    }
+
+    /// Evaluates the condition.
+    pub fn eval(&self, ctx: &Context<'_>) -> Result<bool, InterpError> {
+        Ok(is_truthy(&self.template.render(ctx)?))
+    }
+}
+
+/// Whether an evaluated value counts as true for the reference (`evaluated not in FALSE_VALUES`).
+pub fn is_truthy(value: &Json) -> bool {
+    match value {
+        Json::Null => false,
+        Json::Bool(b) => *b,
+        // Python: 0 == False and 0.0 == False, so they are in the list.
+        Json::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Json::String(s) => !matches!(
+            s.as_str(),
+            "False" | "false" | "{}" | "[]" | "()" | "" | "0" | "0.0"
+        ),
+        Json::Array(items) => !items.is_empty(),
+        Json::Object(map) => !map.is_empty(),
+    }
+}

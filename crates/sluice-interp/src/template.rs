@@ -1,0 +1,277 @@
+//! Compiled templates and the reference's result rules.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, LazyLock};
+
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use serde_json::Value as Json;
+
+use crate::context::{Context, WELL_KNOWN};
+use crate::error::InterpError;
+use crate::functions;
+use crate::literal::{LiteralType, literal_eval};
+use crate::pyrepr;
+use crate::rewrite::{normalize_jinja2_idioms, rewrite_datetime_arithmetic};
+
+const TEMPLATE_NAME: &str = "template";
+
+/// The shared base environment: MiniJinja builtins, pycompat methods, the reference's macros and
+/// filters, Python-style output. It has no loader and no access to files or the process
+/// environment; `range` is removed as in the reference.
+static BASE_ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Lenient);
+    env.remove_global("range");
+    env.remove_global("debug");
+    functions::register(&mut env);
+    env.set_unknown_method_callback(functions::unknown_method);
+    env.set_formatter(|out, _state, value| {
+        let mut text = String::new();
+        pyrepr::write_str(value, &mut text);
+        out.write_str(&text).map_err(minijinja::Error::from)
+    });
+    env
+});
+
+/// What a template evaluates to when its output is empty or reads an undefined value.
+#[derive(Debug, Clone)]
+enum Fallback {
+    /// `InterpolatedString` without a default: the template itself again, so empty output gives
+    /// `""` and an undefined value is an error.
+    Itself,
+    /// `JinjaInterpolation` with `default=None` (mapping values): `null`.
+    Null,
+    /// An explicit default template.
+    Template(Box<Template>),
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    /// Text without `{{`, `{%` or `{#`: never rendered.
+    Constant(String),
+    Jinja(Arc<Compiled>),
+}
+
+struct Compiled {
+    env: Environment<'static>,
+    /// Top-level variables the template reads from the context (globals excluded).
+    variables: Vec<String>,
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("variables", &self.variables)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A template compiled once from a manifest string.
+///
+/// Evaluation follows the reference's `JinjaInterpolation`: render, then literal-evaluate the
+/// text with Python's rules (`"5"` -> 5, `"['a']"` -> list, `"True"` -> true, `"007"` stays a
+/// string); empty output or an undefined value falls back to the default.
+#[derive(Debug, Clone)]
+pub struct Template {
+    source: String,
+    body: Body,
+    fallback: Fallback,
+}
+
+impl Template {
+    /// Compiles `source` with `InterpolatedString` semantics (no default: empty output is `""`,
+    /// reading through an undefined value is an error).
+    pub fn new(source: &str) -> Result<Template, InterpError> {
+        Ok(Template {
+            source: source.to_string(),
+            body: compile(source)?,
+            fallback: Fallback::Itself,
+        })
+    }
+
+    /// Compiles `source` with a default template used when the output is empty or undefined.
+    pub fn with_default(source: &str, default: &str) -> Result<Template, InterpError> {
+        let mut template = Template::new(source)?;
+        if default != source {
+            template.fallback = Fallback::Template(Box::new(Template::new(default)?));
+        }
+        Ok(template)
+    }
+
+    /// Compiles `source` so that empty output or an undefined value gives `null`, as the
+    /// reference's mapping values do.
+    pub fn or_null(source: &str) -> Result<Template, InterpError> {
+        let mut template = Template::new(source)?;
+        template.fallback = Fallback::Null;
+        Ok(template)
+    }
+
+    /// The source text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Whether the source has no Jinja markup (it is never rendered).
+    pub fn is_constant(&self) -> bool {
+        matches!(self.body, Body::Constant(_))
+    }
+
+    /// Renders and literal-evaluates the result.
+    pub fn render(&self, ctx: &Context<'_>) -> Result<Json, InterpError> {
+        self.render_as(ctx, &[])
+    }
+
+    /// Renders and literal-evaluates, keeping the text when the literal's type is not one of
+    /// `valid_types` (the reference's `valid_types`; empty means any type).
+    pub fn render_as(
+        &self,
+        ctx: &Context<'_>,
+        valid_types: &[LiteralType],
+    ) -> Result<Json, InterpError> {
+        match self.render_text(ctx) {
+            Ok(text) if !text.is_empty() => return Ok(evaluate(text, valid_types)),
+            Ok(_) => {}
+            Err(Failure::Undefined(error)) => {
+                if let Fallback::Itself = self.fallback {
+                    return Err(error);
+                }
+            }
+            Err(Failure::Other(error)) => return Err(error),
+        }
+        match &self.fallback {
+            Fallback::Itself => Ok(Json::String(String::new())),
+            Fallback::Null => Ok(Json::Null),
+            Fallback::Template(default) => {
+                let text = default.render_text(ctx).map_err(Failure::into_error)?;
+                Ok(evaluate(text, valid_types))
+            }
+        }
+    }
+
+    /// Renders for a field that is always a string: literal evaluation only unquotes string
+    /// literals (`"'abc'"` -> `abc`), any other literal keeps its rendered text.
+    pub fn render_string(&self, ctx: &Context<'_>) -> Result<String, InterpError> {
+        match self.render_as(ctx, &[LiteralType::String])? {
+            Json::String(text) => Ok(text),
+            Json::Null => Ok(String::new()),
+            other => Ok(other.to_string()),
+        }
+    }
+
+    /// The rendered text before literal evaluation.
+    fn render_text(&self, ctx: &Context<'_>) -> Result<String, Failure> {
+        let compiled = match &self.body {
+            Body::Constant(text) => return Ok(text.clone()),
+            Body::Jinja(compiled) => compiled,
+        };
+        let mut missing = Vec::new();
+        let mut root: Vec<(&str, Value)> = Vec::with_capacity(compiled.variables.len());
+        for name in &compiled.variables {
+            match ctx.get(name) {
+                Some(value) => root.push((name, Value::from(minijinja::value::Serde(value)))),
+                None if WELL_KNOWN.contains(&name.as_str()) => root.push((name, Value::from(()))),
+                None => missing.push(name.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Failure::Other(InterpError::UndeclaredVariables {
+                template: self.source.clone(),
+                names: missing,
+            }));
+        }
+        let template = compiled
+            .env
+            .get_template(TEMPLATE_NAME)
+            .map_err(|e| Failure::Other(self.render_error(&e)))?;
+        template
+            .render(Value::from_pairs(root))
+            .map_err(|error| match error.kind() {
+                ErrorKind::UndefinedError => Failure::Undefined(self.render_error(&error)),
+                _ => Failure::Other(self.render_error(&error)),
+            })
+    }
+
+    fn render_error(&self, error: &minijinja::Error) -> InterpError {
+        InterpError::Render {
+            template: self.source.clone(),
+            message: describe(error),
+        }
+    }
+}
+
+enum Failure {
+    /// Jinja's `UndefinedError`: the reference falls back to the default.
+    Undefined(InterpError),
+    Other(InterpError),
+}
+
+impl Failure {
+    fn into_error(self) -> InterpError {
+        match self {
+            Failure::Undefined(error) | Failure::Other(error) => error,
+        }
+    }
+}
+
+fn evaluate(text: String, valid_types: &[LiteralType]) -> Json {
+    literal_eval(&text, valid_types).unwrap_or(Json::String(text))
+}
+
+fn describe(error: &minijinja::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}
+
+fn is_constant(source: &str) -> bool {
+    !(source.contains("{{") || source.contains("{%") || source.contains("{#"))
+}
+
+/// Jinja normalises line endings and drops one trailing newline, even for plain text.
+fn constant_text(source: &str) -> String {
+    let mut text = if source.contains('\r') {
+        source.replace("\r\n", "\n").replace('\r', "\n")
+    } else {
+        source.to_string()
+    };
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    text
+}
+
+fn compile(source: &str) -> Result<Body, InterpError> {
+    if is_constant(source) {
+        return Ok(Body::Constant(constant_text(source)));
+    }
+    let syntax_error = |error: minijinja::Error| InterpError::Syntax {
+        template: source.to_string(),
+        message: describe(&error),
+    };
+    let mut env = BASE_ENV.clone();
+    let normalized = normalize_jinja2_idioms(source);
+    let source_text = normalized.as_deref().unwrap_or(source);
+    // The rewrite is an addition: should its output not compile, the original text is used.
+    let rewritten = rewrite_datetime_arithmetic(source_text)
+        .filter(|text| env.add_template_owned(TEMPLATE_NAME, text.clone()).is_ok());
+    if rewritten.is_none() {
+        env.add_template_owned(TEMPLATE_NAME, source_text.to_string())
+            .map_err(syntax_error)?;
+    }
+    let globals: BTreeSet<String> = env.globals().map(|(name, _)| name.to_string()).collect();
+    let variables = env
+        .get_template(TEMPLATE_NAME)
+        .map_err(syntax_error)?
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| !globals.contains(name))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok(Body::Jinja(Arc::new(Compiled { env, variables })))
+}

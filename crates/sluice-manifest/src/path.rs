@@ -1,0 +1,95 @@
+use std::fmt;
+
+/// A location in a manifest, displayed as `streams[2].retriever.paginator`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ManifestPath(Vec<Segment>);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+impl ManifestPath {
+    /// The root of the manifest.
+    pub fn root() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Parses a dotted path such as `streams[2].retriever` (used in tests and messages).
+    pub fn parse(text: &str) -> Self {
+        let mut path = Self::root();
+        for part in text.split('.').filter(|p| !p.is_empty()) {
+            let (key, rest) = part.split_once('[').unwrap_or((part, ""));
+            if !key.is_empty() {
+                path = path.key(key);
+            }
+            for idx in rest.split('[') {
+                if let Ok(i) = idx.trim_end_matches(']').parse() {
+                    path = path.index(i);
+                }
+            }
+        }
+        path
+    }
+
+    /// This path extended by an object key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut next = self.clone();
+        next.0.push(Segment::Key(key.to_owned()));
+        next
+    }
+
+    /// This path extended by an array index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut next = self.clone();
+        next.0.push(Segment::Index(index));
+        next
+    }
+
+    /// Whether this is the root of the manifest.
+    pub fn is_root(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The index of the stream this path lies in (`streams[2]...` gives 2).
+    pub fn stream_index(&self) -> Option<usize> {
+        match self.0.as_slice() {
+            [Segment::Key(k), Segment::Index(i), ..] if k == "streams" => Some(*i),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ManifestPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("<root>");
+        }
+        for (i, seg) in self.0.iter().enumerate() {
+            match seg {
+                Segment::Key(k) if i == 0 => f.write_str(k)?,
+                Segment::Key(k) => write!(f, ".{k}")?,
+                Segment::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_keys_and_indices() {
+        let p = ManifestPath::root()
+            .key("streams")
+            .index(2)
+            .key("retriever")
+            .key("paginator");
+        assert_eq!(p.to_string(), "streams[2].retriever.paginator");
+        assert_eq!(ManifestPath::parse("streams[2].retriever.paginator"), p);
+        assert_eq!(p.stream_index(), Some(2));
+    }
+}

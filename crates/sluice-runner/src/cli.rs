@@ -1,0 +1,71 @@
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Runs Airbyte low-code (declarative) manifests as source connectors.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the connector's spec (the manifest's, or the generic one without a manifest).
+    Spec(CommonArgs),
+    /// Check the config: runs the manifest's check and prints CONNECTION_STATUS.
+    Check(CommonArgs),
+    /// Print the catalog of streams.
+    Discover(CommonArgs),
+    /// Read the configured streams.
+    Read(ReadArgs),
+    /// Resolve and check a manifest without a config; exits 0 only when sluice can run it.
+    Validate(ValidateArgs),
+}
+
+impl Command {
+    /// The arguments every connector command takes.
+    pub fn common(&self) -> &CommonArgs {
+        match self {
+            Command::Spec(c) | Command::Check(c) | Command::Discover(c) => c,
+            Command::Read(r) => &r.common,
+            Command::Validate(_) => unreachable!("validate takes no config"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// The config JSON file.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The manifest YAML file; without it the manifest comes from the config key
+    /// `__injected_declarative_manifest`, as on the Airbyte platform.
+    #[arg(long, visible_alias = "manifest-path")]
+    pub manifest: Option<PathBuf>,
+    /// Answer HTTP requests from this cassette instead of the network.
+    #[arg(long, value_name = "CASSETTE")]
+    pub replay: Option<PathBuf>,
+    /// Record every HTTP exchange into this cassette (secrets redacted).
+    #[arg(long, value_name = "CASSETTE", conflicts_with = "replay")]
+    pub record_cassette: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReadArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The configured catalog JSON file.
+    #[arg(long)]
+    pub catalog: PathBuf,
+    /// The input state JSON file.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The manifest YAML file.
+    #[arg(long, visible_alias = "manifest-path")]
+    pub manifest: PathBuf,
+}

@@ -1,0 +1,143 @@
+//! Reading the command's input files, each failure a config error naming the file.
+
+use crate::cli::CommonArgs;
+use serde_json::Value;
+use sluice_engine::EngineError;
+use sluice_http::{HyperTransport, RecordingTransport, ReplayTransport, Transport};
+use sluice_manifest::Manifest;
+use sluice_protocol::{AirbyteStateMessage, ConfiguredAirbyteCatalog};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The config key the Airbyte platform puts the manifest under.
+pub const INJECTED_MANIFEST_KEY: &str = "__injected_declarative_manifest";
+
+fn read_json(path: &Path, what: &str) -> Result<Value, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        EngineError::config(format!(
+            "cannot read the {what} file {}: {e}",
+            path.display()
+        ))
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        EngineError::config(format!(
+            "the {what} file {} is not valid JSON: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The config: a JSON object.
+pub fn read_config(path: &Path) -> Result<Value, EngineError> {
+    let config = read_json(path, "config")?;
+    if !config.is_object() {
+        return Err(EngineError::config(format!(
+            "the config file {} must hold a JSON object",
+            path.display()
+        )));
+    }
+    Ok(config)
+}
+
+/// The manifest, from `--manifest` or from the config's injected manifest, and the folder that
+/// relative schema files are read from.
+pub fn load_manifest(
+    path: Option<&Path>,
+    config: &Value,
+) -> Result<(Manifest, Option<PathBuf>), EngineError> {
+    if let Some(path) = path {
+        let manifest = sluice_manifest::load_file(path)
+            .map_err(|e| EngineError::config(format!("{}: {e}", path.display())))?;
+        let dir = path.parent().map(Path::to_path_buf);
+        return Ok((manifest, dir));
+    }
+    match config.get(INJECTED_MANIFEST_KEY) {
+        Some(tree @ Value::Object(_)) => Ok((sluice_manifest::load_value(tree.clone())?, None)),
+        Some(_) => Err(EngineError::config(format!(
+            "Invalid config: `{INJECTED_MANIFEST_KEY}` should be a dictionary"
+        ))),
+        None => Err(EngineError::config(format!(
+            "no manifest: pass --manifest PATH or put the manifest in the config under `{INJECTED_MANIFEST_KEY}`"
+        ))),
+    }
+}
+
+/// The configured catalog.
+pub fn read_catalog(path: &Path) -> Result<ConfiguredAirbyteCatalog, EngineError> {
+    let value = read_json(path, "catalog")?;
+    serde_json::from_value(value).map_err(|e| {
+        EngineError::config(format!(
+            "the catalog file {} is not a configured catalog: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The input state: a list of state messages, or the legacy single object.
+pub fn read_state(path: &Path) -> Result<Vec<AirbyteStateMessage>, EngineError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        EngineError::config(format!(
+            "cannot read the state file {}: {e}",
+            path.display()
+        ))
+    })?;
+    sluice_protocol::parse_input_state(&text).map_err(|e| {
+        EngineError::config(format!(
+            "the state file {} is not valid state: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The transport the source sends requests through, and the recorder to save when recording.
+pub fn transport(
+    common: &CommonArgs,
+) -> Result<(Arc<dyn Transport>, Option<Arc<Recorder>>), EngineError> {
+    if let Some(path) = &common.replay {
+        let replay = ReplayTransport::from_file(path).map_err(|e| {
+            EngineError::config(format!(
+                "cannot replay the cassette {}: {e}",
+                path.display()
+            ))
+        })?;
+        return Ok((Arc::new(replay), None));
+    }
+    if common.record_cassette.is_some() {
+        let recorder = Arc::new(RecordingTransport::new(HyperTransport::default()));
+        return Ok((
+            Arc::new(SharedRecorder(Arc::clone(&recorder))),
+            Some(recorder),
+        ));
+    }
+    Ok((Arc::new(HyperTransport::default()), None))
+}
+
+/// A recording transport over the network.
+pub type Recorder = RecordingTransport<HyperTransport>;
+
+/// Lets the runner keep a handle on the recorder while the source owns the transport.
+#[derive(Debug)]
+struct SharedRecorder(Arc<Recorder>);
+
+impl Transport for SharedRecorder {
+    fn send<'a>(
+        &'a self,
+        request: &'a sluice_http::HttpRequest,
+    ) -> sluice_http::TransportFuture<'a> {
+        self.0.send(request)
+    }
+}
+
+/// Writes the recorded cassette, with the config's secrets (the spec's `airbyte_secret`
+/// fields) redacted.
+pub fn save_recording(
+    recorder: &Recorder,
+    path: &Path,
+    connection_specification: &Value,
+    config: &Value,
+) -> Result<(), EngineError> {
+    let secrets = sluice_http::cassette::config_secrets(connection_specification, config);
+    recorder.save(path, &secrets).map_err(|e| {
+        EngineError::system(format!("cannot write the cassette {}: {e}", path.display()))
+    })
+}

@@ -1,0 +1,134 @@
+//! `sluice`: runs an Airbyte low-code manifest as a source connector, speaking the Airbyte
+//! protocol (JSON lines on stdout). See the README for usage.
+
+mod cli;
+mod inputs;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use sluice_engine::{EngineError, MessageWriter, Source, SourceOptions};
+use sluice_protocol::AirbyteMessage;
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = MessageWriter::new(BufWriter::with_capacity(64 * 1024, stdout.lock()));
+    let result = run(cli, &mut out);
+    let code = match result {
+        Ok(code) => code,
+        Err(error) => {
+            let trace = AirbyteMessage::error_trace(
+                error.message.clone(),
+                error.internal_message.clone(),
+                error.failure_type,
+                None,
+            );
+            // Nothing more can be reported if stdout itself is gone.
+            let _ = out.message(&trace);
+            ExitCode::FAILURE
+        }
+    };
+    if out.flush().is_err() {
+        return ExitCode::FAILURE;
+    }
+    code
+}
+
+fn run<W: Write>(cli: Cli, out: &mut MessageWriter<W>) -> Result<ExitCode, EngineError> {
+    match cli.command {
+        Command::Validate(args) => return Ok(validate(&args.manifest)),
+        Command::Spec(args) if args.manifest.is_none() && args.config.is_none() => {
+            write(out, &AirbyteMessage::spec(sluice_engine::generic_spec()))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| EngineError::system(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(run_connector(cli.command, out))
+}
+
+async fn run_connector<W: Write>(
+    command: Command,
+    out: &mut MessageWriter<W>,
+) -> Result<ExitCode, EngineError> {
+    let common = command.common().clone();
+    let config = match &common.config {
+        Some(path) => inputs::read_config(path)?,
+        None => serde_json::Value::Object(Default::default()),
+    };
+    let (manifest, manifest_dir) = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    let (transport, recorder) = inputs::transport(&common)?;
+    let options = SourceOptions {
+        manifest_dir,
+        transport,
+    };
+    let source = Source::new(manifest, config, options)?;
+    let result = match command {
+        Command::Spec(_) => write(out, &AirbyteMessage::spec(source.spec())),
+        Command::Check(_) => {
+            let status = source.check(out).await?;
+            write(out, &AirbyteMessage::ConnectionStatus(status))
+        }
+        Command::Discover(_) => {
+            source.validate_config()?;
+            let catalog = source.discover()?;
+            write(out, &AirbyteMessage::catalog(catalog))
+        }
+        Command::Read(args) => {
+            source.validate_config()?;
+            let catalog = inputs::read_catalog(&args.catalog)?;
+            let state = match &args.state {
+                Some(path) => inputs::read_state(path)?,
+                None => Vec::new(),
+            };
+            source.read(&catalog, &state, out).await
+        }
+        Command::Validate(_) => unreachable!("handled before the runtime starts"),
+    };
+    if let (Some(recorder), Some(path)) = (recorder, &common.record_cassette) {
+        let spec = source.spec();
+        let schema = serde_json::Value::Object(spec.connection_specification);
+        inputs::save_recording(&recorder, path, &schema, source.config_value())?;
+    }
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+fn write<W: Write>(
+    out: &mut MessageWriter<W>,
+    message: &AirbyteMessage,
+) -> Result<(), EngineError> {
+    out.message(message)
+        .map_err(|e| EngineError::system(format!("cannot write to stdout: {e}")))
+}
+
+/// `sluice validate`: resolves and checks a manifest without a config, listing every component
+/// sluice cannot run. Prints a human report (not protocol messages) and exits 0 only when the
+/// manifest would run.
+fn validate(path: &std::path::Path) -> ExitCode {
+    let manifest = match sluice_manifest::load_file(path) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let unsupported = sluice_engine::unsupported_components(&manifest);
+    if unsupported.is_empty() {
+        println!("{}: ok, sluice can run this manifest", path.display());
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "{}: sluice cannot run {} component(s) of this manifest:",
+        path.display(),
+        unsupported.len()
+    );
+    for u in &unsupported {
+        eprintln!("  {u}");
+    }
+    ExitCode::FAILURE
+}

@@ -1,0 +1,395 @@
+//! Normalising an Airbyte connector's stdout into what conformance compares, and a readable
+//! diff of two normalised outputs. Shared verbatim by the conformance test
+//! (`crates/sluice-runner/tests/conformance.rs`) and `cargo xtask conformance` (via `#[path]`),
+//! so sluice and the reference are always reduced the same way. Depends on serde_json only.
+//!
+//! Per command the normalised form keeps:
+//! - `exit`: `"zero"` or `"nonzero"`;
+//! - `errors`: the `failure_type` of every ERROR trace, sorted (streams fail concurrently);
+//! - read: `records` = stream name -> the `data` of its RECORD messages in emitted order
+//!   (sorted by their JSON text when the case says `"record_order": "sorted"`, for streams whose
+//!   partitions interleave), and `states` = stream name -> the last STATE's `stream_state` and
+//!   `sourceStats` (`"__global__"` for a GLOBAL state, `"__legacy__"` for a LEGACY one);
+//! - check: `status` of the CONNECTION_STATUS (`SUCCEEDED` / `FAILED`);
+//! - discover: `streams` = for each catalog stream, its name, supported sync modes, cursor and
+//!   primary-key fields.
+//!
+//! Log lines, traces other than ERROR, messages' text and timestamps are not compared.
+
+// Each of the two crates including this file uses a different part of it.
+#![allow(dead_code)]
+
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+
+/// The Airbyte commands a case can run.
+pub const COMMANDS: [&str; 3] = ["check", "discover", "read"];
+
+/// How a case's `case.json` asks its records to be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOrder {
+    /// In the order the connector emitted them (per stream).
+    Emitted,
+    /// Sorted by their JSON text, for streams whose partitions run concurrently.
+    Sorted,
+}
+
+/// A case's `case.json`: `{"description": "...", "commands": ["read"], "record_order": "emitted"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseSpec {
+    pub description: String,
+    pub commands: Vec<String>,
+    pub record_order: RecordOrder,
+}
+
+impl CaseSpec {
+    /// Parses `case.json`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| format!("case.json is not JSON: {e}"))?;
+        let description = value
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let commands: Vec<String> = match value.get("commands") {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|c| match c.as_str() {
+                    Some(name) if COMMANDS.contains(&name) => Ok(name.to_owned()),
+                    _ => Err(format!(
+                        "case.json: unknown command {c}; expected one of {COMMANDS:?}"
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            None => vec!["read".to_owned()],
+            Some(other) => {
+                return Err(format!("case.json: `commands` must be a list, got {other}"));
+            }
+        };
+        if commands.is_empty() {
+            return Err("case.json: `commands` is empty".to_owned());
+        }
+        let record_order = match value.get("record_order").and_then(Value::as_str) {
+            None | Some("emitted") => RecordOrder::Emitted,
+            Some("sorted") => RecordOrder::Sorted,
+            Some(other) => {
+                return Err(format!(
+                    "case.json: record_order {other:?} is not \"emitted\" or \"sorted\""
+                ));
+            }
+        };
+        Ok(Self {
+            description,
+            commands,
+            record_order,
+        })
+    }
+}
+
+/// Reduces a connector's stdout for `command` to its normalised form. Lines that are not JSON
+/// objects (stray prints) are skipped.
+pub fn normalise(command: &str, stdout: &str, exit_success: bool, order: RecordOrder) -> Value {
+    let mut records: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    let mut states: BTreeMap<String, Value> = BTreeMap::new();
+    let mut errors: Vec<String> = Vec::new();
+    let mut status = Value::Null;
+    let mut streams: Vec<Value> = Vec::new();
+
+    for line in stdout.lines() {
+        let Ok(Value::Object(message)) = serde_json::from_str::<Value>(line.trim()) else {
+            continue;
+        };
+        match message.get("type").and_then(Value::as_str) {
+            Some("RECORD") => {
+                let record = &message["record"];
+                let name = qualified_name(record.get("namespace"), record.get("stream"));
+                records
+                    .entry(name)
+                    .or_default()
+                    .push(record.get("data").cloned().unwrap_or(Value::Null));
+            }
+            Some("STATE") => {
+                let (key, value) = normalise_state(&message["state"]);
+                states.insert(key, value);
+            }
+            Some("TRACE") => {
+                let trace = &message["trace"];
+                if trace.get("type").and_then(Value::as_str) == Some("ERROR") {
+                    let failure = trace["error"]
+                        .get("failure_type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("none");
+                    errors.push(failure.to_owned());
+                }
+            }
+            Some("CONNECTION_STATUS") => {
+                status = message["connectionStatus"]
+                    .get("status")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+            }
+            Some("CATALOG") => {
+                if let Some(Value::Array(catalog)) = message["catalog"].get("streams") {
+                    streams = catalog.iter().map(normalise_catalog_stream).collect();
+                }
+            }
+            _ => {}
+        }
+    }
+    errors.sort();
+    if order == RecordOrder::Sorted {
+        for list in records.values_mut() {
+            list.sort_by_cached_key(|r| r.to_string());
+        }
+    }
+
+    let mut out = Map::new();
+    out.insert(
+        "exit".into(),
+        json!(if exit_success { "zero" } else { "nonzero" }),
+    );
+    out.insert("errors".into(), json!(errors));
+    match command {
+        "read" => {
+            out.insert(
+                "records".into(),
+                Value::Object(
+                    records
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::Array(v)))
+                        .collect(),
+                ),
+            );
+            out.insert("states".into(), Value::Object(states.into_iter().collect()));
+        }
+        "check" => {
+            out.insert("status".into(), status);
+        }
+        "discover" => {
+            out.insert("streams".into(), Value::Array(streams));
+        }
+        _ => {}
+    }
+    Value::Object(out)
+}
+
+fn qualified_name(namespace: Option<&Value>, name: Option<&Value>) -> String {
+    let name = name.and_then(Value::as_str).unwrap_or_default();
+    match namespace.and_then(Value::as_str) {
+        Some(ns) if !ns.is_empty() => format!("{ns}.{name}"),
+        _ => name.to_owned(),
+    }
+}
+
+fn normalise_state(state: &Value) -> (String, Value) {
+    let stats = state.get("sourceStats").cloned().unwrap_or(Value::Null);
+    match state.get("type").and_then(Value::as_str) {
+        Some("GLOBAL") => (
+            "__global__".to_owned(),
+            json!({"global": state.get("global").cloned(), "sourceStats": stats}),
+        ),
+        Some("STREAM") => {
+            let stream = &state["stream"];
+            let descriptor = &stream["stream_descriptor"];
+            let name = qualified_name(descriptor.get("namespace"), descriptor.get("name"));
+            (
+                name,
+                json!({"stream_state": stream.get("stream_state").cloned(), "sourceStats": stats}),
+            )
+        }
+        _ => (
+            "__legacy__".to_owned(),
+            json!({"data": state.get("data").cloned(), "sourceStats": stats}),
+        ),
+    }
+}
+
+fn normalise_catalog_stream(stream: &Value) -> Value {
+    let field = |name: &str| stream.get(name).cloned().unwrap_or(Value::Null);
+    json!({
+        "name": field("name"),
+        "supported_sync_modes": field("supported_sync_modes"),
+        "source_defined_cursor": field("source_defined_cursor"),
+        "default_cursor_field": field("default_cursor_field"),
+        "source_defined_primary_key": field("source_defined_primary_key"),
+    })
+}
+
+/// The differences between two normalised outputs, one readable line each
+/// (`read: records["users"][2].name: expected "Ann", got "Anne"`), at most `limit` of them.
+pub fn diff(expected: &Value, actual: &Value, limit: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    diff_at(expected, actual, &mut String::new(), &mut out, limit);
+    out
+}
+
+fn diff_at(
+    expected: &Value,
+    actual: &Value,
+    path: &mut String,
+    out: &mut Vec<String>,
+    limit: usize,
+) {
+    if out.len() >= limit || expected == actual {
+        return;
+    }
+    let here = if path.is_empty() {
+        "(top)".to_owned()
+    } else {
+        path.clone()
+    };
+    match (expected, actual) {
+        (Value::Object(e), Value::Object(a)) => {
+            for (key, ev) in e {
+                let len = path.len();
+                push_key(path, key);
+                match a.get(key) {
+                    Some(av) => diff_at(ev, av, path, out, limit),
+                    None if out.len() < limit => {
+                        out.push(format!("{path}: missing, expected {}", short(ev)))
+                    }
+                    None => {}
+                }
+                path.truncate(len);
+            }
+            for (key, av) in a {
+                if !e.contains_key(key) && out.len() < limit {
+                    let len = path.len();
+                    push_key(path, key);
+                    out.push(format!("{path}: unexpected {}", short(av)));
+                    path.truncate(len);
+                }
+            }
+        }
+        (Value::Array(e), Value::Array(a)) => {
+            if e.len() != a.len() {
+                out.push(format!(
+                    "{here}: expected {} items, got {}",
+                    e.len(),
+                    a.len()
+                ));
+            }
+            for (index, (ev, av)) in e.iter().zip(a).enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{index}]"));
+                diff_at(ev, av, path, out, limit);
+                path.truncate(len);
+            }
+            if out.len() < limit {
+                for (index, extra) in a.iter().enumerate().skip(e.len()).take(3) {
+                    out.push(format!("{here}[{index}]: unexpected {}", short(extra)));
+                }
+                for (index, missing) in e.iter().enumerate().skip(a.len()).take(3) {
+                    out.push(format!(
+                        "{here}[{index}]: missing, expected {}",
+                        short(missing)
+                    ));
+                }
+            }
+        }
+        _ => out.push(format!(
+            "{here}: expected {}, got {}",
+            short(expected),
+            short(actual)
+        )),
+    }
+}
+
+fn push_key(path: &mut String, key: &str) {
+    if !path.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        path.push('.');
+        path.push_str(key);
+    } else if path.is_empty() {
+        path.push_str(key);
+    } else {
+        path.push_str(&format!("[{}]", Value::String(key.to_owned())));
+    }
+}
+
+/// A value's JSON, cut short so one line stays readable.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() <= 120 {
+        return text;
+    }
+    let cut: String = text.chars().take(117).collect();
+    format!("{cut}...")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const READ_OUTPUT: &str = r#"{"type":"LOG","log":{"level":"INFO","message":"Starting syncing"}}
+{"type":"TRACE","trace":{"type":"STREAM_STATUS","emitted_at":1,"stream_status":{"stream_descriptor":{"name":"users"},"status":"STARTED"}}}
+{"type":"RECORD","record":{"stream":"users","data":{"id":2,"name":"Bo"},"emitted_at":1}}
+{"type":"RECORD","record":{"stream":"orders","data":{"id":9},"emitted_at":1}}
+{"type":"RECORD","record":{"stream":"users","data":{"id":1,"name":"Ann"},"emitted_at":2}}
+{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"users","namespace":null},"stream_state":{"__ab_no_cursor_state_message":true}},"sourceStats":{"recordCount":2.0}}}
+not json at all
+{"type":"TRACE","trace":{"type":"ERROR","emitted_at":3,"error":{"message":"boom","failure_type":"system_error"}}}
+{"type":"TRACE","trace":{"type":"ERROR","emitted_at":3,"error":{"message":"bad key","failure_type":"config_error"}}}
+"#;
+
+    #[test]
+    fn read_output_keeps_records_states_and_failure_types() {
+        let normalised = normalise("read", READ_OUTPUT, false, RecordOrder::Emitted);
+        assert_eq!(
+            normalised,
+            json!({
+                "exit": "nonzero",
+                "errors": ["config_error", "system_error"],
+                "records": {"orders": [{"id": 9}], "users": [{"id": 2, "name": "Bo"}, {"id": 1, "name": "Ann"}]},
+                "states": {"users": {"stream_state": {"__ab_no_cursor_state_message": true}, "sourceStats": {"recordCount": 2.0}}}
+            })
+        );
+        let sorted = normalise("read", READ_OUTPUT, false, RecordOrder::Sorted);
+        assert_eq!(sorted["records"]["users"][0]["id"], 1);
+    }
+
+    #[test]
+    fn check_and_discover_keep_status_and_stream_shapes() {
+        let check = r#"{"type":"CONNECTION_STATUS","connectionStatus":{"status":"FAILED","message":"401"}}"#;
+        assert_eq!(
+            normalise("check", check, true, RecordOrder::Emitted),
+            json!({"exit": "zero", "errors": [], "status": "FAILED"})
+        );
+        let discover = r#"{"type":"CATALOG","catalog":{"streams":[{"name":"users","json_schema":{},"supported_sync_modes":["full_refresh"],"source_defined_primary_key":[["id"]],"is_resumable":false}]}}"#;
+        assert_eq!(
+            normalise("discover", discover, true, RecordOrder::Emitted)["streams"],
+            json!([{"name": "users", "supported_sync_modes": ["full_refresh"], "source_defined_cursor": null,
+                    "default_cursor_field": null, "source_defined_primary_key": [["id"]]}])
+        );
+    }
+
+    #[test]
+    fn diff_names_stream_record_index_and_field() {
+        let expected = json!({"exit": "zero", "records": {"users": [{"id": 1, "name": "Ann"}, {"id": 2}]}, "states": {}});
+        let actual = json!({"exit": "zero", "records": {"users": [{"id": 1, "name": "Anne"}]}, "states": {"x": 1}});
+        assert_eq!(
+            diff(&expected, &actual, 10),
+            vec![
+                "records.users: expected 2 items, got 1".to_owned(),
+                "records.users[0].name: expected \"Ann\", got \"Anne\"".to_owned(),
+                "records.users[1]: missing, expected {\"id\":2}".to_owned(),
+                "states.x: unexpected 1".to_owned(),
+            ]
+        );
+        assert!(diff(&expected, &expected, 10).is_empty());
+        let odd_key = diff(&json!({"a b": 1}), &json!({"a b": 2}), 10);
+        assert_eq!(odd_key, vec!["a b: expected 1, got 2".to_owned()]);
+        assert_eq!(diff(&json!([1, 2, 3]), &json!([4, 5, 6]), 2).len(), 2);
+    }
+
+    #[test]
+    fn case_spec_defaults_and_rejects_unknown_commands() {
+        let spec = CaseSpec::parse(r#"{"description": "d"}"#).unwrap();
+        assert_eq!(
+            (spec.commands, spec.record_order),
+            (vec!["read".to_owned()], RecordOrder::Emitted)
+        );
+        assert!(CaseSpec::parse(r#"{"commands": ["spec"]}"#).is_err());
+        assert!(CaseSpec::parse(r#"{"record_order": "random"}"#).is_err());
+    }
+}

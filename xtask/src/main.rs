@@ -1,0 +1,45 @@
+//! Development tasks for the sluice workspace, run as `cargo xtask <task>`.
+//!
+//! Each task lives in its own module; this file only parses the command line and dispatches.
+
+mod gen_model;
+mod conformance;
+mod gen_schema;
+mod record_fixtures;
+mod serve_fixtures;
+mod workspace;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "xtask", about = "Development tasks for the sluice workspace")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Debug, Subcommand)]
+enum Task {
+    /// Generate the typed manifest model (crates/sluice-manifest/src/model/generated.rs)
+    /// from the reference's declarative component schema.
+    GenModel(gen_model::Args),
+    /// Write the manifest JSON Schema (schemas/declarative_component_schema.json) from the model.
+    GenSchema(gen_schema::Args),
+    /// Serve a case's cassette over HTTP on 127.0.0.1, optionally writing its manifest and
+    /// config with hosts rewritten to the server.
+    ServeFixtures(serve_fixtures::Args),
+    /// Check sluice against every conformance case, or (--record) record the reference's output.
+    Conformance(conformance::Args),
+    /// Record a new conformance case by running sluice against a live (or local) API.
+    RecordFixtures(record_fixtures::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().task {
+        Task::GenModel(args) => gen_model::run(&args),
+        Task::GenSchema(args) => gen_schema::run(&args),
+        Task::ServeFixtures(args) => serve_fixtures::run(&args),
+        Task::Conformance(args) => conformance::run(&args),
+        Task::RecordFixtures(args) => record_fixtures::run(&args),
+    }
+}
