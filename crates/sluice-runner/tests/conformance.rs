@@ -91,17 +91,18 @@ fn check_case(dir: &Path) -> Vec<String> {
         Ok(spec) => spec,
         Err(e) => return vec![e],
     };
-    let expected: Value =
-        match read("expected.json") {
-            Ok(text) => match serde_json::from_str(&text) {
-                Ok(value) => value,
-                Err(e) => return vec![format!("expected.json is not JSON: {e}")],
-            },
-            Err(_) => return vec![
+    let expected: Value = match read("expected.json") {
+        Ok(text) => match serde_json::from_str(&text) {
+            Ok(value) => value,
+            Err(e) => return vec![format!("expected.json is not JSON: {e}")],
+        },
+        Err(_) => {
+            return vec![
                 "no expected.json: record it with `cargo xtask conformance --record --case <name>`"
                     .into(),
-            ],
-        };
+            ];
+        }
+    };
     let mut problems = Vec::new();
     for command in &spec.commands {
         let Some(expected) = expected.get(command) else {
