@@ -90,9 +90,13 @@ pub fn read_state(path: &Path) -> Result<Vec<AirbyteStateMessage>, EngineError> 
 }
 
 /// The transport the source sends requests through, and the recorder to save when recording.
-pub fn transport(
-    common: &CommonArgs,
-) -> Result<(Arc<dyn Transport>, Option<Arc<Recorder>>), EngineError> {
+pub struct Transports {
+    pub transport: Arc<dyn Transport>,
+    pub recorder: Option<Arc<Recorder>>,
+}
+
+/// Chooses the transport from the command's flags: a cassette to replay, a recording, or the network.
+pub fn transport(common: &CommonArgs) -> Result<Transports, EngineError> {
     if let Some(path) = &common.replay {
         let replay = ReplayTransport::from_file(path).map_err(|e| {
             EngineError::config(format!(
@@ -100,16 +104,14 @@ pub fn transport(
                 path.display()
             ))
         })?;
-        return Ok((Arc::new(replay), None));
+        return Ok(Transports { transport: Arc::new(replay), recorder: None });
     }
     if common.record_cassette.is_some() {
         let recorder = Arc::new(RecordingTransport::new(HyperTransport::default()));
-        return Ok((
-            Arc::new(SharedRecorder(Arc::clone(&recorder))),
-            Some(recorder),
-        ));
+        let transport = Arc::new(SharedRecorder(Arc::clone(&recorder)));
+        return Ok(Transports { transport, recorder: Some(recorder) });
     }
-    Ok((Arc::new(HyperTransport::default()), None))
+    Ok(Transports { transport: Arc::new(HyperTransport::default()), recorder: None })
 }
 
 /// A recording transport over the network.
