@@ -104,14 +104,23 @@ pub fn transport(common: &CommonArgs) -> Result<Transports, EngineError> {
                 path.display()
             ))
         })?;
-        return Ok(Transports { transport: Arc::new(replay), recorder: None });
+        return Ok(Transports {
+            transport: Arc::new(replay),
+            recorder: None,
+        });
     }
     if common.record_cassette.is_some() {
         let recorder = Arc::new(RecordingTransport::new(HyperTransport::default()));
         let transport = Arc::new(SharedRecorder(Arc::clone(&recorder)));
-        return Ok(Transports { transport, recorder: Some(recorder) });
+        return Ok(Transports {
+            transport,
+            recorder: Some(recorder),
+        });
     }
-    Ok(Transports { transport: Arc::new(HyperTransport::default()), recorder: None })
+    Ok(Transports {
+        transport: Arc::new(HyperTransport::default()),
+        recorder: None,
+    })
 }
 
 /// A recording transport over the network.

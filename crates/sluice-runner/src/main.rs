@@ -62,7 +62,10 @@ async fn run_connector<W: Write>(
         None => serde_json::Value::Object(Default::default()),
     };
     let (manifest, manifest_dir) = inputs::load_manifest(common.manifest.as_deref(), &config)?;
-    let inputs::Transports { transport, recorder } = inputs::transport(&common)?;
+    let inputs::Transports {
+        transport,
+        recorder,
+    } = inputs::transport(&common)?;
     let options = SourceOptions {
         manifest_dir,
         transport,
