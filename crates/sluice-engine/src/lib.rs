@@ -24,7 +24,7 @@ mod support;
 
 pub use config::validate_config;
 pub use error::EngineError;
-pub use output::MessageWriter;
+pub use output::{LogQueue, MessageWriter};
 pub use support::{Unsupported, unsupported_components};
 
 use serde_json::Value;

@@ -22,6 +22,7 @@ pub(crate) async fn read<W: Write>(
     out: &mut MessageWriter<W>,
 ) -> Result<(), EngineError> {
     let mut failures: Vec<(String, EngineError)> = Vec::new();
+    tracing::info!("Starting syncing");
     for configured in &catalog.streams {
         let name = &configured.stream.name;
         let Some(stream) = streams.iter().find(|s| &s.name == name) else {
@@ -37,6 +38,7 @@ pub(crate) async fn read<W: Write>(
         }
     }
     if failures.is_empty() {
+        tracing::info!("Finished syncing");
         return Ok(());
     }
     let failure_type = failures[0].1.failure_type;
@@ -65,6 +67,8 @@ async fn read_stream<W: Write>(
     out: &mut MessageWriter<W>,
 ) -> Result<Option<EngineError>, EngineError> {
     let descriptor = StreamDescriptor::new(&stream.name);
+    tracing::info!("Marking stream {} as STARTED", stream.name);
+    tracing::info!("Syncing stream: {}", stream.name);
     emit(out, &status(&descriptor, AirbyteStreamStatus::Started))?;
     let mut count: u64 = 0;
     let mut write_error = None;
@@ -72,6 +76,7 @@ async fn read_stream<W: Write>(
         .retriever
         .read_records(|record| {
             if count == 0 {
+                tracing::info!("Marking stream {} as RUNNING", stream.name);
                 if let Err(e) = out.message(&status(&descriptor, AirbyteStreamStatus::Running)) {
                     write_error = Some(e);
                     return Ok(Flow::Stop);
@@ -91,6 +96,12 @@ async fn read_stream<W: Write>(
         return Err(write_failure(e));
     }
     let no_cursor = no_cursor_state();
+    if let Err(error) = &result {
+        tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
+    }
+    tracing::info!("Read {count} records from {} stream", stream.name);
+    tracing::info!("Marking stream {} as STOPPED", stream.name);
+    tracing::info!("Finished syncing {}", stream.name);
     match result {
         Ok(()) => {
             emit(out, &status(&descriptor, AirbyteStreamStatus::Complete))?;

@@ -21,16 +21,27 @@ fn validate_agrees_with_what_the_engine_builds() {
         .filter(|p| p.is_file())
         .collect();
     manifests.sort();
-    assert!(manifests.len() >= 65, "expected the whole corpus, found {}", manifests.len());
+    assert!(
+        manifests.len() >= 65,
+        "expected the whole corpus, found {}",
+        manifests.len()
+    );
     let mut runnable = Vec::new();
     for path in &manifests {
-        let manifest = sluice_manifest::load_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let manifest =
+            sluice_manifest::load_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let unsupported = unsupported_components(&manifest);
         let built = Source::new(manifest, serde_json::json!({}), SourceOptions::default());
         match (unsupported.is_empty(), built) {
             (true, Ok(_)) => runnable.push(path.clone()),
-            (true, Err(e)) => panic!("{}: validate says it runs, but the engine says: {e}", path.display()),
-            (false, Ok(_)) => panic!("{}: the engine built a manifest validate refuses", path.display()),
+            (true, Err(e)) => panic!(
+                "{}: validate says it runs, but the engine says: {e}",
+                path.display()
+            ),
+            (false, Ok(_)) => panic!(
+                "{}: the engine built a manifest validate refuses",
+                path.display()
+            ),
             (false, Err(e)) => {
                 for component in &unsupported {
                     assert!(
@@ -42,5 +53,9 @@ fn validate_agrees_with_what_the_engine_builds() {
             }
         }
     }
-    eprintln!("{} of {} corpus manifests run today: {runnable:?}", runnable.len(), manifests.len());
+    eprintln!(
+        "{} of {} corpus manifests run today: {runnable:?}",
+        runnable.len(),
+        manifests.len()
+    );
 }

@@ -3,10 +3,11 @@
 
 mod cli;
 mod inputs;
+mod logging;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use sluice_engine::{EngineError, MessageWriter, Source, SourceOptions};
+use sluice_engine::{EngineError, LogQueue, MessageWriter, Source, SourceOptions};
 use sluice_protocol::AirbyteMessage;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -14,7 +15,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
-    let mut out = MessageWriter::new(BufWriter::with_capacity(64 * 1024, stdout.lock()));
+    let logs = LogQueue::new();
+    logging::install(std::sync::Arc::clone(&logs));
+    let mut out =
+        MessageWriter::with_logs(BufWriter::with_capacity(64 * 1024, stdout.lock()), logs);
     let result = run(cli, &mut out);
     let code = match result {
         Ok(code) => code,
