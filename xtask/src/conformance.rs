@@ -37,7 +37,11 @@ pub struct Args {
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let cases = case_dirs(&args.cases)?;
-    if args.record { record_all(args, &cases) } else { check_all(&cases) }
+    if args.record {
+        record_all(args, &cases)
+    } else {
+        check_all(&cases)
+    }
 }
 
 pub fn cases_root() -> PathBuf {
@@ -56,7 +60,10 @@ fn case_dirs(only: &[String]) -> anyhow::Result<Vec<PathBuf>> {
     if !only.is_empty() {
         for name in only {
             if !dirs.iter().any(|d| d.ends_with(name)) {
-                bail!("no case {name} under {} (a case is a directory with a case.json)", root.display());
+                bail!(
+                    "no case {name} under {} (a case is a directory with a case.json)",
+                    root.display()
+                );
             }
         }
         dirs.retain(|d| only.iter().any(|name| d.ends_with(name)));
@@ -65,7 +72,9 @@ fn case_dirs(only: &[String]) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn case_name(dir: &Path) -> String {
-    dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn load_spec(dir: &Path) -> anyhow::Result<CaseSpec> {
@@ -111,15 +120,18 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
     println!("{:<40} {:<9} result", "case", "command");
     for dir in cases {
         let spec = load_spec(dir)?;
-        let expected: Option<Value> =
-            std::fs::read_to_string(dir.join("expected.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+        let expected: Option<Value> = std::fs::read_to_string(dir.join("expected.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
         for command in &spec.commands {
             total += 1;
             let verdict = match expected.as_ref().and_then(|e| e.get(command)) {
                 None => "NOT RECORDED (run with --record)".to_owned(),
                 Some(expected) => {
-                    let output = run_command(Command::new(&sluice).args(sluice_args(dir, command)))?;
-                    let actual = normalise(command, &output.stdout, output.success, spec.record_order);
+                    let output =
+                        run_command(Command::new(&sluice).args(sluice_args(dir, command)))?;
+                    let actual =
+                        normalise(command, &output.stdout, output.success, spec.record_order);
                     let differences = diff(expected, &actual, 3);
                     if differences.is_empty() {
                         matched += 1;
@@ -134,7 +146,10 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
     }
     println!("\n{matched} of {total} case commands match the reference");
     if matched != total {
-        bail!("{} case commands differ from the reference", total - matched);
+        bail!(
+            "{} case commands differ from the reference",
+            total - matched
+        );
     }
     Ok(())
 }
@@ -142,7 +157,13 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
 /// sluice's arguments for a case command (the conformance test passes the same).
 fn sluice_args(dir: &Path, command: &str) -> Vec<String> {
     let path = |name: &str| dir.join(name).display().to_string();
-    let mut args = vec![command.to_owned(), "--manifest".into(), path("manifest.yaml"), "--config".into(), path("config.json")];
+    let mut args = vec![
+        command.to_owned(),
+        "--manifest".into(),
+        path("manifest.yaml"),
+        "--config".into(),
+        path("config.json"),
+    ];
     if command == "read" {
         args.extend(["--catalog".into(), path("catalog.json")]);
         if dir.join("state.json").exists() {
@@ -159,7 +180,10 @@ fn sluice_args(dir: &Path, command: &str) -> Vec<String> {
 fn record_all(args: &Args, cases: &[PathBuf]) -> anyhow::Result<()> {
     let venv = reference_venv(args.venv.as_deref())?;
     let entrypoint = venv.join("bin/source-declarative-manifest");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let mut failures = Vec::new();
     for dir in cases {
         let name = case_name(dir);
@@ -172,7 +196,11 @@ fn record_all(args: &Args, cases: &[PathBuf]) -> anyhow::Result<()> {
         }
     }
     if !failures.is_empty() {
-        bail!("could not record {} case(s): {}", failures.len(), failures.join(", "));
+        bail!(
+            "could not record {} case(s): {}",
+            failures.len(),
+            failures.join(", ")
+        );
     }
     Ok(())
 }
@@ -182,7 +210,10 @@ fn record_all(args: &Args, cases: &[PathBuf]) -> anyhow::Result<()> {
 fn reference_venv(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     let candidates: Vec<PathBuf> = match explicit {
         Some(path) => vec![path.to_owned()],
-        None => vec![PathBuf::from("/tmp/ref"), workspace::root().join("target/ref-venv")],
+        None => vec![
+            PathBuf::from("/tmp/ref"),
+            workspace::root().join("target/ref-venv"),
+        ],
     };
     for venv in &candidates {
         if installed_cdk_version(venv).as_deref() == Some(REFERENCE_VERSION) {
@@ -190,17 +221,32 @@ fn reference_venv(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         }
     }
     let venv = candidates.last().cloned().context("no venv candidate")?;
-    eprintln!("creating {} with airbyte-cdk=={REFERENCE_VERSION} (needs network once)", venv.display());
-    let created = Command::new("python3").arg("-m").arg("venv").arg(&venv).status().context("cannot run python3")?;
+    eprintln!(
+        "creating {} with airbyte-cdk=={REFERENCE_VERSION} (needs network once)",
+        venv.display()
+    );
+    let created = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .context("cannot run python3")?;
     if !created.success() {
         bail!("python3 -m venv {} failed", venv.display());
     }
     let installed = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", &format!("airbyte-cdk=={REFERENCE_VERSION}")])
+        .args([
+            "install",
+            "--quiet",
+            &format!("airbyte-cdk=={REFERENCE_VERSION}"),
+        ])
         .status()
         .context("cannot run pip")?;
     if !installed.success() || installed_cdk_version(&venv).as_deref() != Some(REFERENCE_VERSION) {
-        bail!("installing airbyte-cdk {REFERENCE_VERSION} into {} failed", venv.display());
+        bail!(
+            "installing airbyte-cdk {REFERENCE_VERSION} into {} failed",
+            venv.display()
+        );
     }
     Ok(venv)
 }
@@ -210,16 +256,24 @@ fn installed_cdk_version(venv: &Path) -> Option<String> {
         return None;
     }
     let output = Command::new(venv.join("bin/python"))
-        .args(["-c", "import importlib.metadata as m; print(m.version('airbyte-cdk'))"])
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('airbyte-cdk'))",
+        ])
         .output()
         .ok()?;
-    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 async fn record_case(entrypoint: &Path, dir: &Path) -> anyhow::Result<String> {
     let spec = load_spec(dir)?;
     let cassette = Cassette::load(&dir.join("cassette.json"))?;
-    let work = workspace::root().join("target/conformance-record").join(case_name(dir));
+    let work = workspace::root()
+        .join("target/conformance-record")
+        .join(case_name(dir));
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
 
     let mut expected = Map::new();
@@ -235,7 +289,9 @@ async fn record_case(entrypoint: &Path, dir: &Path) -> anyhow::Result<String> {
         let mut process = Command::new(entrypoint);
         process.arg(command);
         process.arg("--config").arg(work.join("config.json"));
-        process.arg("--manifest-path").arg(work.join("manifest.yaml"));
+        process
+            .arg("--manifest-path")
+            .arg(work.join("manifest.yaml"));
         if command == "read" {
             if !dir.join("catalog.json").exists() {
                 write_default_catalog(entrypoint, dir, &work)?;
@@ -246,7 +302,9 @@ async fn record_case(entrypoint: &Path, dir: &Path) -> anyhow::Result<String> {
             }
         }
         // The reference must talk to the local server only, never through a proxy.
-        process.env("NO_PROXY", "127.0.0.1,localhost").env("no_proxy", "127.0.0.1,localhost");
+        process
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost");
         let output = tokio::task::spawn_blocking(move || run_command(&mut process)).await??;
         let misses = server.unmatched();
         if !misses.is_empty() {
@@ -255,10 +313,24 @@ async fn record_case(entrypoint: &Path, dir: &Path) -> anyhow::Result<String> {
                 misses.join("\n  ")
             );
         }
-        let normalised = normalise(command, &output.stdout, output.success, spec.record_order);
-        if normalised["exit"] == "nonzero" && normalised["errors"].as_array().is_some_and(Vec::is_empty) {
-            let tail: Vec<&str> = output.stderr.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
-            bail!("{command}: the reference failed without an ERROR trace:\n{}", tail.join("\n"));
+        let stdout = rewriter.restore(&output.stdout);
+        let normalised = normalise(command, &stdout, output.success, spec.record_order);
+        if normalised["exit"] == "nonzero"
+            && normalised["errors"].as_array().is_some_and(Vec::is_empty)
+        {
+            let tail: Vec<&str> = output
+                .stderr
+                .lines()
+                .rev()
+                .take(15)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            bail!(
+                "{command}: the reference failed without an ERROR trace:\n{}",
+                tail.join("\n")
+            );
         }
         expected.insert(command.clone(), normalised);
     }
@@ -284,7 +356,12 @@ fn write_default_catalog(entrypoint: &Path, dir: &Path, work: &Path) -> anyhow::
         .lines()
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|m| m["type"] == "CATALOG")
-        .with_context(|| format!("the reference's discover gave no catalog:\n{}", output.stderr))?;
+        .with_context(|| {
+            format!(
+                "the reference's discover gave no catalog:\n{}",
+                output.stderr
+            )
+        })?;
     let streams: Vec<Value> = catalog["catalog"]["streams"]
         .as_array()
         .cloned()
@@ -295,7 +372,10 @@ fn write_default_catalog(entrypoint: &Path, dir: &Path, work: &Path) -> anyhow::
     let mut text = serde_json::to_string_pretty(&json!({"streams": streams}))?;
     text.push('\n');
     std::fs::write(dir.join("catalog.json"), text)?;
-    println!("wrote {} (every discovered stream, full refresh)", dir.join("catalog.json").display());
+    println!(
+        "wrote {} (every discovered stream, full refresh)",
+        dir.join("catalog.json").display()
+    );
     Ok(())
 }
 
@@ -305,15 +385,19 @@ fn summarise(expected: &Map<String, Value>) -> String {
         .map(|(command, out)| {
             let detail = match command.as_str() {
                 "read" => {
-                    let records: usize =
-                        out["records"].as_object().map_or(0, |m| m.values().filter_map(Value::as_array).map(Vec::len).sum());
+                    let records: usize = out["records"].as_object().map_or(0, |m| {
+                        m.values().filter_map(Value::as_array).map(Vec::len).sum()
+                    });
                     format!("{records} records")
                 }
                 "check" => out["status"].as_str().unwrap_or("no status").to_owned(),
                 _ => format!("{} streams", out["streams"].as_array().map_or(0, Vec::len)),
             };
             let errors = out["errors"].as_array().map_or(0, Vec::len);
-            format!("{command} exit {} ({detail}, {errors} errors)", out["exit"].as_str().unwrap_or("?"))
+            format!(
+                "{command} exit {} ({detail}, {errors} errors)",
+                out["exit"].as_str().unwrap_or("?")
+            )
         })
         .collect();
     parts.join("; ")

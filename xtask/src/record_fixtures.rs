@@ -36,12 +36,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let manifest_text = read(&args.manifest)?;
     let manifest: Value = serde_norway::from_str(&manifest_text)
         .with_context(|| format!("{} is not a YAML mapping", args.manifest.display()))?;
-    let connection_spec = manifest.pointer("/spec/connection_specification").cloned().unwrap_or(Value::Null);
+    let connection_spec = manifest
+        .pointer("/spec/connection_specification")
+        .cloned()
+        .unwrap_or(Value::Null);
     let mut config: Value = serde_json::from_str(&read(&args.config)?)
         .with_context(|| format!("{} is not JSON", args.config.display()))?;
     let secrets = config_secrets(&connection_spec, &config);
 
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     let out = args.out.canonicalize()?;
     let catalog = match &args.catalog {
         Some(path) => path.clone(),
@@ -54,19 +58,31 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     let cassette_path = out.join("cassette.json");
     let mut sluice = sluice_command();
-    sluice.arg("read").arg("--manifest").arg(&args.manifest).arg("--config").arg(&args.config);
-    sluice.arg("--catalog").arg(&catalog).arg("--record-cassette").arg(&cassette_path);
+    sluice
+        .arg("read")
+        .arg("--manifest")
+        .arg(&args.manifest)
+        .arg("--config")
+        .arg(&args.config);
+    sluice
+        .arg("--catalog")
+        .arg(&catalog)
+        .arg("--record-cassette")
+        .arg(&cassette_path);
     if let Some(state) = &args.state {
         sluice.arg("--state").arg(state);
     }
     let status = sluice.status().context("cannot run sluice")?;
     if !status.success() {
-        eprintln!("sluice exited with {status}; the cassette keeps what it recorded, which may be what the case shows");
+        eprintln!(
+            "sluice exited with {status}; the cassette keeps what it recorded, which may be what the case shows"
+        );
     }
 
     // sluice redacts when it writes; doing it again here keeps the promise even if it did not.
-    let mut cassette = Cassette::load(&cassette_path)
-        .with_context(|| "sluice wrote no readable cassette (does it support --record-cassette?)")?;
+    let mut cassette = Cassette::load(&cassette_path).with_context(
+        || "sluice wrote no readable cassette (does it support --record-cassette?)",
+    )?;
     cassette.redact(&secrets);
     cassette.save(&cassette_path)?;
 
@@ -81,20 +97,35 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let case_json = out.join("case.json");
     if !case_json.exists() {
-        write(&case_json, &pretty(&json!({"description": args.description, "commands": ["read"]}))?)?;
+        write(
+            &case_json,
+            &pretty(&json!({"description": args.description, "commands": ["read"]}))?,
+        )?;
     }
     println!(
         "wrote case {} ({} exchanges). Record the reference's output with `cargo xtask conformance --record --case {}`",
         out.display(),
         cassette.exchanges.len(),
-        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        out.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     );
     Ok(())
 }
 
 fn sluice_command() -> Command {
     let mut command = Command::new(env!("CARGO"));
-    command.args(["run", "--quiet", "-p", "sluice-runner", "--bin", "sluice", "--"]).current_dir(workspace::root());
+    command
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "sluice-runner",
+            "--bin",
+            "sluice",
+            "--",
+        ])
+        .current_dir(workspace::root());
     command
 }
 
@@ -114,7 +145,10 @@ fn write_default_catalog(args: &Args, path: &Path) -> anyhow::Result<()> {
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .find(|message| message["type"] == "CATALOG")
     else {
-        bail!("sluice discover gave no catalog: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "sluice discover gave no catalog: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     };
     let streams: Vec<Value> = catalog["catalog"]["streams"]
         .as_array()

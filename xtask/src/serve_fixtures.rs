@@ -45,23 +45,38 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         (args.dir.clone(), None)
     };
     let cassette = Cassette::load(&cassette_path)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let server = FixtureServer::start(cassette, args.port).await?;
         let rewriter = server.rewriter();
-        for (wanted, name) in [(&args.write_manifest, "manifest.yaml"), (&args.write_config, "config.json")] {
+        for (wanted, name) in [
+            (&args.write_manifest, "manifest.yaml"),
+            (&args.write_config, "config.json"),
+        ] {
             let Some(out) = wanted else { continue };
-            let Some(case_dir) = case_dir else { bail!("--write-manifest/--write-config need a case directory") };
+            let Some(case_dir) = case_dir else {
+                bail!("--write-manifest/--write-config need a case directory")
+            };
             let text = std::fs::read_to_string(case_dir.join(name))
                 .with_context(|| format!("cannot read {}", case_dir.join(name).display()))?;
-            std::fs::write(out, rewriter.rewrite(&text)).with_context(|| format!("cannot write {}", out.display()))?;
+            std::fs::write(out, rewriter.rewrite(&text))
+                .with_context(|| format!("cannot write {}", out.display()))?;
             println!("wrote {}", out.display());
         }
-        println!("serving {} on http://{}", cassette_path.display(), server.addr);
+        println!(
+            "serving {} on http://{}",
+            cassette_path.display(),
+            server.addr
+        );
         for host in &rewriter.hosts {
             println!("  https://{host}/... -> {}", rewriter.prefix(host));
         }
-        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
         for miss in server.unmatched() {
             eprintln!("unmatched: {miss}");
         }
@@ -84,17 +99,31 @@ impl HostRewriter {
         let literal = (!hosts.is_empty()).then(|| {
             let alternatives: Vec<String> = hosts.iter().map(|h| regex::escape(h)).collect();
             // The host must end where a URL's host ends, so `api.x.com` leaves `api.x.com.evil` alone.
-            Regex::new(&format!(r"(?i)https?://({})([/?#\x22'\s]|$)", alternatives.join("|")))
-                .expect("escaped host names form a valid pattern")
+            Regex::new(&format!(
+                r"(?i)https?://({})([/?#\x22'\s]|$)",
+                alternatives.join("|")
+            ))
+            .expect("escaped host names form a valid pattern")
         });
         let templated = Regex::new(r"https?://([^/\s\x22']*\{\{[^}]*\}\}[^/\s\x22']*)")
             .expect("a constant pattern is valid");
-        Self { base: format!("http://{addr}"), hosts, literal, templated }
+        Self {
+            base: format!("http://{addr}"),
+            hosts,
+            literal,
+            templated,
+        }
     }
 
     /// The URL prefix that stands for `https://{host}`.
     pub fn prefix(&self, host: &str) -> String {
         format!("{}{HOST_PREFIX}{host}", self.base)
+    }
+
+    /// The inverse of [`HostRewriter::rewrite`] for output: server URLs become `https://host`
+    /// again, so records that carry URLs (served bodies were rewritten) show the recorded ones.
+    pub fn restore(&self, text: &str) -> String {
+        text.replace(&format!("{}{HOST_PREFIX}", self.base), "https://")
     }
 
     /// `text` with every URL of a recorded or templated host pointed at the server.
@@ -136,10 +165,16 @@ impl FixtureServer {
         let rewriter = Arc::new(HostRewriter::new(addr, hosts.clone()));
         let replay = Arc::new(ReplayTransport::new(cassette));
         let unmatched = Arc::new(Mutex::new(Vec::new()));
-        let state = Arc::new(ServerState { replay, rewriter, unmatched: unmatched.clone() });
+        let state = Arc::new(ServerState {
+            replay,
+            rewriter,
+            unmatched: unmatched.clone(),
+        });
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let state = state.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |request| {
@@ -147,11 +182,18 @@ impl FixtureServer {
                         async move { Ok::<_, std::convert::Infallible>(state.answer(request).await) }
                     });
                     // A client hanging up mid-exchange is its own business.
-                    let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                    let _ = http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
                 });
             }
         });
-        Ok(Self { addr, hosts, unmatched, task })
+        Ok(Self {
+            addr,
+            hosts,
+            unmatched,
+            task,
+        })
     }
 
     /// The rewriter that points URLs at this server.
@@ -161,7 +203,10 @@ impl FixtureServer {
 
     /// The requests the cassette could not answer so far, with the closest recording of each.
     pub fn unmatched(&self) -> Vec<String> {
-        self.unmatched.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.unmatched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -183,31 +228,53 @@ impl ServerState {
         match self.replay_one(request).await {
             Ok(response) => response,
             Err(message) => {
-                self.unmatched.lock().unwrap_or_else(|p| p.into_inner()).push(message.clone());
+                self.unmatched
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(message.clone());
                 // 404 makes clients fail fast instead of retrying as they would on 5xx.
                 plain_response(404, &format!("sluice fixture server: {message}\n"))
             }
         }
     }
 
-    async fn replay_one(&self, request: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, String> {
+    async fn replay_one(
+        &self,
+        request: hyper::Request<Incoming>,
+    ) -> Result<hyper::Response<Full<Bytes>>, String> {
         let (parts, body) = request.into_parts();
         let method = Method::parse(parts.method.as_str())
             .ok_or_else(|| format!("unsupported method {}", parts.method))?;
-        let path_and_query = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+        let path_and_query = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
         let Some(rest) = path_and_query.strip_prefix(HOST_PREFIX) else {
-            return Err(format!("{method} {path_and_query} is not under {HOST_PREFIX}<host>/"));
+            return Err(format!(
+                "{method} {path_and_query} is not under {HOST_PREFIX}<host>/"
+            ));
         };
         let url = format!("https://{rest}");
-        let body = body.collect().await.map_err(|e| format!("cannot read the request body: {e}"))?.to_bytes();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| format!("cannot read the request body: {e}"))?
+            .to_bytes();
         let mut http_request = HttpRequest::new(method, url);
         for (name, value) in &parts.headers {
-            http_request.headers.push((name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()));
+            http_request.headers.push((
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ));
         }
         if !body.is_empty() {
             http_request.body = Some(body);
         }
-        let recorded = self.replay.answer(&http_request).map_err(|e| e.to_string())?;
+        let recorded = self
+            .replay
+            .answer(&http_request)
+            .map_err(|e| e.to_string())?;
 
         let mut builder = hyper::Response::builder().status(recorded.status);
         for (name, value) in &recorded.headers {
@@ -218,13 +285,16 @@ impl ServerState {
             Ok(text) => Bytes::from(self.rewriter.rewrite(text)),
             Err(_) => recorded.body,
         };
-        builder.body(Full::new(body)).map_err(|e| format!("the recorded response cannot be served: {e}"))
+        builder
+            .body(Full::new(body))
+            .map_err(|e| format!("the recorded response cannot be served: {e}"))
     }
 }
 
 fn plain_response(status: u16, text: &str) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::copy_from_slice(text.as_bytes())));
-    *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::NOT_FOUND);
+    *response.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::NOT_FOUND);
     response
 }
 
@@ -236,7 +306,10 @@ mod tests {
     #[test]
     fn rewrites_recorded_and_templated_hosts_only() {
         let addr: SocketAddr = "127.0.0.1:4000".parse().unwrap();
-        let rewriter = HostRewriter::new(addr, vec!["api.example.com".into(), "auth.example.com:8443".into()]);
+        let rewriter = HostRewriter::new(
+            addr,
+            vec!["api.example.com".into(), "auth.example.com:8443".into()],
+        );
         let text = "url_base: https://api.example.com/v1\n\
                     token: 'https://auth.example.com:8443/oauth?x=1'\n\
                     other: https://api.example.com.evil/x\n\
@@ -251,6 +324,11 @@ mod tests {
              $schema: http://json-schema.org/draft-07/schema#\n\
              sub: \"http://127.0.0.1:4000/__host/{{ config['shop'] }}.myshopify.com/admin\"\n\
              bare: http://127.0.0.1:4000/__host/api.example.com"
+        );
+        let output = r#"{"record":{"data":{"next":"http://127.0.0.1:4000/__host/api.example.com/v1?page=2"}}}"#;
+        assert_eq!(
+            rewriter.restore(output),
+            r#"{"record":{"data":{"next":"https://api.example.com/v1?page=2"}}}"#
         );
     }
 
@@ -267,17 +345,37 @@ mod tests {
         let server = FixtureServer::start(cassette, 0).await.unwrap();
         let prefix = server.rewriter().prefix("api.example.com");
         let client = HyperTransport::default();
-        let response = client.send(&HttpRequest::new(Method::Get, format!("{prefix}/items?a=1&b=2"))).await.unwrap();
+        let response = client
+            .send(&HttpRequest::new(
+                Method::Get,
+                format!("{prefix}/items?a=1&b=2"),
+            ))
+            .await
+            .unwrap();
         assert_eq!(response.status, 200);
         let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
         assert_eq!(body["next"], format!("{prefix}/items?page=2"));
-        assert_eq!(response.header("link"), Some(format!("<{prefix}/items?page=2>; rel=next").as_str()));
+        assert_eq!(
+            response.header("link"),
+            Some(format!("<{prefix}/items?page=2>; rel=next").as_str())
+        );
 
-        let miss = client.send(&HttpRequest::new(Method::Get, format!("{prefix}/item"))).await.unwrap();
+        let miss = client
+            .send(&HttpRequest::new(Method::Get, format!("{prefix}/item")))
+            .await
+            .unwrap();
         assert_eq!(miss.status, 404);
         let unmatched = server.unmatched();
         assert_eq!(unmatched.len(), 1);
-        assert!(unmatched[0].contains("GET https://api.example.com/item"), "{}", unmatched[0]);
-        assert!(unmatched[0].contains("closest recorded request is #0"), "{}", unmatched[0]);
+        assert!(
+            unmatched[0].contains("GET https://api.example.com/item"),
+            "{}",
+            unmatched[0]
+        );
+        assert!(
+            unmatched[0].contains("closest recorded request is #0"),
+            "{}",
+            unmatched[0]
+        );
     }
 }

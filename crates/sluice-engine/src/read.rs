@@ -41,7 +41,6 @@ pub(crate) async fn read<W: Write>(
         tracing::info!("Finished syncing");
         return Ok(());
     }
-    let failure_type = failures[0].1.failure_type;
     let names: Vec<String> = failures
         .iter()
         .map(|(name, e)| {

@@ -14,13 +14,27 @@ const FORMAT_VERSION: u32 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum CassetteError {
     #[error("cannot read cassette {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write cassette {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cassette {origin} is not valid: {source}")]
-    Parse { origin: String, source: serde_json::Error },
+    Parse {
+        origin: String,
+        source: serde_json::Error,
+    },
     #[error("cassette {origin}, exchange #{index} ({request}): {reason}")]
-    Invalid { origin: String, index: usize, request: String, reason: String },
+    Invalid {
+        origin: String,
+        index: usize,
+        request: String,
+        reason: String,
+    },
 }
 
 /// A list of recorded exchanges, in the order they happened.
@@ -119,9 +133,10 @@ impl Body {
         Ok(match self {
             Body::Json(value) => serde_json::to_vec(value).map_err(|e| e.to_string())?.into(),
             Body::Text(text) => Bytes::copy_from_slice(text.as_bytes()),
-            Body::Base64(encoded) => {
-                BASE64.decode(encoded.trim()).map_err(|e| format!("body is not valid base64: {e}"))?.into()
-            }
+            Body::Base64(encoded) => BASE64
+                .decode(encoded.trim())
+                .map_err(|e| format!("body is not valid base64: {e}"))?
+                .into(),
         })
     }
 }
@@ -148,14 +163,23 @@ impl RecordedResponse {
     /// Captures a response; headers that describe the transfer rather than the content are
     /// dropped, since the body is stored decoded and re-encoded when served.
     pub fn from_response(response: &HttpResponse) -> Self {
-        const TRANSFER_HEADERS: [&str; 5] =
-            ["content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive"];
+        const TRANSFER_HEADERS: [&str; 5] = [
+            "content-length",
+            "content-encoding",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+        ];
         Self {
             status: response.status,
             headers: response
                 .headers
                 .iter()
-                .filter(|(name, _)| !TRANSFER_HEADERS.iter().any(|t| name.eq_ignore_ascii_case(t)))
+                .filter(|(name, _)| {
+                    !TRANSFER_HEADERS
+                        .iter()
+                        .any(|t| name.eq_ignore_ascii_case(t))
+                })
                 .cloned()
                 .collect(),
             body: Body::from_bytes(&response.body),
@@ -169,19 +193,29 @@ impl RecordedResponse {
             None => Bytes::new(),
         };
         let mut headers = self.headers.clone();
-        let has_content_type = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        let has_content_type = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
         if !has_content_type && matches!(self.body, Some(Body::Json(_))) {
             // Hand-written cassettes often omit it; JSON decoders of some connectors look at it.
             headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
         }
-        Ok(HttpResponse { status: self.status, headers, body })
+        Ok(HttpResponse {
+            status: self.status,
+            headers,
+            body,
+        })
     }
 }
 
 impl Cassette {
     /// An empty cassette.
     pub fn new() -> Self {
-        Self { sluice_cassette: FORMAT_VERSION, comment: None, exchanges: Vec::new() }
+        Self {
+            sluice_cassette: FORMAT_VERSION,
+            comment: None,
+            exchanges: Vec::new(),
+        }
     }
 
     /// Parses and validates a cassette held in a string.
@@ -191,14 +225,19 @@ impl Cassette {
 
     /// Reads and validates a cassette file.
     pub fn load(path: &Path) -> Result<Self, CassetteError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| CassetteError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| CassetteError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
     fn parse(text: &str, origin: &str) -> Result<Self, CassetteError> {
-        let cassette: Cassette = serde_json::from_str(text)
-            .map_err(|source| CassetteError::Parse { origin: origin.to_owned(), source })?;
+        let cassette: Cassette =
+            serde_json::from_str(text).map_err(|source| CassetteError::Parse {
+                origin: origin.to_owned(),
+                source,
+            })?;
         cassette.validate(origin)?;
         Ok(cassette)
     }
@@ -213,11 +252,17 @@ impl Cassette {
                 reason,
             };
             if Method::parse(&exchange.request.method).is_none() {
-                return Err(invalid(format!("unknown HTTP method {:?}", exchange.request.method)));
+                return Err(invalid(format!(
+                    "unknown HTTP method {:?}",
+                    exchange.request.method
+                )));
             }
             url::Url::parse(&exchange.request.url)
                 .map_err(|e| invalid(format!("the URL is not absolute: {e}")))?;
-            for body in [&exchange.request.body, &exchange.response.body].into_iter().flatten() {
+            for body in [&exchange.request.body, &exchange.response.body]
+                .into_iter()
+                .flatten()
+            {
                 body.to_bytes().map_err(invalid)?;
             }
         }
@@ -233,7 +278,10 @@ impl Cassette {
 
     /// Writes the cassette, creating parent directories as needed.
     pub fn save(&self, path: &Path) -> Result<(), CassetteError> {
-        let write_error = |source| CassetteError::Write { path: path.to_owned(), source };
+        let write_error = |source| CassetteError::Write {
+            path: path.to_owned(),
+            source,
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(write_error)?;
         }
@@ -244,7 +292,10 @@ impl Cassette {
     pub fn hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = Vec::new();
         for exchange in &self.exchanges {
-            let host = url::Url::parse(&exchange.request.url).ok().as_ref().and_then(host_with_port);
+            let host = url::Url::parse(&exchange.request.url)
+                .ok()
+                .as_ref()
+                .and_then(host_with_port);
             if let Some(host) = host.filter(|h| !hosts.contains(h)) {
                 hosts.push(host);
             }
@@ -269,7 +320,10 @@ mod header_map {
     use serde::{Deserializer, Serializer};
     use std::fmt;
 
-    pub fn serialize<S: Serializer>(headers: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(
+        headers: &[(String, String)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(headers.len()))?;
         for (name, value) in headers {
             map.serialize_entry(name, value)?;
@@ -277,7 +331,9 @@ mod header_map {
         map.end()
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<(String, String)>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(String, String)>, D::Error> {
         struct PairsVisitor;
         impl<'de> Visitor<'de> for PairsVisitor {
             type Value = Vec<(String, String)>;
@@ -305,7 +361,10 @@ mod tests {
         assert_eq!(Body::from_bytes(b""), None);
         let json = Body::from_bytes(br#"{"b": 1, "a": [true, null]}"#).unwrap();
         assert!(matches!(json, Body::Json(_)));
-        assert_eq!(json.to_bytes().unwrap().as_ref(), br#"{"b":1,"a":[true,null]}"#);
+        assert_eq!(
+            json.to_bytes().unwrap().as_ref(),
+            br#"{"b":1,"a":[true,null]}"#
+        );
         let csv = Body::from_bytes(b"id,name\n1,caf\xc3\xa9\n").unwrap();
         assert_eq!(csv, Body::Text("id,name\n1,café\n".to_owned()));
         let gzip = [0x1f_u8, 0x8b, 0x08, 0x00, 0xff, 0xfe];
@@ -332,14 +391,20 @@ mod tests {
             r#"{"exchanges": [{"request": {"method": "BREW", "url": "https://h/x"}, "response": {}}]}"#,
         )
         .unwrap_err();
-        assert!(err.to_string().contains("exchange #0 (BREW https://h/x): unknown HTTP method"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("exchange #0 (BREW https://h/x): unknown HTTP method"),
+            "{err}"
+        );
         let err = Cassette::from_json_str(
             r#"{"exchanges": [{"request": {"url": "https://h/x"}, "response": {"body": {"base64": "%%"}}}]}"#,
         )
         .unwrap_err();
         assert!(err.to_string().contains("not valid base64"), "{err}");
-        let err = Cassette::from_json_str(r#"{"exchanges": [{"request": {"url": "/relative"}, "response": {}}]}"#)
-            .unwrap_err();
+        let err = Cassette::from_json_str(
+            r#"{"exchanges": [{"request": {"url": "/relative"}, "response": {}}]}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not absolute"), "{err}");
         assert!(Cassette::from_json_str(r#"{"exchanges": [], "extra": 1}"#).is_err());
     }
@@ -348,7 +413,10 @@ mod tests {
     fn repeated_headers_survive_a_round_trip() {
         let response = RecordedResponse {
             status: 200,
-            headers: vec![("Set-Cookie".into(), "a=1".into()), ("Set-Cookie".into(), "b=2".into())],
+            headers: vec![
+                ("Set-Cookie".into(), "a=1".into()),
+                ("Set-Cookie".into(), "b=2".into()),
+            ],
             body: None,
         };
         let cassette = Cassette {
@@ -372,11 +440,17 @@ mod tests {
     fn responses_drop_transfer_headers_and_json_gets_a_content_type() {
         let response = HttpResponse {
             status: 200,
-            headers: vec![("Content-Length".into(), "7".into()), ("X-Rate".into(), "9".into())],
+            headers: vec![
+                ("Content-Length".into(), "7".into()),
+                ("X-Rate".into(), "9".into()),
+            ],
             body: Bytes::from_static(b"{\"a\":1}"),
         };
         let recorded = RecordedResponse::from_response(&response);
-        assert_eq!(recorded.headers, vec![("X-Rate".to_owned(), "9".to_owned())]);
+        assert_eq!(
+            recorded.headers,
+            vec![("X-Rate".to_owned(), "9".to_owned())]
+        );
         let replayed = recorded.to_response().unwrap();
         assert_eq!(replayed.header("content-type"), Some("application/json"));
         assert_eq!(replayed.body, response.body);

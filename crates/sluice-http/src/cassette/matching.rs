@@ -30,12 +30,21 @@ impl RequestKey {
     /// The key of a request about to be sent.
     pub fn of_request(request: &HttpRequest) -> Self {
         let content_type = request.header("content-type").unwrap_or_default();
-        Self::build(request.method.as_str(), &request.url, request.body.as_deref().unwrap_or_default(), content_type)
+        Self::build(
+            request.method.as_str(),
+            &request.url,
+            request.body.as_deref().unwrap_or_default(),
+            content_type,
+        )
     }
 
     /// The key of a recorded request.
     pub fn of_recorded(request: &RecordedRequest) -> Self {
-        let body = request.body.as_ref().and_then(|b| b.to_bytes().ok()).unwrap_or_default();
+        let body = request
+            .body
+            .as_ref()
+            .and_then(|b| b.to_bytes().ok())
+            .unwrap_or_default();
         let content_type = request
             .headers
             .iter()
@@ -48,22 +57,36 @@ impl RequestKey {
     fn build(method: &str, url: &str, body: &[u8], content_type: &str) -> Self {
         let (host, path, query) = match url::Url::parse(url) {
             Ok(parsed) => {
-                let mut query: Vec<(String, String)> =
-                    parsed.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+                let mut query: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
                 query.sort();
-                let path = percent_decode_str(parsed.path()).decode_utf8_lossy().into_owned();
+                let path = percent_decode_str(parsed.path())
+                    .decode_utf8_lossy()
+                    .into_owned();
                 (host_with_port(&parsed).unwrap_or_default(), path, query)
             }
             // Not a URL: compare it whole, so it can still match an identical recording.
             Err(_) => (String::new(), url.to_owned(), Vec::new()),
         };
-        Self { method: method.to_ascii_uppercase(), host, path, query, body: BodyKey::of(body, content_type) }
+        Self {
+            method: method.to_ascii_uppercase(),
+            host,
+            path,
+            query,
+            body: BodyKey::of(body, content_type),
+        }
     }
 
     /// How alike two requests are, from 0 (nothing in common) to 1 (same method, host and path);
     /// used to name the closest recording when a request has none.
     pub fn similarity(&self, other: &RequestKey) -> f64 {
-        let method = if self.method == other.method { 1.0 } else { 0.0 };
+        let method = if self.method == other.method {
+            1.0
+        } else {
+            0.0
+        };
         let host = if self.host == other.host { 1.0 } else { 0.0 };
         let path = strsim::normalized_levenshtein(&self.path, &other.path);
         let query = multiset_overlap(&self.query, &other.query);
@@ -74,7 +97,10 @@ impl RequestKey {
     pub fn differences(&self, recorded: &RequestKey) -> Vec<String> {
         let mut out = Vec::new();
         if self.method != recorded.method {
-            out.push(format!("method {} vs recorded {}", self.method, recorded.method));
+            out.push(format!(
+                "method {} vs recorded {}",
+                self.method, recorded.method
+            ));
         }
         if self.host != recorded.host {
             out.push(format!("host {} vs recorded {}", self.host, recorded.host));
@@ -84,9 +110,16 @@ impl RequestKey {
         }
         if self.query != recorded.query {
             let show = |pairs: &[(String, String)], others: &[(String, String)]| {
-                let only: Vec<String> =
-                    pairs.iter().filter(|p| !others.contains(p)).map(|(k, v)| format!("{k}={v}")).collect();
-                if only.is_empty() { "nothing".to_owned() } else { only.join("&") }
+                let only: Vec<String> = pairs
+                    .iter()
+                    .filter(|p| !others.contains(p))
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                if only.is_empty() {
+                    "nothing".to_owned()
+                } else {
+                    only.join("&")
+                }
             };
             out.push(format!(
                 "query has {} where the recording has {}",
@@ -109,9 +142,13 @@ impl BodyKey {
         if let Ok(value) = serde_json::from_slice(body) {
             return BodyKey::Json(value);
         }
-        if content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") {
-            let mut pairs: Vec<(String, String)> =
-                form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        if content_type
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+        {
+            let mut pairs: Vec<(String, String)> = form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
             pairs.sort();
             return BodyKey::Form(pairs);
         }
@@ -147,27 +184,57 @@ mod tests {
 
     #[test]
     fn query_order_encoding_and_scheme_do_not_matter() {
-        let a = key(Method::Get, "https://API.example.com/v1/a%20b?x=1&y=two+words&x=0");
-        let b = key(Method::Get, "http://api.example.com/v1/a b?y=two%20words&x=0&x=1");
+        let a = key(
+            Method::Get,
+            "https://API.example.com/v1/a%20b?x=1&y=two+words&x=0",
+        );
+        let b = key(
+            Method::Get,
+            "http://api.example.com/v1/a b?y=two%20words&x=0&x=1",
+        );
         assert_eq!(a, b);
-        assert_ne!(a, key(Method::Get, "https://api.example.com/v1/a%20b?x=1&y=two+words"));
-        assert_ne!(a, key(Method::Post, "https://api.example.com/v1/a%20b?x=1&y=two+words&x=0"));
-        assert_ne!(key(Method::Get, "https://h:8080/p"), key(Method::Get, "https://h/p"));
+        assert_ne!(
+            a,
+            key(
+                Method::Get,
+                "https://api.example.com/v1/a%20b?x=1&y=two+words"
+            )
+        );
+        assert_ne!(
+            a,
+            key(
+                Method::Post,
+                "https://api.example.com/v1/a%20b?x=1&y=two+words&x=0"
+            )
+        );
+        assert_ne!(
+            key(Method::Get, "https://h:8080/p"),
+            key(Method::Get, "https://h/p")
+        );
     }
 
     #[test]
     fn json_bodies_compare_as_json_and_forms_as_multisets() {
         let json = |text: &'static str| {
-            RequestKey::of_request(&HttpRequest::new(Method::Post, "https://h/p").with_body("application/json", text))
+            RequestKey::of_request(
+                &HttpRequest::new(Method::Post, "https://h/p").with_body("application/json", text),
+            )
         };
-        assert_eq!(json(r#"{"a": 1, "b": [1, 2]}"#), json(r#"{"b":[1,2],"a":1}"#));
+        assert_eq!(
+            json(r#"{"a": 1, "b": [1, 2]}"#),
+            json(r#"{"b":[1,2],"a":1}"#)
+        );
         assert_ne!(json(r#"{"a": 1}"#), json(r#"{"a": 2}"#));
         let form = |text: &'static str| {
             RequestKey::of_request(
-                &HttpRequest::new(Method::Post, "https://h/p").with_body("application/x-www-form-urlencoded", text),
+                &HttpRequest::new(Method::Post, "https://h/p")
+                    .with_body("application/x-www-form-urlencoded", text),
             )
         };
-        assert_eq!(form("grant_type=refresh&client_id=c"), form("client_id=c&grant_type=refresh"));
+        assert_eq!(
+            form("grant_type=refresh&client_id=c"),
+            form("client_id=c&grant_type=refresh")
+        );
     }
 
     #[test]
@@ -179,8 +246,14 @@ mod tests {
         assert!(asked.similarity(&near) > asked.similarity(&far));
         assert!(asked.similarity(&near) > asked.similarity(&post) - 0.2);
         let diffs = asked.differences(&near);
-        assert_eq!(diffs, vec!["path /v1/users vs recorded /v1/user".to_owned()]);
+        assert_eq!(
+            diffs,
+            vec!["path /v1/users vs recorded /v1/user".to_owned()]
+        );
         let q = key(Method::Get, "https://h/v1/users?page=3").differences(&asked);
-        assert_eq!(q, vec!["query has page=3 where the recording has page=2".to_owned()]);
+        assert_eq!(
+            q,
+            vec!["query has page=3 where the recording has page=2".to_owned()]
+        );
     }
 }

@@ -28,8 +28,17 @@ const SECRET_QUERY_PARAMS: &[&str] = &[
 ];
 
 /// Fragments of header names that carry credentials (`Authorization`, `X-Api-Key`, `Cookie`...).
-const SECRET_HEADER_FRAGMENTS: &[&str] =
-    &["authorization", "api-key", "apikey", "api_key", "token", "secret", "password", "cookie", "session"];
+const SECRET_HEADER_FRAGMENTS: &[&str] = &[
+    "authorization",
+    "api-key",
+    "apikey",
+    "api_key",
+    "token",
+    "secret",
+    "password",
+    "cookie",
+    "session",
+];
 
 /// JSON or form fields that carry credentials, in request bodies (OAuth refresh requests) and
 /// response bodies (OAuth token responses).
@@ -50,11 +59,15 @@ fn is_secret_header(name: &str) -> bool {
 }
 
 fn is_secret_query_param(name: &str) -> bool {
-    SECRET_QUERY_PARAMS.iter().any(|p| name.eq_ignore_ascii_case(p))
+    SECRET_QUERY_PARAMS
+        .iter()
+        .any(|p| name.eq_ignore_ascii_case(p))
 }
 
 fn is_secret_body_field(name: &str) -> bool {
-    SECRET_BODY_FIELDS.iter().any(|p| name.eq_ignore_ascii_case(p))
+    SECRET_BODY_FIELDS
+        .iter()
+        .any(|p| name.eq_ignore_ascii_case(p))
 }
 
 impl Cassette {
@@ -63,7 +76,11 @@ impl Cassette {
     /// `secrets` (typically [`config_secrets`]) anywhere in URLs, headers and bodies.
     pub fn redact(&mut self, secrets: &[String]) {
         // Longest first, so a secret containing another is replaced whole.
-        let mut secrets: Vec<&str> = secrets.iter().map(String::as_str).filter(|s| !s.is_empty()).collect();
+        let mut secrets: Vec<&str> = secrets
+            .iter()
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         secrets.dedup();
         for exchange in &mut self.exchanges {
@@ -103,7 +120,10 @@ fn redact_url(url: &str, secrets: &[&str]) -> String {
     for secret in secrets {
         forms.push((*secret).to_owned());
         forms.push(form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-        forms.push(percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC).to_string());
+        forms.push(
+            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+                .to_string(),
+        );
     }
     forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
     forms.dedup();
@@ -122,7 +142,9 @@ fn redact_url(url: &str, secrets: &[&str]) -> String {
         .split('&')
         .map(|pair| match pair.split_once('=') {
             Some((name, _)) => {
-                let decoded: String = form_urlencoded::parse(name.as_bytes()).map(|(k, _)| k.into_owned()).collect();
+                let decoded: String = form_urlencoded::parse(name.as_bytes())
+                    .map(|(k, _)| k.into_owned())
+                    .collect();
                 if is_secret_query_param(&decoded) {
                     format!("{name}={SECRET_PLACEHOLDER}")
                 } else {
@@ -158,7 +180,9 @@ fn redact_body(body: &mut Body, secrets: &[&str]) {
             *text = redact_form_text(&replaced).unwrap_or(replaced);
         }
         Body::Base64(encoded) => {
-            let Ok(mut bytes) = BASE64.decode(encoded.trim()) else { return };
+            let Ok(mut bytes) = BASE64.decode(encoded.trim()) else {
+                return;
+            };
             for secret in secrets {
                 bytes = replace_bytes(&bytes, secret.as_bytes(), SECRET_PLACEHOLDER.as_bytes());
             }
@@ -195,7 +219,11 @@ fn redact_form_text(text: &str) -> Option<String> {
     }
     let mut serializer = form_urlencoded::Serializer::new(String::new());
     for (name, value) in form_urlencoded::parse(text.as_bytes()) {
-        let value = if is_secret_body_field(&name) { SECRET_PLACEHOLDER.into() } else { value };
+        let value = if is_secret_body_field(&name) {
+            SECRET_PLACEHOLDER.into()
+        } else {
+            value
+        };
         serializer.append_pair(&name, &value);
     }
     Some(serializer.finish())
@@ -253,7 +281,9 @@ fn secret_paths(schema: &Value, config: &Value) -> Vec<String> {
 }
 
 fn collect_secret_paths(schema: &Value, config: &Value, pointer: String, out: &mut Vec<String>) {
-    let Value::Object(schema) = schema else { return };
+    let Value::Object(schema) = schema else {
+        return;
+    };
     if schema.get("airbyte_secret").and_then(Value::as_bool) == Some(true) {
         out.push(pointer.clone());
         return;
@@ -265,7 +295,9 @@ fn collect_secret_paths(schema: &Value, config: &Value, pointer: String, out: &m
             }
         }
     }
-    if let (Some(Value::Object(properties)), Value::Object(values)) = (schema.get("properties"), config) {
+    if let (Some(Value::Object(properties)), Value::Object(values)) =
+        (schema.get("properties"), config)
+    {
         for (name, property) in properties {
             if values.contains_key(name) {
                 let child = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
@@ -286,16 +318,28 @@ mod tests {
     use crate::cassette::{Exchange, RecordedRequest, RecordedResponse};
     use serde_json::json;
 
-    fn exchange(url: &str, headers: &[(&str, &str)], request_body: Option<Body>, response_body: Body) -> Exchange {
+    fn exchange(
+        url: &str,
+        headers: &[(&str, &str)],
+        request_body: Option<Body>,
+        response_body: Body,
+    ) -> Exchange {
         Exchange {
             request: RecordedRequest {
                 method: "POST".into(),
                 url: url.into(),
-                headers: headers.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+                headers: headers
+                    .iter()
+                    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                    .collect(),
                 match_headers: vec![("Authorization".into(), "Bearer s3cr/t".into())],
                 body: request_body,
             },
-            response: RecordedResponse { status: 200, headers: vec![], body: Some(response_body) },
+            response: RecordedResponse {
+                status: 200,
+                headers: vec![],
+                body: Some(response_body),
+            },
         }
     }
 
@@ -310,17 +354,35 @@ mod tests {
         ));
         cassette.redact(&["s3cr/t".to_owned()]);
         let exchange = &cassette.exchanges[0];
-        assert_eq!(exchange.request.url, "https://h/v1/REDACTED/items?api_key=REDACTED&page=2&AccessToken=x&token=REDACTED");
-        let headers: Vec<&str> = exchange.request.headers.iter().map(|(_, v)| v.as_str()).collect();
-        assert_eq!(headers, ["REDACTED", "REDACTED", "application/json", "REDACTED"]);
-        assert_eq!(exchange.request.match_headers, [("Authorization".to_owned(), "Bearer REDACTED".to_owned())]);
+        assert_eq!(
+            exchange.request.url,
+            "https://h/v1/REDACTED/items?api_key=REDACTED&page=2&AccessToken=x&token=REDACTED"
+        );
+        let headers: Vec<&str> = exchange
+            .request
+            .headers
+            .iter()
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            headers,
+            ["REDACTED", "REDACTED", "application/json", "REDACTED"]
+        );
+        assert_eq!(
+            exchange.request.match_headers,
+            [("Authorization".to_owned(), "Bearer REDACTED".to_owned())]
+        );
         assert_eq!(
             exchange.request.body,
-            Some(Body::Text("grant_type=refresh_token&refresh_token=REDACTED&client_secret=REDACTED".into()))
+            Some(Body::Text(
+                "grant_type=refresh_token&refresh_token=REDACTED&client_secret=REDACTED".into()
+            ))
         );
         assert_eq!(
             exchange.response.body,
-            Some(Body::Json(json!({"access_token": "REDACTED", "expires_in": 3600, "nested": [{"note": "has REDACTED inside"}]})))
+            Some(Body::Json(
+                json!({"access_token": "REDACTED", "expires_in": 3600, "nested": [{"note": "has REDACTED inside"}]})
+            ))
         );
         assert!(!cassette.to_json_string().contains("s3cr"));
     }
@@ -329,7 +391,10 @@ mod tests {
     fn binary_bodies_are_redacted_too() {
         let mut body = Body::Base64(BASE64.encode(b"\xff\xfepw=hunter2\x00"));
         redact_body(&mut body, &["hunter2"]);
-        assert_eq!(body, Body::Base64(BASE64.encode(b"\xff\xfepw=REDACTED\x00")));
+        assert_eq!(
+            body,
+            Body::Base64(BASE64.encode(b"\xff\xfepw=REDACTED\x00"))
+        );
     }
 
     #[test]

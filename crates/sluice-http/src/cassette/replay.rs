@@ -27,13 +27,25 @@ impl ReplayTransport {
 
     /// Replays the cassette file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, CassetteError> {
-        Ok(Self::with_origin(Cassette::load(path)?, format!("cassette {}", path.display())))
+        Ok(Self::with_origin(
+            Cassette::load(path)?,
+            format!("cassette {}", path.display()),
+        ))
     }
 
     fn with_origin(cassette: Cassette, origin: String) -> Self {
-        let keys = cassette.exchanges.iter().map(|e| RequestKey::of_recorded(&e.request)).collect();
+        let keys = cassette
+            .exchanges
+            .iter()
+            .map(|e| RequestKey::of_recorded(&e.request))
+            .collect();
         let uses = Mutex::new(vec![0; cassette.exchanges.len()]);
-        Self { cassette, keys, uses, origin }
+        Self {
+            cassette,
+            keys,
+            uses,
+            origin,
+        }
     }
 
     /// The cassette being replayed.
@@ -49,24 +61,44 @@ impl ReplayTransport {
             .filter(|&i| self.keys[i] == key && self.missing_headers(i, request).is_empty())
             .collect();
         let Some(&last) = candidates.last() else {
-            return Err(TransportError::NotRecorded(self.not_recorded_message(request, &key)));
+            return Err(TransportError::NotRecorded(
+                self.not_recorded_message(request, &key),
+            ));
         };
         let chosen = {
             // A poisoned lock only means another request panicked mid-update; counts stay usable.
-            let mut uses = self.uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let chosen = candidates.iter().copied().find(|&i| uses[i] == 0).unwrap_or(last);
+            let mut uses = self
+                .uses
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let chosen = candidates
+                .iter()
+                .copied()
+                .find(|&i| uses[i] == 0)
+                .unwrap_or(last);
             uses[chosen] += 1;
             chosen
         };
-        self.cassette.exchanges[chosen].response.to_response().map_err(|reason| {
-            TransportError::Body { request: request.to_string(), reason: format!("exchange #{chosen}: {reason}") }
-        })
+        self.cassette.exchanges[chosen]
+            .response
+            .to_response()
+            .map_err(|reason| TransportError::Body {
+                request: request.to_string(),
+                reason: format!("exchange #{chosen}: {reason}"),
+            })
     }
 
     /// The exchanges that have not answered any request yet, by index.
     pub fn unused_exchanges(&self) -> Vec<usize> {
-        let uses = self.uses.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        uses.iter().enumerate().filter(|(_, n)| **n == 0).map(|(i, _)| i).collect()
+        let uses = self
+            .uses
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        uses.iter()
+            .enumerate()
+            .filter(|(_, n)| **n == 0)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// The required headers of exchange `index` that `request` lacks or sends with another value.
@@ -116,6 +148,14 @@ impl Transport for ReplayTransport {
     fn send<'a>(&'a self, request: &'a HttpRequest) -> TransportFuture<'a> {
         Box::pin(async move { self.answer(request) })
     }
+
+    /// A replay has no server to wait for: backoffs cost no time.
+    fn wait(
+        &self,
+        _duration: std::time::Duration,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 #[cfg(test)]
@@ -142,7 +182,10 @@ mod tests {
     #[tokio::test]
     async fn identical_requests_answer_in_order_and_the_last_repeats() {
         let transport = transport();
-        let request = HttpRequest::new(Method::Get, "https://api.example.com/v1/users?limit=2&page=1");
+        let request = HttpRequest::new(
+            Method::Get,
+            "https://api.example.com/v1/users?limit=2&page=1",
+        );
         let statuses = [
             transport.send(&request).await.unwrap().status,
             transport.send(&request).await.unwrap().status,
@@ -163,13 +206,19 @@ mod tests {
         )
         .unwrap();
         let transport = ReplayTransport::new(cassette);
-        let good = HttpRequest::new(Method::Get, "https://h/me").with_header("authorization", "Bearer REDACTED");
+        let good = HttpRequest::new(Method::Get, "https://h/me")
+            .with_header("authorization", "Bearer REDACTED");
         assert_eq!(transport.send(&good).await.unwrap().status, 200);
-        let bad = HttpRequest::new(Method::Get, "https://h/me").with_header("Authorization", "Bearer other");
+        let bad = HttpRequest::new(Method::Get, "https://h/me")
+            .with_header("Authorization", "Bearer other");
         let Err(TransportError::NotRecorded(message)) = transport.send(&bad).await else {
             panic!("expected NotRecorded");
         };
-        assert!(message.contains(r#"header Authorization: "Bearer other" vs recorded "Bearer REDACTED""#), "{message}");
+        assert!(
+            message
+                .contains(r#"header Authorization: "Bearer other" vs recorded "Bearer REDACTED""#),
+            "{message}"
+        );
         let none = HttpRequest::new(Method::Get, "https://h/me");
         assert!(transport.send(&none).await.is_err());
     }
@@ -184,26 +233,43 @@ mod tests {
         assert_eq!(response.body.as_ref(), &[0u8, 1, 2]);
         let other = HttpRequest::new(Method::Post, "https://api.example.com/v1/search")
             .with_body("application/json", r#"{"size": 20, "q": "x"}"#);
-        assert!(matches!(transport.send(&other).await, Err(TransportError::NotRecorded(_))));
+        assert!(matches!(
+            transport.send(&other).await,
+            Err(TransportError::NotRecorded(_))
+        ));
     }
 
     #[tokio::test]
     async fn an_unmatched_request_names_itself_and_the_closest_recording() {
         let transport = transport();
-        let request = HttpRequest::new(Method::Get, "https://api.example.com/v1/user?page=1&limit=2");
+        let request = HttpRequest::new(
+            Method::Get,
+            "https://api.example.com/v1/user?page=1&limit=2",
+        );
         let Err(TransportError::NotRecorded(message)) = transport.send(&request).await else {
             panic!("expected NotRecorded");
         };
-        assert!(message.contains("answers GET https://api.example.com/v1/user?page=1&limit=2"), "{message}");
         assert!(
-            message.contains("closest recorded request is #0 GET https://api.example.com/v1/users?page=1&limit=2"),
+            message.contains("answers GET https://api.example.com/v1/user?page=1&limit=2"),
             "{message}"
         );
-        assert!(message.contains("path /v1/user vs recorded /v1/users"), "{message}");
+        assert!(
+            message.contains(
+                "closest recorded request is #0 GET https://api.example.com/v1/users?page=1&limit=2"
+            ),
+            "{message}"
+        );
+        assert!(
+            message.contains("path /v1/user vs recorded /v1/users"),
+            "{message}"
+        );
         let empty = ReplayTransport::new(Cassette::new());
         let Err(TransportError::NotRecorded(message)) = empty.send(&request).await else {
             panic!("expected NotRecorded");
         };
-        assert!(message.ends_with("the cassette holds no exchanges"), "{message}");
+        assert!(
+            message.ends_with("the cassette holds no exchanges"),
+            "{message}"
+        );
     }
 }
