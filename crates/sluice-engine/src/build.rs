@@ -6,11 +6,13 @@ use crate::stream::{Retriever, Stream};
 use crate::support::unsupported_components;
 use crate::{EngineError, SourceOptions};
 use serde_json::{Map, Value};
-use sluice_http::auth::{Authenticator, InjectInto};
-use sluice_http::{ErrorHandler, Method, RequestMapping, Requester, UrlSource};
+use sluice_http::auth::{AuthContext, Authenticator};
+use sluice_http::{ApiBudget, Requester};
 use sluice_interp::{Context, Template};
 use sluice_manifest::model::{self, StreamEntry};
 use sluice_manifest::{Manifest, ManifestPath};
+use sluice_paginate::{PaginationResetPolicy, Paginator};
+use sluice_protocol::AirbyteMessage;
 use sluice_protocol::ConnectorSpecification;
 use sluice_records::DpathExtractor;
 use std::path::Path;
@@ -20,6 +22,12 @@ use std::sync::Arc;
 struct Builder<'a> {
     config: &'a Arc<Value>,
     options: &'a SourceOptions,
+    /// Shared by every authenticator: token refreshes and config rotations happen once.
+    auth: &'a AuthContext,
+    /// The manifest's `api_budget`, shared by every requester.
+    budget: Option<ApiBudget>,
+    /// The config's secret values, masked in every message.
+    config_secrets: Arc<Vec<String>>,
 }
 
 fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
@@ -40,7 +48,31 @@ pub(crate) fn streams(
             list.join("; ")
         )));
     }
-    let builder = Builder { config, options };
+    let auth = AuthContext::new(Arc::clone(config), Arc::clone(&options.transport));
+    let messages = Arc::clone(&options.messages);
+    auth.on_config_update(move |updated| {
+        if let Value::Object(config) = updated {
+            messages.push(AirbyteMessage::control_config(config.clone()));
+        }
+    });
+    let budget = match &manifest.model.api_budget {
+        Some(budget) => Some(
+            ApiBudget::from_model(budget, config, &ManifestPath::root().key("api_budget"))
+                .map_err(|e| EngineError::config(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let config_secrets = match manifest.resolved.pointer("/spec/connection_specification") {
+        Some(spec) => sluice_http::cassette::config_secrets(spec, config),
+        None => Vec::new(),
+    };
+    let builder = Builder {
+        config,
+        options,
+        auth: &auth,
+        budget,
+        config_secrets: Arc::new(config_secrets),
+    };
     let root = ManifestPath::root().key("streams");
     let mut streams = Vec::new();
     for (index, entry) in manifest.model.streams.iter().flatten().enumerate() {
@@ -210,9 +242,25 @@ impl Builder<'_> {
             }
             _ => return Err(at(&extractor_path, "only DpathExtractor is supported yet")),
         };
+        let parameters = parameters_value(retriever.parameters.as_ref());
+        let paginator = Paginator::from_model(
+            retriever.paginator.as_ref(),
+            self.config,
+            &parameters,
+            &path.key("paginator"),
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        let reset_policy = PaginationResetPolicy::from_model(
+            retriever.pagination_reset.as_ref(),
+            selector.record_filter.is_some(),
+            &path.key("pagination_reset"),
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
         Ok(Retriever {
             requester,
             extractor,
+            paginator,
+            reset_policy,
         })
     }
 
@@ -221,175 +269,32 @@ impl Builder<'_> {
         requester: &model::HttpRequester,
         path: &ManifestPath,
     ) -> Result<Requester, EngineError> {
-        let parameters = parameters_value(requester.parameters.as_ref());
-        let template =
-            |field: &str, source: &Option<String>| -> Result<Option<Template>, EngineError> {
-                source
-                    .as_deref()
-                    .map(|s| compile(s, &path.key(field)))
-                    .transpose()
-            };
-        let path_template = template("path", &requester.path)?;
-        let url = match (
-            template("url", &requester.url)?,
-            template("url_base", &requester.url_base)?,
-        ) {
-            (Some(url), _) => UrlSource::Url {
-                url,
-                path: path_template,
-            },
-            (None, Some(url_base)) => UrlSource::BaseAndPath {
-                url_base,
-                path: path_template,
-            },
-            (None, None) => return Err(at(path, "missing required field 'url' (or 'url_base')")),
-        };
-        let method = match requester.http_method {
-            None | Some(model::HttpMethod::Get) => Method::Get,
-            Some(model::HttpMethod::Post) => Method::Post,
-        };
-        let params = match &requester.request_parameters {
-            None => RequestMapping::default(),
-            Some(model::RequestParameters::Map(map)) => {
-                let mut plain = Map::new();
-                for (key, value) in map {
-                    match value {
-                        model::RequestParameterValue::String(s) => {
-                            plain.insert(key.clone(), Value::String(s.clone()));
-                        }
-                        model::RequestParameterValue::QueryProperties(_) => {
-                            return Err(at(
-                                &path.key("request_parameters").key(key),
-                                "QueryProperties is not supported yet",
-                            ));
-                        }
-                    }
-                }
-                mapping(&plain, &path.key("request_parameters"))?
-            }
-            Some(model::RequestParameters::String(_)) => {
-                return Err(at(
-                    &path.key("request_parameters"),
-                    "a string of request parameters is not supported yet",
-                ));
-            }
-        };
-        let headers = match &requester.request_headers {
-            None => RequestMapping::default(),
-            Some(model::StringOrStringMap::Map(map)) => {
-                let plain: Map<String, Value> = map
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                    .collect();
-                mapping(&plain, &path.key("request_headers"))?
-            }
-            Some(model::StringOrStringMap::String(_)) => {
-                return Err(at(
-                    &path.key("request_headers"),
-                    "a string of request headers is not supported yet",
-                ));
-            }
-        };
         let authenticator = match &requester.authenticator {
             None => Authenticator::none(),
-            Some(auth) => self.authenticator(auth, &path.key("authenticator"))?,
+            Some(auth) => Authenticator::from_model(
+                auth,
+                self.auth,
+                requester.url_base.as_deref(),
+                &path.key("authenticator"),
+            )
+            .map_err(|e| EngineError::config(e.to_string()))?,
         };
-        Ok(Requester {
-            origin: path.to_string(),
-            url,
-            method,
-            params,
-            headers,
+        let mut built = Requester::from_model(
+            requester,
+            self.config,
+            Arc::clone(&self.options.transport),
             authenticator,
-            error_handler: ErrorHandler::default(),
-            transport: Arc::clone(&self.options.transport),
-            config: Arc::clone(self.config),
-            parameters,
-        })
-    }
-
-    /// The simple authenticators read only the config, so they are rendered once here.
-    fn authenticator(
-        &self,
-        auth: &model::Authenticator,
-        path: &ManifestPath,
-    ) -> Result<Authenticator, EngineError> {
-        let render =
-            |source: &str, field: &str, parameters: &Value| -> Result<String, EngineError> {
-                let ctx = Context::new().config(&**self.config).parameters(parameters);
-                compile(source, &path.key(field))?
-                    .render_string(&ctx)
-                    .map_err(|e| at(&path.key(field), e))
-            };
-        match auth {
-            model::Authenticator::NoAuth(_) => Ok(Authenticator::none()),
-            model::Authenticator::BearerAuthenticator(bearer) => {
-                let parameters = parameters_value(bearer.parameters.as_ref());
-                Ok(Authenticator::bearer(&render(
-                    &bearer.api_token,
-                    "api_token",
-                    &parameters,
-                )?))
-            }
-            model::Authenticator::BasicHttpAuthenticator(basic) => {
-                let parameters = parameters_value(basic.parameters.as_ref());
-                let username = render(&basic.username, "username", &parameters)?;
-                let password = render(
-                    basic.password.as_deref().unwrap_or(""),
-                    "password",
-                    &parameters,
-                )?;
-                Ok(Authenticator::basic(&username, &password))
-            }
-            model::Authenticator::ApiKeyAuthenticator(key) => {
-                let parameters = parameters_value(key.parameters.as_ref());
-                let token = render(
-                    key.api_token.as_deref().unwrap_or(""),
-                    "api_token",
-                    &parameters,
-                )?;
-                let (into, name) = match (&key.inject_into, &key.header) {
-                    (Some(_), Some(_)) => {
-                        return Err(at(
-                            path,
-                            "inject_into and header cannot both be set (header is deprecated)",
-                        ));
-                    }
-                    (None, None) => {
-                        return Err(at(path, "either inject_into or header must be set"));
-                    }
-                    (None, Some(header)) => {
-                        (InjectInto::Header, render(header, "header", &parameters)?)
-                    }
-                    (Some(option), None) => {
-                        let into = match option.inject_into {
-                            model::InjectInto::Header => InjectInto::Header,
-                            model::InjectInto::RequestParameter => InjectInto::RequestParameter,
-                            model::InjectInto::BodyJson => InjectInto::BodyJson,
-                            model::InjectInto::BodyData => InjectInto::BodyData,
-                        };
-                        let field = option.field_name.as_deref().ok_or_else(|| {
-                            at(
-                                &path.key("inject_into"),
-                                "missing required field 'field_name'",
-                            )
-                        })?;
-                        (into, render(field, "inject_into.field_name", &parameters)?)
-                    }
-                };
-                Ok(Authenticator::api_key(into, &name, &token))
-            }
-            _ => Err(at(path, "this authenticator is not supported yet")),
-        }
+            path,
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        built.budget = self.budget.clone();
+        built.config_secrets = Arc::clone(&self.config_secrets);
+        Ok(built)
     }
 }
 
 fn compile(source: &str, path: &ManifestPath) -> Result<Template, EngineError> {
     Template::new(source).map_err(|e| at(path, e))
-}
-
-fn mapping(map: &Map<String, Value>, path: &ManifestPath) -> Result<RequestMapping, EngineError> {
-    RequestMapping::new(map).map_err(|e| at(path, e))
 }
 
 fn parameters_value(parameters: Option<&Map<String, Value>>) -> Value {

@@ -10,6 +10,7 @@
 //! let source = Source::new(manifest, config, SourceOptions::default())?;
 //! let catalog = source.configured_catalog_all_full_refresh();
 //! let mut out = MessageWriter::new(std::io::stdout().lock());
+//! println!("{:?}", sluice_engine::spec(source.manifest()));
 //! source.read(&catalog, &[], &mut out).await?;
 //! # Ok(()) }
 //! ```
@@ -24,7 +25,7 @@ mod support;
 
 pub use config::validate_config;
 pub use error::EngineError;
-pub use output::{LogQueue, MessageWriter};
+pub use output::{MessageWriter, PendingMessages};
 pub use support::{Unsupported, unsupported_components};
 
 use serde_json::Value;
@@ -46,6 +47,9 @@ pub struct SourceOptions {
     pub manifest_dir: Option<PathBuf>,
     /// Where requests go: the network, or a cassette.
     pub transport: Arc<dyn Transport>,
+    /// Where messages raised outside the read loop go (CONTROL messages after an OAuth token
+    /// rotation); give the same queue to the [`MessageWriter`].
+    pub messages: Arc<PendingMessages>,
 }
 
 impl Default for SourceOptions {
@@ -53,6 +57,7 @@ impl Default for SourceOptions {
         Self {
             manifest_dir: None,
             transport: Arc::new(HyperTransport::default()),
+            messages: PendingMessages::new(),
         }
     }
 }
@@ -81,9 +86,9 @@ impl Source {
         })
     }
 
-    /// The manifest's connector specification.
-    pub fn spec(&self) -> ConnectorSpecification {
-        build::spec(&self.manifest)
+    /// The manifest the source runs.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
     }
 
     /// Checks the config against the spec's `connection_specification`, when the manifest has a spec.
@@ -164,6 +169,12 @@ impl Source {
     pub fn config_value(&self) -> &Value {
         &self.config
     }
+}
+
+/// The manifest's connector specification (the generic one when it has none). Needs no config
+/// and builds no stream.
+pub fn spec(manifest: &Manifest) -> ConnectorSpecification {
+    build::spec(manifest)
 }
 
 fn failed(message: String) -> AirbyteConnectionStatus {

@@ -4,33 +4,39 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Log lines waiting to be written as LOG messages. Anything may push (any thread, e.g. a
-/// `tracing` layer); the [`MessageWriter`] writes them before its next message, so logs keep
-/// their place among records and states.
+/// Messages raised away from the read loop (log lines from a `tracing` layer, CONTROL messages
+/// from an OAuth refresh), waiting to be written. Anything may push, from any thread; the
+/// [`MessageWriter`] writes them before its next message, so they keep their place among
+/// records and states.
 #[derive(Debug, Default)]
-pub struct LogQueue {
+pub struct PendingMessages {
     pending: AtomicBool,
-    lines: Mutex<Vec<(Level, String)>>,
+    messages: Mutex<Vec<AirbyteMessage>>,
 }
 
-impl LogQueue {
+impl PendingMessages {
     /// An empty queue, shareable between threads.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
     }
 
-    /// Queues a log line.
-    pub fn push(&self, level: Level, message: String) {
-        // A poisoned lock means a thread panicked while pushing; the lines are still valid.
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        lines.push((level, message));
+    /// Queues a message.
+    pub fn push(&self, message: AirbyteMessage) {
+        // A poisoned lock means a thread panicked while pushing; the messages are still valid.
+        let mut messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
+        messages.push(message);
         self.pending.store(true, Ordering::Release);
     }
 
-    fn take(&self) -> Vec<(Level, String)> {
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
+    /// Queues a LOG message.
+    pub fn push_log(&self, level: Level, text: String) {
+        self.push(AirbyteMessage::log(level, text));
+    }
+
+    fn take(&self) -> Vec<AirbyteMessage> {
+        let mut messages = self.messages.lock().unwrap_or_else(|p| p.into_inner());
         self.pending.store(false, Ordering::Release);
-        std::mem::take(&mut *lines)
+        std::mem::take(&mut *messages)
     }
 }
 
@@ -41,26 +47,26 @@ impl LogQueue {
 #[derive(Debug)]
 pub struct MessageWriter<W: Write> {
     out: W,
-    logs: Option<Arc<LogQueue>>,
+    pending: Option<Arc<PendingMessages>>,
 }
 
 impl<W: Write> MessageWriter<W> {
     /// A writer over `out`.
     pub fn new(out: W) -> Self {
-        Self { out, logs: None }
+        Self { out, pending: None }
     }
 
-    /// A writer that also writes the lines queued in `logs`, as LOG messages.
-    pub fn with_logs(out: W, logs: Arc<LogQueue>) -> Self {
+    /// A writer that also writes the messages queued in `pending`.
+    pub fn with_pending(out: W, pending: Arc<PendingMessages>) -> Self {
         Self {
             out,
-            logs: Some(logs),
+            pending: Some(pending),
         }
     }
 
     /// Writes one RECORD message stamped now.
     pub fn record(&mut self, stream: &str, data: &Value) -> io::Result<()> {
-        self.write_pending_logs()?;
+        self.write_pending()?;
         let emitted_at = sluice_protocol::now_millis();
         sluice_protocol::write_record_json(&mut self.out, stream, data, emitted_at)?;
         self.out.write_all(b"\n")
@@ -68,7 +74,7 @@ impl<W: Write> MessageWriter<W> {
 
     /// Writes any message.
     pub fn message(&mut self, message: &AirbyteMessage) -> io::Result<()> {
-        self.write_pending_logs()?;
+        self.write_pending()?;
         self.write_one(message)
     }
 
@@ -77,22 +83,22 @@ impl<W: Write> MessageWriter<W> {
         self.out.write_all(b"\n")
     }
 
-    fn write_pending_logs(&mut self) -> io::Result<()> {
-        let Some(logs) = &self.logs else {
+    fn write_pending(&mut self) -> io::Result<()> {
+        let Some(pending) = &self.pending else {
             return Ok(());
         };
-        if !logs.pending.load(Ordering::Acquire) {
+        if !pending.pending.load(Ordering::Acquire) {
             return Ok(());
         }
-        for (level, line) in logs.take() {
-            self.write_one(&AirbyteMessage::log(level, line))?;
+        for message in pending.take() {
+            self.write_one(&message)?;
         }
         Ok(())
     }
 
-    /// Writes queued logs and flushes the underlying writer.
+    /// Writes queued messages and flushes the underlying writer.
     pub fn flush(&mut self) -> io::Result<()> {
-        self.write_pending_logs()?;
+        self.write_pending()?;
         self.out.flush()
     }
 
@@ -108,10 +114,10 @@ mod tests {
 
     #[test]
     fn queued_logs_come_before_the_next_message() {
-        let logs = LogQueue::new();
-        let mut writer = MessageWriter::with_logs(Vec::new(), Arc::clone(&logs));
+        let pending = PendingMessages::new();
+        let mut writer = MessageWriter::with_pending(Vec::new(), Arc::clone(&pending));
         writer.record("s", &serde_json::json!({"a": 1})).unwrap();
-        logs.push(Level::Info, "retrying".to_owned());
+        pending.push_log(Level::Info, "retrying".to_owned());
         writer.record("s", &serde_json::json!({"a": 2})).unwrap();
         writer.flush().unwrap();
         let text = String::from_utf8(writer.into_inner()).unwrap();

@@ -11,7 +11,11 @@ use std::io::Write;
 
 /// Reads the first record of a stream (for `check`); an empty stream is fine.
 pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
-    stream.retriever.read_records(|_| Ok(Flow::Stop)).await
+    let no_slice = Value::Object(Map::new());
+    stream
+        .retriever
+        .read_records(&no_slice, |_| Ok(Flow::Stop))
+        .await
 }
 
 /// Reads every configured stream, then fails if any stream failed, naming them all.
@@ -50,13 +54,14 @@ pub(crate) async fn read<W: Write>(
             )
         })
         .collect();
-    Err(EngineError::new(
-        failure_type,
-        format!(
-            "During the sync, the following streams did not sync successfully: {}",
-            names.join(", ")
-        ),
-    ))
+    // Each stream's own ERROR trace carries its failure type; like the reference, the closing
+    // error that makes the exit code non-zero is a config_error, as it is not actionable itself.
+    let message = format!(
+        "During the sync, the following streams did not sync successfully: {}",
+        names.join(", ")
+    );
+    tracing::info!("{message}");
+    Err(EngineError::config(message))
 }
 
 /// Reads one stream. The outer error is fatal (stdout is gone); the inner one is the stream's
@@ -71,9 +76,10 @@ async fn read_stream<W: Write>(
     emit(out, &status(&descriptor, AirbyteStreamStatus::Started))?;
     let mut count: u64 = 0;
     let mut write_error = None;
+    let no_slice = Value::Object(Map::new());
     let result = stream
         .retriever
-        .read_records(|record| {
+        .read_records(&no_slice, |record| {
             if count == 0 {
                 tracing::info!("Marking stream {} as RUNNING", stream.name);
                 if let Err(e) = out.message(&status(&descriptor, AirbyteStreamStatus::Running)) {

@@ -2,7 +2,10 @@
 
 use crate::EngineError;
 use serde_json::{Map, Value};
-use sluice_http::{HttpError, RequestOptions, RequestVariables, Requester};
+use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester};
+use sluice_paginate::{
+    PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy, Paginator,
+};
 use sluice_protocol::{AirbyteStream, SyncMode};
 use sluice_records::{DpathExtractor, decode_json_bodies};
 
@@ -37,6 +40,8 @@ impl Stream {
 pub(crate) struct Retriever {
     pub requester: Requester,
     pub extractor: DpathExtractor,
+    pub paginator: Paginator,
+    pub reset_policy: PaginationResetPolicy,
 }
 
 /// Whether the reader wants more records after the one it was given.
@@ -47,36 +52,128 @@ pub(crate) enum Flow {
 }
 
 impl Retriever {
-    /// Reads every record of the stream, handing each to `emit` as soon as its page arrives.
+    /// Reads every page of one slice, handing each record to `emit` as soon as its page arrives.
     pub async fn read_records(
         &self,
+        stream_slice: &Value,
         mut emit: impl FnMut(Value) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
-        let empty = Value::Object(Map::new());
-        let variables = RequestVariables {
-            stream_slice: &empty,
-            next_page_token: None,
-        };
-        let request = self
-            .requester
-            .build(variables, &RequestOptions::default())
-            .map_err(http_error)?;
-        let Some(response) = self.requester.send(&request).await.map_err(http_error)? else {
-            return Ok(());
-        };
+        let mut token = self.paginator.initial_token();
+        let mut tracker = self.reset_policy.tracker(false);
         let mut records = Vec::new();
-        for body in decode_json_bodies(&response.body) {
-            self.extractor.extract(body, &mut records);
-        }
-        for record in records {
-            if emit(record)? == Flow::Stop {
-                break;
+        loop {
+            let options = request_options(self.paginator.request_options(token.as_ref()));
+            let variables = RequestVariables {
+                stream_slice,
+                next_page_token: token.as_ref().map(PageToken::as_mapping),
+            };
+            let request = self
+                .requester
+                .build(variables, &options)
+                .await
+                .map_err(http_error)?;
+            let response = match self.requester.send(&request).await {
+                Ok(Some(response)) => response,
+                Ok(None) => return Ok(()),
+                // The error handler asks to read the slice again from its first page.
+                Err(error) if error.action == Action::ResetPagination => {
+                    tracing::info!("Hitting PaginationReset event: {}", error.message);
+                    token = self.paginator.initial_token();
+                    tracker.restart(true).map_err(paginate_error)?;
+                    continue;
+                }
+                Err(error) => return Err(http_error(error)),
+            };
+
+            let bodies = decode_json_bodies(&response.body);
+            // The paginator reads the body after its records have been moved out; keep a copy
+            // only when one of its templates reads `response`.
+            let first_body = self
+                .paginator
+                .needs_response_body()
+                .then(|| bodies[0].clone());
+            records.clear();
+            for body in bodies {
+                self.extractor
+                    .extract(body, &mut records)
+                    .map_err(|e| EngineError::system(e.to_string()))?;
+            }
+            let page_size = records.len();
+            let last_record = records.last().cloned();
+            let mut stopped = false;
+            for record in records.drain(..) {
+                tracker.observe();
+                if emit(record)? == Flow::Stop {
+                    stopped = true;
+                    break;
+                }
+            }
+            if stopped {
+                return Ok(());
+            }
+            let page = PageInfo {
+                response_body: first_body.as_ref(),
+                headers: &response.headers,
+                last_page_size: page_size,
+                extracted_record_count: Some(page_size),
+                last_record: last_record.as_ref(),
+                current_token: token.as_ref(),
+                stream_slice,
+                page_size_override: None,
+            };
+            if tracker.has_reached_limit() {
+                tracing::info!("Hitting PaginationReset event: the page limit is reached");
+                token = self.paginator.initial_token();
+                tracker.restart(true).map_err(paginate_error)?;
+                continue;
+            }
+            token = self
+                .paginator
+                .next_page_token(&page)
+                .map_err(paginate_error)?;
+            if token.is_none() {
+                return Ok(());
             }
         }
-        Ok(())
+    }
+}
+
+fn paginate_error(error: PaginateError) -> EngineError {
+    if error.is_config_error() {
+        EngineError::config(error.to_string())
+    } else {
+        EngineError::system(error.to_string())
+    }
+}
+
+/// The paginator's parts of a request, in the requester's terms.
+fn request_options(page: PageRequestOptions) -> RequestOptions {
+    RequestOptions {
+        query: page.query,
+        headers: page.headers,
+        body_json: page.body_json,
+        body_data: page
+            .body_data
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+        url_override: None,
+        path_override: page.path,
     }
 }
 
 pub(crate) fn http_error(error: HttpError) -> EngineError {
+    if error.action != Action::Fail {
+        // Pagination resets, page size reductions and window splits are not built yet: say so
+        // rather than failing with the API's message alone.
+        return EngineError::new(
+            error.failure_type,
+            format!(
+                "{} (the error handler asked for {:?}, which sluice does not support yet)",
+                error.message, error.action
+            ),
+        )
+        .with_internal(error.internal_message);
+    }
     EngineError::new(error.failure_type, error.message).with_internal(error.internal_message)
 }

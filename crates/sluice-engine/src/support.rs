@@ -3,29 +3,32 @@
 use sluice_manifest::{ComponentUse, Manifest, ManifestPath};
 use std::fmt;
 
-/// Component types sluice runs. Everything else in a manifest is reported by
-/// [`unsupported_components`] and refused by [`crate::Source::new`].
-const SUPPORTED: &[&str] = &[
+/// Component types the engine itself runs; the crates it builds on list theirs.
+const ENGINE_COMPONENTS: &[&str] = &[
     "DeclarativeSource",
     "DeclarativeStream",
     "SimpleRetriever",
-    "HttpRequester",
     "RecordSelector",
     "DpathExtractor",
     "JsonDecoder",
-    "NoPagination",
     "InlineSchemaLoader",
     "JsonFileSchemaLoader",
     "CheckStream",
     "Spec",
-    "NoAuth",
-    "ApiKeyAuthenticator",
-    "BearerAuthenticator",
-    "BasicHttpAuthenticator",
-    "RequestOption",
 ];
 
-/// A component of a manifest that sluice cannot run.
+/// Whether sluice can run a component of this type.
+fn is_supported(component_type: &str) -> bool {
+    [
+        ENGINE_COMPONENTS,
+        sluice_http::SUPPORTED_COMPONENTS,
+        sluice_paginate::SUPPORTED_COMPONENTS,
+    ]
+    .iter()
+    .any(|list| list.contains(&component_type))
+}
+
+/// A component of a manifest that sluice cannot run (refused by [`crate::Source::new`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {
     /// The component's type.
@@ -67,7 +70,7 @@ impl fmt::Display for Unsupported {
 pub fn unsupported_components(manifest: &Manifest) -> Vec<Unsupported> {
     sluice_manifest::components(&manifest.resolved)
         .into_iter()
-        .filter(|c| c.class_name.is_some() || !SUPPORTED.contains(&c.component_type.as_str()))
+        .filter(|c| c.class_name.is_some() || !is_supported(&c.component_type))
         .map(
             |ComponentUse {
                  component_type,

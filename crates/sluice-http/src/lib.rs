@@ -15,14 +15,58 @@
 
 pub mod auth;
 pub mod cassette;
-mod errors;
+pub mod backoff;
+mod body;
+pub mod errors;
+pub mod rate_limit;
+mod retry;
 mod message;
 mod requester;
 mod transport;
 pub mod url_join;
 
 pub use cassette::{Cassette, RecordingTransport, ReplayTransport};
-pub use errors::{Action, ErrorHandler, HttpError, Resolution};
+pub use body::{JsonBodyInput, RequestInput};
+pub use errors::{Action, BuildError, ErrorHandler, HttpError, Resolution};
+pub use rate_limit::ApiBudget;
 pub use message::{HttpRequest, HttpResponse, Method};
-pub use requester::{RequestMapping, RequestOptions, RequestVariables, Requester, UrlSource};
-pub use transport::{HyperTransport, Transport, TransportError, TransportFuture};
+pub use requester::{
+    RateLimitListener, RequestBody, RequestMapping, RequestOptions, RequestVariables, Requester, UrlSource,
+};
+pub use transport::{HyperTransport, Timeouts, Transport, TransportError, TransportFuture};
+
+/// The manifest component types this crate implements (for tools that check what a manifest
+/// needs, such as `sluice validate`).
+pub const SUPPORTED_COMPONENTS: &[&str] = &[
+    "HttpRequester",
+    "RequestOption",
+    "NoAuth",
+    "ApiKeyAuthenticator",
+    "BearerAuthenticator",
+    "BasicHttpAuthenticator",
+    "OAuthAuthenticator",
+    "JwtAuthenticator",
+    "SessionTokenAuthenticator",
+    "SessionTokenRequestApiKeyAuthenticator",
+    "SessionTokenRequestBearerAuthenticator",
+    "LegacySessionTokenAuthenticator",
+    "SelectiveAuthenticator",
+    "DefaultErrorHandler",
+    "CompositeErrorHandler",
+    "HttpResponseFilter",
+    "ExponentialBackoffStrategy",
+    "ConstantBackoffStrategy",
+    "WaitTimeFromHeader",
+    "WaitUntilTimeFromHeader",
+    "WaitTimeFromResponse",
+    "HTTPAPIBudget",
+    "FixedWindowCallRatePolicy",
+    "MovingWindowCallRatePolicy",
+    "UnlimitedCallRatePolicy",
+    "HttpRequestRegexMatcher",
+    "RequestBodyJsonObject",
+    "RequestBodyUrlEncodedForm",
+    "RequestBodyPlainText",
+    "RequestBodyGraphQL",
+    "RequestBodyGraphQlQuery",
+];

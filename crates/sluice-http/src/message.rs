@@ -50,12 +50,20 @@ pub struct HttpRequest {
     /// Header names and values, in the order they were set.
     pub headers: Vec<(String, String)>,
     pub body: Option<Bytes>,
+    /// Connect and read time limits; `None` leaves the transport's own.
+    pub timeouts: Option<crate::transport::Timeouts>,
 }
 
 impl HttpRequest {
     /// A request without headers or body.
     pub fn new(method: Method, url: impl Into<String>) -> Self {
-        Self { method, url: url.into(), headers: Vec::new(), body: None }
+        Self {
+            method,
+            url: url.into(),
+            headers: Vec::new(),
+            body: None,
+            timeouts: None,
+        }
     }
 
     /// Appends query parameters, encoded as Python's `requests` encodes them
@@ -74,7 +82,11 @@ impl HttpRequest {
             None => (self.url.clone(), None),
         };
         let sep = if base.contains('?') {
-            if base.ends_with('?') || base.ends_with('&') { "" } else { "&" }
+            if base.ends_with('?') || base.ends_with('&') {
+                ""
+            } else {
+                "&"
+            }
         } else {
             "?"
         };
@@ -95,7 +107,11 @@ impl HttpRequest {
     /// Sets a header in place, replacing any earlier value of the same name.
     pub fn set_header(&mut self, name: &str, value: impl Into<String>) {
         let value = value.into();
-        match self.headers.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
+        match self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
             Some(slot) => slot.1 = value,
             None => self.headers.push((name.to_owned(), value)),
         }
@@ -103,7 +119,10 @@ impl HttpRequest {
 
     /// The value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Sets the body and its content type.
@@ -132,7 +151,10 @@ pub struct HttpResponse {
 impl HttpResponse {
     /// The value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether the status is 2xx.
@@ -148,7 +170,8 @@ mod tests {
     #[test]
     fn query_is_form_encoded_and_appended() {
         let q = |k: &str, v: &str| (k.to_owned(), v.to_owned());
-        let r = HttpRequest::new(Method::Get, "https://h/p").with_query(&[q("a", "x y"), q("b", "1&2")]);
+        let r = HttpRequest::new(Method::Get, "https://h/p")
+            .with_query(&[q("a", "x y"), q("b", "1&2")]);
         assert_eq!(r.url, "https://h/p?a=x+y&b=1%262");
         let r = HttpRequest::new(Method::Get, "https://h/p?z=1").with_query(&[q("a", "b")]);
         assert_eq!(r.url, "https://h/p?z=1&a=b");
@@ -158,7 +181,9 @@ mod tests {
 
     #[test]
     fn headers_replace_case_insensitively() {
-        let r = HttpRequest::new(Method::Get, "https://h").with_header("Accept", "a").with_header("accept", "b");
+        let r = HttpRequest::new(Method::Get, "https://h")
+            .with_header("Accept", "a")
+            .with_header("accept", "b");
         assert_eq!(r.headers, vec![("Accept".to_owned(), "b".to_owned())]);
         assert_eq!(r.header("ACCEPT"), Some("b"));
     }

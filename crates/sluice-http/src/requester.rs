@@ -1,65 +1,60 @@
 //! The runtime HttpRequester: builds each request from the manifest's templates and sends it,
 //! classifying failures and retrying as the reference does.
 
-use crate::auth::{Authenticator, InjectInto};
-use crate::errors::{Action, ErrorHandler, HttpError, Resolution};
-use crate::url_join::join_url;
-use crate::{HttpRequest, HttpResponse, Method, Transport};
+use crate::auth::{Authenticator, InjectInto, Injection};
+use crate::backoff::BackoffContext;
+use crate::body::{self, JsonBodyInput, Rendered, RequestInput};
+use crate::errors::filter::ResponseView;
+use crate::errors::{Action, BuildError, ErrorHandler, HttpError, Resolution};
+use crate::rate_limit::ApiBudget;
+use crate::retry::{Decision, RetryKind, RetryLoops};
+use crate::transport::Timeouts;
+use crate::url_join::{join_url, manifest_path};
+use crate::{HttpRequest, HttpResponse, Method, Transport, TransportError};
 use serde_json::{Map, Value};
-use sluice_interp::{Context, InterpError, InterpolatedMapping, LiteralType, Template};
+use sluice_interp::{Context, InterpError, Template};
+use sluice_manifest::{ManifestPath, model};
+use sluice_protocol::FailureType;
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Query parameter, header and body values: the reference keeps a rendered value only when it
-/// literal-evaluates to one of these types, else the rendered text.
-const REQUEST_VALUE_TYPES: &[LiteralType] = &[LiteralType::String, LiteralType::List];
-
-/// `request_parameters` / `request_headers`: keys and string values are templates.
+/// `request_parameters` / `request_headers` as compiled templates (kept for callers that build
+/// a requester by hand; [`Requester::from_model`] compiles them itself).
 #[derive(Debug, Clone, Default)]
 pub struct RequestMapping {
-    mapping: Option<InterpolatedMapping>,
+    input: RequestInput,
 }
 
 impl RequestMapping {
     /// Compiles a mapping from the manifest (`{key: value}`).
     pub fn new(mapping: &Map<String, Value>) -> Result<Self, InterpError> {
-        if mapping.is_empty() {
-            return Ok(Self::default());
-        }
-        Ok(Self { mapping: Some(InterpolatedMapping::new(mapping)?) })
-    }
-
-    /// Renders into name/value pairs, dropping `null` values as the reference does. A list
-    /// value gives one pair per element, as Python's `requests` encodes it.
-    pub fn render(&self, ctx: &Context<'_>, out: &mut Vec<(String, String)>) -> Result<(), String> {
-        let Some(mapping) = &self.mapping else {
-            return Ok(());
-        };
-        let rendered = mapping.eval(ctx, REQUEST_VALUE_TYPES).map_err(|e| e.to_string())?;
-        for (key, value) in rendered {
-            match value {
-                Value::Null => {}
-                Value::Array(items) => {
-                    for item in items.iter().filter(|i| !i.is_null()) {
-                        out.push((key.clone(), scalar_str(item)?));
-                    }
-                }
-                other => out.push((key, scalar_str(&other)?)),
-            }
-        }
-        Ok(())
+        Ok(Self {
+            input: RequestInput::mapping(mapping)?,
+        })
     }
 
     /// Whether the mapping has no entries.
     pub fn is_empty(&self) -> bool {
-        self.mapping.is_none()
+        self.input.is_empty()
+    }
+
+    /// Renders into name/value pairs, dropping `null` values; a list value gives one pair per
+    /// element, as Python's `requests` encodes it.
+    pub fn render(&self, ctx: &Context<'_>, out: &mut Vec<(String, String)>) -> Result<(), String> {
+        match self.input.render(ctx, true)? {
+            Rendered::Map(map) => {
+                out.extend(body::pairs(&map, "parameter").map_err(|e| e.message)?);
+                Ok(())
+            }
+            Rendered::Text(_) => Ok(()),
+        }
     }
 }
 
-/// Python's `str()` of a scalar, as `requests` puts it into a query string or header.
-fn scalar_str(value: &Value) -> Result<String, String> {
-    match value {
-        Value::Object(_) => Err(format!("a request value cannot be an object: {value}")),
-        other => Ok(sluice_interp::python_str(other)),
+impl From<RequestMapping> for RequestInput {
+    fn from(mapping: RequestMapping) -> Self {
+        mapping.input
     }
 }
 
@@ -67,18 +62,53 @@ fn scalar_str(value: &Value) -> Result<String, String> {
 #[derive(Debug, Clone)]
 pub enum UrlSource {
     /// `url_base` joined with `path`.
-    BaseAndPath { url_base: Template, path: Option<Template> },
+    BaseAndPath {
+        url_base: Template,
+        path: Option<Template>,
+    },
     /// The newer single `url` (with an optional `path`).
-    Url { url: Template, path: Option<Template> },
+    Url {
+        url: Template,
+        path: Option<Template>,
+    },
 }
 
-/// What other components (paginator, partition router, cursor) add to one request.
+/// What other components (paginator, partition router, cursor) add to one request. Each part
+/// is merged with the requester's and the authenticator's as the reference merges them: a name
+/// given twice is an error, except in JSON bodies, where objects merge and equal values may repeat.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RequestOptions {
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// Form fields (`inject_into: body_data`).
+    pub body_data: Map<String, Value>,
+    /// JSON body fields (`inject_into: body_json`), nested by `field_path`.
+    pub body_json: Map<String, Value>,
     /// A full URL that replaces the requester's (a paginator following a next-page link).
     pub url_override: Option<String>,
+    /// A path (or full URL) that replaces the requester's `path`, joined to its base as given
+    /// (a paginator's `RequestPath`).
+    pub path_override: Option<String>,
+}
+
+/// The request body templates of a requester.
+#[derive(Debug, Clone, Default)]
+pub struct RequestBody {
+    /// `request_body_data` (or a typed form / plain-text body).
+    pub data: RequestInput,
+    /// `request_body_json` (or a typed JSON object / GraphQL body).
+    pub json: JsonBodyInput,
+}
+
+/// Called each time a response says the API's rate limit was hit (the reference then prints a
+/// RUNNING stream status with reason RATE_LIMITED).
+#[derive(Clone)]
+pub struct RateLimitListener(pub Arc<dyn Fn() + Send + Sync>);
+
+impl fmt::Debug for RateLimitListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RateLimitListener")
+    }
 }
 
 /// A manifest's HttpRequester, ready to build and send requests.
@@ -88,11 +118,20 @@ pub struct Requester {
     pub origin: String,
     pub url: UrlSource,
     pub method: Method,
-    pub params: RequestMapping,
-    pub headers: RequestMapping,
+    pub params: RequestInput,
+    pub headers: RequestInput,
+    pub body: RequestBody,
     pub authenticator: Authenticator,
     pub error_handler: ErrorHandler,
     pub transport: Arc<dyn Transport>,
+    /// The source's call budget, shared by all its requesters.
+    pub budget: Option<ApiBudget>,
+    /// `connect_timeout_in_seconds` / `read_timeout_in_seconds`.
+    pub timeouts: Option<Timeouts>,
+    /// Values to mask in errors and logs besides the authenticator's (the config's
+    /// `airbyte_secret` fields).
+    pub config_secrets: Arc<Vec<String>>,
+    pub on_rate_limited: Option<RateLimitListener>,
     /// The user's config, visible to templates as `config`.
     pub config: Arc<Value>,
     /// The component's `$parameters`, visible to templates as `parameters`.
@@ -107,11 +146,200 @@ pub struct RequestVariables<'a> {
 }
 
 impl Requester {
+    /// Builds a requester from the manifest's `HttpRequester`. The engine passes the
+    /// authenticator it built from `model.authenticator`; the budget, config secrets and
+    /// rate-limit listener are set on the result.
+    pub fn from_model(
+        model: &model::HttpRequester,
+        config: &Arc<Value>,
+        transport: Arc<dyn Transport>,
+        authenticator: Authenticator,
+        path: &ManifestPath,
+    ) -> Result<Self, BuildError> {
+        let parameters = Value::Object(model.parameters.clone().unwrap_or_default());
+        let compile = |source: &str, field: &str| {
+            Template::new(source).map_err(|e| BuildError::at(&path.key(field), e))
+        };
+        let path_template = model
+            .path
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(|p| compile(p, "path"))
+            .transpose()?;
+        let url = match (
+            model.url.as_deref().filter(|u| !u.is_empty()),
+            model.url_base.as_deref(),
+        ) {
+            (Some(url), _) => UrlSource::Url {
+                url: compile(url, "url")?,
+                path: path_template,
+            },
+            (None, Some(base)) => UrlSource::BaseAndPath {
+                url_base: compile(base, "url_base")?,
+                path: path_template,
+            },
+            (None, None) => {
+                return Err(BuildError::at(
+                    path,
+                    "missing required field 'url' (or 'url_base')",
+                ));
+            }
+        };
+        let method = match model.http_method {
+            None | Some(model::HttpMethod::Get) => Method::Get,
+            Some(model::HttpMethod::Post) => Method::Post,
+        };
+        let flat = |value: &Option<model::StringOrStringMap>,
+                    field: &str|
+         -> Result<RequestInput, BuildError> {
+            let at = path.key(field);
+            match value {
+                None => Ok(RequestInput::Empty),
+                Some(model::StringOrStringMap::Map(map)) => {
+                    let plain: Map<String, Value> = map
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect();
+                    RequestInput::mapping(&plain).map_err(|e| BuildError::at(&at, e))
+                }
+                Some(model::StringOrStringMap::String(text)) => {
+                    RequestInput::template(text).map_err(|e| BuildError::at(&at, e))
+                }
+            }
+        };
+        let params = match &model.request_parameters {
+            None => RequestInput::Empty,
+            Some(model::RequestParameters::Map(map)) => {
+                let mut plain = Map::new();
+                for (key, value) in map {
+                    match value {
+                        model::RequestParameterValue::String(s) => {
+                            plain.insert(key.clone(), Value::String(s.clone()));
+                        }
+                        model::RequestParameterValue::QueryProperties(_) => {
+                            return Err(BuildError::at(
+                                &path.key("request_parameters").key(key),
+                                "QueryProperties is not supported yet",
+                            ));
+                        }
+                    }
+                }
+                RequestInput::mapping(&plain)
+                    .map_err(|e| BuildError::at(&path.key("request_parameters"), e))?
+            }
+            Some(model::RequestParameters::String(text)) => RequestInput::template(text)
+                .map_err(|e| BuildError::at(&path.key("request_parameters"), e))?,
+        };
+        let headers = flat(&model.request_headers, "request_headers")?;
+        let mut data = flat(&model.request_body_data, "request_body_data")?;
+        let nested = |value: &Value, at: &ManifestPath| {
+            sluice_interp::InterpolatedNestedMapping::new(value)
+                .map(JsonBodyInput::Nested)
+                .map_err(|e| BuildError::at(at, e))
+        };
+        let mut json = match &model.request_body_json {
+            None => JsonBodyInput::Empty,
+            Some(model::StringOrObject::Map(map)) if map.is_empty() => JsonBodyInput::Empty,
+            Some(model::StringOrObject::Map(map)) => {
+                nested(&Value::Object(map.clone()), &path.key("request_body_json"))?
+            }
+            Some(model::StringOrObject::String(text)) if text.is_empty() => JsonBodyInput::Empty,
+            Some(model::StringOrObject::String(text)) => JsonBodyInput::Template(
+                Template::with_default(text, "")
+                    .map_err(|e| BuildError::at(&path.key("request_body_json"), e))?,
+            ),
+        };
+        // The typed `request_body` replaces the untyped fields, as in the reference.
+        if let Some(typed) = &model.request_body {
+            let at = path.key("request_body").key("value");
+            match typed {
+                model::RequestBody::RequestBodyUrlEncodedForm(form) => {
+                    let plain: Map<String, Value> = form
+                        .value
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                        .collect();
+                    data = RequestInput::mapping(&plain).map_err(|e| BuildError::at(&at, e))?;
+                }
+                model::RequestBody::RequestBodyPlainText(text) => {
+                    data =
+                        RequestInput::template(&text.value).map_err(|e| BuildError::at(&at, e))?;
+                }
+                model::RequestBody::RequestBodyJsonObject(object) => {
+                    json = if object.value.is_empty() {
+                        JsonBodyInput::Empty
+                    } else {
+                        nested(&Value::Object(object.value.clone()), &at)?
+                    };
+                }
+                model::RequestBody::RequestBodyGraphQL(graphql) => {
+                    let mut query = Map::new();
+                    query.insert("query".into(), Value::String(graphql.value.query.clone()));
+                    json = nested(&Value::Object(query), &at)?;
+                }
+            }
+        }
+        if !data.is_empty() && !json.is_empty() {
+            return Err(BuildError::at(
+                path,
+                "RequestOptionsProvider should only contain either 'request_body_data' or 'request_body_json' not both",
+            ));
+        }
+        let error_handler = match &model.error_handler {
+            Some(handler) => ErrorHandler::from_model(handler, config, &path.key("error_handler"))?,
+            None => ErrorHandler::default(),
+        };
+        let seconds = |value: Option<f64>| {
+            value
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .map(Duration::from_secs_f64)
+        };
+        let timeouts = (model.connect_timeout_in_seconds.is_some()
+            || model.read_timeout_in_seconds.is_some())
+        .then(|| Timeouts {
+            connect: seconds(model.connect_timeout_in_seconds),
+            read: seconds(model.read_timeout_in_seconds),
+        });
+        Ok(Self {
+            origin: path.to_string(),
+            url,
+            method,
+            params,
+            headers,
+            body: RequestBody { data, json },
+            authenticator,
+            error_handler,
+            transport,
+            budget: None,
+            timeouts,
+            config_secrets: Arc::new(Vec::new()),
+            on_rate_limited: None,
+            config: Arc::clone(config),
+            parameters,
+        })
+    }
+
     /// Builds the request for one page of one slice.
-    pub fn build(
+    pub async fn build(
         &self,
         variables: RequestVariables<'_>,
         options: &RequestOptions,
+    ) -> Result<HttpRequest, HttpError> {
+        let injections = self
+            .authenticator
+            .injections()
+            .await
+            .map_err(|e| e.masked(|t| self.mask(t)))?;
+        self.assemble(variables, options, &injections)
+    }
+
+    /// Builds the request from the requester's templates, the authenticator's injections and
+    /// the other components' options, merged and encoded as the reference does.
+    pub fn assemble(
+        &self,
+        variables: RequestVariables<'_>,
+        options: &RequestOptions,
+        injections: &[Injection],
     ) -> Result<HttpRequest, HttpError> {
         let mut ctx = Context::new()
             .config(&*self.config)
@@ -123,114 +351,404 @@ impl Requester {
         let ctx = &ctx;
         let build_error = |what: &str, e: String| {
             HttpError::config(format!("{}: cannot render {what}: {e}", self.origin))
+                .masked(|t| self.mask(t))
         };
         let url = match &options.url_override {
             Some(url) => url.clone(),
-            None => self.render_url(ctx).map_err(|e| build_error("the URL", e))?,
+            None => self
+                .render_url(ctx, options.path_override.as_deref())
+                .map_err(|e| build_error("the URL", e))?,
         };
-        let mut query = Vec::new();
-        self.params.render(ctx, &mut query).map_err(|e| build_error("request_parameters", e))?;
-        for injection in self.authenticator.injections_into(InjectInto::RequestParameter) {
-            query.push((injection.name.clone(), injection.value.clone()));
-        }
-        merge_unique(&mut query, &options.query, &self.origin, "query parameter")?;
+        let injected = |into: InjectInto| -> Map<String, Value> {
+            let mut map = Map::new();
+            for injection in injections.iter().filter(|i| i.into == into) {
+                body::insert_nested(
+                    &mut map,
+                    &injection.parents,
+                    &injection.name,
+                    Value::String(injection.value.clone()),
+                );
+            }
+            map
+        };
+        let extra = |pairs: &[(String, String)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                .collect()
+        };
 
-        let mut request = HttpRequest::new(self.method, url).with_query(&query);
-        let mut headers = Vec::new();
-        self.headers.render(ctx, &mut headers).map_err(|e| build_error("request_headers", e))?;
-        for injection in self.authenticator.injections_into(InjectInto::Header) {
-            headers.push((injection.name.clone(), injection.value.clone()));
+        // Query parameters: a template that renders to text gives no parameters.
+        let own_params = match self
+            .params
+            .render(ctx, true)
+            .map_err(|e| build_error("request_parameters", e))?
+        {
+            Rendered::Map(map) => map,
+            Rendered::Text(_) => Map::new(),
+        };
+        let params = match body::combine_flat(vec![
+            Rendered::Map(own_params),
+            Rendered::Map(injected(InjectInto::RequestParameter)),
+            Rendered::Map(extra(&options.query)),
+        ])? {
+            Rendered::Map(map) => map,
+            Rendered::Text(_) => Map::new(),
+        };
+        let query = body::pairs(&params, "parameter")?;
+        let url = append_query(&url, &query);
+
+        let headers = match body::combine_flat(vec![
+            self.headers
+                .render(ctx, false)
+                .map_err(|e| build_error("request_headers", e))?,
+            Rendered::Map(injected(InjectInto::Header)),
+            Rendered::Map(extra(&options.headers)),
+        ])? {
+            Rendered::Map(map) => map,
+            Rendered::Text(_) => {
+                return Err(HttpError::new(
+                    FailureType::SystemError,
+                    "Request headers cannot be a string",
+                ));
+            }
+        };
+
+        let mut json = self
+            .body
+            .json
+            .render(ctx)
+            .map_err(|e| build_error("request_body_json", e))?;
+        body::merge_into(&mut json, injected(InjectInto::BodyJson), true, "")?;
+        body::merge_into(&mut json, options.body_json.clone(), true, "")?;
+        let data = body::combine_flat(vec![
+            self.body
+                .data
+                .render(ctx, true)
+                .map_err(|e| build_error("request_body_data", e))?,
+            Rendered::Map(injected(InjectInto::BodyData)),
+            Rendered::Map(extra_values(&options.body_data)),
+        ])?;
+
+        let mut request = HttpRequest::new(self.method, url);
+        for (name, value) in &headers {
+            request.set_header(name, sluice_interp::python_str(value));
         }
-        merge_unique(&mut headers, &options.headers, &self.origin, "header")?;
-        for (name, value) in headers {
-            request.set_header(&name, value);
+        let data_is_empty = matches!(&data, Rendered::Map(m) if m.is_empty())
+            || matches!(&data, Rendered::Text(t) if t.is_empty());
+        if !json.is_empty() && !data_is_empty {
+            return Err(HttpError::new(
+                FailureType::SystemError,
+                "At the same time only one of the 'request_body_data' and 'request_body_json' functions can return data",
+            ));
         }
+        if !json.is_empty() {
+            request =
+                request.with_body("application/json", body::python_json(&Value::Object(json)));
+        } else {
+            match data {
+                Rendered::Text(text) if !text.is_empty() => request.body = Some(text.into()),
+                Rendered::Map(map) if !map.is_empty() => {
+                    let pairs = body::pairs(&map, "body field")?;
+                    request = request
+                        .with_body("application/x-www-form-urlencoded", body::urlencode(&pairs));
+                }
+                _ => {}
+            }
+        }
+        request.timeouts = self.timeouts;
         Ok(request)
     }
 
-    fn render_url(&self, ctx: &Context<'_>) -> Result<String, String> {
+    fn render_url(&self, ctx: &Context<'_>, path_override: Option<&str>) -> Result<String, String> {
         let render = |t: &Template| t.render_string(ctx).map_err(|e| e.to_string());
-        Ok(match &self.url {
-            UrlSource::BaseAndPath { url_base, path } => {
-                let base = render(url_base)?;
-                let path = path.as_ref().map(render).transpose()?.unwrap_or_default();
-                join_url(&base, &path)
-            }
-            UrlSource::Url { url, path } => {
-                let url = render(url)?;
-                match path.as_ref().map(render).transpose()? {
-                    Some(path) if !path.is_empty() => join_url(&url, &path),
-                    _ => url,
-                }
-            }
-        })
+        let (base, path) = match &self.url {
+            UrlSource::BaseAndPath { url_base, path } => (url_base, path),
+            UrlSource::Url { url, path } => (url, path),
+        };
+        let base = render(base)?;
+        if let Some(next) = path_override.filter(|p| !p.is_empty()) {
+            return Ok(join_url(&base, next));
+        }
+        let path = path.as_ref().map(render).transpose()?.unwrap_or_default();
+        Ok(join_url(&base, manifest_path(&path)))
     }
 
     /// Sends a request, retrying as the error handler says; returns the response to read
     /// records from, or `None` when the handler says to ignore it.
+    ///
+    /// Retries follow the reference: a wait from the backoff strategies is slept plus one
+    /// second; without one, rate limits and other retryable failures wait 1, 2, 4... seconds;
+    /// each kind counts its own retries against `max_retries`, and `max_time` bounds them.
     pub async fn send(&self, request: &HttpRequest) -> Result<Option<HttpResponse>, HttpError> {
-        let mut attempt: u32 = 0;
+        let mut request = request.clone();
+        let mut loops = RetryLoops::new(
+            self.error_handler.max_retries(),
+            self.error_handler.max_time(),
+        );
+        let strategies = self.error_handler.backoff_strategies();
+        let backoff_context = BackoffContext {
+            config: Arc::clone(&self.config),
+            parameters: self.parameters.clone(),
+        };
+        let mut attempts: u32 = 0;
+        let mut refreshed_token = false;
         loop {
-            let outcome = self.transport.send(request).await;
-            let resolution = self.error_handler.resolve(&outcome);
+            attempts += 1;
+            if attempts > 1 && self.authenticator.is_dynamic() {
+                // As the reference re-applies its auth on every retry: a token may have changed.
+                let injections = self
+                    .authenticator
+                    .injections()
+                    .await
+                    .map_err(|e| e.masked(|t| self.mask(t)))?;
+                for injection in injections.iter().filter(|i| i.into == InjectInto::Header) {
+                    request.set_header(&injection.name, injection.value.clone());
+                }
+            }
+            if let Some(budget) = &self.budget {
+                budget
+                    .acquire(&request, &*self.transport)
+                    .await
+                    .map_err(|e| e.masked(|t| self.mask(t)))?;
+            }
+            let outcome = self.transport.send(&request).await;
+            if let (Some(budget), Ok(response)) = (&self.budget, &outcome) {
+                budget.update_from_response(&request, response);
+            }
+            let view = outcome
+                .as_ref()
+                .ok()
+                .map(|r| ResponseView::new(r, &request.url));
+            let resolution =
+                self.error_handler
+                    .resolve_view(outcome.as_ref(), view.as_ref(), &request.url);
             match resolution.action {
                 Action::Success => return Ok(outcome.ok()),
                 Action::Ignore => {
-                    tracing::info!("ignoring response of {}: {}", self.masked(request), resolution.message);
+                    let text = if resolution.message.is_empty() {
+                        match &outcome {
+                            Ok(r) => format!(
+                                "Ignoring response for '{}' request to '{}' with response code '{}'",
+                                request.method, request.url, r.status
+                            ),
+                            Err(e) => format!(
+                                "Ignoring response for '{}' request to '{}' with error '{e}'",
+                                request.method, request.url
+                            ),
+                        }
+                    } else {
+                        resolution.message.clone()
+                    };
+                    tracing::info!("{}", self.mask(&text));
                     return Ok(None);
                 }
-                Action::Fail => return Err(self.failure(request, &outcome, resolution)),
-                Action::Retry | Action::RateLimited => {
-                    if attempt >= self.error_handler.max_retries {
-                        return Err(self.failure(request, &outcome, resolution.exhausted(attempt)));
-                    }
-                    let wait = self.error_handler.backoff(attempt, outcome.as_ref().ok());
-                    tracing::info!(
-                        "retrying {} in {:.1}s (attempt {} of {}): {}",
-                        self.masked(request),
-                        wait.as_secs_f64(),
-                        attempt + 1,
-                        self.error_handler.max_retries,
-                        resolution.message
+                Action::Fail => {
+                    return Err(self.failure(&request, &outcome, view.as_ref(), resolution));
+                }
+                Action::ResetPagination | Action::ReducePageSize | Action::SplitRequestWindow => {
+                    let mut error = HttpError::new(resolution.failure_type, resolution.message);
+                    error.action = resolution.action;
+                    return Err(error.masked(|t| self.mask(t)));
+                }
+                Action::Retry | Action::RateLimited | Action::RefreshTokenThenRetry => {}
+            }
+            if resolution.action == Action::RateLimited {
+                if let Some(listener) = &self.on_rate_limited {
+                    (listener.0)();
+                }
+            }
+            if resolution.action == Action::RefreshTokenThenRetry {
+                if refreshed_token {
+                    let status = status_text(&outcome);
+                    let internal = format!(
+                        "'{}' request to '{}' was rejected with {status} again after the OAuth token was refreshed; not refreshing again.",
+                        request.method, request.url
                     );
+                    tracing::error!("{}", self.mask(&internal));
+                    return Err(HttpError::with_internal(
+                        FailureType::ConfigError,
+                        "Refreshed OAuth access token is rejected by the API.",
+                        internal,
+                    )
+                    .masked(|t| self.mask(t)));
+                }
+                match self.authenticator.refresh_after_rejection(&request).await {
+                    Ok(true) => {
+                        refreshed_token = true;
+                        tracing::info!(
+                            "Refreshed OAuth token due to REFRESH_TOKEN_THEN_RETRY response action"
+                        );
+                    }
+                    Ok(false) => tracing::warn!(
+                        "REFRESH_TOKEN_THEN_RETRY action received but authenticator does not support token refresh. Proceeding with normal retry."
+                    ),
+                    Err(error) if error.failure_type == FailureType::ConfigError => {
+                        return Err(error.masked(|t| self.mask(t)));
+                    }
+                    Err(error) => tracing::warn!(
+                        "Failed to refresh OAuth token: {}. Proceeding with retry using existing token.",
+                        self.mask(&error.message)
+                    ),
+                }
+            }
+
+            let mut user_wait = None;
+            for strategy in &strategies {
+                let wait = strategy
+                    .backoff_time(outcome.as_ref(), view.as_ref(), attempts, &backoff_context)
+                    .map_err(|e| e.masked(|t| self.mask(t)))?;
+                if let Some(wait) = wait.filter(|w| *w != 0.0) {
+                    user_wait = Some(wait.max(0.0));
+                    break;
+                }
+            }
+            let kind = match user_wait {
+                Some(wait) => RetryKind::UserDefined(wait),
+                None if resolution.action == Action::RateLimited => RetryKind::RateLimit,
+                None => RetryKind::Default,
+            };
+            let message = if resolution.message.is_empty() {
+                format!(
+                    "Request to {} failed with failure type {}, response action {}.",
+                    request.url,
+                    python_failure_type(resolution.failure_type),
+                    resolution.action.python_name()
+                )
+            } else {
+                resolution.message.clone()
+            };
+            match loops.on_failure(kind) {
+                Decision::Wait {
+                    wait,
+                    tries,
+                    logged_wait,
+                } => {
+                    match (kind, &outcome) {
+                        (RetryKind::UserDefined(_), Ok(response)) => tracing::info!(
+                            "UserDefinedBackoffException: Rate limit exceeded (HTTP {}). Retrying in {logged_wait} seconds.",
+                            response.status
+                        ),
+                        (RetryKind::UserDefined(_), Err(_)) => {
+                            tracing::info!(
+                                "UserDefinedBackoffException: Rate limit exceeded. Retrying in {logged_wait} seconds."
+                            )
+                        }
+                        _ => {
+                            let message = self.mask(&message);
+                            tracing::info!(
+                                "Backing off _send(...) for {:.1}s ({}: {message})",
+                                wait.as_secs_f64(),
+                                kind.exception_name()
+                            );
+                            tracing::info!(
+                                "Caught retryable error '{message}' after {tries} tries. Waiting {logged_wait} seconds then retrying..."
+                            );
+                        }
+                    }
                     self.transport.wait(wait).await;
-                    attempt += 1;
+                    loops.retried(kind);
+                }
+                Decision::GiveUp { tries, elapsed } => {
+                    match (kind, &outcome) {
+                        (RetryKind::UserDefined(_), Ok(response)) => tracing::error!(
+                            "Max retry limit reached after {elapsed:.1}s. Request: <PreparedRequest [{}]>, Response: <Response [{}]>",
+                            request.method,
+                            response.status
+                        ),
+                        (RetryKind::UserDefined(_), Err(_)) => tracing::error!(
+                            "Max retry limit reached after {elapsed:.1}s. Request: <PreparedRequest [{}]>, Response: None",
+                            request.method
+                        ),
+                        _ => tracing::error!(
+                            "Giving up _send(...) after {tries} tries ({}: {})",
+                            kind.exception_name(),
+                            self.mask(&message)
+                        ),
+                    }
+                    tracing::error!("Retries exhausted with backoff exception.");
+                    let rate_limited = matches!(&outcome, Ok(r) if r.status == 429);
+                    let error = if rate_limited {
+                        HttpError::with_internal(
+                            FailureType::TransientError,
+                            "API rate limit exceeded.",
+                            format!("Rate limit retry budget exhausted. Last exception: {message}"),
+                        )
+                    } else {
+                        HttpError::with_internal(
+                            resolution.failure_type,
+                            format!(
+                                "Exhausted available request attempts. Please see logs for more details. Exception: {message}"
+                            ),
+                            format!("Exhausted available request attempts. Exception: {message}"),
+                        )
+                    };
+                    return Err(error.masked(|t| self.mask(t)));
                 }
             }
         }
     }
 
+    /// The error for a FAIL resolution: the handler's message for the user, the request and
+    /// response (secrets masked) for the logs.
     fn failure(
         &self,
         request: &HttpRequest,
-        outcome: &Result<HttpResponse, crate::TransportError>,
+        outcome: &Result<HttpResponse, TransportError>,
+        view: Option<&ResponseView<'_>>,
         resolution: Resolution,
     ) -> HttpError {
-        let detail = match outcome {
-            Ok(response) => format!(
-                "'{}' request to '{}' failed with status code '{}'. Response (body): '{}'",
-                request.method,
-                request.url,
-                response.status,
-                String::from_utf8_lossy(&response.body[..response.body.len().min(2048)])
-            ),
-            Err(error) => error.to_string(),
+        let detail = match (outcome, view) {
+            (Ok(response), Some(view)) => {
+                let parsed_error = view.error_text().unwrap_or_else(|| "None".into());
+                let body = match view.parsed() {
+                    Some(json) => sluice_interp::python_str(json),
+                    None => String::from_utf8_lossy(&response.body).into_owned(),
+                };
+                let headers: Map<String, Value> = response
+                    .headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), Value::String(v.clone())))
+                    .collect();
+                let request_body = match &request.body {
+                    None => "None".to_owned(),
+                    Some(bytes) if request.header("Content-Type") == Some("application/json") => {
+                        format!("b'{}'", String::from_utf8_lossy(bytes))
+                    }
+                    Some(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                };
+                format!(
+                    "'{}' request to '{}' failed with status code '{}' and error message: '{parsed_error}'. Request (body): '{request_body}'. Response (body): '{body}'. Response (headers): '{}'.",
+                    request.method,
+                    request.url,
+                    response.status,
+                    sluice_interp::python_str(&Value::Object(headers)),
+                )
+            }
+            (Err(error), _) => {
+                format!(
+                    "'{}' request to '{}' failed with exception: '{error}'",
+                    request.method, request.url
+                )
+            }
+            (Ok(_), None) => format!("'{}' request to '{}' failed", request.method, request.url),
         };
-        HttpError {
-            failure_type: resolution.failure_type,
-            message: resolution.message,
-            internal_message: self.mask(&detail),
-        }
+        let detail = self.mask(&detail);
+        tracing::error!("{detail}");
+        let message = if resolution.message.is_empty() {
+            detail.clone()
+        } else {
+            resolution.message
+        };
+        HttpError::with_internal(resolution.failure_type, message, detail).masked(|t| self.mask(t))
     }
 
-    fn masked(&self, request: &HttpRequest) -> String {
-        self.mask(&request.to_string())
-    }
-
-    /// Replaces every secret the authenticator holds with `****`.
+    /// Replaces every secret (the authenticator's and the config's) with `****`, also in its
+    /// URL-encoded form.
     pub fn mask(&self, text: &str) -> String {
         let mut text = text.to_owned();
-        for secret in self.authenticator.secrets() {
+        let secrets = self.authenticator.secrets();
+        for secret in secrets.iter().chain(self.config_secrets.iter()) {
             if secret.len() >= 3 {
                 text = text.replace(secret.as_str(), "****");
                 let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
@@ -243,20 +761,100 @@ impl Requester {
     }
 }
 
-/// Adds `extra` to `into`; the reference refuses a name given twice.
-fn merge_unique(
-    into: &mut Vec<(String, String)>,
-    extra: &[(String, String)],
-    origin: &str,
-    what: &str,
-) -> Result<(), HttpError> {
-    for (name, value) in extra {
-        if into.iter().any(|(n, _)| n == name) {
-            return Err(HttpError::config(format!(
-                "{origin}: the {what} '{name}' is set twice (by the requester and by another component)"
-            )));
-        }
-        into.push((name.clone(), value.clone()));
+fn extra_values(map: &Map<String, Value>) -> Map<String, Value> {
+    map.clone()
+}
+
+fn status_text(outcome: &Result<HttpResponse, TransportError>) -> String {
+    match outcome {
+        Ok(response) => format!("status code '{}'", response.status),
+        Err(error) => format!("exception '{error}'"),
     }
-    Ok(())
+}
+
+/// `FailureType.transient_error`, as the reference prints the enum.
+fn python_failure_type(failure_type: FailureType) -> &'static str {
+    match failure_type {
+        FailureType::SystemError => "FailureType.system_error",
+        FailureType::ConfigError => "FailureType.config_error",
+        FailureType::TransientError => "FailureType.transient_error",
+    }
+}
+
+/// Adds query pairs to a URL as `requests` does: pairs the URL already has with the same value
+/// are not repeated, the rest go after its query, encoded like `urlencode`.
+fn append_query(url: &str, pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return url.to_owned();
+    }
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let existing: Vec<(String, String)> = match base.split_once('?') {
+        Some((_, query)) => form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect(),
+        None => Vec::new(),
+    };
+    // The reference drops a parameter the URL already carries with the same (first) value.
+    let duplicate = |name: &str, value: &str| {
+        existing
+            .iter()
+            .find(|(k, _)| k == name)
+            .is_some_and(|(_, v)| v == value)
+    };
+    let mut dropped: Vec<&str> = Vec::new();
+    for (name, value) in pairs {
+        let all_same = pairs.iter().filter(|(k, _)| k == name).count() == 1;
+        if all_same && duplicate(name, value) {
+            dropped.push(name);
+        }
+    }
+    let kept: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !dropped.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    if kept.is_empty() {
+        return url.to_owned();
+    }
+    let encoded = body::urlencode(&kept);
+    let separator = if base.contains('?') {
+        if base.ends_with('?') || base.ends_with('&') {
+            ""
+        } else {
+            "&"
+        }
+    } else {
+        "?"
+    };
+    let mut out = format!("{base}{separator}{encoded}");
+    if let Some(fragment) = fragment {
+        out.push('#');
+        out.push_str(fragment);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_query;
+
+    #[test]
+    fn query_is_appended_without_repeating_the_url_s_own() {
+        let q = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            append_query("https://h/p", &[q("a", "x y")]),
+            "https://h/p?a=x+y"
+        );
+        assert_eq!(
+            append_query("https://h/p?a=1", &[q("a", "1"), q("b", "2")]),
+            "https://h/p?a=1&b=2"
+        );
+        assert_eq!(
+            append_query("https://h/p?a=1", &[q("a", "2")]),
+            "https://h/p?a=1&a=2"
+        );
+    }
 }

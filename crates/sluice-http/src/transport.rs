@@ -36,11 +36,22 @@ pub enum TransportError {
     Connection { request: String, reason: String },
     #[error("timed out after {seconds}s on {request}")]
     Timeout { request: String, seconds: u64 },
+    #[error("could not connect within {seconds}s on {request}")]
+    ConnectTimeout { request: String, seconds: u64 },
     #[error("cannot read the response body of {request}: {reason}")]
     Body { request: String, reason: String },
     /// No recorded exchange answers the request (replay only).
     #[error("{0}")]
     NotRecorded(String),
+}
+
+/// Per-request time limits (`connect_timeout_in_seconds`, `read_timeout_in_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    /// Until the connection is open.
+    pub connect: Option<Duration>,
+    /// Until the response (headers and body) has arrived.
+    pub read: Option<Duration>,
 }
 
 type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
@@ -61,7 +72,11 @@ impl HyperTransport {
             Ok(b) => b,
             Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
         };
-        let connector = builder.https_or_http().enable_http1().enable_http2().build();
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
@@ -114,8 +129,18 @@ impl Transport for HyperTransport {
                     .to_bytes();
                 Ok::<_, TransportError>((parts, bytes))
             };
-            let (parts, raw) = tokio::time::timeout(self.timeout, exchange).await.map_err(|_| {
-                TransportError::Timeout { request: request.to_string(), seconds: self.timeout.as_secs() }
+            // The manifest's limits replace the client's: connecting plus reading the response.
+            let limit = match request.timeouts {
+                Some(Timeouts { connect, read }) => {
+                    connect.unwrap_or_default() + read.unwrap_or(self.timeout)
+                }
+                None => self.timeout,
+            };
+            let (parts, raw) = tokio::time::timeout(limit, exchange).await.map_err(|_| {
+                TransportError::Timeout {
+                    request: request.to_string(),
+                    seconds: limit.as_secs(),
+                }
             })??;
 
             let encoding = parts
@@ -136,9 +161,18 @@ impl Transport for HyperTransport {
                         || (*name != http::header::CONTENT_ENCODING
                             && *name != http::header::CONTENT_LENGTH)
                 })
-                .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
                 .collect();
-            Ok(HttpResponse { status: parts.status.as_u16(), headers, body })
+            Ok(HttpResponse {
+                status: parts.status.as_u16(),
+                headers,
+                body,
+            })
         })
     }
 }
@@ -151,7 +185,10 @@ fn decode_body(encoding: Option<&str>, raw: Bytes) -> std::io::Result<Bytes> {
         }
         Some("deflate") => {
             // Servers send either zlib-wrapped or raw deflate under this name.
-            if flate2::read::ZlibDecoder::new(raw.as_ref()).read_to_end(&mut out).is_err() {
+            if flate2::read::ZlibDecoder::new(raw.as_ref())
+                .read_to_end(&mut out)
+                .is_err()
+            {
                 out.clear();
                 flate2::read::DeflateDecoder::new(raw.as_ref()).read_to_end(&mut out)?;
             }
@@ -182,11 +219,17 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         gz.write_all(b"{\"a\":1}").unwrap();
         let gz = gz.finish().unwrap();
-        assert_eq!(decode_body(Some("gzip"), gz.into()).unwrap(), Bytes::from_static(b"{\"a\":1}"));
+        assert_eq!(
+            decode_body(Some("gzip"), gz.into()).unwrap(),
+            Bytes::from_static(b"{\"a\":1}")
+        );
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         z.write_all(b"xyz").unwrap();
         let z = z.finish().unwrap();
-        assert_eq!(decode_body(Some("deflate"), z.into()).unwrap(), Bytes::from_static(b"xyz"));
+        assert_eq!(
+            decode_body(Some("deflate"), z.into()).unwrap(),
+            Bytes::from_static(b"xyz")
+        );
         assert!(decode_body(Some("gzip"), Bytes::from_static(b"not gzip")).is_err());
     }
 }

@@ -1,10 +1,11 @@
 //! Joining `url_base` and `path` the way the reference's HttpRequester joins them.
 
-/// Joins a base URL and a path: an empty path gives the base unchanged; otherwise the base gets
-/// a trailing `/` and the path (leading `/` stripped) is resolved against it as a relative
-/// reference (so a path that is a full URL replaces the base).
+/// Joins a base URL and a path as the reference's `_join_url` does: an empty path gives the
+/// base unchanged; otherwise the base gets a trailing `/` and the path is resolved against it as
+/// a relative reference (Python's `urljoin`): `a/b` extends the base, `/a/b` replaces its path,
+/// a full URL replaces it all. A manifest's `path` has its leading `/` stripped before (see
+/// [`manifest_path`]); a paginator's next-page path does not.
 pub fn join_url(url_base: &str, path: &str) -> String {
-    let path = path.trim_start_matches('/');
     if path.is_empty() {
         return url_base.to_owned();
     }
@@ -20,14 +21,24 @@ pub fn join_url(url_base: &str, path: &str) -> String {
     }
 }
 
+/// A manifest's rendered `path`, as the reference's `get_path` hands it to [`join_url`]:
+/// without leading slashes, so it always extends the base.
+pub fn manifest_path(path: &str) -> &str {
+    path.trim_start_matches('/')
+}
+
 #[cfg(test)]
 mod tests {
-    use super::join_url;
+    use super::{join_url, manifest_path};
 
     #[test]
     fn joins_like_the_reference() {
         assert_eq!(join_url("https://example.com/api/", "endpoint"), "https://example.com/api/endpoint");
-        assert_eq!(join_url("https://example.com/api", "/endpoint"), "https://example.com/api/endpoint");
+        assert_eq!(
+            join_url("https://example.com/api", manifest_path("/endpoint")),
+            "https://example.com/api/endpoint"
+        );
+        assert_eq!(join_url("https://example.com/api/v1", "/v2/next?p=2"), "https://example.com/v2/next?p=2");
         assert_eq!(join_url("https://example.com/api/", ""), "https://example.com/api/");
         assert_eq!(join_url("https://example.com/api", ""), "https://example.com/api");
         assert_eq!(join_url("https://example.com/api", "https://other.com/x"), "https://other.com/x");

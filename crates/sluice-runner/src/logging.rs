@@ -1,6 +1,6 @@
 //! Routes `tracing` events from every crate into Airbyte LOG messages on stdout.
 
-use sluice_engine::LogQueue;
+use sluice_engine::PendingMessages;
 use sluice_protocol::Level;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use tracing_subscriber::{Layer, Registry};
 
 /// Installs the global subscriber: events at INFO and above (DEBUG with `SLUICE_DEBUG=1`)
 /// become LOG messages, queued for the stdout writer.
-pub fn install(queue: Arc<LogQueue>) {
+pub fn install(queue: Arc<PendingMessages>) {
     let max = if std::env::var_os("SLUICE_DEBUG").is_some() {
         tracing::Level::DEBUG
     } else {
@@ -23,7 +23,7 @@ pub fn install(queue: Arc<LogQueue>) {
 }
 
 struct QueueLayer {
-    queue: Arc<LogQueue>,
+    queue: Arc<PendingMessages>,
     max: tracing::Level,
 }
 
@@ -42,7 +42,7 @@ impl<S: Subscriber> Layer<S> for QueueLayer {
         };
         let mut text = MessageText(String::new());
         event.record(&mut text);
-        self.queue.push(level, text.0);
+        self.queue.push_log(level, text.0);
     }
 }
 

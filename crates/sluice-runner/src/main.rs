@@ -7,19 +7,22 @@ mod logging;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use sluice_engine::{EngineError, LogQueue, MessageWriter, Source, SourceOptions};
+use sluice_engine::{EngineError, MessageWriter, PendingMessages, Source, SourceOptions};
 use sluice_protocol::AirbyteMessage;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = std::io::stdout();
-    let logs = LogQueue::new();
-    logging::install(std::sync::Arc::clone(&logs));
-    let mut out =
-        MessageWriter::with_logs(BufWriter::with_capacity(64 * 1024, stdout.lock()), logs);
-    let result = run(cli, &mut out);
+    let pending = PendingMessages::new();
+    logging::install(Arc::clone(&pending));
+    let mut out = MessageWriter::with_pending(
+        BufWriter::with_capacity(64 * 1024, stdout.lock()),
+        Arc::clone(&pending),
+    );
+    let result = run(cli, &mut out, pending);
     let code = match result {
         Ok(code) => code,
         Err(error) => {
@@ -40,7 +43,11 @@ fn main() -> ExitCode {
     code
 }
 
-fn run<W: Write>(cli: Cli, out: &mut MessageWriter<W>) -> Result<ExitCode, EngineError> {
+fn run<W: Write>(
+    cli: Cli,
+    out: &mut MessageWriter<W>,
+    messages: Arc<PendingMessages>,
+) -> Result<ExitCode, EngineError> {
     match cli.command {
         Command::Validate(args) => return Ok(validate(&args.manifest)),
         Command::Spec(args) if args.manifest.is_none() && args.config.is_none() => {
@@ -49,16 +56,28 @@ fn run<W: Write>(cli: Cli, out: &mut MessageWriter<W>) -> Result<ExitCode, Engin
         }
         _ => {}
     }
+    if let Command::Spec(common) = &cli.command {
+        // The spec is read straight from the manifest: no streams are built, nothing is
+        // connected, so it answers even for a manifest whose streams sluice cannot run.
+        let config = match &common.config {
+            Some(path) => inputs::read_config(path)?,
+            None => serde_json::Value::Object(Default::default()),
+        };
+        let (manifest, _) = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+        write(out, &AirbyteMessage::spec(sluice_engine::spec(&manifest)))?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| EngineError::system(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(run_connector(cli.command, out))
+    runtime.block_on(run_connector(cli.command, out, messages))
 }
 
 async fn run_connector<W: Write>(
     command: Command,
     out: &mut MessageWriter<W>,
+    messages: Arc<PendingMessages>,
 ) -> Result<ExitCode, EngineError> {
     let common = command.common().clone();
     let config = match &common.config {
@@ -73,10 +92,11 @@ async fn run_connector<W: Write>(
     let options = SourceOptions {
         manifest_dir,
         transport,
+        messages,
     };
     let source = Source::new(manifest, config, options)?;
     let result = match command {
-        Command::Spec(_) => write(out, &AirbyteMessage::spec(source.spec())),
+        Command::Spec(_) => unreachable!("answered before the runtime starts"),
         Command::Check(_) => {
             let status = source.check(out).await?;
             write(out, &AirbyteMessage::ConnectionStatus(status))
@@ -98,7 +118,7 @@ async fn run_connector<W: Write>(
         Command::Validate(_) => unreachable!("handled before the runtime starts"),
     };
     if let (Some(recorder), Some(path)) = (recorder, &common.record_cassette) {
-        let spec = source.spec();
+        let spec = sluice_engine::spec(source.manifest());
         let schema = serde_json::Value::Object(spec.connection_specification);
         inputs::save_recording(&recorder, path, &schema, source.config_value())?;
     }
