@@ -7,6 +7,7 @@ use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 use std::io::Read;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The future a [`Transport`] returns.
@@ -60,27 +61,37 @@ type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
 /// with the system's roots (falling back to webpki roots), gzip and deflate bodies decoded.
 #[derive(Debug, Clone)]
 pub struct HyperTransport {
-    client: Client<HttpsConnector, Full<Bytes>>,
+    /// Built on the first request: loading the system's root certificates costs milliseconds
+    /// that `spec`, `discover` and a failing `check` need not pay.
+    client: Arc<OnceLock<Client<HttpsConnector, Full<Bytes>>>>,
     timeout: Duration,
 }
 
 impl HyperTransport {
     /// A client whose requests time out after `timeout`.
     pub fn new(timeout: Duration) -> Self {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(b) => b,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
-        };
-        let connector = builder
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .build();
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(connector);
-        Self { client, timeout }
+        Self {
+            client: Arc::new(OnceLock::new()),
+            timeout,
+        }
+    }
+
+    fn client(&self) -> &Client<HttpsConnector, Full<Bytes>> {
+        self.client.get_or_init(|| {
+            let builder = hyper_rustls::HttpsConnectorBuilder::new();
+            let builder = match builder.with_native_roots() {
+                Ok(b) => b,
+                Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+            };
+            let connector = builder
+                .https_or_http()
+                .enable_http1()
+                .enable_http2()
+                .build();
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build(connector)
+        })
     }
 }
 
@@ -112,7 +123,7 @@ impl Transport for HyperTransport {
             let http_request = builder.body(body).map_err(|e| invalid(e.to_string()))?;
 
             let exchange = async {
-                let response = self.client.request(http_request).await.map_err(|e| {
+                let response = self.client().request(http_request).await.map_err(|e| {
                     TransportError::Connection {
                         request: request.to_string(),
                         reason: error_chain(&e),
