@@ -2,8 +2,9 @@
 //!
 //! Each task lives in its own module; this file only parses the command line and dispatches.
 
-mod gen_model;
+mod bench;
 mod conformance;
+mod gen_model;
 mod gen_schema;
 mod record_fixtures;
 mod serve_fixtures;
@@ -32,6 +33,8 @@ enum Task {
     Conformance(conformance::Args),
     /// Record a new conformance case by running sluice against a live (or local) API.
     RecordFixtures(record_fixtures::Args),
+    /// Benchmark sluice against the reference and a bare HTTP client on a local API server.
+    Bench(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +44,6 @@ fn main() -> anyhow::Result<()> {
         Task::ServeFixtures(args) => serve_fixtures::run(&args),
         Task::Conformance(args) => conformance::run(&args),
         Task::RecordFixtures(args) => record_fixtures::run(&args),
+        Task::Bench(args) => bench::run(&args),
     }
 }

@@ -14,7 +14,7 @@ use sluice_manifest::{Manifest, ManifestPath};
 use sluice_paginate::{PaginationResetPolicy, Paginator};
 use sluice_protocol::AirbyteMessage;
 use sluice_protocol::ConnectorSpecification;
-use sluice_records::DpathExtractor;
+use sluice_records::RecordSelector;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -115,7 +115,9 @@ impl Builder<'_> {
         };
         let json_schema = self.schema(stream, &name, &parameters, &path.key("schema_loader"))?;
         let retriever = match &stream.retriever {
-            model::Retriever::SimpleRetriever(r) => self.retriever(r, &path.key("retriever"))?,
+            model::Retriever::SimpleRetriever(r) => {
+                self.retriever(r, stream, &json_schema, path)?
+            }
             _ => {
                 return Err(at(
                     &path.key("retriever"),
@@ -205,11 +207,16 @@ impl Builder<'_> {
         }
     }
 
+    /// A stream's SimpleRetriever; the record selector also applies the stream's
+    /// transformations and normalises records by its schema, as in the reference.
     fn retriever(
         &self,
         retriever: &model::SimpleRetriever,
-        path: &ManifestPath,
+        stream: &model::DeclarativeStream,
+        json_schema: &Map<String, Value>,
+        stream_path: &ManifestPath,
     ) -> Result<Retriever, EngineError> {
+        let path = &stream_path.key("retriever");
         let requester = match &retriever.requester {
             model::Requester::HttpRequester(r) => self.requester(r, &path.key("requester"))?,
             model::Requester::CustomRequester(_) => {
@@ -219,29 +226,15 @@ impl Builder<'_> {
                 ));
             }
         };
-        let selector = &retriever.record_selector;
-        let extractor_path = path.key("record_selector").key("extractor");
-        let extractor = match &selector.extractor {
-            model::RecordExtractor::DpathExtractor(dpath) => {
-                let parameters = parameters_value(dpath.parameters.as_ref());
-                let ctx = Context::new()
-                    .config(&**self.config)
-                    .parameters(&parameters);
-                let segments = dpath
-                    .field_path
-                    .iter()
-                    .enumerate()
-                    .map(|(i, segment)| {
-                        let segment_path = extractor_path.key("field_path").index(i);
-                        compile(segment, &segment_path)?
-                            .render_string(&ctx)
-                            .map_err(|e| at(&segment_path, e))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                DpathExtractor::new(segments)
-            }
-            _ => return Err(at(&extractor_path, "only DpathExtractor is supported yet")),
-        };
+        let selector = RecordSelector::from_model(
+            &retriever.record_selector,
+            retriever.decoder.as_ref(),
+            stream.transformations.as_deref().unwrap_or(&[]),
+            json_schema,
+            self.config,
+            stream_path,
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
         let parameters = parameters_value(retriever.parameters.as_ref());
         let paginator = Paginator::from_model(
             retriever.paginator.as_ref(),
@@ -252,13 +245,13 @@ impl Builder<'_> {
         .map_err(|e| EngineError::config(e.to_string()))?;
         let reset_policy = PaginationResetPolicy::from_model(
             retriever.pagination_reset.as_ref(),
-            selector.record_filter.is_some(),
+            retriever.record_selector.record_filter.is_some(),
             &path.key("pagination_reset"),
         )
         .map_err(|e| EngineError::config(e.to_string()))?;
         Ok(Retriever {
             requester,
-            extractor,
+            selector,
             paginator,
             reset_policy,
         })

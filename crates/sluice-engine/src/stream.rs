@@ -7,7 +7,7 @@ use sluice_paginate::{
     PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy, Paginator,
 };
 use sluice_protocol::{AirbyteStream, SyncMode};
-use sluice_records::{DpathExtractor, decode_json_bodies};
+use sluice_records::{RecordSelector, SelectError, SelectVariables};
 
 /// One stream of the manifest, ready to read.
 #[derive(Debug)]
@@ -39,7 +39,7 @@ impl Stream {
 #[derive(Debug)]
 pub(crate) struct Retriever {
     pub requester: Requester,
-    pub extractor: DpathExtractor,
+    pub selector: RecordSelector,
     pub paginator: Paginator,
     pub reset_policy: PaginationResetPolicy,
 }
@@ -61,6 +61,7 @@ impl Retriever {
         let mut token = self.paginator.initial_token();
         let mut tracker = self.reset_policy.tracker(false);
         let mut records = Vec::new();
+        let empty_state = Value::Object(Map::new());
         loop {
             let options = request_options(self.paginator.request_options(token.as_ref()));
             let variables = RequestVariables {
@@ -85,20 +86,32 @@ impl Retriever {
                 Err(error) => return Err(http_error(error)),
             };
 
-            let bodies = decode_json_bodies(&response.body);
+            let decoded = self.selector.decode(&response.body).map_err(select_error)?;
             // The paginator reads the body after its records have been moved out; keep a copy
             // only when one of its templates reads `response`.
             let first_body = self
                 .paginator
                 .needs_response_body()
-                .then(|| bodies[0].clone());
+                .then(|| decoded.pagination_body().clone());
             records.clear();
-            for body in bodies {
-                self.extractor
-                    .extract(body, &mut records)
-                    .map_err(|e| EngineError::system(e.to_string()))?;
-            }
-            let page_size = records.len();
+            let select_variables = SelectVariables {
+                stream_slice,
+                next_page_token: token.as_ref().map(PageToken::as_mapping),
+                stream_state: &empty_state,
+            };
+            let selected = self
+                .selector
+                .select(decoded, &select_variables, &mut records);
+            let outcome = match selected {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    // What was selected before the failure is emitted, as the reference does.
+                    for record in records.drain(..) {
+                        emit(record)?;
+                    }
+                    return Err(select_error(error));
+                }
+            };
             let last_record = records.last().cloned();
             let mut stopped = false;
             for record in records.drain(..) {
@@ -114,8 +127,8 @@ impl Retriever {
             let page = PageInfo {
                 response_body: first_body.as_ref(),
                 headers: &response.headers,
-                last_page_size: page_size,
-                extracted_record_count: Some(page_size),
+                last_page_size: outcome.emitted,
+                extracted_record_count: Some(outcome.extracted),
                 last_record: last_record.as_ref(),
                 current_token: token.as_ref(),
                 stream_slice,
@@ -136,6 +149,10 @@ impl Retriever {
             }
         }
     }
+}
+
+fn select_error(error: SelectError) -> EngineError {
+    EngineError::system(error.to_string())
 }
 
 fn paginate_error(error: PaginateError) -> EngineError {

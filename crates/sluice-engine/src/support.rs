@@ -8,9 +8,6 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "DeclarativeSource",
     "DeclarativeStream",
     "SimpleRetriever",
-    "RecordSelector",
-    "DpathExtractor",
-    "JsonDecoder",
     "InlineSchemaLoader",
     "JsonFileSchemaLoader",
     "CheckStream",
@@ -23,6 +20,7 @@ fn is_supported(component_type: &str) -> bool {
         ENGINE_COMPONENTS,
         sluice_http::SUPPORTED_COMPONENTS,
         sluice_paginate::SUPPORTED_COMPONENTS,
+        sluice_records::SUPPORTED_COMPONENTS,
     ]
     .iter()
     .any(|list| list.contains(&component_type))

@@ -14,24 +14,25 @@
 //! ```
 
 pub mod auth;
-pub mod cassette;
 pub mod backoff;
 mod body;
+pub mod cassette;
 pub mod errors;
-pub mod rate_limit;
-mod retry;
 mod message;
+pub mod rate_limit;
 mod requester;
+mod retry;
 mod transport;
 pub mod url_join;
 
-pub use cassette::{Cassette, RecordingTransport, ReplayTransport};
 pub use body::{JsonBodyInput, RequestInput};
+pub use cassette::{Cassette, RecordingTransport, ReplayTransport};
 pub use errors::{Action, BuildError, ErrorHandler, HttpError, Resolution};
-pub use rate_limit::ApiBudget;
 pub use message::{HttpRequest, HttpResponse, Method};
+pub use rate_limit::ApiBudget;
 pub use requester::{
-    RateLimitListener, RequestBody, RequestMapping, RequestOptions, RequestVariables, Requester, UrlSource,
+    RateLimitListener, RequestBody, RequestMapping, RequestOptions, RequestVariables, Requester,
+    UrlSource,
 };
 pub use transport::{HyperTransport, Timeouts, Transport, TransportError, TransportFuture};
 
@@ -49,6 +50,8 @@ pub const SUPPORTED_COMPONENTS: &[&str] = &[
     "SessionTokenAuthenticator",
     "SessionTokenRequestApiKeyAuthenticator",
     "SessionTokenRequestBearerAuthenticator",
+    "ApiKey",
+    "Bearer",
     "LegacySessionTokenAuthenticator",
     "SelectiveAuthenticator",
     "DefaultErrorHandler",

@@ -33,15 +33,33 @@ mod tests {
 
     #[test]
     fn joins_like_the_reference() {
-        assert_eq!(join_url("https://example.com/api/", "endpoint"), "https://example.com/api/endpoint");
+        assert_eq!(
+            join_url("https://example.com/api/", "endpoint"),
+            "https://example.com/api/endpoint"
+        );
         assert_eq!(
             join_url("https://example.com/api", manifest_path("/endpoint")),
             "https://example.com/api/endpoint"
         );
-        assert_eq!(join_url("https://example.com/api/v1", "/v2/next?p=2"), "https://example.com/v2/next?p=2");
-        assert_eq!(join_url("https://example.com/api/", ""), "https://example.com/api/");
-        assert_eq!(join_url("https://example.com/api", ""), "https://example.com/api");
-        assert_eq!(join_url("https://example.com/api", "https://other.com/x"), "https://other.com/x");
-        assert_eq!(join_url("https://example.com/v1", "a/b?x=1"), "https://example.com/v1/a/b?x=1");
+        assert_eq!(
+            join_url("https://example.com/api/v1", "/v2/next?p=2"),
+            "https://example.com/v2/next?p=2"
+        );
+        assert_eq!(
+            join_url("https://example.com/api/", ""),
+            "https://example.com/api/"
+        );
+        assert_eq!(
+            join_url("https://example.com/api", ""),
+            "https://example.com/api"
+        );
+        assert_eq!(
+            join_url("https://example.com/api", "https://other.com/x"),
+            "https://other.com/x"
+        );
+        assert_eq!(
+            join_url("https://example.com/v1", "a/b?x=1"),
+            "https://example.com/v1/a/b?x=1"
+        );
     }
 }

@@ -265,11 +265,13 @@ async fn rotation_sends_the_rotated_refresh_token_next_time() {
     assert_eq!(updates[1]["credentials"]["refresh_token"], "r2");
 }
 
+/// As the reference: a rejection its `refresh_token_error_*` rules recognise (by default 400
+/// with `invalid_grant`) is a config error; any other 4xx is the HTTP error, a system error.
 #[tokio::test]
-async fn a_token_endpoint_refusing_the_credentials_is_a_config_error() {
+async fn token_endpoint_rejections() {
     let server = MockServer::start().await;
     Mock::given(path("/unauthorized"))
-        .respond_with(ResponseTemplate::new(401).set_body_string("nope"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("nope very-secret-value"))
         .mount(&server)
         .await;
     Mock::given(path("/invalid"))
@@ -279,18 +281,31 @@ async fn a_token_endpoint_refusing_the_credentials_is_a_config_error() {
         .mount(&server)
         .await;
     let ctx = context(json!({"secret": "very-secret-value"}));
-    for (endpoint, expected) in [
-        ("unauthorized", "rejected by the token endpoint"),
-        ("invalid", "Provider error: invalid_grant: AADSTS50173"),
-    ] {
+    let cases = [
+        (
+            "unauthorized",
+            FailureType::SystemError,
+            "401 Client Error: Unauthorized for url",
+        ),
+        (
+            "invalid",
+            FailureType::ConfigError,
+            "Provider error: invalid_grant: AADSTS50173",
+        ),
+    ];
+    for (endpoint, failure_type, expected) in cases {
         let auth = build(
             json!({"type": "OAuthAuthenticator", "token_refresh_endpoint": format!("{}/{endpoint}", server.uri()), "client_id": "c", "client_secret": "{{ config['secret'] }}", "refresh_token": "r"}),
             &ctx,
         );
         let error = auth.injections().await.unwrap_err();
-        assert_eq!(error.failure_type, FailureType::ConfigError, "{endpoint}");
+        assert_eq!(error.failure_type, failure_type, "{endpoint}");
         assert!(error.message.contains(expected), "{}", error.message);
-        assert!(!error.internal_message.contains("very-secret-value"));
+        assert!(
+            !error.internal_message.contains("very-secret-value"),
+            "{}",
+            error.internal_message
+        );
     }
 }
 

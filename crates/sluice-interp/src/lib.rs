@@ -70,6 +70,9 @@ pub use template::Template;
 /// (`True`, `1.0`, `['a', 'b']`).
 pub fn python_str(value: &serde_json::Value) -> String {
     let mut out = String::new();
-    pyrepr::write_str(&minijinja::Value::from(minijinja::value::Serde(value)), &mut out);
+    pyrepr::write_str(
+        &minijinja::Value::from(minijinja::value::Serde(value)),
+        &mut out,
+    );
     out
 }

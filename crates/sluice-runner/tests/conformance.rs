@@ -135,6 +135,13 @@ fn check_case(dir: &Path) -> Vec<String> {
     problems
 }
 
+/// The case's `pending` mark: why sluice cannot run it yet.
+fn pending_reason(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("case.json")).ok()?;
+    let spec: Value = serde_json::from_str(&text).ok()?;
+    spec.get("pending")?.as_str().map(str::to_owned)
+}
+
 /// What `sluice validate` says sluice cannot run in the case's manifest, if anything.
 fn refused_components(dir: &Path) -> Option<String> {
     let manifest = dir.join("manifest.yaml").display().to_string();
@@ -182,9 +189,26 @@ fn sluice_matches_the_reference_on_every_case() {
         // A case whose manifest sluice refuses to run (`sluice validate` names what is missing)
         // records behaviour still to build: it is listed, not compared. Every case sluice
         // claims to run must match.
+        // Skipping is explicit: the case must say `"pending": "<why>"`, so a regression that makes
+        // sluice refuse a manifest it used to run fails here instead of skipping silently.
         if let Some(missing) = refused_components(dir) {
-            eprintln!("NOT YET  {name}: {missing}");
-            unsupported.push(name);
+            match pending_reason(dir) {
+                Some(reason) => {
+                    eprintln!("PENDING  {name}: {reason} (sluice refuses: {missing})");
+                    unsupported.push(name);
+                }
+                None => {
+                    eprintln!("REFUSED  {name}: {missing}");
+                    failed.push(name);
+                }
+            }
+            continue;
+        }
+        if let Some(reason) = pending_reason(dir) {
+            eprintln!(
+                "STALE    {name}: marked pending ({reason}) but sluice runs it: drop the mark"
+            );
+            failed.push(name);
             continue;
         }
         let problems = check_case(dir);

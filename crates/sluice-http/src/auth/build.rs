@@ -237,7 +237,10 @@ fn oauth_authenticator(
 ) -> Result<Authenticator, AuthBuildError> {
     let secrets = Secrets::default();
     let oauth = oauth::OAuth::from_model(m, context, &secrets, path)?;
-    Ok(Authenticator::with_kind(Kind::OAuth(Box::new(oauth)), secrets))
+    Ok(Authenticator::with_kind(
+        Kind::OAuth(Box::new(oauth)),
+        secrets,
+    ))
 }
 
 fn jwt_authenticator(

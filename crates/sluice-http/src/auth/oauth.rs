@@ -668,18 +668,20 @@ impl OAuth {
                 ),
             );
         }
+        // Like `requests`' HTTPError, which the reference lets through as a system error.
+        let reason = http::StatusCode::from_u16(response.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        let message = format!(
+            "{} Client Error: {reason} for url: {}",
+            response.status,
+            mask(&request.url, secrets)
+        );
         auth_error(
-            FailureType::ConfigError,
-            format!(
-                "OAuth token refresh request is rejected by the token endpoint (status {}).",
-                response.status
-            ),
-            format!(
-                "{} Client Error for url: {} (status {}). Response (body): '{body}'",
-                response.status,
-                mask(&request.url, secrets),
-                response.status
-            ),
+            FailureType::SystemError,
+            message.clone(),
+            format!("{message}. Response (body): '{body}'"),
         )
     }
 }

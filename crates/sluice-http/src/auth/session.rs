@@ -8,7 +8,7 @@ use super::build::{
 use super::oauth::value_text;
 use super::support::{self, IsoDuration, Outcome, RetryPolicy, auth_error, body_excerpt, now_utc};
 use super::{AuthBuildError, AuthContext, Authenticator, InjectInto, Injection, Secrets};
-use crate::url_join::join_url;
+use crate::url_join::{join_url, manifest_path};
 use crate::{HttpError, HttpRequest, HttpResponse, Method, RequestMapping, TransportError};
 use serde_json::{Map, Value};
 use sluice_interp::{Context, InterpolatedNestedMapping, Template};
@@ -338,7 +338,7 @@ impl LoginRequest {
                 if path.is_empty() {
                     base
                 } else {
-                    join_url(&base, &path)
+                    join_url(&base, manifest_path(&path))
                 }
             }
             None => base,
@@ -558,7 +558,7 @@ impl LegacySessionToken {
         if self.username.is_empty() || self.password.is_empty() {
             let message =
                 "Invalid credentials: session token is not valid or provide username and password";
-            return Err(auth_error(FailureType::ConfigError, message, message));
+            return Err(auth_error(FailureType::SystemError, message, message));
         }
         let url = format!("{}{}", self.api_url, self.login_url);
         let cache_key = format!(
@@ -668,11 +668,8 @@ fn status_failure(
         response.status,
         body_excerpt(&response.body, 1000)
     );
-    let failure_type = if matches!(response.status, 401 | 403) {
-        FailureType::ConfigError
-    } else {
-        FailureType::SystemError
-    };
+    // The reference raises `requests` errors here, which it reports as system errors.
+    let failure_type = FailureType::SystemError;
     auth_error(
         failure_type,
         format!("{what}, response code {}", response.status),

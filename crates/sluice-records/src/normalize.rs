@@ -1,0 +1,340 @@
+//! Schema normalisation (`schema_normalization: Default`): the reference's `TypeTransformer`
+//! coercions of record values to the types of the stream's JSON schema.
+//!
+//! The reference walks the record with the schema's `properties`, `items` and `$ref` keywords
+//! only (not `anyOf`, `additionalProperties`...), converting each value found under a schema
+//! with a single non-null `type` the way Python would: `str()`, `float()`, `int()`, a boolean
+//! from `"yes"`/`"no"`-style strings, a scalar wrapped in a list for an array. A conversion that
+//! fails leaves the value as it was.
+
+use std::sync::Arc;
+
+use serde_json::{Number, Value};
+use sluice_interp::python_str;
+
+use crate::dpath::parse_python_int;
+
+/// Normalises records against a stream's JSON schema.
+#[derive(Debug, Clone)]
+pub struct SchemaNormalizer {
+    schema: Arc<Value>,
+}
+
+impl SchemaNormalizer {
+    /// A normaliser for `schema` (the stream's `json_schema`).
+    pub fn new(schema: Arc<Value>) -> Self {
+        SchemaNormalizer { schema }
+    }
+
+    /// Converts the values of `record` in place.
+    pub fn normalize(&self, record: &mut Value) {
+        descend(record, &self.schema, &self.schema, 0);
+    }
+}
+
+/// Deep enough for any real schema; stops `$ref` cycles.
+const MAX_DEPTH: usize = 64;
+
+fn descend(instance: &mut Value, schema: &Value, root: &Value, depth: usize) {
+    let Value::Object(keywords) = schema else {
+        return;
+    };
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for (keyword, value) in keywords {
+        match keyword.as_str() {
+            "properties" => {
+                let (Value::Object(properties), Value::Object(fields)) = (value, &mut *instance)
+                else {
+                    continue;
+                };
+                for (name, subschema) in properties {
+                    if let Some(field) = fields.get_mut(name.as_str()) {
+                        convert(field, subschema);
+                    }
+                }
+                for (name, subschema) in properties {
+                    if let Some(field) = fields.get_mut(name.as_str()) {
+                        descend(field, subschema, root, depth + 1);
+                    }
+                }
+            }
+            "items" => {
+                let Value::Array(items) = instance else {
+                    continue;
+                };
+                match value {
+                    Value::Object(_) => {
+                        for item in items.iter_mut() {
+                            convert(item, value);
+                        }
+                        for item in items.iter_mut() {
+                            descend(item, value, root, depth + 1);
+                        }
+                    }
+                    Value::Array(tuple) => {
+                        for (item, subschema) in items.iter_mut().zip(tuple) {
+                            descend(item, subschema, root, depth + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "$ref" => {
+                if let Some(target) = value.as_str().and_then(|r| resolve_ref(root, r)) {
+                    descend(instance, target, root, depth + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A local reference (`#/definitions/x`) into the root schema.
+fn resolve_ref<'a>(root: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    if pointer.is_empty() {
+        return Some(root);
+    }
+    let decoded = percent_decode(pointer);
+    root.pointer(&decoded)
+}
+
+fn percent_decode(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_string();
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `TypeTransformer.default_convert`.
+fn convert(value: &mut Value, subschema: &Value) {
+    let empty = Value::Array(Vec::new());
+    let target = match subschema {
+        Value::Object(map) => map.get("type").unwrap_or(&empty),
+        _ => return,
+    };
+    if value.is_null() && type_mentions_null(target) {
+        return;
+    }
+    let target = match target {
+        Value::Array(types) => {
+            let mut non_null = types.iter().filter(|t| t.as_str() != Some("null"));
+            match (non_null.next(), non_null.next()) {
+                (Some(only), None) => only,
+                _ => return,
+            }
+        }
+        other => other,
+    };
+    let Some(target) = target.as_str() else {
+        return;
+    };
+    let converted = match target {
+        "string" => match &*value {
+            Value::String(_) => return,
+            other => Some(Value::String(python_str(other))),
+        },
+        "number" => to_float(value),
+        "integer" => to_integer(value),
+        "boolean" => to_boolean(value),
+        "array" => wrap_in_array(value, subschema),
+        _ => None,
+    };
+    if let Some(converted) = converted {
+        *value = converted;
+    }
+}
+
+/// `"null" in type`: list membership, or a substring test when the type is a string.
+fn type_mentions_null(target: &Value) -> bool {
+    match target {
+        Value::Array(types) => types.iter().any(|t| t.as_str() == Some("null")),
+        Value::String(text) => text.contains("null"),
+        _ => false,
+    }
+}
+
+/// Python's `float(value)`; non-finite results become `null`, as the reference serialises them.
+fn to_float(value: &Value) -> Option<Value> {
+    let float = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::String(text) => parse_python_float(text)?,
+        _ => return None,
+    };
+    Some(Number::from_f64(float).map_or(Value::Null, Value::Number))
+}
+
+fn parse_python_float(text: &str) -> Option<f64> {
+    let text = text.trim();
+    let cleaned;
+    let text = if text.contains('_') {
+        // Underscores are allowed only between digits.
+        let bytes = text.as_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'_'
+                && !(i > 0
+                    && bytes[i - 1].is_ascii_digit()
+                    && bytes.get(i + 1).is_some_and(u8::is_ascii_digit))
+            {
+                return None;
+            }
+        }
+        cleaned = text.replace('_', "");
+        cleaned.as_str()
+    } else {
+        text
+    };
+    let lower = text.to_ascii_lowercase();
+    let unsigned = lower.trim_start_matches(['+', '-']);
+    if !matches!(unsigned, "inf" | "infinity" | "nan")
+        && !unsigned
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'+' | b'-'))
+    {
+        return None;
+    }
+    lower.parse::<f64>().ok()
+}
+
+/// Python's `int(value)`.
+fn to_integer(value: &Value) -> Option<Value> {
+    match value {
+        Value::Number(n) if n.is_i64() || n.is_u64() => None,
+        Value::Number(n) => {
+            let truncated = n.as_f64()?.trunc();
+            if !truncated.is_finite() {
+                return None;
+            }
+            // Within i64 the truncation is exact; beyond it Python keeps a big integer.
+            if truncated.abs() < 9.2e18 {
+                Some(Value::from(truncated as i64))
+            } else {
+                Number::from_f64(truncated).map(Value::Number)
+            }
+        }
+        Value::Bool(b) => Some(Value::from(i64::from(*b))),
+        Value::String(text) => parse_python_int(text).map(Value::from),
+        _ => None,
+    }
+}
+
+/// The reference's boolean coercion: strings through `strtobool`, anything else through `bool()`.
+fn to_boolean(value: &Value) -> Option<Value> {
+    Some(Value::Bool(match value {
+        Value::Bool(_) => return None,
+        Value::String(text) => match text.trim().to_lowercase().as_str() {
+            "y" | "yes" | "t" | "true" | "on" | "1" => true,
+            "n" | "no" | "f" | "false" | "off" | "0" => false,
+            _ => return None,
+        },
+        Value::Null => false,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::Array(items) => !items.is_empty(),
+        Value::Object(map) => !map.is_empty(),
+    }))
+}
+
+/// A scalar (or null) becomes a one-element list when the items' types are all simple types
+/// given as a list (a type given as a string is read character by character in the reference,
+/// so it never qualifies).
+fn wrap_in_array(value: &mut Value, subschema: &Value) -> Option<Value> {
+    if matches!(value, Value::Array(_) | Value::Object(_)) {
+        return None;
+    }
+    let items = match subschema.get("items") {
+        None => None,
+        Some(Value::Object(items)) => Some(items),
+        Some(_) => return None,
+    };
+    const SIMPLE: [&str; 5] = ["string", "number", "integer", "boolean", "null"];
+    let simple = match items.and_then(|i| i.get("type")) {
+        None => true,
+        Some(Value::Array(types)) => types
+            .iter()
+            .all(|t| t.as_str().is_some_and(|t| SIMPLE.contains(&t))),
+        Some(Value::String(text)) => text.is_empty(),
+        Some(_) => false,
+    };
+    simple.then(|| Value::Array(vec![std::mem::take(value)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn normalize(schema: Value, mut record: Value) -> Value {
+        SchemaNormalizer::new(Arc::new(schema)).normalize(&mut record);
+        record
+    }
+
+    #[test]
+    fn scalar_coercions() {
+        let schema = json!({"type": "object", "properties": {
+            "s": {"type": "string"}, "n": {"type": ["null", "number"]}, "i": {"type": "integer"},
+            "b": {"type": "boolean"}, "bad": {"type": "integer"}, "keep": {"type": ["string", "integer"]},
+            "none_s": {"type": "string"}, "none_b": {"type": "boolean"}, "nul": {"type": ["null", "integer"]},
+            "f": {"type": "integer"}, "obj": {"type": "string"}
+        }});
+        let record = json!({"s": 1.5, "n": " 2_0 ", "i": "42", "b": "Yes", "bad": "4.2",
+            "keep": 5, "none_s": null, "none_b": null, "nul": null, "f": 3.9, "obj": {"a": true}});
+        assert_eq!(
+            normalize(schema, record),
+            json!({"s": "1.5", "n": 20.0, "i": 42, "b": true, "bad": "4.2", "keep": 5,
+                "none_s": "None", "none_b": false, "nul": null, "f": 3, "obj": "{'a': True}"})
+        );
+    }
+
+    #[test]
+    fn nested_objects_arrays_and_refs() {
+        let schema = json!({
+            "definitions": {"id": {"type": "object", "properties": {"v": {"type": "integer"}}}},
+            "type": "object",
+            "properties": {
+                "nested": {"type": "object", "properties": {"x": {"type": "number"}}},
+                "list": {"type": "array", "items": {"type": "string"}},
+                "wrap": {"type": "array", "items": {"type": ["string"]}},
+                "nowrap": {"type": "array", "items": {"type": "string"}},
+                "ref": {"$ref": "#/definitions/id"}
+            }
+        });
+        let record = json!({"nested": {"x": "1.5"}, "list": [1, true], "wrap": "a", "nowrap": "a",
+            "ref": {"v": "7"}, "extra": "1"});
+        assert_eq!(
+            normalize(schema, record),
+            json!({"nested": {"x": 1.5}, "list": ["1", "True"], "wrap": ["a"], "nowrap": "a",
+                "ref": {"v": 7}, "extra": "1"})
+        );
+    }
+
+    #[test]
+    fn python_float_parsing() {
+        assert_eq!(parse_python_float("1e3"), Some(1000.0));
+        assert_eq!(parse_python_float(" .5 "), Some(0.5));
+        assert!(parse_python_float("nan").is_some_and(f64::is_nan));
+        assert_eq!(parse_python_float("1_0"), Some(10.0));
+        assert_eq!(parse_python_float("_1"), None);
+        assert_eq!(parse_python_float("abc"), None);
+        assert_eq!(to_float(&json!("inf")), Some(Value::Null));
+    }
+}

@@ -1,0 +1,596 @@
+//! `cargo xtask bench`: sluice against the reference and the floor, scenario by scenario.
+//!
+//! One invocation builds `target/release/sluice`, finds or installs the reference
+//! (`source-declarative-manifest` of airbyte-cdk 7.39.1), generates the data set once, starts
+//! the local API [`server`], and runs every selected scenario of [`scenarios::SCENARIOS`]:
+//! the [`floor`] client, sluice and the reference each read the same pages. A run that fails
+//! (a capability sluice lacks yet, a wrong record count) becomes a "sluice failed: ..." row;
+//! the others still run. The table goes to stdout and `target/bench/results.json`.
+//!
+//! The reference is far slower, so it reads `--reference-records` records (200,000 by default)
+//! and is compared by records per second. Benchmarks are measurements, never tests: nothing
+//! here is timed in `cargo test`.
+
+mod floor;
+mod measure;
+mod pages;
+mod report;
+mod scenarios;
+mod server;
+
+use crate::workspace;
+use anyhow::{Context, bail};
+use measure::{ChildRun, run_child};
+use pages::{PageSet, round_up_to_pages};
+use report::{Outcome, Report, Row, Runner, ScenarioResult};
+use scenarios::{Compare, ReadSize, SCENARIOS, Scenario, Workload};
+use server::BenchServer;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The reference version the benchmark compares against.
+const REFERENCE_VERSION: &str = "7.39.1";
+/// Longest a single sluice run may take before it is killed and reported as failed.
+const SLUICE_TIME_LIMIT: Duration = Duration::from_secs(300);
+/// The same for the reference, which is much slower.
+const REFERENCE_TIME_LIMIT: Duration = Duration::from_secs(1200);
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Records per read scenario (rounded up to whole pages of 1,000).
+    #[arg(long, default_value_t = 1_000_000)]
+    records: u64,
+    /// Records the reference reads per read scenario; it is compared by records per second.
+    #[arg(long, default_value_t = 200_000)]
+    reference_records: u64,
+    /// Only this scenario: its name (`a-offset`) or letter (`a`); repeatable.
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<String>,
+    /// Do not run (or install) the reference.
+    #[arg(long)]
+    no_reference: bool,
+    /// Benchmark this sluice binary instead of building target/release/sluice.
+    #[arg(long, value_name = "PATH")]
+    sluice: Option<PathBuf>,
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let selected = select_scenarios(&args.scenarios)?;
+    // Read before building sluice, which loads the machine itself.
+    let load_average = report::load_average();
+    let records = round_up_to_pages(args.records.max(1));
+    if records != args.records {
+        eprintln!(
+            "--records {} rounded up to {records} (whole pages)",
+            args.records
+        );
+    }
+    let reference_records = round_up_to_pages(args.reference_records.clamp(1, records));
+
+    let root = workspace::root();
+    let work = root.join("target/bench");
+    std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
+
+    let sluice = match &args.sluice {
+        Some(path) => Ok(path.clone()),
+        None => build_sluice(&root),
+    };
+    let reference = if args.no_reference {
+        Err("skipped (--no-reference)".to_owned())
+    } else {
+        reference_entrypoint(&root)
+    };
+    if let Err(why) = &reference {
+        eprintln!("reference: {why}");
+    }
+
+    eprintln!("generating {records} records...");
+    let generation_started = Instant::now();
+    let pages = PageSet::generate(records);
+    let generated = report::DataSet {
+        records,
+        encoded_bytes: pages.encoded_len() as u64,
+        generation_s: generation_started.elapsed().as_secs_f64(),
+    };
+    let server = BenchServer::start(pages)?;
+    eprintln!(
+        "serving {} records ({:.1} MB) on {}",
+        records,
+        generated.encoded_bytes as f64 / 1e6,
+        server.base_url()
+    );
+    let inputs = Inputs::write(&work, &server)?;
+
+    let bench = Bench {
+        server: &server,
+        inputs: &inputs,
+        sluice: sluice.as_deref().map_err(Clone::clone),
+        reference: reference.as_deref().map_err(Clone::clone),
+        records,
+        reference_records,
+    };
+    let mut results = Vec::new();
+    for scenario in selected {
+        eprintln!("scenario {}: {}", scenario.name, scenario.about);
+        results.push(bench.run_scenario(scenario));
+    }
+
+    let report = Report::new(
+        load_average,
+        generated,
+        reference_records,
+        reference.as_ref().err().cloned(),
+        results,
+    );
+    println!("{}", report.table());
+    let json_path = work.join("results.json");
+    let mut json = serde_json::to_string_pretty(&report)?;
+    json.push('\n');
+    std::fs::write(&json_path, json)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    println!("wrote {}", json_path.display());
+
+    let sluice_failures = report.sluice_failures();
+    if sluice_failures > 0 {
+        bail!("{sluice_failures} sluice run(s) failed: see the table");
+    }
+    Ok(())
+}
+
+fn select_scenarios(selectors: &[String]) -> anyhow::Result<Vec<&'static Scenario>> {
+    if selectors.is_empty() {
+        return Ok(SCENARIOS.iter().collect());
+    }
+    for selector in selectors {
+        if !SCENARIOS.iter().any(|s| s.matches(selector)) {
+            let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+            bail!(
+                "no scenario {selector}; the scenarios are {} (or their letters)",
+                names.join(", ")
+            );
+        }
+    }
+    Ok(SCENARIOS
+        .iter()
+        .filter(|s| selectors.iter().any(|sel| s.matches(sel)))
+        .collect())
+}
+
+/// `cargo build --release -p sluice-runner`; a failure becomes every sluice row's reason.
+fn build_sluice(root: &Path) -> Result<PathBuf, String> {
+    eprintln!("building target/release/sluice...");
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "sluice-runner",
+            "--bin",
+            "sluice",
+        ])
+        .current_dir(root)
+        .status();
+    match status {
+        Ok(status) if status.success() => Ok(root.join("target/release/sluice")),
+        Ok(status) => Err(format!(
+            "cargo build --release -p sluice-runner failed ({status}; compiler output above)"
+        )),
+        Err(e) => Err(format!("cannot run cargo build: {e}")),
+    }
+}
+
+/// The reference's entrypoint: /tmp/ref when it holds airbyte-cdk 7.39.1, else
+/// target/bench-venv, created with `python3 -m venv` and pip on first use.
+fn reference_entrypoint(root: &Path) -> Result<PathBuf, String> {
+    let bench_venv = root.join("target/bench-venv");
+    for venv in [PathBuf::from("/tmp/ref"), bench_venv.clone()] {
+        if installed_cdk_version(&venv).as_deref() == Some(REFERENCE_VERSION) {
+            return Ok(venv.join("bin/source-declarative-manifest"));
+        }
+    }
+    eprintln!(
+        "installing airbyte-cdk {REFERENCE_VERSION} into {} (needs PyPI once)...",
+        bench_venv.display()
+    );
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&bench_venv)
+        .status()
+        .map_err(|e| format!("skipped: cannot run python3 ({e})"))?;
+    if !created.success() {
+        return Err(format!(
+            "skipped: python3 -m venv {} failed",
+            bench_venv.display()
+        ));
+    }
+    let installed = Command::new(bench_venv.join("bin/pip"))
+        .args([
+            "install",
+            "--quiet",
+            &format!("airbyte-cdk=={REFERENCE_VERSION}"),
+        ])
+        .status()
+        .map_err(|e| format!("skipped: cannot run pip ({e})"))?;
+    if !installed.success()
+        || installed_cdk_version(&bench_venv).as_deref() != Some(REFERENCE_VERSION)
+    {
+        return Err(format!(
+            "skipped: pip could not install airbyte-cdk=={REFERENCE_VERSION} into {}",
+            bench_venv.display()
+        ));
+    }
+    Ok(bench_venv.join("bin/source-declarative-manifest"))
+}
+
+fn installed_cdk_version(venv: &Path) -> Option<String> {
+    if !venv.join("bin/source-declarative-manifest").exists() {
+        return None;
+    }
+    let output = Command::new(venv.join("bin/python"))
+        .args([
+            "-c",
+            "import importlib.metadata as m; print(m.version('airbyte-cdk'))",
+        ])
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The config and catalog every connector run reads.
+#[derive(Debug)]
+struct Inputs {
+    config: PathBuf,
+    catalog: PathBuf,
+    manifests: PathBuf,
+}
+
+impl Inputs {
+    fn write(work: &Path, server: &BenchServer) -> anyhow::Result<Self> {
+        let config = work.join("config.json");
+        let text =
+            serde_json::to_string_pretty(&serde_json::json!({"api_url": server.base_url()}))?;
+        std::fs::write(&config, text)
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let manifests = workspace::root().join("fixtures/bench");
+        Ok(Self {
+            config,
+            catalog: manifests.join("catalog.json"),
+            manifests,
+        })
+    }
+}
+
+/// A connector under test.
+#[derive(Debug, Clone, Copy)]
+enum Connector<'a> {
+    Sluice(&'a Path),
+    Reference(&'a Path),
+}
+
+impl Connector<'_> {
+    fn runner(self) -> Runner {
+        match self {
+            Connector::Sluice(_) => Runner::Sluice,
+            Connector::Reference(_) => Runner::Reference,
+        }
+    }
+
+    fn time_limit(self) -> Duration {
+        match self {
+            Connector::Sluice(_) => SLUICE_TIME_LIMIT,
+            Connector::Reference(_) => REFERENCE_TIME_LIMIT,
+        }
+    }
+
+    /// The command line of `command` (spec, check, read) on `manifest`.
+    fn command(self, command: &str, manifest: &Path, inputs: &Inputs) -> Command {
+        let (program, manifest_flag) = match self {
+            Connector::Sluice(path) => (path, "--manifest"),
+            Connector::Reference(path) => (path, "--manifest-path"),
+        };
+        let mut process = Command::new(program);
+        process
+            .arg(command)
+            .arg("--config")
+            .arg(&inputs.config)
+            .arg(manifest_flag)
+            .arg(manifest);
+        if command == "read" {
+            process.arg("--catalog").arg(&inputs.catalog);
+        }
+        // Both must talk to the local server directly, never through a proxy.
+        process
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost");
+        process
+    }
+}
+
+/// Everything a scenario run needs.
+struct Bench<'a> {
+    server: &'a BenchServer,
+    inputs: &'a Inputs,
+    sluice: Result<&'a Path, String>,
+    reference: Result<&'a Path, String>,
+    records: u64,
+    reference_records: u64,
+}
+
+/// What a read run is expected to produce.
+#[derive(Debug, Clone, Copy)]
+struct ReadExpectation {
+    /// Records the API holds.
+    served: u64,
+    /// Records the manifest emits from them.
+    emitted: u64,
+    check_record: fn(&serde_json::Value) -> Result<(), String>,
+}
+
+impl Bench<'_> {
+    fn run_scenario(&self, scenario: &Scenario) -> ScenarioResult {
+        let manifest = self.inputs.manifests.join(scenario.manifest);
+        let rows = match scenario.workload {
+            Workload::Read {
+                pagination,
+                size,
+                compare,
+                emits,
+                check_record,
+            } => {
+                let full = match size {
+                    ReadSize::Full => self.records,
+                    ReadSize::Tenth => round_up_to_pages(self.records / 10),
+                };
+                let expect = |served: u64| ReadExpectation {
+                    served,
+                    emitted: (0..served).filter(|&id| emits(id)).count() as u64,
+                    check_record,
+                };
+                let mut rows = Vec::new();
+                if compare == Compare::All {
+                    rows.push(self.floor_row(pagination, full));
+                }
+                rows.push(self.read_row(self.sluice_connector(), &manifest, expect(full)));
+                if compare == Compare::All {
+                    let reference = self.reference_connector();
+                    let served = self.reference_records.min(full);
+                    rows.push(self.read_row(reference, &manifest, expect(served)));
+                }
+                rows
+            }
+            Workload::Startup {
+                commands,
+                runs,
+                reference_runs,
+            } => {
+                let mut rows = Vec::new();
+                for &command in commands {
+                    rows.push(self.startup_row(self.sluice_connector(), command, &manifest, runs));
+                    rows.push(self.startup_row(
+                        self.reference_connector(),
+                        command,
+                        &manifest,
+                        reference_runs,
+                    ));
+                }
+                rows
+            }
+        };
+        ScenarioResult::new(scenario, rows)
+    }
+
+    fn sluice_connector(&self) -> Result<Connector<'_>, (Runner, String)> {
+        self.sluice
+            .as_ref()
+            .map(|p| Connector::Sluice(p))
+            .map_err(|e| (Runner::Sluice, e.clone()))
+    }
+
+    fn reference_connector(&self) -> Result<Connector<'_>, (Runner, String)> {
+        self.reference
+            .as_ref()
+            .map(|p| Connector::Reference(p))
+            .map_err(|e| (Runner::Reference, e.clone()))
+    }
+
+    fn floor_row(&self, pagination: scenarios::Pagination, records: u64) -> Row {
+        self.server.serve_records(records);
+        let mut row = Row::new(Runner::Floor, "read");
+        match floor::run(self.server.addr(), pagination) {
+            Ok(run) => {
+                let served = self.server.stats();
+                row.wall_s = Some(run.wall.as_secs_f64());
+                row.records = Some(served.records);
+                row.source_records = Some(served.records);
+                row.served_bytes = Some(run.bytes);
+                row.requests = Some(run.pages);
+                row.outcome = if served.records == records {
+                    Outcome::Ok
+                } else {
+                    Outcome::Failed(format!(
+                        "floor failed: fetched {} records, expected {records}",
+                        served.records
+                    ))
+                };
+            }
+            Err(e) => row.outcome = Outcome::Failed(format!("floor failed: {e:#}")),
+        }
+        eprintln!("  {}", row.progress_line());
+        row
+    }
+
+    fn read_row(
+        &self,
+        connector: Result<Connector<'_>, (Runner, String)>,
+        manifest: &Path,
+        expect: ReadExpectation,
+    ) -> Row {
+        let connector = match connector {
+            Ok(connector) => connector,
+            Err((runner, why)) => return Row::unavailable(runner, "read", &why),
+        };
+        let runner = connector.runner();
+        let mut row = Row::new(runner, "read");
+        self.server.serve_records(expect.served);
+        let mut command = connector.command("read", manifest, self.inputs);
+        match run_child(&mut command, connector.time_limit()) {
+            Ok(run) => {
+                let served = self.server.stats();
+                row.wall_s = Some(run.wall.as_secs_f64());
+                row.peak_rss_bytes = run.peak_rss_bytes;
+                row.records = Some(run.output.records);
+                row.source_records = Some(served.records);
+                row.served_bytes = Some(served.bytes);
+                row.requests = Some(served.requests);
+                row.outcome = match read_failure(&run, &served, expect) {
+                    None => Outcome::Ok,
+                    Some(why) => Outcome::Failed(format!("{} failed: {why}", runner.name())),
+                };
+            }
+            Err(e) => {
+                row.outcome = Outcome::Failed(format!("{} failed: {e:#}", runner.name()));
+            }
+        }
+        eprintln!("  {}", row.progress_line());
+        row
+    }
+
+    fn startup_row(
+        &self,
+        connector: Result<Connector<'_>, (Runner, String)>,
+        command_name: &'static str,
+        manifest: &Path,
+        runs: usize,
+    ) -> Row {
+        let connector = match connector {
+            Ok(connector) => connector,
+            Err((runner, why)) => return Row::unavailable(runner, command_name, &why),
+        };
+        let runner = connector.runner();
+        let mut row = Row::new(runner, command_name);
+        self.server.serve_records(self.records);
+        let mut walls = Vec::with_capacity(runs);
+        let mut peak: Option<u64> = None;
+        // One untimed run first, so every timed run finds the binary and libraries cached.
+        for attempt in 0..=runs {
+            let mut command = connector.command(command_name, manifest, self.inputs);
+            let failure = match run_child(&mut command, connector.time_limit()) {
+                Ok(run) => match startup_failure(&run, command_name) {
+                    None => {
+                        if attempt > 0 {
+                            walls.push(run.wall.as_secs_f64());
+                            peak = peak.max(run.peak_rss_bytes);
+                        }
+                        None
+                    }
+                    Some(why) => Some(why),
+                },
+                Err(e) => Some(format!("{e:#}")),
+            };
+            if let Some(why) = failure {
+                row.outcome = Outcome::Failed(format!("{} failed: {why}", runner.name()));
+                eprintln!("  {}", row.progress_line());
+                return row;
+            }
+        }
+        walls.sort_by(f64::total_cmp);
+        row.wall_s = walls.get(walls.len() / 2).copied();
+        row.runs = Some(walls.len());
+        row.peak_rss_bytes = peak;
+        eprintln!("  {}", row.progress_line());
+        row
+    }
+}
+
+/// Why a read run does not count, if it does not.
+fn read_failure(
+    run: &ChildRun,
+    served: &server::ServedStats,
+    expect: ReadExpectation,
+) -> Option<String> {
+    let detail = || {
+        run.output
+            .first_error()
+            .or_else(|| run.stderr_tail.lines().last().map(str::to_owned))
+            .unwrap_or_else(|| "no error message".to_owned())
+    };
+    if run.timed_out {
+        return Some(format!(
+            "killed after {:.0} s ({} records so far)",
+            run.wall.as_secs_f64(),
+            run.output.records
+        ));
+    }
+    if !run.status.success() {
+        return Some(format!("{}: {}", run.status, detail()));
+    }
+    if let Some(error) = run.output.first_error() {
+        return Some(format!("reported an error: {error}"));
+    }
+    if let Some(rejection) = &served.first_rejection {
+        return Some(format!(
+            "the server rejected {} request(s), first: {rejection}",
+            served.rejected
+        ));
+    }
+    if run.output.records != expect.emitted {
+        return Some(format!(
+            "emitted {} records, expected {} (it made {} requests and the server sent {} of {} records)",
+            run.output.records, expect.emitted, served.requests, served.records, expect.served
+        ));
+    }
+    let first = run.output.first_record.as_deref()?;
+    match serde_json::from_str(first) {
+        Ok(message) => (expect.check_record)(&message).err(),
+        Err(e) => Some(format!("its first RECORD line is not JSON: {e}")),
+    }
+}
+
+/// Why a spec/check run does not count, if it does not.
+fn startup_failure(run: &ChildRun, command: &str) -> Option<String> {
+    if run.timed_out {
+        return Some(format!(
+            "{command} killed after {:.0} s",
+            run.wall.as_secs_f64()
+        ));
+    }
+    if !run.status.success() {
+        let detail = run
+            .output
+            .first_error()
+            .or_else(|| run.stderr_tail.lines().last().map(str::to_owned))
+            .unwrap_or_default();
+        return Some(format!("{command} {}: {detail}", run.status));
+    }
+    let messages: Vec<serde_json::Value> = run.output.messages().collect();
+    match command {
+        "spec" if !messages.iter().any(|m| m["type"] == "SPEC") => {
+            Some("spec printed no SPEC message".to_owned())
+        }
+        "check" => {
+            let status = messages
+                .iter()
+                .find(|m| m["type"] == "CONNECTION_STATUS")
+                .map(|m| &m["connectionStatus"]);
+            match status {
+                Some(status) if status["status"] == "SUCCEEDED" => None,
+                Some(status) => Some(format!(
+                    "check answered {}: {}",
+                    status["status"].as_str().unwrap_or("?"),
+                    status["message"].as_str().unwrap_or("no message")
+                )),
+                None => Some(format!(
+                    "check printed no CONNECTION_STATUS: {}",
+                    run.output
+                        .first_error()
+                        .unwrap_or_else(|| "no error message".to_owned())
+                )),
+            }
+        }
+        _ => None,
+    }
+}
