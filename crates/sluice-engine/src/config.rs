@@ -70,3 +70,115 @@ mod tests {
         assert!(err.message.contains("not a valid JSON Schema"));
     }
 }
+
+/// A config that satisfies a spec's shape, for checking a manifest without a user's config:
+/// each property's `default`, else its first example, `const` or enum value, else a value of
+/// its type (dates for date-like strings), following the first variant of a `oneOf`/`anyOf`.
+pub(crate) fn sample_config(connection_specification: &Value) -> Value {
+    sample(connection_specification, 0)
+}
+
+fn sample(schema: &Value, depth: usize) -> Value {
+    if depth > 16 {
+        return Value::Null;
+    }
+    let first = |key: &str| {
+        schema
+            .get(key)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+    };
+    if let Some(value) = schema.get("default").or_else(|| schema.get("const")) {
+        return value.clone();
+    }
+    if let Some(value) = first("examples").or_else(|| first("enum")) {
+        return value.clone();
+    }
+    if let Some(variant) = first("oneOf").or_else(|| first("anyOf")) {
+        let mut value = sample(variant, depth + 1);
+        // A variant often only narrows the parent's properties: keep both.
+        if let (Value::Object(own), Some(Value::Object(_))) =
+            (sample_object(schema, depth), schema.get("properties"))
+        {
+            if let Value::Object(merged) = &mut value {
+                for (k, v) in own {
+                    merged.entry(k).or_insert(v);
+                }
+            }
+        }
+        return value;
+    }
+    let declared = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    match declared {
+        "object" => sample_object(schema, depth),
+        "array" => Value::Array(Vec::new()),
+        "integer" | "number" => Value::from(1),
+        "boolean" => Value::Bool(true),
+        "null" => Value::Null,
+        _ => Value::String(sample_string(schema)),
+    }
+}
+
+fn sample_object(schema: &Value, depth: usize) -> Value {
+    let properties = schema.get("properties").and_then(Value::as_object);
+    Value::Object(
+        properties
+            .into_iter()
+            .flatten()
+            .map(|(name, property)| (name.clone(), sample(property, depth + 1)))
+            .collect(),
+    )
+}
+
+fn sample_string(schema: &Value) -> String {
+    let format = schema
+        .get("format")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let pattern = schema
+        .get("pattern")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let date_like =
+        pattern.contains("[0-9]{4}-[0-9]{2}-[0-9]{2}") || pattern.contains(r"\d{4}-\d{2}-\d{2}");
+    match format {
+        "date-time" => "2020-01-01T00:00:00Z".to_owned(),
+        "date" => "2020-01-01".to_owned(),
+        _ if date_like && pattern.contains('T') => "2020-01-01T00:00:00Z".to_owned(),
+        _ if date_like => "2020-01-01".to_owned(),
+        _ => "sample".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod sample_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn samples_follow_defaults_examples_and_types() {
+        let spec = json!({"type": "object", "properties": {
+            "page_size": {"type": "integer", "default": 50},
+            "region": {"type": "string", "examples": ["eu"]},
+            "start_date": {"type": "string", "format": "date-time"},
+            "credentials": {"type": "object", "oneOf": [
+                {"properties": {"auth_type": {"const": "oauth"}, "client_id": {"type": "string"}}},
+                {"properties": {"auth_type": {"const": "token"}}}
+            ]}
+        }});
+        assert_eq!(
+            sample_config(&spec),
+            json!({"page_size": 50, "region": "eu", "start_date": "2020-01-01T00:00:00Z",
+                   "credentials": {"auth_type": "oauth", "client_id": "sample"}})
+        );
+    }
+}

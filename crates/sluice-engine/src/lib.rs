@@ -26,7 +26,7 @@ mod support;
 pub use config::validate_config;
 pub use error::EngineError;
 pub use output::{MessageWriter, PendingMessages};
-pub use support::{Unsupported, unsupported_components};
+pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use serde_json::Value;
 use sluice_http::{HyperTransport, Transport};
@@ -181,6 +181,15 @@ fn failed(message: String) -> AirbyteConnectionStatus {
     AirbyteConnectionStatus {
         status: Status::Failed,
         message: Some(message),
+    }
+}
+
+/// A config shaped by the manifest's spec (defaults, examples, else values of the declared
+/// types): what `sluice validate` builds the streams with.
+pub fn sample_config(manifest: &Manifest) -> Value {
+    match manifest.resolved.pointer("/spec/connection_specification") {
+        Some(spec) => config::sample_config(spec),
+        None => Value::Object(Default::default()),
     }
 }
 

@@ -84,3 +84,19 @@ pub fn unsupported_components(manifest: &Manifest) -> Vec<Unsupported> {
         )
         .collect()
 }
+
+/// Everything that keeps a manifest from running, as `sluice validate` reports it: each
+/// component sluice cannot run, or else the error building its streams gives with a sample
+/// config made from the spec (a malformed duration, template or path that fails whatever the
+/// user's config says).
+pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
+    let unsupported = unsupported_components(manifest);
+    if !unsupported.is_empty() {
+        return unsupported.iter().map(ToString::to_string).collect();
+    }
+    let config = std::sync::Arc::new(crate::sample_config(manifest));
+    match crate::build::streams(manifest, &config, &crate::SourceOptions::default()) {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![error.message],
+    }
+}

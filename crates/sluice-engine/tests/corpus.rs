@@ -1,8 +1,13 @@
 //! Over the 65 real manifests of `../shared/corpus`: `sluice validate` says a manifest runs
 //! exactly when the engine builds it, and otherwise names every component it cannot run.
 
-use sluice_engine::{Source, SourceOptions, unsupported_components};
+use sluice_engine::{Source, SourceOptions, manifest_problems, unsupported_components};
 use std::path::PathBuf;
+
+/// The config `validate` builds with: the spec's sample (see `manifest_problems`).
+fn sample_config(manifest: &sluice_manifest::Manifest) -> serde_json::Value {
+    sluice_engine::sample_config(manifest)
+}
 
 fn corpus_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
@@ -31,8 +36,10 @@ fn validate_agrees_with_what_the_engine_builds() {
         let manifest =
             sluice_manifest::load_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let unsupported = unsupported_components(&manifest);
-        let built = Source::new(manifest, serde_json::json!({}), SourceOptions::default());
-        match (unsupported.is_empty(), built) {
+        let problems = manifest_problems(&manifest);
+        let config = sample_config(&manifest);
+        let built = Source::new(manifest, config, SourceOptions::default());
+        match (problems.is_empty(), built) {
             (true, Ok(_)) => runnable.push(path.clone()),
             (true, Err(e)) => panic!(
                 "{}: validate says it runs, but the engine says: {e}",

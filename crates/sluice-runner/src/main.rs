@@ -144,18 +144,14 @@ fn validate(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let unsupported = sluice_engine::unsupported_components(&manifest);
-    if unsupported.is_empty() {
+    let problems = sluice_engine::manifest_problems(&manifest);
+    if problems.is_empty() {
         println!("{}: ok, sluice can run this manifest", path.display());
         return ExitCode::SUCCESS;
     }
-    eprintln!(
-        "{}: sluice cannot run {} component(s) of this manifest:",
-        path.display(),
-        unsupported.len()
-    );
-    for u in &unsupported {
-        eprintln!("  {u}");
+    eprintln!("{}: sluice cannot run this manifest:", path.display());
+    for problem in &problems {
+        eprintln!("  {problem}");
     }
     ExitCode::FAILURE
 }
