@@ -9,7 +9,7 @@
 //! let config = serde_json::json!({"api_key": "..."});
 //! let source = Source::new(manifest, config, SourceOptions::default())?;
 //! let catalog = source.configured_catalog_all_full_refresh();
-//! let mut out = MessageWriter::new(std::io::stdout().lock());
+//! let mut out = MessageWriter::new(std::io::stdout());
 //! println!("{:?}", sluice_engine::spec(source.manifest()));
 //! source.read(&catalog, &[], &mut out).await?;
 //! # Ok(()) }
@@ -104,7 +104,7 @@ impl Source {
     }
 
     /// `check`: the config against the spec, then the manifest's CheckStream.
-    pub async fn check<W: Write>(
+    pub async fn check<W: Write + Send + 'static>(
         &self,
         out: &mut MessageWriter<W>,
     ) -> Result<AirbyteConnectionStatus, EngineError> {
@@ -156,7 +156,7 @@ impl Source {
     }
 
     /// `read`: the configured streams, with their state, into `out`.
-    pub async fn read<W: Write>(
+    pub async fn read<W: Write + Send + 'static>(
         &self,
         catalog: &ConfiguredAirbyteCatalog,
         state: &[AirbyteStateMessage],

@@ -2,7 +2,7 @@ use serde_json::Value;
 use sluice_protocol::{AirbyteMessage, Level};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 /// Messages raised away from the read loop (log lines from a `tracing` layer, CONTROL messages
 /// from an OAuth refresh), waiting to be written. Anything may push, from any thread; the
@@ -42,45 +42,110 @@ impl PendingMessages {
 
 /// Writes Airbyte messages as JSON lines, exactly as the reference prints them.
 ///
-/// Records take a fast path that serialises straight from the borrowed record, without building
-/// an [`AirbyteMessage`]. Give it a buffered writer: it does not buffer by itself.
+/// Records take a fast path that serialises straight from the record, without building an
+/// [`AirbyteMessage`]. Give it a buffered writer: it does not buffer by itself.
+///
+/// [`MessageWriter::threaded`] moves serialisation onto its own thread: records travel there in
+/// batches through one bounded channel, with every other message in between, so the order is
+/// kept, memory stays bounded, and decoding the next page overlaps writing this one.
 #[derive(Debug)]
-pub struct MessageWriter<W: Write> {
-    out: W,
+pub struct MessageWriter<W: Write + Send + 'static> {
+    sink: Sink<W>,
     pending: Option<Arc<PendingMessages>>,
 }
 
-impl<W: Write> MessageWriter<W> {
-    /// A writer over `out`.
-    pub fn new(out: W) -> Self {
-        Self { out, pending: None }
-    }
+#[derive(Debug)]
+enum Sink<W: Write + Send + 'static> {
+    Direct(W),
+    Threaded(Threaded<W>),
+}
 
-    /// A writer that also writes the messages queued in `pending`.
-    pub fn with_pending(out: W, pending: Arc<PendingMessages>) -> Self {
+/// Records per batch sent to the writer thread, and batches in flight: enough to keep both
+/// threads busy, few enough that memory stays flat however long the stream.
+const BATCH_RECORDS: usize = 1000;
+const BATCHES_IN_FLIGHT: usize = 4;
+
+#[derive(Debug)]
+struct Threaded<W> {
+    stream: String,
+    batch: Vec<Value>,
+    sender: Option<mpsc::SyncSender<Chunk>>,
+    thread: Option<std::thread::JoinHandle<io::Result<W>>>,
+}
+
+#[derive(Debug)]
+enum Chunk {
+    Records(String, Vec<Value>),
+    Message(AirbyteMessage),
+    Flush(mpsc::SyncSender<io::Result<()>>),
+}
+
+impl<W: Write + Send + 'static> MessageWriter<W> {
+    /// A writer over `out`, on the calling thread.
+    pub fn new(out: W) -> Self {
         Self {
-            out,
-            pending: Some(pending),
+            sink: Sink::Direct(out),
+            pending: None,
         }
     }
 
-    /// Writes one RECORD message stamped now.
-    pub fn record(&mut self, stream: &str, data: &Value) -> io::Result<()> {
+    /// A writer whose serialisation and writing run on a thread of their own; fails only when
+    /// the thread cannot be started.
+    pub fn threaded(out: W) -> io::Result<Self> {
+        let (sender, receiver) = mpsc::sync_channel::<Chunk>(BATCHES_IN_FLIGHT);
+        let thread = std::thread::Builder::new()
+            .name("sluice-writer".to_owned())
+            .spawn(move || write_chunks(out, receiver))?;
+        Ok(Self {
+            sink: Sink::Threaded(Threaded {
+                stream: String::new(),
+                batch: Vec::with_capacity(BATCH_RECORDS),
+                sender: Some(sender),
+                thread: Some(thread),
+            }),
+            pending: None,
+        })
+    }
+
+    /// Also writes the messages queued in `pending`, before each message of its own.
+    pub fn with_pending(mut self, pending: Arc<PendingMessages>) -> Self {
+        self.pending = Some(pending);
+        self
+    }
+
+    /// Writes one RECORD message, stamped when it is written.
+    pub fn record(&mut self, stream: &str, data: Value) -> io::Result<()> {
         self.write_pending()?;
-        let emitted_at = sluice_protocol::now_millis();
-        sluice_protocol::write_record_json(&mut self.out, stream, data, emitted_at)?;
-        self.out.write_all(b"\n")
+        match &mut self.sink {
+            Sink::Direct(out) => write_record(out, stream, &data),
+            Sink::Threaded(threaded) => {
+                if threaded.stream != stream {
+                    threaded.send_batch()?;
+                    stream.clone_into(&mut threaded.stream);
+                }
+                threaded.batch.push(data);
+                if threaded.batch.len() >= BATCH_RECORDS {
+                    threaded.send_batch()?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Writes any message.
     pub fn message(&mut self, message: &AirbyteMessage) -> io::Result<()> {
         self.write_pending()?;
-        self.write_one(message)
+        self.write_one(message.clone())
     }
 
-    fn write_one(&mut self, message: &AirbyteMessage) -> io::Result<()> {
-        sluice_protocol::write_message_json(&mut self.out, message)?;
-        self.out.write_all(b"\n")
+    fn write_one(&mut self, message: AirbyteMessage) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Direct(out) => write_message(out, &message),
+            Sink::Threaded(threaded) => {
+                threaded.send_batch()?;
+                threaded.send(Chunk::Message(message))
+            }
+        }
     }
 
     fn write_pending(&mut self) -> io::Result<()> {
@@ -91,21 +156,123 @@ impl<W: Write> MessageWriter<W> {
             return Ok(());
         }
         for message in pending.take() {
-            self.write_one(&message)?;
+            self.write_one(message)?;
         }
         Ok(())
     }
 
-    /// Writes queued messages and flushes the underlying writer.
+    /// Writes queued messages and flushes the underlying writer; when threaded, waits until
+    /// everything sent so far is written.
     pub fn flush(&mut self) -> io::Result<()> {
         self.write_pending()?;
-        self.out.flush()
+        match &mut self.sink {
+            Sink::Direct(out) => out.flush(),
+            Sink::Threaded(threaded) => {
+                threaded.send_batch()?;
+                let (done, wait) = mpsc::sync_channel(1);
+                threaded.send(Chunk::Flush(done))?;
+                wait.recv().map_err(|_| writer_gone())?
+            }
+        }
     }
 
-    /// The underlying writer.
-    pub fn into_inner(self) -> W {
-        self.out
+    /// Flushes and returns the underlying writer.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.flush()?;
+        match std::mem::replace(&mut self.sink, Sink::Threaded(Threaded::finished())) {
+            Sink::Direct(out) => Ok(out),
+            Sink::Threaded(mut threaded) => threaded.finish(),
+        }
     }
+}
+
+impl<W> Threaded<W> {
+    fn finished() -> Self {
+        Self {
+            stream: String::new(),
+            batch: Vec::new(),
+            sender: None,
+            thread: None,
+        }
+    }
+
+    fn send(&mut self, chunk: Chunk) -> io::Result<()> {
+        match &self.sender {
+            Some(sender) => sender.send(chunk).map_err(|_| writer_gone()),
+            None => Err(writer_gone()),
+        }
+    }
+
+    fn send_batch(&mut self) -> io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let records = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_RECORDS));
+        self.send(Chunk::Records(self.stream.clone(), records))
+    }
+
+    /// Closes the channel and waits for the thread: its error, if it failed, or the writer.
+    fn finish(&mut self) -> io::Result<W> {
+        self.sender = None;
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| Err(writer_gone())),
+            None => Err(writer_gone()),
+        }
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for MessageWriter<W> {
+    fn drop(&mut self) {
+        if let Sink::Threaded(threaded) = &mut self.sink {
+            // Whatever was sent is written before the process goes on; errors were reported by
+            // the last flush, or are no longer anyone's to report.
+            let _ = threaded.send_batch();
+            let _ = threaded.finish();
+        }
+    }
+}
+
+fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Result<W> {
+    let mut result = Ok(());
+    for chunk in chunks {
+        match chunk {
+            Chunk::Records(stream, records) => {
+                if result.is_ok() {
+                    result = records
+                        .iter()
+                        .try_for_each(|r| write_record(&mut out, &stream, r));
+                }
+            }
+            Chunk::Message(message) => {
+                if result.is_ok() {
+                    result = write_message(&mut out, &message);
+                }
+            }
+            Chunk::Flush(done) => {
+                let flushed = match &result {
+                    Ok(()) => out.flush(),
+                    Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                };
+                let _ = done.send(flushed);
+            }
+        }
+    }
+    result.map(|()| out)
+}
+
+fn write_record<W: Write>(out: &mut W, stream: &str, data: &Value) -> io::Result<()> {
+    let emitted_at = sluice_protocol::now_millis();
+    sluice_protocol::write_record_json(&mut *out, stream, data, emitted_at)?;
+    out.write_all(b"\n")
+}
+
+fn write_message<W: Write>(out: &mut W, message: &AirbyteMessage) -> io::Result<()> {
+    sluice_protocol::write_message_json(&mut *out, message)?;
+    out.write_all(b"\n")
+}
+
+fn writer_gone() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the output writer stopped")
 }
 
 #[cfg(test)]
@@ -115,12 +282,48 @@ mod tests {
     #[test]
     fn queued_logs_come_before_the_next_message() {
         let pending = PendingMessages::new();
-        let mut writer = MessageWriter::with_pending(Vec::new(), Arc::clone(&pending));
-        writer.record("s", &serde_json::json!({"a": 1})).unwrap();
-        pending.push_log(Level::Info, "retrying".to_owned());
-        writer.record("s", &serde_json::json!({"a": 2})).unwrap();
-        writer.flush().unwrap();
-        let text = String::from_utf8(writer.into_inner()).unwrap();
+        for threaded in [false, true] {
+            let writer = if threaded {
+                MessageWriter::threaded(Vec::new()).unwrap()
+            } else {
+                MessageWriter::new(Vec::new())
+            };
+            let mut writer = writer.with_pending(Arc::clone(&pending));
+            writer.record("s", serde_json::json!({"a": 1})).unwrap();
+            pending.push_log(Level::Info, "retrying".to_owned());
+            writer.record("s", serde_json::json!({"a": 2})).unwrap();
+            let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+            assert_log_between_records(&text);
+        }
+    }
+
+    #[test]
+    fn threaded_output_keeps_order_across_batches_and_streams() {
+        let mut writer = MessageWriter::threaded(Vec::new()).unwrap();
+        for i in 0..2500 {
+            writer
+                .record(
+                    if i < 1200 { "a" } else { "b" },
+                    serde_json::json!({"i": i}),
+                )
+                .unwrap();
+            if i == 1100 {
+                writer
+                    .message(&AirbyteMessage::log(Level::Info, "mid".to_owned()))
+                    .unwrap();
+            }
+        }
+        let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2501);
+        assert!(lines[1101].contains("\"mid\""), "{}", lines[1101]);
+        assert!(lines[1100].contains("\"i\":1100") && lines[1102].contains("\"i\":1101"));
+        assert!(
+            lines[1200].contains("\"stream\":\"a\"") && lines[1201].contains("\"stream\":\"b\"")
+        );
+    }
+
+    fn assert_log_between_records(text: &str) {
         let types: Vec<&str> = text
             .lines()
             .map(|l| {

@@ -19,7 +19,7 @@ pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
 }
 
 /// Reads every configured stream, then fails if any stream failed, naming them all.
-pub(crate) async fn read<W: Write>(
+pub(crate) async fn read<W: Write + Send + 'static>(
     streams: &[Stream],
     catalog: &ConfiguredAirbyteCatalog,
     _state: &[AirbyteStateMessage],
@@ -66,7 +66,7 @@ pub(crate) async fn read<W: Write>(
 
 /// Reads one stream. The outer error is fatal (stdout is gone); the inner one is the stream's
 /// failure, already reported, after which the sync goes on with the next stream.
-async fn read_stream<W: Write>(
+async fn read_stream<W: Write + Send + 'static>(
     stream: &Stream,
     out: &mut MessageWriter<W>,
 ) -> Result<Option<EngineError>, EngineError> {
@@ -88,7 +88,7 @@ async fn read_stream<W: Write>(
                 }
             }
             count += 1;
-            match out.record(&stream.name, &record) {
+            match out.record(&stream.name, record) {
                 Ok(()) => Ok(Flow::Continue),
                 Err(e) => {
                     write_error = Some(e);
@@ -154,7 +154,10 @@ fn stream_error(stream: &str, error: &EngineError) -> AirbyteMessage {
     message
 }
 
-fn emit<W: Write>(out: &mut MessageWriter<W>, message: &AirbyteMessage) -> Result<(), EngineError> {
+fn emit<W: Write + Send + 'static>(
+    out: &mut MessageWriter<W>,
+    message: &AirbyteMessage,
+) -> Result<(), EngineError> {
     out.message(message).map_err(write_failure)
 }
 

@@ -1,6 +1,11 @@
 //! `sluice`: runs an Airbyte low-code manifest as a source connector, speaking the Airbyte
 //! protocol (JSON lines on stdout). See the README for usage.
 
+/// JSON decoding allocates a small object per value; mimalloc is markedly faster at that than
+/// the system allocator (measured with `cargo xtask bench`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cli;
 mod inputs;
 mod logging;
@@ -15,13 +20,15 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let stdout = std::io::stdout();
     let pending = PendingMessages::new();
     logging::install(Arc::clone(&pending));
-    let mut out = MessageWriter::with_pending(
-        BufWriter::with_capacity(64 * 1024, stdout.lock()),
-        Arc::clone(&pending),
-    );
+    let out = match MessageWriter::threaded(BufWriter::with_capacity(256 * 1024, std::io::stdout()))
+    {
+        Ok(writer) => writer,
+        // No thread to be had: write from this one.
+        Err(_) => MessageWriter::new(BufWriter::with_capacity(256 * 1024, std::io::stdout())),
+    };
+    let mut out = out.with_pending(Arc::clone(&pending));
     let result = run(cli, &mut out, pending);
     let code = match result {
         Ok(code) => code,
@@ -43,7 +50,7 @@ fn main() -> ExitCode {
     code
 }
 
-fn run<W: Write>(
+fn run<W: Write + Send + 'static>(
     cli: Cli,
     out: &mut MessageWriter<W>,
     messages: Arc<PendingMessages>,
@@ -74,7 +81,7 @@ fn run<W: Write>(
     runtime.block_on(run_connector(cli.command, out, messages))
 }
 
-async fn run_connector<W: Write>(
+async fn run_connector<W: Write + Send + 'static>(
     command: Command,
     out: &mut MessageWriter<W>,
     messages: Arc<PendingMessages>,
@@ -125,7 +132,7 @@ async fn run_connector<W: Write>(
     result.map(|()| ExitCode::SUCCESS)
 }
 
-fn write<W: Write>(
+fn write<W: Write + Send + 'static>(
     out: &mut MessageWriter<W>,
     message: &AirbyteMessage,
 ) -> Result<(), EngineError> {
