@@ -43,8 +43,9 @@ pub struct CommonArgs {
     /// `__injected_declarative_manifest`, as on the Airbyte platform.
     #[arg(long, visible_alias = "manifest-path")]
     pub manifest: Option<PathBuf>,
-    /// Answer HTTP requests from this cassette instead of the network.
-    #[arg(long, value_name = "CASSETTE")]
+    /// Answer HTTP requests from this cassette (or the `cassette.json` of this folder) instead
+    /// of the network.
+    #[arg(long, value_name = "CASSETTE|DIR")]
     pub replay: Option<PathBuf>,
     /// Record every HTTP exchange into this cassette (secrets redacted).
     #[arg(long, value_name = "CASSETTE", conflicts_with = "replay")]

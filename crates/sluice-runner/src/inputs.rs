@@ -98,7 +98,13 @@ pub struct Transports {
 /// Chooses the transport from the command's flags: a cassette to replay, a recording, or the network.
 pub fn transport(common: &CommonArgs) -> Result<Transports, EngineError> {
     if let Some(path) = &common.replay {
-        let replay = ReplayTransport::from_file(path).map_err(|e| {
+        // A case folder stands for the cassette inside it.
+        let path = if path.is_dir() {
+            path.join("cassette.json")
+        } else {
+            path.clone()
+        };
+        let replay = ReplayTransport::from_file(&path).map_err(|e| {
             EngineError::config(format!(
                 "cannot replay the cassette {}: {e}",
                 path.display()
