@@ -2,7 +2,8 @@
 //!
 //! Every error names the manifest path of the component it comes from.
 
-use crate::stream::{Retriever, Stream};
+use crate::dynamic_schema::DynamicSchemaLoader;
+use crate::stream::{Retriever, SchemaSource, Stream};
 use crate::support::unsupported_components;
 use crate::{EngineError, SourceOptions};
 use serde_json::{Map, Value};
@@ -113,11 +114,15 @@ impl Builder<'_> {
             Some(model::PrimaryKey::List(keys)) => keys.iter().map(|k| vec![k.clone()]).collect(),
             Some(model::PrimaryKey::ListOfLists(keys)) => keys.clone(),
         };
-        let json_schema = self.schema(stream, &name, &parameters, &path.key("schema_loader"))?;
+        let schema = self.schema(stream, &name, &parameters, &path.key("schema_loader"))?;
+        // A dynamic schema is not known yet: records are not normalised by it.
+        let no_schema = Map::new();
+        let json_schema = match &schema {
+            SchemaSource::Static(schema) => schema,
+            SchemaSource::Dynamic(_) => &no_schema,
+        };
         let retriever = match &stream.retriever {
-            model::Retriever::SimpleRetriever(r) => {
-                self.retriever(r, stream, &json_schema, path)?
-            }
+            model::Retriever::SimpleRetriever(r) => self.retriever(r, stream, json_schema, path)?,
             _ => {
                 return Err(at(
                     &path.key("retriever"),
@@ -128,7 +133,7 @@ impl Builder<'_> {
         Ok(Stream {
             name,
             primary_key,
-            json_schema,
+            schema,
             retriever,
         })
     }
@@ -139,19 +144,85 @@ impl Builder<'_> {
         name: &str,
         parameters: &Value,
         path: &ManifestPath,
-    ) -> Result<Map<String, Value>, EngineError> {
+    ) -> Result<SchemaSource, EngineError> {
         match &stream.schema_loader {
-            None => Ok(self
-                .schema_file(None, name, parameters, path)
-                .unwrap_or_default()),
-            Some(model::StreamSchemaLoader::InlineSchemaLoader(inline)) => {
-                Ok(inline.schema.clone().unwrap_or_default())
-            }
+            None => Ok(SchemaSource::Static(
+                self.schema_file(None, name, parameters, path)
+                    .unwrap_or_default(),
+            )),
+            Some(model::StreamSchemaLoader::InlineSchemaLoader(inline)) => Ok(
+                SchemaSource::Static(inline.schema.clone().unwrap_or_default()),
+            ),
             Some(model::StreamSchemaLoader::JsonFileSchemaLoader(file)) => {
-                self.schema_file(file.file_path.as_deref(), name, parameters, path)
+                Ok(SchemaSource::Static(self.schema_file(
+                    file.file_path.as_deref(),
+                    name,
+                    parameters,
+                    path,
+                )?))
             }
+            Some(model::StreamSchemaLoader::DynamicSchemaLoader(loader)) => Ok(
+                SchemaSource::Dynamic(Box::new(self.dynamic_schema(loader, path)?)),
+            ),
             Some(_) => Err(at(path, "this schema loader is not supported yet")),
         }
+    }
+
+    /// A DynamicSchemaLoader with its own SimpleRetriever, which (as in the reference) applies
+    /// no stream transformations and normalises by no schema.
+    fn dynamic_schema(
+        &self,
+        loader: &model::DynamicSchemaLoader,
+        path: &ManifestPath,
+    ) -> Result<DynamicSchemaLoader, EngineError> {
+        let retriever_path = path.key("retriever");
+        let model::Retriever::SimpleRetriever(retriever) = &loader.retriever else {
+            return Err(at(
+                &retriever_path,
+                "only a SimpleRetriever can load a dynamic schema in sluice",
+            ));
+        };
+        let requester = match &retriever.requester {
+            model::Requester::HttpRequester(r) => {
+                self.requester(r, &retriever_path.key("requester"))?
+            }
+            model::Requester::CustomRequester(_) => {
+                return Err(at(
+                    &retriever_path.key("requester"),
+                    "custom requesters cannot run in sluice",
+                ));
+            }
+        };
+        let selector = RecordSelector::from_model(
+            &retriever.record_selector,
+            retriever.decoder.as_ref(),
+            &[],
+            &Map::new(),
+            self.config,
+            path,
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        let parameters = parameters_value(retriever.parameters.as_ref());
+        let paginator = Paginator::from_model(
+            retriever.paginator.as_ref(),
+            self.config,
+            &parameters,
+            &retriever_path.key("paginator"),
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        let reset_policy = PaginationResetPolicy::from_model(
+            retriever.pagination_reset.as_ref(),
+            retriever.record_selector.record_filter.is_some(),
+            &retriever_path.key("pagination_reset"),
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        let retriever = Retriever {
+            requester,
+            selector,
+            paginator,
+            reset_policy,
+        };
+        DynamicSchemaLoader::from_model(loader, retriever, self.config, path)
     }
 
     /// A JsonFileSchemaLoader: the file relative to the manifest's folder; by default
@@ -295,12 +366,36 @@ fn parameters_value(parameters: Option<&Map<String, Value>>) -> Value {
 }
 
 /// The manifest's spec as `spec` prints it.
-pub(crate) fn spec(manifest: &Manifest) -> ConnectorSpecification {
-    let Some(spec) = &manifest.model.spec else {
+pub(crate) fn spec(spec: Option<&model::Spec>) -> ConnectorSpecification {
+    let Some(spec) = spec else {
         return crate::generic_spec();
     };
     let mut out = ConnectorSpecification::new(spec.connection_specification.clone());
     out.documentation_url = spec.documentation_url.clone();
+    // The model's AuthFlow has the protocol's AdvancedAuth shape; the protocol type is stricter
+    // (known enum values), and a value it rejects is left out rather than failing `spec`.
+    out.advanced_auth = spec.advanced_auth.as_ref().and_then(|flow| {
+        let value = serde_json::to_value(flow).ok()?;
+        match serde_json::from_value::<sluice_protocol::AdvancedAuth>(value) {
+            Ok(mut advanced_auth) => {
+                // The reference's model default, which it prints.
+                let input = advanced_auth
+                    .oauth_config_specification
+                    .as_mut()
+                    .and_then(|oauth| oauth.oauth_connector_input_specification.as_mut());
+                if let Some(input) = input {
+                    input
+                        .scopes_join_strategy
+                        .get_or_insert_with(|| "space".to_owned());
+                }
+                Some(advanced_auth)
+            }
+            Err(e) => {
+                tracing::warn!("spec.advanced_auth is left out: {e}");
+                None
+            }
+        }
+    });
     out
 }
 

@@ -17,6 +17,7 @@
 
 mod build;
 mod config;
+mod dynamic_schema;
 mod error;
 mod output;
 mod read;
@@ -132,11 +133,14 @@ impl Source {
         })
     }
 
-    /// `discover`: one catalog entry per stream.
-    pub fn discover(&self) -> Result<AirbyteCatalog, EngineError> {
-        Ok(AirbyteCatalog {
-            streams: self.streams.iter().map(Stream::catalog_entry).collect(),
-        })
+    /// `discover`: one catalog entry per stream. A stream with a `DynamicSchemaLoader` reads
+    /// its schema from the API here.
+    pub async fn discover(&self) -> Result<AirbyteCatalog, EngineError> {
+        let mut streams = Vec::with_capacity(self.streams.len());
+        for stream in &self.streams {
+            streams.push(stream.discover_entry().await?);
+        }
+        Ok(AirbyteCatalog { streams })
     }
 
     /// A configured catalog that reads every stream in full refresh (for tools and examples).
@@ -174,7 +178,13 @@ impl Source {
 /// The manifest's connector specification (the generic one when it has none). Needs no config
 /// and builds no stream.
 pub fn spec(manifest: &Manifest) -> ConnectorSpecification {
-    build::spec(manifest)
+    build::spec(manifest.model.spec.as_ref())
+}
+
+/// The connector specification of a manifest's typed `spec` (see `sluice_manifest::load_spec`,
+/// which reads it without resolving the rest of the manifest); the generic one for `None`.
+pub fn spec_of(spec: Option<&sluice_manifest::model::Spec>) -> ConnectorSpecification {
+    build::spec(spec)
 }
 
 fn failed(message: String) -> AirbyteConnectionStatus {

@@ -1,6 +1,7 @@
 //! A stream built from the manifest: what `discover` says about it and how to read it.
 
 use crate::EngineError;
+use crate::dynamic_schema::DynamicSchemaLoader;
 use serde_json::{Map, Value};
 use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester};
 use sluice_paginate::{
@@ -14,18 +15,45 @@ use sluice_records::{RecordSelector, SelectError, SelectVariables};
 pub(crate) struct Stream {
     pub name: String,
     pub primary_key: Vec<Vec<String>>,
-    pub json_schema: Map<String, Value>,
+    pub schema: SchemaSource,
     pub retriever: Retriever,
 }
 
+/// Where a stream's JSON schema comes from.
+#[derive(Debug)]
+pub(crate) enum SchemaSource {
+    /// Known when the stream is built (inline or from a file).
+    Static(Map<String, Value>),
+    /// Loaded from the API when asked for (`DynamicSchemaLoader`).
+    Dynamic(Box<DynamicSchemaLoader>),
+}
+
 impl Stream {
-    /// The stream as `discover` describes it.
+    /// The stream's JSON schema, loading it from the API when the manifest says so.
+    pub async fn json_schema(&self) -> Result<Map<String, Value>, EngineError> {
+        match &self.schema {
+            SchemaSource::Static(schema) => Ok(schema.clone()),
+            SchemaSource::Dynamic(loader) => loader.load().await,
+        }
+    }
+
+    /// The stream as `discover` describes it, with its schema loaded.
+    pub async fn discover_entry(&self) -> Result<AirbyteStream, EngineError> {
+        Ok(self.entry_with_schema(self.json_schema().await?))
+    }
+
+    /// The stream as `discover` describes it, without loading a dynamic schema (which is then
+    /// empty): for catalogs made without reaching the API.
     pub fn catalog_entry(&self) -> AirbyteStream {
-        let mut entry = AirbyteStream::new(
-            &self.name,
-            self.json_schema.clone(),
-            vec![SyncMode::FullRefresh],
-        );
+        let schema = match &self.schema {
+            SchemaSource::Static(schema) => schema.clone(),
+            SchemaSource::Dynamic(_) => Map::new(),
+        };
+        self.entry_with_schema(schema)
+    }
+
+    fn entry_with_schema(&self, json_schema: Map<String, Value>) -> AirbyteStream {
+        let mut entry = AirbyteStream::new(&self.name, json_schema, vec![SyncMode::FullRefresh]);
         if !self.primary_key.is_empty() {
             entry.source_defined_primary_key = Some(self.primary_key.clone());
         }

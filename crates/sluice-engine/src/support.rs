@@ -10,6 +10,10 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "SimpleRetriever",
     "InlineSchemaLoader",
     "JsonFileSchemaLoader",
+    "DynamicSchemaLoader",
+    "SchemaTypeIdentifier",
+    "TypesMap",
+    "ComplexFieldType",
     "CheckStream",
     "Spec",
 ];

@@ -82,6 +82,21 @@ pub fn load_value(tree: Value) -> Result<Manifest, ManifestError> {
     Ok(Manifest { resolved, model })
 }
 
+/// The manifest's `spec` alone, resolved and typed without resolving the rest of the manifest
+/// (so `spec` answers at once even for a very large manifest). `None` when it has no spec.
+pub fn load_spec(tree: &Value) -> Result<Option<model::Spec>, ManifestError> {
+    let Some(mut spec) = resolve::resolve_section(tree, "spec")? else {
+        return Ok(None);
+    };
+    if let Value::Object(map) = &mut spec {
+        // The one default type that applies here: `spec` is a Spec.
+        map.entry("type")
+            .or_insert_with(|| Value::String("Spec".to_owned()));
+    }
+    use model::FromNode;
+    model::Spec::from_node(&spec, &ManifestPath::root().key("spec")).map(Some)
+}
+
 /// Runs every stage but the typed model: the tree the model is built from.
 pub fn resolve_value(tree: Value) -> Result<Value, ManifestError> {
     let tree = resolve::resolve_references(tree)?;

@@ -61,6 +61,24 @@ pub fn resolve_references(tree: Value) -> Result<Value, ManifestError> {
     resolver.evaluate(&tree, &ManifestPath::root(), 0)
 }
 
+/// Resolves only the subtree under the top-level `key` (references may still point anywhere in
+/// the manifest): what a caller needing one section, such as `spec`, pays instead of expanding
+/// every stream. `None` when the manifest has no such key.
+pub fn resolve_section(tree: &Value, key: &str) -> Result<Option<Value>, ManifestError> {
+    let Some(node) = tree.get(key) else {
+        return Ok(None);
+    };
+    let mut resolver = Resolver {
+        manifest: tree,
+        in_progress: Vec::new(),
+        done: HashMap::new(),
+        nodes: 0,
+    };
+    resolver
+        .evaluate(node, &ManifestPath::root().key(key), 0)
+        .map(Some)
+}
+
 /// A reference found in a string, in the syntax it was written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Reference<'a> {

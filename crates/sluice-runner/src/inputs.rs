@@ -45,14 +45,41 @@ pub fn load_manifest(
     path: Option<&Path>,
     config: &Value,
 ) -> Result<(Manifest, Option<PathBuf>), EngineError> {
+    let (tree, dir) = manifest_tree(path, config)?;
+    let manifest = sluice_manifest::load_value(tree).map_err(|e| match path {
+        Some(path) => EngineError::config(format!("{}: {e}", path.display())),
+        None => EngineError::from(e),
+    })?;
+    Ok((manifest, dir))
+}
+
+/// The manifest's `spec` only, resolved without the rest of the manifest.
+pub fn load_spec(
+    path: Option<&Path>,
+    config: &Value,
+) -> Result<Option<sluice_manifest::model::Spec>, EngineError> {
+    let (tree, _) = manifest_tree(path, config)?;
+    sluice_manifest::load_spec(&tree).map_err(|e| match path {
+        Some(path) => EngineError::config(format!("{}: {e}", path.display())),
+        None => EngineError::from(e),
+    })
+}
+
+/// The manifest as parsed YAML (or as injected in the config), not resolved yet.
+fn manifest_tree(
+    path: Option<&Path>,
+    config: &Value,
+) -> Result<(Value, Option<PathBuf>), EngineError> {
     if let Some(path) = path {
-        let manifest = sluice_manifest::load_file(path)
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            EngineError::config(format!("cannot read the manifest {}: {e}", path.display()))
+        })?;
+        let tree = sluice_manifest::yaml::parse(&text)
             .map_err(|e| EngineError::config(format!("{}: {e}", path.display())))?;
-        let dir = path.parent().map(Path::to_path_buf);
-        return Ok((manifest, dir));
+        return Ok((tree, path.parent().map(Path::to_path_buf)));
     }
     match config.get(INJECTED_MANIFEST_KEY) {
-        Some(tree @ Value::Object(_)) => Ok((sluice_manifest::load_value(tree.clone())?, None)),
+        Some(tree @ Value::Object(_)) => Ok((tree.clone(), None)),
         Some(_) => Err(EngineError::config(format!(
             "Invalid config: `{INJECTED_MANIFEST_KEY}` should be a dictionary"
         ))),

@@ -70,8 +70,11 @@ fn run<W: Write + Send + 'static>(
             Some(path) => inputs::read_config(path)?,
             None => serde_json::Value::Object(Default::default()),
         };
-        let (manifest, _) = inputs::load_manifest(common.manifest.as_deref(), &config)?;
-        write(out, &AirbyteMessage::spec(sluice_engine::spec(&manifest)))?;
+        let spec = inputs::load_spec(common.manifest.as_deref(), &config)?;
+        write(
+            out,
+            &AirbyteMessage::spec(sluice_engine::spec_of(spec.as_ref())),
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -110,7 +113,7 @@ async fn run_connector<W: Write + Send + 'static>(
         }
         Command::Discover(_) => {
             source.validate_config()?;
-            let catalog = source.discover()?;
+            let catalog = source.discover().await?;
             write(out, &AirbyteMessage::catalog(catalog))
         }
         Command::Read(args) => {
