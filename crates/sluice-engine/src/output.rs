@@ -76,7 +76,7 @@ struct Threaded<W> {
 #[derive(Debug)]
 enum Chunk {
     Records(String, Vec<Value>),
-    Message(AirbyteMessage),
+    Message(Box<AirbyteMessage>),
     Flush(mpsc::SyncSender<io::Result<()>>),
 }
 
@@ -143,7 +143,7 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
             Sink::Direct(out) => write_message(out, &message),
             Sink::Threaded(threaded) => {
                 threaded.send_batch()?;
-                threaded.send(Chunk::Message(message))
+                threaded.send(Chunk::Message(Box::new(message)))
             }
         }
     }
