@@ -19,6 +19,7 @@ mod body;
 pub mod cassette;
 pub mod errors;
 mod message;
+mod proxy;
 pub mod rate_limit;
 mod requester;
 mod retry;
@@ -29,6 +30,7 @@ pub use body::{JsonBodyInput, RequestInput};
 pub use cassette::{Cassette, RecordingTransport, ReplayTransport};
 pub use errors::{Action, BuildError, ErrorHandler, HttpError, Resolution};
 pub use message::{HttpRequest, HttpResponse, Method};
+pub use proxy::ProxyEnv;
 pub use rate_limit::ApiBudget;
 pub use requester::{
     RateLimitListener, RequestBody, RequestMapping, RequestOptions, RequestVariables, Requester,

@@ -1,8 +1,9 @@
+use crate::proxy::{ProxyConnector, ProxyEnv};
 use crate::{HttpRequest, HttpResponse};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::TokioExecutor;
 use std::future::Future;
 use std::io::Read;
@@ -55,24 +56,46 @@ pub struct Timeouts {
     pub read: Option<Duration>,
 }
 
-type HttpsConnector = hyper_rustls::HttpsConnector<HttpConnector>;
+type HttpsConnector = hyper_rustls::HttpsConnector<ProxyConnector>;
 
 /// The network transport: a pooled hyper client over HTTP/1.1 and HTTP/2, HTTPS through rustls
 /// with the system's roots (falling back to webpki roots), gzip and deflate bodies decoded.
+///
+/// Proxies come from `HTTP_PROXY` / `HTTPS_PROXY` / `ALL_PROXY` / `NO_PROXY` (see [`ProxyEnv`]),
+/// as with Python `requests`: plain-HTTP requests go to the HTTP proxy with an absolute-form
+/// target, HTTPS requests are tunnelled through the HTTPS proxy with `CONNECT`.
 #[derive(Debug, Clone)]
 pub struct HyperTransport {
     /// Built on the first request: loading the system's root certificates costs milliseconds
     /// that `spec`, `discover` and a failing `check` need not pay.
     client: Arc<OnceLock<Client<HttpsConnector, Full<Bytes>>>>,
+    proxies: Arc<Matcher>,
     timeout: Duration,
 }
 
 impl HyperTransport {
-    /// A client whose requests time out after `timeout`.
+    /// A client whose requests time out after `timeout`, with the proxies of the process
+    /// environment ([`ProxyEnv::from_env`]).
     pub fn new(timeout: Duration) -> Self {
         Self {
             client: Arc::new(OnceLock::new()),
+            proxies: Arc::new(ProxyEnv::from_env().matcher()),
             timeout,
+        }
+    }
+
+    /// The same client routed by `proxies` instead of the process environment.
+    ///
+    /// ```
+    /// use sluice_http::{HyperTransport, ProxyEnv};
+    /// let direct = HyperTransport::default().with_proxy_env(ProxyEnv::default());
+    /// # drop(direct);
+    /// ```
+    pub fn with_proxy_env(self, proxies: ProxyEnv) -> Self {
+        Self {
+            client: Arc::new(OnceLock::new()),
+            proxies: Arc::new(proxies.matcher()),
+            timeout: self.timeout,
         }
     }
 
@@ -87,11 +110,23 @@ impl HyperTransport {
                 .https_or_http()
                 .enable_http1()
                 .enable_http2()
-                .build();
+                .wrap_connector(ProxyConnector::new(Arc::clone(&self.proxies)));
             Client::builder(TokioExecutor::new())
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(connector)
         })
+    }
+}
+
+impl HyperTransport {
+    /// The `Proxy-Authorization` a plain-HTTP request sends to its proxy (HTTPS requests send
+    /// theirs in the `CONNECT`, never to the destination).
+    fn proxy_authorization(&self, url: &str) -> Option<http::HeaderValue> {
+        if !url.starts_with("http:") {
+            return None;
+        }
+        let uri = url.parse::<http::Uri>().ok()?;
+        self.proxies.intercept(&uri)?.basic_auth().cloned()
     }
 }
 
@@ -118,6 +153,9 @@ impl Transport for HyperTransport {
             }
             if !has_accept_encoding {
                 builder = builder.header("Accept-Encoding", "gzip, deflate");
+            }
+            if let Some(auth) = self.proxy_authorization(&request.url) {
+                builder = builder.header(http::header::PROXY_AUTHORIZATION, auth);
             }
             let body = Full::new(request.body.clone().unwrap_or_default());
             let http_request = builder.body(body).map_err(|e| invalid(e.to_string()))?;
