@@ -2,7 +2,7 @@
 //!
 //! Every error names the manifest path of the component it comes from.
 
-use crate::dynamic_schema::DynamicSchemaLoader;
+use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
 use crate::stream::{Retriever, SchemaSource, Stream};
 use crate::support::unsupported_components;
 use crate::{EngineError, SourceOptions};
@@ -161,9 +161,27 @@ impl Builder<'_> {
                     path,
                 )?))
             }
-            Some(model::StreamSchemaLoader::DynamicSchemaLoader(loader)) => Ok(
-                SchemaSource::Dynamic(Box::new(self.dynamic_schema(loader, path)?)),
-            ),
+            Some(model::StreamSchemaLoader::DynamicSchemaLoader(loader)) => {
+                let loader = self.dynamic_schema(loader, path)?;
+                let normalizing_selector = match &stream.retriever {
+                    model::Retriever::SimpleRetriever(retriever)
+                        if SelectorRecipe::normalizes(&retriever.record_selector) =>
+                    {
+                        Some(SelectorRecipe {
+                            record_selector: retriever.record_selector.clone(),
+                            decoder: retriever.decoder.clone(),
+                            transformations: stream.transformations.clone().unwrap_or_default(),
+                            config: Arc::clone(self.config),
+                            path: stream_path(path),
+                        })
+                    }
+                    _ => None,
+                };
+                Ok(SchemaSource::Dynamic(Box::new(DynamicSchema {
+                    loader,
+                    normalizing_selector,
+                })))
+            }
             Some(_) => Err(at(path, "this schema loader is not supported yet")),
         }
     }
@@ -354,6 +372,14 @@ impl Builder<'_> {
         built.budget = self.budget.clone();
         built.config_secrets = Arc::clone(&self.config_secrets);
         Ok(built)
+    }
+}
+
+/// The path of the stream a component path is in (`streams[2].schema_loader` -> `streams[2]`).
+fn stream_path(path: &ManifestPath) -> ManifestPath {
+    match path.stream_index() {
+        Some(index) => ManifestPath::root().key("streams").index(index),
+        None => ManifestPath::root(),
     }
 }
 

@@ -11,7 +11,9 @@ use crate::stream::{Flow, Retriever};
 use serde_json::{Map, Value, json};
 use sluice_interp::{Context, InterpolatedBoolean, Template};
 use sluice_manifest::{ManifestPath, model};
-use sluice_records::{FilterVariables, RecordFilter, TransformVariables, Transformation};
+use sluice_records::{
+    FilterVariables, RecordFilter, RecordSelector, TransformVariables, Transformation,
+};
 use std::sync::Arc;
 
 /// A stream's schema loaded from the API when it is first asked for.
@@ -29,6 +31,53 @@ pub(crate) struct DynamicSchemaLoader {
     filter: Option<RecordFilter>,
     transformations: Vec<Transformation>,
     path: ManifestPath,
+}
+
+/// A stream whose schema a [`DynamicSchemaLoader`] gives. As in the reference, a read loads the
+/// schema first (a loader that fails fails the stream) and normalises records by it.
+#[derive(Debug)]
+pub(crate) struct DynamicSchema {
+    pub loader: DynamicSchemaLoader,
+    /// How to build the stream's record selector for the loaded schema; `None` when the
+    /// selector does not normalise records (the one built without a schema then serves).
+    pub normalizing_selector: Option<SelectorRecipe>,
+}
+
+/// What building a stream's record selector takes, kept to build it again once the schema
+/// is known.
+#[derive(Debug)]
+pub(crate) struct SelectorRecipe {
+    pub record_selector: model::RecordSelector,
+    pub decoder: Option<model::Decoder>,
+    pub transformations: Vec<model::RecordTransformation>,
+    pub config: Arc<Value>,
+    /// The stream's path.
+    pub path: ManifestPath,
+}
+
+impl SelectorRecipe {
+    /// Whether a selector built this way normalises records by the stream's schema.
+    pub fn normalizes(selector: &model::RecordSelector) -> bool {
+        matches!(
+            selector.schema_normalization,
+            Some(model::AnySchemaNormalization::SchemaNormalization(
+                model::SchemaNormalization::Default
+            ))
+        )
+    }
+
+    /// The stream's record selector, normalising by `schema`.
+    pub fn build(&self, schema: &Map<String, Value>) -> Result<RecordSelector, EngineError> {
+        RecordSelector::from_model(
+            &self.record_selector,
+            self.decoder.as_ref(),
+            &self.transformations,
+            schema,
+            &self.config,
+            &self.path,
+        )
+        .map_err(|e| EngineError::config(e.to_string()))
+    }
 }
 
 /// `TypesMap`: replaces a field type equal to `current_type` when `condition` holds.

@@ -12,10 +12,7 @@ use std::io::Write;
 /// Reads the first record of a stream (for `check`); an empty stream is fine.
 pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
     let no_slice = Value::Object(Map::new());
-    stream
-        .retriever
-        .read_records(&no_slice, |_| Ok(Flow::Stop))
-        .await
+    stream.read_records(&no_slice, |_| Ok(Flow::Stop)).await
 }
 
 /// Reads every configured stream, then fails if any stream failed, naming them all.
@@ -78,7 +75,6 @@ async fn read_stream<W: Write + Send + 'static>(
     let mut write_error = None;
     let no_slice = Value::Object(Map::new());
     let result = stream
-        .retriever
         .read_records(&no_slice, |record| {
             if count == 0 {
                 tracing::info!("Marking stream {} as RUNNING", stream.name);

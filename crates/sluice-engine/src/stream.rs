@@ -1,7 +1,7 @@
 //! A stream built from the manifest: what `discover` says about it and how to read it.
 
 use crate::EngineError;
-use crate::dynamic_schema::DynamicSchemaLoader;
+use crate::dynamic_schema::DynamicSchema;
 use serde_json::{Map, Value};
 use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester};
 use sluice_paginate::{
@@ -25,7 +25,7 @@ pub(crate) enum SchemaSource {
     /// Known when the stream is built (inline or from a file).
     Static(Map<String, Value>),
     /// Loaded from the API when asked for (`DynamicSchemaLoader`).
-    Dynamic(Box<DynamicSchemaLoader>),
+    Dynamic(Box<DynamicSchema>),
 }
 
 impl Stream {
@@ -33,7 +33,29 @@ impl Stream {
     pub async fn json_schema(&self) -> Result<Map<String, Value>, EngineError> {
         match &self.schema {
             SchemaSource::Static(schema) => Ok(schema.clone()),
-            SchemaSource::Dynamic(loader) => loader.load().await,
+            SchemaSource::Dynamic(dynamic) => dynamic.loader.load().await,
+        }
+    }
+
+    /// Reads every page of one slice. A dynamic schema is loaded first, as the reference does
+    /// for each partition, and records are normalised by it when the selector asks for that.
+    pub async fn read_records(
+        &self,
+        stream_slice: &Value,
+        emit: impl FnMut(Value) -> Result<Flow, EngineError>,
+    ) -> Result<(), EngineError> {
+        let SchemaSource::Dynamic(dynamic) = &self.schema else {
+            return self.retriever.read_records(stream_slice, emit).await;
+        };
+        let schema = dynamic.loader.load().await?;
+        match &dynamic.normalizing_selector {
+            Some(recipe) => {
+                let selector = recipe.build(&schema)?;
+                self.retriever
+                    .read_records_with(&selector, stream_slice, emit)
+                    .await
+            }
+            None => self.retriever.read_records(stream_slice, emit).await,
         }
     }
 
@@ -84,6 +106,18 @@ impl Retriever {
     pub async fn read_records(
         &self,
         stream_slice: &Value,
+        emit: impl FnMut(Value) -> Result<Flow, EngineError>,
+    ) -> Result<(), EngineError> {
+        self.read_records_with(&self.selector, stream_slice, emit)
+            .await
+    }
+
+    /// [`Retriever::read_records`] with another record selector (one normalising by a schema
+    /// loaded at read time).
+    pub async fn read_records_with(
+        &self,
+        selector: &RecordSelector,
+        stream_slice: &Value,
         mut emit: impl FnMut(Value) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
         let mut token = self.paginator.initial_token();
@@ -114,7 +148,7 @@ impl Retriever {
                 Err(error) => return Err(http_error(error)),
             };
 
-            let decoded = self.selector.decode(&response.body).map_err(select_error)?;
+            let decoded = selector.decode(&response.body).map_err(select_error)?;
             // The paginator reads the body after its records have been moved out; keep a copy
             // only when one of its templates reads `response`.
             let first_body = self
@@ -127,9 +161,7 @@ impl Retriever {
                 next_page_token: token.as_ref().map(PageToken::as_mapping),
                 stream_state: &empty_state,
             };
-            let selected = self
-                .selector
-                .select(decoded, &select_variables, &mut records);
+            let selected = selector.select(decoded, &select_variables, &mut records);
             let outcome = match selected {
                 Ok(outcome) => outcome,
                 Err(error) => {

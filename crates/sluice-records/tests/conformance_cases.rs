@@ -59,6 +59,12 @@ fn records_cases_match_the_reference() {
         let expected = read_json(&case.join("expected.json"))["read"].clone();
         let fails = expected["exit"] != "zero";
         let streams = manifest.model.streams.clone().unwrap_or_default();
+        if exchanges.as_array().map_or(0, Vec::len) != streams.len() {
+            // Not one page per stream: only the end-to-end suite (sluice-runner's
+            // tests/conformance.rs) can replay it.
+            eprintln!("{name}: not one recorded page per stream, left to the end-to-end suite");
+            continue;
+        }
         for (index, entry) in streams.iter().enumerate() {
             let model::StreamEntry::DeclarativeStream(stream) = entry else {
                 panic!("{name}: not a DeclarativeStream");
