@@ -63,7 +63,7 @@ enum Sink<W: Write + Send + 'static> {
 /// Records per batch sent to the writer thread, and batches in flight: enough to keep both
 /// threads busy, few enough that memory stays flat however long the stream.
 const BATCH_RECORDS: usize = 1000;
-const BATCHES_IN_FLIGHT: usize = 4;
+const BATCHES_IN_FLIGHT: usize = 2;
 
 #[derive(Debug)]
 struct Threaded<W> {

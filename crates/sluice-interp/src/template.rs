@@ -54,8 +54,94 @@ enum Body {
 
 struct Compiled {
     env: Environment<'static>,
-    /// Top-level variables the template reads from the context (globals excluded).
-    variables: Vec<String>,
+    /// Top-level variables the template reads from the context (globals excluded), and how.
+    variables: Vec<(String, Access)>,
+}
+
+/// How a template reads a context variable: decides how much of it is converted per render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Access {
+    /// As a whole (passed on, iterated, a method called on it): converted in full.
+    Whole,
+    /// Only through these constant keys (`record['id']`, `record.id`): only they are converted,
+    /// which matters for a per-record template over a large record.
+    Keys(Vec<String>),
+}
+
+/// Names that, read as an attribute, are methods rather than keys (`record.get('x')`).
+const METHOD_NAMES: &[&str] = &[
+    "get",
+    "items",
+    "keys",
+    "values",
+    "update",
+    "pop",
+    "copy",
+    "setdefault",
+    "append",
+    "extend",
+    "index",
+    "count",
+    "split",
+    "strip",
+    "lower",
+    "upper",
+    "replace",
+    "startswith",
+    "endswith",
+    "join",
+    "format",
+    "encode",
+    "zfill",
+    "lstrip",
+    "rstrip",
+    "title",
+    "capitalize",
+    "find",
+];
+
+impl Access {
+    /// From minijinja's nested names (`record`, `record.id`, `record.a.b`) for one variable.
+    fn of(name: &str, nested: &BTreeSet<String>) -> Access {
+        let mut keys = Vec::new();
+        for entry in nested {
+            if entry == name {
+                return Access::Whole;
+            }
+            let Some(rest) = entry.strip_prefix(name).and_then(|r| r.strip_prefix('.')) else {
+                continue;
+            };
+            let key = rest.split('.').next().unwrap_or(rest);
+            if METHOD_NAMES.contains(&key) {
+                return Access::Whole;
+            }
+            if !keys.iter().any(|k| k == key) {
+                keys.push(key.to_owned());
+            }
+        }
+        if keys.is_empty() {
+            Access::Whole
+        } else {
+            Access::Keys(keys)
+        }
+    }
+
+    /// The variable as the template needs it.
+    fn convert(&self, value: &Json) -> Value {
+        match (self, value) {
+            (Access::Keys(keys), Json::Object(map)) => {
+                // A key containing `.` cannot be told apart in the nested names: keep those too.
+                let dotted = map.iter().filter(|(k, _)| k.contains('.'));
+                let wanted = keys.iter().filter_map(|k| map.get_key_value(k.as_str()));
+                let pairs: Vec<(&str, Value)> = wanted
+                    .chain(dotted)
+                    .map(|(k, v)| (k.as_str(), Value::from(minijinja::value::Serde(v))))
+                    .collect();
+                Value::from_pairs(pairs)
+            }
+            _ => Value::from(minijinja::value::Serde(value)),
+        }
+    }
 }
 
 impl std::fmt::Debug for Compiled {
@@ -166,9 +252,9 @@ impl Template {
         };
         let mut missing = Vec::new();
         let mut root: Vec<(&str, Value)> = Vec::with_capacity(compiled.variables.len());
-        for name in &compiled.variables {
+        for (name, access) in &compiled.variables {
             match ctx.get(name) {
-                Some(value) => root.push((name, Value::from(minijinja::value::Serde(value)))),
+                Some(value) => root.push((name, access.convert(value))),
                 None if WELL_KNOWN.contains(&name.as_str()) => root.push((name, Value::from(()))),
                 None => missing.push(name.clone()),
             }
@@ -264,14 +350,18 @@ fn compile(source: &str) -> Result<Body, InterpError> {
             .map_err(syntax_error)?;
     }
     let globals: BTreeSet<String> = env.globals().map(|(name, _)| name.to_string()).collect();
-    let variables = env
-        .get_template(TEMPLATE_NAME)
-        .map_err(syntax_error)?
+    let template = env.get_template(TEMPLATE_NAME).map_err(syntax_error)?;
+    let nested: BTreeSet<String> = template.undeclared_variables(true).into_iter().collect();
+    let variables = template
         .undeclared_variables(false)
         .into_iter()
         .filter(|name| !globals.contains(name))
         .collect::<BTreeSet<_>>()
         .into_iter()
+        .map(|name| {
+            let access = Access::of(&name, &nested);
+            (name, access)
+        })
         .collect();
     Ok(Body::Jinja(Arc::new(Compiled { env, variables })))
 }
