@@ -122,7 +122,13 @@ impl Builder<'_> {
             SchemaSource::Dynamic(_) => &no_schema,
         };
         let retriever = match &stream.retriever {
-            model::Retriever::SimpleRetriever(r) => self.retriever(r, stream, json_schema, path)?,
+            model::Retriever::SimpleRetriever(r) => self.simple_retriever(
+                r,
+                stream.transformations.as_deref().unwrap_or(&[]),
+                json_schema,
+                path,
+                &path.key("retriever"),
+            )?,
             _ => {
                 return Err(at(
                     &path.key("retriever"),
@@ -200,46 +206,9 @@ impl Builder<'_> {
                 "only a SimpleRetriever can load a dynamic schema in sluice",
             ));
         };
-        let requester = match &retriever.requester {
-            model::Requester::HttpRequester(r) => {
-                self.requester(r, &retriever_path.key("requester"))?
-            }
-            model::Requester::CustomRequester(_) => {
-                return Err(at(
-                    &retriever_path.key("requester"),
-                    "custom requesters cannot run in sluice",
-                ));
-            }
-        };
-        let selector = RecordSelector::from_model(
-            &retriever.record_selector,
-            retriever.decoder.as_ref(),
-            &[],
-            &Map::new(),
-            self.config,
-            path,
-        )
-        .map_err(|e| EngineError::config(e.to_string()))?;
-        let parameters = parameters_value(retriever.parameters.as_ref());
-        let paginator = Paginator::from_model(
-            retriever.paginator.as_ref(),
-            self.config,
-            &parameters,
-            &retriever_path.key("paginator"),
-        )
-        .map_err(|e| EngineError::config(e.to_string()))?;
-        let reset_policy = PaginationResetPolicy::from_model(
-            retriever.pagination_reset.as_ref(),
-            retriever.record_selector.record_filter.is_some(),
-            &retriever_path.key("pagination_reset"),
-        )
-        .map_err(|e| EngineError::config(e.to_string()))?;
-        let retriever = Retriever {
-            requester,
-            selector,
-            paginator,
-            reset_policy,
-        };
+        // The loader's retriever: no stream transformations, no schema to normalise by.
+        let retriever =
+            self.simple_retriever(retriever, &[], &Map::new(), path, &retriever_path)?;
         DynamicSchemaLoader::from_model(loader, retriever, self.config, path)
     }
 
@@ -298,14 +267,17 @@ impl Builder<'_> {
 
     /// A stream's SimpleRetriever; the record selector also applies the stream's
     /// transformations and normalises records by its schema, as in the reference.
-    fn retriever(
+    /// A SimpleRetriever. Its record selector also applies `transformations` and normalises by
+    /// `json_schema`, as in the reference; `selector_path` names the selector's errors (the
+    /// stream's path for a stream, the loader's for a dynamic schema).
+    fn simple_retriever(
         &self,
         retriever: &model::SimpleRetriever,
-        stream: &model::DeclarativeStream,
+        transformations: &[model::RecordTransformation],
         json_schema: &Map<String, Value>,
-        stream_path: &ManifestPath,
+        selector_path: &ManifestPath,
+        path: &ManifestPath,
     ) -> Result<Retriever, EngineError> {
-        let path = &stream_path.key("retriever");
         let requester = match &retriever.requester {
             model::Requester::HttpRequester(r) => self.requester(r, &path.key("requester"))?,
             model::Requester::CustomRequester(_) => {
@@ -318,10 +290,10 @@ impl Builder<'_> {
         let selector = RecordSelector::from_model(
             &retriever.record_selector,
             retriever.decoder.as_ref(),
-            stream.transformations.as_deref().unwrap_or(&[]),
+            transformations,
             json_schema,
             self.config,
-            stream_path,
+            selector_path,
         )
         .map_err(|e| EngineError::config(e.to_string()))?;
         let parameters = parameters_value(retriever.parameters.as_ref());
