@@ -9,6 +9,7 @@
 #[path = "../../crates/sluice-runner/tests/support/normalise.rs"]
 mod normalise;
 
+use crate::reference::installed_cdk_version;
 use crate::serve_fixtures::FixtureServer;
 use crate::workspace;
 use anyhow::{Context, bail};
@@ -249,23 +250,6 @@ fn reference_venv(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
         );
     }
     Ok(venv)
-}
-
-fn installed_cdk_version(venv: &Path) -> Option<String> {
-    if !venv.join("bin/source-declarative-manifest").exists() {
-        return None;
-    }
-    let output = Command::new(venv.join("bin/python"))
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('airbyte-cdk'))",
-        ])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 async fn record_case(entrypoint: &Path, dir: &Path) -> anyhow::Result<String> {

@@ -7,6 +7,7 @@ mod conformance;
 mod gen_model;
 mod gen_schema;
 mod record_fixtures;
+mod reference;
 mod serve_fixtures;
 mod workspace;
 

@@ -18,6 +18,7 @@ mod report;
 mod scenarios;
 mod server;
 
+use crate::reference::installed_cdk_version;
 use crate::workspace;
 use anyhow::{Context, bail};
 use measure::{ChildRun, run_child};
@@ -221,23 +222,6 @@ fn reference_entrypoint(root: &Path) -> Result<PathBuf, String> {
         ));
     }
     Ok(bench_venv.join("bin/source-declarative-manifest"))
-}
-
-fn installed_cdk_version(venv: &Path) -> Option<String> {
-    if !venv.join("bin/source-declarative-manifest").exists() {
-        return None;
-    }
-    let output = Command::new(venv.join("bin/python"))
-        .args([
-            "-c",
-            "import importlib.metadata as m; print(m.version('airbyte-cdk'))",
-        ])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 /// The config and catalog every connector run reads.
