@@ -118,9 +118,17 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
     let sluice = workspace::root().join("target/debug/sluice");
     let mut matched = 0usize;
     let mut total = 0usize;
+    let mut pending = 0usize;
     println!("{:<40} {:<9} result", "case", "command");
     for dir in cases {
         let spec = load_spec(dir)?;
+        // A case marked `pending` needs components sluice does not run yet (the test checks the
+        // mark is not stale); it is listed, not compared.
+        if let Some(reason) = pending_reason(dir) {
+            pending += 1;
+            println!("{:<40} {:<9} PENDING: {reason}", case_name(dir), "-");
+            continue;
+        }
         let expected: Option<Value> = std::fs::read_to_string(dir.join("expected.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
@@ -145,7 +153,7 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
             println!("{:<40} {:<9} {verdict}", case_name(dir), command);
         }
     }
-    println!("\n{matched} of {total} case commands match the reference");
+    println!("\n{matched} of {total} case commands match the reference; {pending} cases pending");
     if matched != total {
         bail!(
             "{} case commands differ from the reference",
@@ -153,6 +161,13 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The case's `pending` mark: why sluice cannot run it yet.
+fn pending_reason(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("case.json")).ok()?;
+    let spec: Value = serde_json::from_str(&text).ok()?;
+    spec.get("pending")?.as_str().map(str::to_owned)
 }
 
 /// sluice's arguments for a case command (the conformance test passes the same).
