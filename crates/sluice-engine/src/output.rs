@@ -1,5 +1,6 @@
 use serde_json::Value;
 use sluice_protocol::{AirbyteMessage, Level};
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -135,15 +136,17 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
     /// Writes any message.
     pub fn message(&mut self, message: &AirbyteMessage) -> io::Result<()> {
         self.write_pending()?;
-        self.write_one(message.clone())
+        self.write_one(Cow::Borrowed(message))
     }
 
-    fn write_one(&mut self, message: AirbyteMessage) -> io::Result<()> {
+    /// Writes a message in place, or hands it to the writer thread (a borrowed one is copied
+    /// only then).
+    fn write_one(&mut self, message: Cow<'_, AirbyteMessage>) -> io::Result<()> {
         match &mut self.sink {
             Sink::Direct(out) => write_message(out, &message),
             Sink::Threaded(threaded) => {
                 threaded.send_batch()?;
-                threaded.send(Chunk::Message(Box::new(message)))
+                threaded.send(Chunk::Message(Box::new(message.into_owned())))
             }
         }
     }
@@ -156,7 +159,7 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
             return Ok(());
         }
         for message in pending.take() {
-            self.write_one(message)?;
+            self.write_one(Cow::Owned(message))?;
         }
         Ok(())
     }

@@ -173,16 +173,17 @@ impl Retriever {
                 }
             };
             let last_record = records.last().cloned();
-            let mut stopped = false;
             for record in records.drain(..) {
                 tracker.observe();
                 if emit(record)? == Flow::Stop {
-                    stopped = true;
-                    break;
+                    return Ok(());
                 }
             }
-            if stopped {
-                return Ok(());
+            if tracker.has_reached_limit() {
+                tracing::info!("Hitting PaginationReset event: the page limit is reached");
+                token = self.paginator.initial_token();
+                tracker.restart(true).map_err(paginate_error)?;
+                continue;
             }
             let page = PageInfo {
                 response_body: first_body.as_ref(),
@@ -194,12 +195,6 @@ impl Retriever {
                 stream_slice,
                 page_size_override: None,
             };
-            if tracker.has_reached_limit() {
-                tracing::info!("Hitting PaginationReset event: the page limit is reached");
-                token = self.paginator.initial_token();
-                tracker.restart(true).map_err(paginate_error)?;
-                continue;
-            }
             token = self
                 .paginator
                 .next_page_token(&page)
