@@ -30,6 +30,11 @@ impl InterpolatedBoolean {
     }
 
     /// Evaluates the condition.
+    /// Whether the condition reads the context variable `name`.
+    pub fn reads(&self, name: &str) -> bool {
+        self.template.reads(name)
+    }
+
     pub fn eval(&self, ctx: &Context<'_>) -> Result<bool, InterpError> {
         Ok(is_truthy(&self.template.render(ctx)?))
     }

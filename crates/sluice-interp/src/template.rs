@@ -197,6 +197,16 @@ impl Template {
         &self.source
     }
 
+    /// Whether rendering reads the context variable `name` (its default template included); a
+    /// constant reads none. Lets callers skip building a value no template uses.
+    pub fn reads(&self, name: &str) -> bool {
+        let own = match &self.body {
+            Body::Constant(_) => false,
+            Body::Jinja(compiled) => compiled.variables.iter().any(|(v, _)| v == name),
+        };
+        own || matches!(&self.fallback, Fallback::Template(default) if default.reads(name))
+    }
+
     /// Whether the source has no Jinja markup (it is never rendered).
     pub fn is_constant(&self) -> bool {
         matches!(self.body, Body::Constant(_))

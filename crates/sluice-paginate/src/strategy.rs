@@ -5,7 +5,7 @@ use crate::headers::headers_object;
 use crate::python::{as_python_int, is_truthy};
 use crate::{PageInfo, PageToken};
 use serde_json::{Map, Value};
-use sluice_interp::{Context, InterpError, InterpolatedBoolean, Template};
+use sluice_interp::{Context, InterpolatedBoolean, Template};
 use sluice_manifest::ManifestPath;
 use sluice_manifest::model;
 use std::sync::Arc;
@@ -83,11 +83,12 @@ impl Strategy {
 
     pub fn needs_response_body(&self) -> bool {
         match self {
-            Strategy::Offset(s) => s.page_size_template.as_ref().is_some_and(reads_response),
+            Strategy::Offset(s) => s
+                .page_size_template
+                .as_ref()
+                .is_some_and(|t| t.reads("response")),
             Strategy::Page(_) => false,
-            Strategy::Cursor(s) => {
-                reads_response(&s.cursor_value) || s.stop_condition_source.contains("response")
-            }
+            Strategy::Cursor(s) => s.reads("response"),
         }
     }
 
@@ -103,10 +104,6 @@ impl Strategy {
             Strategy::Cursor(s) => s.next_token(page, origin),
         }
     }
-}
-
-fn reads_response(template: &Template) -> bool {
-    template.source().contains("response")
 }
 
 fn template(source: &str, path: &ManifestPath) -> Result<Template, BuildError> {
@@ -374,12 +371,15 @@ pub(crate) struct CursorPagination {
     parameters: Value,
     cursor_value: Template,
     stop_condition: Option<InterpolatedBoolean>,
-    stop_condition_source: String,
     page_size: Option<i64>,
-    reads_headers: bool,
 }
 
 impl CursorPagination {
+    /// Whether `cursor_value` or `stop_condition` reads the context variable `name`.
+    fn reads(&self, name: &str) -> bool {
+        self.cursor_value.reads(name) || self.stop_condition.as_ref().is_some_and(|c| c.reads(name))
+    }
+
     fn from_model(
         model: &model::CursorPagination,
         config: &Arc<Value>,
@@ -398,48 +398,38 @@ impl CursorPagination {
                 })
             })
             .transpose()?;
-        let stop_condition_source = model.stop_condition.clone().unwrap_or_default();
+        // Without a declared page size the `page_size` variable is unbound, and the reference
+        // rejects a template that reads it rather than let it silently stop after one page.
         if page_size.is_none() {
-            // Without a declared page size the `page_size` variable is unbound, and the reference
-            // rejects a template that reads it rather than let it silently stop after one page.
-            let probes = [
-                (
-                    "stop_condition",
-                    stop_condition
-                        .as_ref()
-                        .map(|c| c.eval(&Context::new()).map(|_| ())),
-                ),
-                (
-                    "cursor_value",
-                    Some(cursor_value.render(&Context::new()).map(|_| ())),
-                ),
-            ];
-            for (field, probe) in probes {
-                if let Some(Err(InterpError::UndeclaredVariables { template, names })) = probe {
-                    if names.iter().any(|name| name == REQUESTED_PAGE_SIZE) {
-                        return Err(BuildError::Invalid {
-                            path: path.key(field).to_string(),
-                            message: format!(
-                                "the template {template:?} reads the `page_size` variable, but this \
-                                 CursorPagination declares no `page_size`: declare `page_size` on the \
-                                 strategy, or compare against a value the manifest defines, such as \
-                                 `config['page_size']`"
-                            ),
-                        });
-                    }
-                }
+            let field = if cursor_value.reads(REQUESTED_PAGE_SIZE) {
+                Some(("cursor_value", cursor_value.source()))
+            } else {
+                stop_condition
+                    .as_ref()
+                    .filter(|c| c.reads(REQUESTED_PAGE_SIZE))
+                    .and(Some((
+                        "stop_condition",
+                        model.stop_condition.as_deref().unwrap_or_default(),
+                    )))
+            };
+            if let Some((field, template)) = field {
+                return Err(BuildError::Invalid {
+                    path: path.key(field).to_string(),
+                    message: format!(
+                        "the template {template:?} reads the `page_size` variable, but this \
+                         CursorPagination declares no `page_size`: declare `page_size` on the \
+                         strategy, or compare against a value the manifest defines, such as \
+                         `config['page_size']`"
+                    ),
+                });
             }
         }
-        let reads_headers =
-            model.cursor_value.contains("headers") || stop_condition_source.contains("headers");
         Ok(CursorPagination {
             config: Arc::clone(config),
             parameters,
             cursor_value,
             stop_condition,
-            stop_condition_source,
             page_size,
-            reads_headers,
         })
     }
 
@@ -449,7 +439,7 @@ impl CursorPagination {
         origin: &str,
     ) -> Result<Option<Value>, PaginateError> {
         let empty = empty_object();
-        let headers = if self.reads_headers {
+        let headers = if self.reads("headers") {
             headers_object(page.headers)
         } else {
             empty_object()
