@@ -438,7 +438,7 @@ fn python_json_dumps(value: &Value, out: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
-fn json_string(text: &str, out: &mut String) {
+pub(crate) fn json_string(text: &str, out: &mut String) {
     out.push('"');
     for c in text.chars() {
         match c {
