@@ -6,7 +6,7 @@
 //! as the case's `expected.json`. Without it, runs sluice on every case (offline, `--replay`) and
 //! prints a table of which commands match. The layout of a case is in `fixtures/README.md`.
 
-#[path = "../../crates/sluice-runner/tests/support/normalise.rs"]
+#[path = "../../crates/sluice-runner/tests/it/normalise.rs"]
 mod normalise;
 
 use crate::reference::installed_cdk_version;

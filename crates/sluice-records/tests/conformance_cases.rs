@@ -61,7 +61,7 @@ fn records_cases_match_the_reference() {
         let streams = manifest.model.streams.clone().unwrap_or_default();
         if exchanges.as_array().map_or(0, Vec::len) != streams.len() {
             // Not one page per stream: only the end-to-end suite (sluice-runner's
-            // tests/conformance.rs) can replay it.
+            // tests/it/conformance.rs) can replay it.
             eprintln!("{name}: not one recorded page per stream, left to the end-to-end suite");
             continue;
         }

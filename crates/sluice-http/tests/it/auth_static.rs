@@ -1,6 +1,6 @@
 //! The authenticators that need no server: API key, bearer, basic, JWT, selective, no auth.
 
-mod auth_support;
+use crate::auth_support;
 
 use auth_support::{build, context, pairs, try_build};
 use serde_json::json;

@@ -4,10 +4,7 @@
 //! (`--replay`) and its normalised output is compared. Set `SLUICE_CONFORMANCE_CASE=name` to run
 //! one case. See `fixtures/README.md`.
 
-#[path = "support/normalise.rs"]
-mod normalise;
-
-use normalise::{CaseSpec, diff, normalise};
+use crate::normalise::{CaseSpec, diff, normalise};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! OAuthAuthenticator against a local token endpoint: the refresh request, expiry, refreshing
 //! once under concurrency, refresh-token rotation and failures.
 
-mod auth_support;
+use crate::auth_support;
 
 use auth_support::{build, context, form, pairs, try_build};
 use serde_json::{Value, json};

@@ -1,6 +1,6 @@
 //! Normalising an Airbyte connector's stdout into what conformance compares, and a readable
 //! diff of two normalised outputs. Shared verbatim by the conformance test
-//! (`crates/sluice-runner/tests/conformance.rs`) and `cargo xtask conformance` (via `#[path]`),
+//! (`crates/sluice-runner/tests/it/conformance.rs`) and `cargo xtask conformance` (via `#[path]`),
 //! so sluice and the reference are always reduced the same way. Depends on serde_json only.
 //!
 //! Per command the normalised form keeps:

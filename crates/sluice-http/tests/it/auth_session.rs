@@ -1,6 +1,6 @@
 //! SessionTokenAuthenticator and LegacySessionTokenAuthenticator against a local server.
 
-mod auth_support;
+use crate::auth_support;
 
 use auth_support::{build, context, pairs, try_build, try_build_with_base};
 use serde_json::json;

@@ -1,0 +1,9 @@
+//! Integration tests of sluice-runner, in one binary so the workspace links (and stores) one test executable per crate.
+
+mod bad_input;
+mod conformance;
+mod control_message;
+mod corpus_spec;
+mod decoders_over_http;
+mod first_read;
+mod normalise;
