@@ -8,11 +8,11 @@ use sluice_protocol::{
     to_json_string, write_message_json, write_record_json,
 };
 
-const ROUND_TRIPS: &str = include_str!("fixtures/reference_round_trips.jsonl");
-const GENERATED: &str = include_str!("fixtures/reference_generated_messages.jsonl");
-const READ_OK: &str = include_str!("fixtures/reference_read/output_ok.jsonl");
-const READ_HTTP_404: &str = include_str!("fixtures/reference_read/output_http_404.jsonl");
-const FLOATS: &str = include_str!("fixtures/reference_floats.json");
+const ROUND_TRIPS: &str = include_str!("../fixtures/reference_round_trips.jsonl");
+const GENERATED: &str = include_str!("../fixtures/reference_generated_messages.jsonl");
+const READ_OK: &str = include_str!("../fixtures/reference_read/output_ok.jsonl");
+const READ_HTTP_404: &str = include_str!("../fixtures/reference_read/output_http_404.jsonl");
+const FLOATS: &str = include_str!("../fixtures/reference_floats.json");
 
 fn lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines().filter(|line| !line.trim().is_empty())
