@@ -29,12 +29,12 @@ impl InterpolatedBoolean {
         self.template.source()
     }
 
-    /// Evaluates the condition.
     /// Whether the condition reads the context variable `name`.
     pub fn reads(&self, name: &str) -> bool {
         self.template.reads(name)
     }
 
+    /// Evaluates the condition.
     pub fn eval(&self, ctx: &Context<'_>) -> Result<bool, InterpError> {
         Ok(is_truthy(&self.template.render(ctx)?))
     }

@@ -83,17 +83,17 @@ macro_rules! setter {
 impl<'a> Context<'a> {
     /// An empty context.
     pub fn new() -> Self {
-        Context { vars: Vec::new() }
+        // Room for the variables a component usually sets, so building one allocates once.
+        Context {
+            vars: Vec::with_capacity(12),
+        }
     }
 
-    /// Sets any named variable (replacing an earlier value of the same name).
+    /// Sets any named variable (hiding an earlier value of the same name).
     pub fn with(mut self, name: impl Into<Cow<'a, str>>, value: impl IntoJson<'a>) -> Self {
-        let name = name.into();
-        let value = value.into_json();
-        match self.vars.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => slot.1 = value,
-            None => self.vars.push((name, value)),
-        }
+        // Contexts are built per record: appending is cheaper than replacing in place, and
+        // `get` looks from the end, so the latest value wins.
+        self.vars.push((name.into(), value.into_json()));
         self
     }
 
@@ -101,6 +101,7 @@ impl<'a> Context<'a> {
     pub fn get(&self, name: &str) -> Option<&Json> {
         self.vars
             .iter()
+            .rev()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_ref())
     }

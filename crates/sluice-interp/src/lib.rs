@@ -50,6 +50,7 @@
 mod boolean;
 mod context;
 mod datetime;
+mod direct;
 mod error;
 mod functions;
 mod literal;

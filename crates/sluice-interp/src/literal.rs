@@ -106,10 +106,27 @@ pub fn literal_eval(text: &str, valid_types: &[LiteralType]) -> Option<Value> {
 }
 
 fn parse(text: &str) -> Option<Lit> {
-    let tokens = tokenize(text.trim_start_matches([' ', '\t']))?;
+    let text = text.trim_start_matches([' ', '\t']);
+    if starts_with_plain_name(text) {
+        return None;
+    }
+    let tokens = tokenize(text)?;
     let mut parser = Parser { tokens, pos: 0 };
     let value = parser.top_level()?;
     (parser.pos == parser.tokens.len()).then_some(value)
+}
+
+/// Whether `text` starts with a name other than `True`, `False`, `None` and `set` (`set()`) and has no quote (so
+/// no string prefix like `b'..'`): such text is never a literal, and most rendered text (`FR-7`,
+/// `active`) is of that kind, so it is rejected without tokenizing.
+fn starts_with_plain_name(text: &str) -> bool {
+    let name_end = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    let name = &text[..name_end];
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && !matches!(name, "True" | "False" | "None" | "set")
+        && !text.contains(['\'', '"'])
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -665,6 +682,11 @@ mod tests {
             ("{[1]: 2}", None),
             ("2020-01-01", None),
             ("hello world", None),
+            ("FR-7", None),
+            ("_x", None),
+            ("  None", Some(json!(null))),
+            ("set ()", Some(json!([]))),
+            ("Truex", None),
             ("", None),
             ("   ", None),
             ("[", None),

@@ -7,6 +7,7 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use serde_json::Value as Json;
 
 use crate::context::{Context, WELL_KNOWN};
+use crate::direct::Direct;
 use crate::error::InterpError;
 use crate::functions;
 use crate::literal::{LiteralType, literal_eval};
@@ -54,6 +55,8 @@ enum Body {
 
 struct Compiled {
     env: Environment<'static>,
+    /// The same template evaluated without minijinja, when it is that simple.
+    direct: Option<Direct>,
     /// Top-level variables the template reads from the context (globals excluded), and how.
     variables: Vec<(String, Access)>,
 }
@@ -260,6 +263,9 @@ impl Template {
             Body::Constant(text) => return Ok(text.clone()),
             Body::Jinja(compiled) => compiled,
         };
+        if let Some(text) = compiled.direct.as_ref().and_then(|d| d.render(ctx)) {
+            return Ok(text);
+        }
         let mut missing = Vec::new();
         let mut root: Vec<(&str, Value)> = Vec::with_capacity(compiled.variables.len());
         for (name, access) in &compiled.variables {
@@ -373,5 +379,91 @@ fn compile(source: &str) -> Result<Body, InterpError> {
             (name, access)
         })
         .collect();
-    Ok(Body::Jinja(Arc::new(Compiled { env, variables })))
+    let direct = if normalized.is_none() && rewritten.is_none() {
+        Direct::parse(source)
+    } else {
+        None
+    };
+    Ok(Body::Jinja(Arc::new(Compiled {
+        env,
+        direct,
+        variables,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The same template with its direct evaluation removed: always rendered by minijinja.
+    fn without_direct(template: &Template) -> Template {
+        let mut slow = template.clone();
+        if let Body::Jinja(compiled) = &template.body {
+            slow.body = Body::Jinja(Arc::new(Compiled {
+                env: compiled.env.clone(),
+                direct: None,
+                variables: compiled.variables.clone(),
+            }));
+        }
+        slow
+    }
+
+    #[test]
+    fn direct_evaluation_agrees_with_minijinja() {
+        let sources = [
+            "{{ record['country'] }}-{{ record['id'] }}",
+            "{{ record.id }}",
+            "{{ record['nested']['inner'] }}",
+            "{{ record.nested.inner }} and {{ config['region'] }}",
+            "{{ record['status'] != 'deleted' }}",
+            "{{ record['status'] == \"active\" }}",
+            "{{ record['id'] > 5 }}",
+            "{{ record['id'] >= -2 }}",
+            "{{ record['id'] < 0 }}",
+            "{{ record['id'] <= 7 }}",
+            "{{ record['name'] < 'm' }}",
+            "{{ record['missing'] }}",
+            "{{ record['missing'] == 'x' }}",
+            "{{ record['nested']['missing'] }}",
+            "x{{ record['id'] }}",
+        ];
+        let records = [
+            json!({"country": "FR", "id": 7, "status": "deleted", "name": "zoë",
+                   "nested": {"inner": "ü"}}),
+            json!({"country": "", "id": -3, "status": "active", "name": "abc",
+                   "nested": {"inner": 12}}),
+            json!({"country": "007", "id": 18446744073709551615_u64, "status": null,
+                   "name": "it's \"quoted\"", "nested": {"inner": true}}),
+            json!({"country": ["a"], "id": 1.5, "status": 1, "name": {"k": "v"},
+                   "nested": "not an object"}),
+            json!({"country": "[1, 2]", "id": "5", "status": "True", "name": "None",
+                   "nested": {"inner": 1.0}}),
+            json!({}),
+        ];
+        let config = json!({"region": "eu"});
+        let mut direct_renders = 0;
+        for source in sources {
+            let fast = Template::new(source).unwrap();
+            let slow = without_direct(&fast);
+            let Body::Jinja(compiled) = &fast.body else {
+                panic!("{source} is a template");
+            };
+            for record in &records {
+                let ctx = Context::new().config(&config).record(record);
+                if compiled
+                    .direct
+                    .as_ref()
+                    .and_then(|d| d.render(&ctx))
+                    .is_some()
+                {
+                    direct_renders += 1;
+                }
+                let expected = slow.render(&ctx).map_err(|e| e.to_string());
+                let got = fast.render(&ctx).map_err(|e| e.to_string());
+                assert_eq!(got, expected, "{source} on {record}");
+            }
+        }
+        assert!(direct_renders >= 25, "only {direct_renders} direct renders");
+    }
 }
