@@ -6,6 +6,14 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Where the kernel backs memory with transparent huge pages by default, each 2 MiB region
+/// mimalloc touches becomes resident whole: opting out took peak RSS from 45-54 MB to 26-30 MB on
+/// `cargo xtask bench` scenario a-offset. Best-effort: a kernel that refuses leaves the default.
+fn opt_out_of_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    let _ = rustix::thread::disable_transparent_huge_pages(true);
+}
+
 mod cli;
 mod inputs;
 mod logging;
@@ -19,6 +27,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 fn main() -> ExitCode {
+    opt_out_of_transparent_huge_pages();
     let cli = Cli::parse();
     let pending = PendingMessages::new();
     logging::install(Arc::clone(&pending));
@@ -77,7 +86,10 @@ fn run<W: Write + Send + 'static>(
         )?;
         return Ok(ExitCode::SUCCESS);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Streams are read one after another and records are written by their own thread, so the
+    // connection tasks need no workers of their own: one thread was faster (1.5 s against 1.8 s)
+    // and lighter (3-5 MB less) than the multi-thread runtime on `cargo xtask bench` a-offset.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| EngineError::system(format!("cannot start the async runtime: {e}")))?;
