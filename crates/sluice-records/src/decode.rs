@@ -16,7 +16,7 @@ static EMPTY_OBJECT: LazyLock<Value> = LazyLock::new(|| Value::Object(Map::new()
 /// JsonDecoder does: a top-level array gives one body per element; an empty array, `null`, an
 /// empty body or invalid JSON give a single empty object (so nothing is extracted from it).
 pub fn decode_json_bodies(body: &[u8]) -> Vec<Value> {
-    match serde_json::from_slice::<Value>(body) {
+    match crate::json::from_slice(body) {
         Ok(Value::Array(items)) if !items.is_empty() => items,
         Ok(Value::Array(_)) | Ok(Value::Null) | Err(_) => vec![Value::Object(Default::default())],
         Ok(other) => vec![other],
@@ -322,7 +322,7 @@ fn unescape_delimiter(text: &str) -> String {
 }
 
 fn parse_json_strict(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), SelectError> {
-    match serde_json::from_slice::<Value>(bytes) {
+    match crate::json::from_slice(bytes) {
         Ok(Value::Array(items)) => out.extend(items),
         Ok(Value::Null) | Err(_) => {
             return Err(SelectError::Decode(

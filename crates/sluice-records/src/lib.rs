@@ -47,6 +47,7 @@ mod error;
 mod expand;
 mod extract;
 mod filter;
+mod json;
 mod normalize;
 mod selector;
 mod transform;

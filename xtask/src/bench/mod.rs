@@ -51,6 +51,10 @@ pub struct Args {
     /// Do not run (or install) the reference.
     #[arg(long)]
     no_reference: bool,
+    /// Runs of each sluice and floor read: the table shows the median wall time and the highest
+    /// peak RSS (the reference, far slower, runs once).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
     /// Benchmark this sluice binary instead of building target/release/sluice.
     #[arg(long, value_name = "PATH")]
     sluice: Option<PathBuf>,
@@ -110,6 +114,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         reference: reference.as_deref().map_err(Clone::clone),
         records,
         reference_records,
+        runs: args.runs,
     };
     let mut results = Vec::new();
     for scenario in selected {
@@ -120,6 +125,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let report = Report::new(
         load_average,
         generated,
+        args.runs,
         reference_records,
         reference.as_ref().err().cloned(),
         results,
@@ -302,6 +308,7 @@ struct Bench<'a> {
     reference: Result<&'a Path, String>,
     records: u64,
     reference_records: u64,
+    runs: u32,
 }
 
 /// What a read run is expected to produce.
@@ -336,9 +343,13 @@ impl Bench<'_> {
                 };
                 let mut rows = Vec::new();
                 if compare == Compare::All {
-                    rows.push(self.floor_row(pagination, full));
+                    rows.push(self.median_of(|| self.floor_row(pagination, full)));
                 }
-                rows.push(self.read_row(self.sluice_connector(), &manifest, expect(full)));
+                rows.push(
+                    self.median_of(|| {
+                        self.read_row(self.sluice_connector(), &manifest, expect(full))
+                    }),
+                );
                 if compare == Compare::All {
                     let reference = self.reference_connector();
                     let served = self.reference_records.min(full);
@@ -365,6 +376,24 @@ impl Bench<'_> {
             }
         };
         ScenarioResult::new(scenario, rows)
+    }
+
+    /// Measures `self.runs` times: the run of median wall time, carrying the highest peak RSS of
+    /// all runs; the first failure ends it.
+    fn median_of(&self, mut measure: impl FnMut() -> Row) -> Row {
+        let mut rows = Vec::new();
+        for _ in 0..self.runs {
+            let row = measure();
+            if row.outcome != Outcome::Ok {
+                return row;
+            }
+            rows.push(row);
+        }
+        let peak_rss_bytes = rows.iter().filter_map(|r| r.peak_rss_bytes).max();
+        rows.sort_by(|a, b| a.wall_s.unwrap_or(0.0).total_cmp(&b.wall_s.unwrap_or(0.0)));
+        let mut median = rows.swap_remove(rows.len() / 2);
+        median.peak_rss_bytes = peak_rss_bytes;
+        median
     }
 
     fn sluice_connector(&self) -> Result<Connector<'_>, (Runner, String)> {

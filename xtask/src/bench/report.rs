@@ -186,6 +186,9 @@ pub struct Report {
     /// every timing.
     pub load_average: Option<f64>,
     pub data_set: DataSet,
+    /// Runs of each sluice and floor read; their rows give the median wall time and the
+    /// highest peak RSS.
+    pub read_runs: u32,
     pub reference_records: u64,
     /// Why the reference did not run, if it did not.
     pub reference_skipped: Option<String>,
@@ -196,6 +199,7 @@ impl Report {
     pub fn new(
         load_average: Option<f64>,
         data_set: DataSet,
+        read_runs: u32,
         reference_records: u64,
         reference_skipped: Option<String>,
         scenarios: Vec<ScenarioResult>,
@@ -215,6 +219,7 @@ impl Report {
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             load_average,
             data_set,
+            read_runs,
             reference_records,
             reference_skipped,
             scenarios,
@@ -287,6 +292,11 @@ impl Report {
             out,
             "vs ref: sluice rec/s / reference rec/s (start-up: reference median / sluice median); \
              vs floor: sluice wall / floor wall."
+        );
+        let _ = writeln!(
+            out,
+            "sluice and floor reads: the median wall time of {} runs, the highest peak RSS of them.",
+            self.read_runs
         );
         let _ = writeln!(
             out,
