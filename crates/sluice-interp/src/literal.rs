@@ -107,6 +107,13 @@ pub fn literal_eval(text: &str, valid_types: &[LiteralType]) -> Option<Value> {
 
 fn parse(text: &str) -> Option<Lit> {
     let text = text.trim_start_matches([' ', '\t']);
+    // What conditions render to, decided without tokenizing.
+    match text {
+        "True" => return Some(Lit::Bool(true)),
+        "False" => return Some(Lit::Bool(false)),
+        "None" => return Some(Lit::None),
+        _ => {}
+    }
     if starts_with_plain_name(text) {
         return None;
     }
