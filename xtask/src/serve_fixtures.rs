@@ -277,8 +277,16 @@ impl ServerState {
             .map_err(|e| e.to_string())?;
 
         let mut builder = hyper::Response::builder().status(recorded.status);
+        let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
         for (name, value) in &recorded.headers {
-            builder = builder.header(name.as_str(), self.rewriter.rewrite(value));
+            // A redirect to a path on the same host stays under that host's prefix.
+            let is_host_relative = value.starts_with('/') && !value.starts_with("//");
+            let value = if name.eq_ignore_ascii_case("location") && is_host_relative {
+                format!("{HOST_PREFIX}{host}{value}")
+            } else {
+                self.rewriter.rewrite(value)
+            };
+            builder = builder.header(name.as_str(), value);
         }
         // Bodies may link to the next page on the recorded host: point those links here too.
         let body = match std::str::from_utf8(&recorded.body) {
@@ -338,7 +346,9 @@ mod tests {
             r#"{"exchanges": [
               {"request": {"url": "https://api.example.com/items?b=2&a=1"},
                "response": {"status": 200, "headers": {"Link": "<https://api.example.com/items?page=2>; rel=next"},
-                            "body": {"json": {"next": "https://api.example.com/items?page=2", "items": [1]}}}}
+                            "body": {"json": {"next": "https://api.example.com/items?page=2", "items": [1]}}}},
+              {"request": {"url": "https://api.example.com/old"},
+               "response": {"status": 301, "headers": {"Location": "/new?x=1"}, "body": {"text": ""}}}
             ]}"#,
         )
         .unwrap();
@@ -358,6 +368,15 @@ mod tests {
         assert_eq!(
             response.header("link"),
             Some(format!("<{prefix}/items?page=2>; rel=next").as_str())
+        );
+
+        let moved = client
+            .send(&HttpRequest::new(Method::Get, format!("{prefix}/old")))
+            .await
+            .unwrap();
+        assert_eq!(
+            moved.header("location"),
+            Some("/__host/api.example.com/new?x=1")
         );
 
         let miss = client

@@ -3,7 +3,9 @@
 //!
 //! The [`Transport`] trait is the seam between building a request and sending it: the
 //! [`HyperTransport`] talks to the network; the record/replay transports of [`cassette`] let
-//! tests and the conformance suite run offline.
+//! tests and the conformance suite run offline. [`Requester::send`] adds what the reference's
+//! client does around each exchange: the rate budget, redirects (followed as Python's `requests`
+//! follows them), and the error handler's retries and backoff.
 //!
 //! ```
 //! use sluice_http::{HttpRequest, Method};
@@ -21,6 +23,7 @@ pub mod errors;
 mod message;
 mod proxy;
 pub mod rate_limit;
+mod redirect;
 mod requester;
 mod retry;
 mod transport;

@@ -7,7 +7,7 @@
 //! are implemented here directly rather than on `governor`, whose GCRA would let calls through
 //! at different moments than the reference.
 //!
-//! Waits go through the transport's [`Transport::wait`](crate::Transport::wait); the budget's
+//! Waits go through the transport's [`Transport::wait`]; the budget's
 //! clock is moved on by whatever part of a wait did not really pass, so a replaying transport
 //! (which does not sleep) sees the same windows as a real run, without the time.
 

@@ -7,6 +7,7 @@ use crate::body::{self, JsonBodyInput, Rendered, RequestInput};
 use crate::errors::filter::ResponseView;
 use crate::errors::{Action, BuildError, ErrorHandler, HttpError, Resolution};
 use crate::rate_limit::ApiBudget;
+use crate::redirect;
 use crate::retry::{Decision, RetryKind, RetryLoops};
 use crate::transport::Timeouts;
 use crate::url_join::{join_url, manifest_path};
@@ -474,6 +475,41 @@ impl Requester {
         Ok(join_url(&base, manifest_path(&path)))
     }
 
+    /// Sends `request` within the rate budget, following redirects as the reference's client
+    /// does (see [`redirect`]); gives the last outcome and, after a redirect, the URL it came from.
+    async fn send_following_redirects(
+        &self,
+        request: &HttpRequest,
+    ) -> Result<(Result<HttpResponse, TransportError>, Option<String>), HttpError> {
+        let mut redirected: Option<HttpRequest> = None;
+        for _ in 0..=redirect::MAX_REDIRECTS {
+            let current = redirected.as_ref().unwrap_or(request);
+            if let Some(budget) = &self.budget {
+                budget
+                    .acquire(current, &*self.transport)
+                    .await
+                    .map_err(|e| e.masked(|t| self.mask(t)))?;
+            }
+            let outcome = self.transport.send(current).await;
+            if let (Some(budget), Ok(response)) = (&self.budget, &outcome) {
+                budget.update_from_response(current, response);
+            }
+            let next = match &outcome {
+                Ok(response) => redirect::next_request(current, response),
+                Err(_) => None,
+            };
+            match next {
+                Some(next) => redirected = Some(next),
+                None => return Ok((outcome, redirected.map(|r| r.url))),
+            }
+        }
+        let last = redirected.as_ref().unwrap_or(request);
+        let error = TransportError::TooManyRedirects {
+            request: last.to_string(),
+        };
+        Ok((Err(error), redirected.map(|r| r.url)))
+    }
+
     /// Sends a request, retrying as the error handler says; returns the response to read
     /// records from, or `None` when the handler says to ignore it.
     ///
@@ -506,23 +542,16 @@ impl Requester {
                     request.set_header(&injection.name, injection.value.clone());
                 }
             }
-            if let Some(budget) = &self.budget {
-                budget
-                    .acquire(&request, &*self.transport)
-                    .await
-                    .map_err(|e| e.masked(|t| self.mask(t)))?;
-            }
-            let outcome = self.transport.send(&request).await;
-            if let (Some(budget), Ok(response)) = (&self.budget, &outcome) {
-                budget.update_from_response(&request, response);
-            }
+            let (outcome, redirected_url) = self.send_following_redirects(&request).await?;
+            // As `requests`' `response.url`: where the response came from.
+            let response_url = redirected_url.as_deref().unwrap_or(&request.url);
             let view = outcome
                 .as_ref()
                 .ok()
-                .map(|r| ResponseView::new(r, &request.url));
+                .map(|r| ResponseView::new(r, response_url));
             let resolution =
                 self.error_handler
-                    .resolve_view(outcome.as_ref(), view.as_ref(), &request.url);
+                    .resolve_view(outcome.as_ref(), view.as_ref(), response_url);
             match resolution.action {
                 Action::Success => return Ok(outcome.ok()),
                 Action::Ignore => {

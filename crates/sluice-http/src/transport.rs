@@ -42,6 +42,9 @@ pub enum TransportError {
     ConnectTimeout { request: String, seconds: u64 },
     #[error("cannot read the response body of {request}: {reason}")]
     Body { request: String, reason: String },
+    /// More redirects than Python's `requests` follows (30).
+    #[error("Exceeded 30 redirects on {request}")]
+    TooManyRedirects { request: String },
     /// No recorded exchange answers the request (replay only).
     #[error("{0}")]
     NotRecorded(String),

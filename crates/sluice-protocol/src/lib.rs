@@ -6,7 +6,7 @@
 //!   a source emits.
 //! * [`to_json_string`] / [`write_message_json`] print a message byte for byte like the
 //!   reference (key order, omitted `None` fields, orjson's float spelling, dropped top-level
-//!   nulls of dict fields; see [`json`](crate::json)). [`write_record_json`] is the fast path
+//!   nulls of dict fields; see [`json`]). [`write_record_json`] is the fast path
 //!   for RECORD lines and writes the same bytes without building a message.
 //! * [`parse_config`], [`parse_configured_catalog`], [`parse_input_state`] and
 //!   [`per_stream_states`] read the platform's inputs: unknown keys are ignored, unknown enum

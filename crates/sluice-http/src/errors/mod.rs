@@ -243,6 +243,7 @@ pub(crate) fn python_exception_name(error: &TransportError) -> &'static str {
         TransportError::ConnectTimeout { .. } => "ConnectTimeout",
         TransportError::Timeout { .. } => "ReadTimeout",
         TransportError::Body { .. } => "ChunkedEncodingError",
+        TransportError::TooManyRedirects { .. } => "TooManyRedirects",
         TransportError::NotRecorded(_) => "RequestException",
     }
 }

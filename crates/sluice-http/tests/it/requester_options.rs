@@ -207,3 +207,61 @@ async fn read_timeout_from_the_manifest_applies() {
     );
     assert!(started.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn redirects_are_followed_as_requests_follows_them() {
+    let server = MockServer::start().await;
+    // A moved endpoint: POST gets a 302 (requests turns it into a GET without body), then a
+    // 307 keeps the method.
+    Mock::given(method("POST"))
+        .and(path("/old"))
+        .respond_with(ResponseTemplate::new(302).insert_header("Location", "/moved?x=1"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/moved"))
+        .and(query_param("x", "1"))
+        .respond_with(ResponseTemplate::new(307).insert_header("Location", "/final"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/final"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [1, 2]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let r = requester(
+        json!({"type": "HttpRequester", "url_base": server.uri(), "path": "old",
+        "http_method": "POST", "request_body_json": {"q": "x"}}),
+    );
+    let request = build(&r, &RequestOptions::default()).await.unwrap();
+    let response = r.send(&request).await.unwrap().unwrap();
+    assert_eq!(
+        (response.status, &response.body[..]),
+        (200, &br#"{"data":[1,2]}"#[..])
+    );
+}
+
+#[tokio::test]
+async fn endless_redirects_fail_after_retries() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/loop"))
+        .respond_with(ResponseTemplate::new(301).insert_header("Location", "/loop"))
+        .mount(&server)
+        .await;
+    let r = requester(
+        json!({"type": "HttpRequester", "url_base": server.uri(), "path": "loop",
+        "error_handler": {"type": "DefaultErrorHandler", "max_retries": 0}}),
+    );
+    let request = build(&r, &RequestOptions::default()).await.unwrap();
+    let error = r.send(&request).await.unwrap_err();
+    assert!(
+        error.to_string().contains("Exceeded 30 redirects"),
+        "{error}"
+    );
+    // The original request and 30 redirects.
+    assert_eq!(server.received_requests().await.unwrap().len(), 31);
+}
