@@ -193,7 +193,7 @@ impl DynamicSchemaLoader {
         let mut first = None;
         self.retriever
             .read_records(&Value::Object(Map::new()), |record| {
-                first = Some(record);
+                first = Some(record.into_value());
                 Ok(Flow::Stop)
             })
             .await?;

@@ -1,3 +1,4 @@
+use bytes::Bytes;
 use serde_json::Value;
 use sluice_protocol::{AirbyteMessage, Level};
 use std::borrow::Cow;
@@ -69,14 +70,22 @@ const BATCHES_IN_FLIGHT: usize = 2;
 #[derive(Debug)]
 struct Threaded<W> {
     stream: String,
-    batch: Vec<Value>,
+    batch: Vec<RecordData>,
     sender: Option<mpsc::SyncSender<Chunk>>,
     thread: Option<std::thread::JoinHandle<io::Result<W>>>,
 }
 
+/// A record's data on its way to the writer.
+#[derive(Debug)]
+enum RecordData {
+    Parsed(Value),
+    /// JSON printed verbatim ([`sluice_protocol::prints_as_sent`] holds).
+    AsSent(Bytes),
+}
+
 #[derive(Debug)]
 enum Chunk {
-    Records(String, Vec<Value>),
+    Records(String, Vec<RecordData>),
     Message(Box<AirbyteMessage>),
     Flush(mpsc::SyncSender<io::Result<()>>),
 }
@@ -116,6 +125,16 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
 
     /// Writes one RECORD message, stamped when it is written.
     pub fn record(&mut self, stream: &str, data: Value) -> io::Result<()> {
+        self.write_record_data(stream, RecordData::Parsed(data))
+    }
+
+    /// Writes one RECORD message whose data is `json` verbatim, for JSON that
+    /// [`sluice_protocol::prints_as_sent`] accepts (the caller checks: the bytes are not).
+    pub fn record_as_sent(&mut self, stream: &str, json: Bytes) -> io::Result<()> {
+        self.write_record_data(stream, RecordData::AsSent(json))
+    }
+
+    fn write_record_data(&mut self, stream: &str, data: RecordData) -> io::Result<()> {
         self.write_pending()?;
         match &mut self.sink {
             Sink::Direct(out) => write_record(out, stream, &data),
@@ -263,9 +282,16 @@ fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Resu
     result.map(|()| out)
 }
 
-fn write_record<W: Write>(out: &mut W, stream: &str, data: &Value) -> io::Result<()> {
+fn write_record<W: Write>(out: &mut W, stream: &str, data: &RecordData) -> io::Result<()> {
     let emitted_at = sluice_protocol::now_millis();
-    sluice_protocol::write_record_json(&mut *out, stream, data, emitted_at)?;
+    match data {
+        RecordData::Parsed(value) => {
+            sluice_protocol::write_record_json(&mut *out, stream, value, emitted_at)?;
+        }
+        RecordData::AsSent(json) => {
+            sluice_protocol::write_record_json_as_sent(&mut *out, stream, json, emitted_at)?;
+        }
+    }
     out.write_all(b"\n")
 }
 

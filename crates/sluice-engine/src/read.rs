@@ -1,6 +1,6 @@
 //! The read loop: stream statuses, records and state, in the reference's order.
 
-use crate::stream::{Flow, Stream};
+use crate::stream::{Flow, Record, Stream};
 use crate::{EngineError, MessageWriter};
 use serde_json::{Map, Value};
 use sluice_protocol::{
@@ -84,7 +84,11 @@ async fn read_stream<W: Write + Send + 'static>(
                 }
             }
             count += 1;
-            match out.record(&stream.name, record) {
+            let written = match record {
+                Record::Parsed(data) => out.record(&stream.name, data),
+                Record::AsSent(json) => out.record_as_sent(&stream.name, json),
+            };
+            match written {
                 Ok(()) => Ok(Flow::Continue),
                 Err(e) => {
                     write_error = Some(e);

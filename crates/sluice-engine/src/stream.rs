@@ -2,6 +2,7 @@
 
 use crate::EngineError;
 use crate::dynamic_schema::DynamicSchema;
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester};
 use sluice_paginate::{
@@ -42,7 +43,7 @@ impl Stream {
     pub async fn read_records(
         &self,
         stream_slice: &Value,
-        emit: impl FnMut(Value) -> Result<Flow, EngineError>,
+        emit: impl FnMut(Record) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
         let SchemaSource::Dynamic(dynamic) = &self.schema else {
             return self.retriever.read_records(stream_slice, emit).await;
@@ -106,7 +107,7 @@ impl Retriever {
     pub async fn read_records(
         &self,
         stream_slice: &Value,
-        emit: impl FnMut(Value) -> Result<Flow, EngineError>,
+        emit: impl FnMut(Record) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
         self.read_records_with(&self.selector, stream_slice, emit)
             .await
@@ -118,7 +119,7 @@ impl Retriever {
         &self,
         selector: &RecordSelector,
         stream_slice: &Value,
-        mut emit: impl FnMut(Value) -> Result<Flow, EngineError>,
+        mut emit: impl FnMut(Record) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
         let mut token = self.paginator.initial_token();
         let mut tracker = self.reset_policy.tracker(false);
@@ -148,37 +149,56 @@ impl Retriever {
                 Err(error) => return Err(http_error(error)),
             };
 
-            let decoded = selector.decode(&response.body).map_err(select_error)?;
-            // The paginator reads the body after its records have been moved out; keep a copy
-            // only when one of its templates reads `response`.
-            let first_body = self
-                .paginator
-                .needs_response_body()
-                .then(|| decoded.pagination_body().clone());
-            records.clear();
-            let select_variables = SelectVariables {
-                stream_slice,
-                next_page_token: token.as_ref().map(PageToken::as_mapping),
-                stream_state: &empty_state,
-            };
-            let selected = selector.select(decoded, &select_variables, &mut records);
-            let outcome = match selected {
-                Ok(outcome) => outcome,
-                Err(error) => {
-                    // What was selected before the failure is emitted, as the reference does.
-                    for record in records.drain(..) {
-                        emit(record)?;
+            let mut first_body = None;
+            let (last_record, emitted, extracted) = match self
+                .page_as_sent(selector, &response.body)
+            {
+                Some(page) => {
+                    let last_record = page.last().map(Record::to_value);
+                    let count = page.len();
+                    for record in page {
+                        tracker.observe();
+                        if emit(record)? == Flow::Stop {
+                            return Ok(());
+                        }
                     }
-                    return Err(select_error(error));
+                    (last_record, count, count)
+                }
+                None => {
+                    let decoded = selector.decode(&response.body).map_err(select_error)?;
+                    // The paginator reads the body after its records have been moved out; keep
+                    // a copy only when one of its templates reads `response`.
+                    first_body = self
+                        .paginator
+                        .needs_response_body()
+                        .then(|| decoded.pagination_body().clone());
+                    records.clear();
+                    let select_variables = SelectVariables {
+                        stream_slice,
+                        next_page_token: token.as_ref().map(PageToken::as_mapping),
+                        stream_state: &empty_state,
+                    };
+                    let outcome = match selector.select(decoded, &select_variables, &mut records) {
+                        Ok(outcome) => outcome,
+                        Err(error) => {
+                            // What was selected before the failure is emitted, as the
+                            // reference does.
+                            for record in records.drain(..) {
+                                emit(Record::Parsed(record))?;
+                            }
+                            return Err(select_error(error));
+                        }
+                    };
+                    let last_record = records.last().cloned();
+                    for record in records.drain(..) {
+                        tracker.observe();
+                        if emit(Record::Parsed(record))? == Flow::Stop {
+                            return Ok(());
+                        }
+                    }
+                    (last_record, outcome.emitted, outcome.extracted)
                 }
             };
-            let last_record = records.last().cloned();
-            for record in records.drain(..) {
-                tracker.observe();
-                if emit(record)? == Flow::Stop {
-                    return Ok(());
-                }
-            }
             if tracker.has_reached_limit() {
                 tracing::info!("Hitting PaginationReset event: the page limit is reached");
                 token = self.paginator.initial_token();
@@ -188,8 +208,8 @@ impl Retriever {
             let page = PageInfo {
                 response_body: first_body.as_ref(),
                 headers: &response.headers,
-                last_page_size: outcome.emitted,
-                extracted_record_count: Some(outcome.extracted),
+                last_page_size: emitted,
+                extracted_record_count: Some(extracted),
                 last_record: last_record.as_ref(),
                 current_token: token.as_ref(),
                 stream_slice,
@@ -203,6 +223,62 @@ impl Retriever {
                 return Ok(());
             }
         }
+    }
+}
+
+impl Retriever {
+    /// The page's records as the API sent them, when the selector would pass them through
+    /// unchanged and the paginator does not read the body: then no record is parsed, unless
+    /// the reference would print it differently from how it was sent.
+    fn page_as_sent(&self, selector: &RecordSelector, body: &Bytes) -> Option<Vec<Record>> {
+        if self.paginator.needs_response_body() {
+            return None;
+        }
+        let ranges = selector.records_as_sent(body)?;
+        let mut records = Vec::with_capacity(ranges.len());
+        for range in ranges {
+            let json = body.slice(range);
+            if sluice_protocol::prints_as_sent(&json) {
+                records.push(Record::AsSent(json));
+            } else {
+                // Anything the parser rejects sends the whole page through the full selector,
+                // which decides what becomes of it.
+                records.push(Record::Parsed(serde_json::from_slice(&json).ok()?));
+            }
+        }
+        Some(records)
+    }
+}
+
+/// A record read from a page.
+#[derive(Debug, Clone)]
+pub(crate) enum Record {
+    Parsed(Value),
+    /// An object as the API sent it, which the reference would print byte for byte the same
+    /// ([`sluice_protocol::prints_as_sent`]).
+    AsSent(Bytes),
+}
+
+impl Record {
+    /// The record as a JSON value.
+    pub fn to_value(&self) -> Value {
+        match self {
+            Record::Parsed(value) => value.clone(),
+            Record::AsSent(json) => Self::parse(json),
+        }
+    }
+
+    /// The record as a JSON value, parsing it if it was kept as sent.
+    pub fn into_value(self) -> Value {
+        match self {
+            Record::Parsed(value) => value,
+            Record::AsSent(json) => Self::parse(&json),
+        }
+    }
+
+    fn parse(json: &[u8]) -> Value {
+        // An as-sent record passed the JSON parser when its page was read.
+        serde_json::from_slice(json).unwrap_or_default()
     }
 }
 

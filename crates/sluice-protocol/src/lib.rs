@@ -66,6 +66,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod as_sent;
 mod catalog;
 mod connection_status;
 mod control;
@@ -78,6 +79,7 @@ mod spec;
 mod state;
 mod trace;
 
+pub use as_sent::{prints_as_sent, write_record_json_as_sent};
 pub use catalog::{
     AirbyteCatalog, AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream,
     DestinationCatalog, DestinationOperation, DestinationSyncMode, SyncMode,

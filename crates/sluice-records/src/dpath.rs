@@ -36,7 +36,7 @@ impl Segment {
     }
 
     /// Whether the segment has no glob metacharacter.
-    fn is_literal(&self) -> bool {
+    pub(crate) fn is_literal(&self) -> bool {
         match self {
             Segment::Glob(g) => !g.contains(['*', '?', '[']),
             Segment::Index(_) | Segment::Never => true,

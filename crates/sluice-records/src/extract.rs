@@ -59,6 +59,21 @@ impl DpathExtractor {
         Ok(Self::from_segments(field_path, expander))
     }
 
+    /// The path as plain object keys, when it has no glob, index or record expander: the
+    /// records are then exactly the elements of the array at those keys.
+    pub(crate) fn plain_keys(&self) -> Option<Vec<String>> {
+        if self.expander.is_some() || self.field_path.is_empty() {
+            return None;
+        }
+        self.field_path
+            .iter()
+            .map(|segment| match segment {
+                Segment::Glob(key) if segment.is_literal() => Some(key.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Moves the records found in `body` onto `records`.
     pub fn extract(&self, body: Value, records: &mut Vec<Value>) -> Result<(), SelectError> {
         let extracted = if self.field_path.is_empty() {

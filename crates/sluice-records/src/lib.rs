@@ -41,6 +41,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod as_sent;
 mod decode;
 mod dpath;
 mod error;

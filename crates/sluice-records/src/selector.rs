@@ -140,6 +140,42 @@ impl RecordSelector {
             .unwrap_or(self.client_side_incremental)
     }
 
+    /// Where each record of a JSON page is, as the API sent it, when selecting would pass the
+    /// records through unchanged: a JSON decoder, a DpathExtractor of plain keys (see
+    /// [`DpathExtractor`]), no filter, transformation, normalisation or cursor check, and a
+    /// page whose records are objects in an array at that path. `None` means: select in full.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use serde_json::{Map, json};
+    /// # use sluice_manifest::{ManifestPath, model::{self, FromNode}};
+    /// # use sluice_records::RecordSelector;
+    /// let at = ManifestPath::root();
+    /// let model = model::RecordSelector::from_node(
+    ///     &json!({"type": "RecordSelector", "extractor": {"type": "DpathExtractor", "field_path": ["data"]}}),
+    ///     &at,
+    /// )?;
+    /// let selector = RecordSelector::from_model(&model, None, &[], &Map::new(), &Arc::new(json!({})), &at)?;
+    /// let body = br#"{"data": [{"id": 1}, {"id": 2}], "total": 2}"#;
+    /// let ranges = selector.records_as_sent(body).unwrap();
+    /// assert_eq!(&body[ranges[1].clone()], br#"{"id": 2}"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn records_as_sent(&self, body: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+        let passes_through = self.decoder == Decoder::Json
+            && self.filter.is_none()
+            && self.transformations.is_empty()
+            && self.normalizer.is_none()
+            && !self.client_side_incremental;
+        if !passes_through {
+            return None;
+        }
+        let Extractor::Dpath(extractor) = &self.extractor else {
+            return None;
+        };
+        crate::as_sent::record_ranges(body, &extractor.plain_keys()?)
+    }
+
     /// The decoder (also the paginator's, as in the reference).
     pub fn decoder(&self) -> &Decoder {
         &self.decoder

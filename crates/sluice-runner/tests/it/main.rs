@@ -1,5 +1,6 @@
 //! Integration tests of sluice-runner, in one binary so the workspace links (and stores) one test executable per crate.
 
+mod as_sent;
 mod bad_input;
 mod conformance;
 mod control_message;

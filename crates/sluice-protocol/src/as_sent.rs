@@ -1,0 +1,370 @@
+//! Records written as the API sent them, when that is byte for byte what the reference prints.
+//!
+//! Parsing a record only to print it again costs most of a plain read. Most APIs send compact
+//! JSON that the reference (json.loads, then orjson) would print unchanged; [`prints_as_sent`]
+//! tells when that holds, so the record's bytes can be copied instead.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use crate::json::ReferenceFormatter;
+
+/// Whether the record data `json` (one valid JSON value, as an API sent it) is exactly what
+/// [`write_record_json`](crate::write_record_json) prints for it once parsed: an object, no
+/// whitespace, no top-level `null` (the reference leaves those out), no repeated key, strings
+/// escaped only where JSON requires it and as serde_json spells it, integers within 64 bits and
+/// floats spelled as the reference spells them. `false` only means "parse and print it".
+pub fn prints_as_sent(json: &[u8]) -> bool {
+    let mut scan = Scan { bytes: json, at: 0 };
+    scan.object(true) && scan.at == json.len()
+}
+
+/// Writes a RECORD message whose `data` is `json` verbatim: call only when
+/// [`prints_as_sent`] holds. The bytes equal [`write_record_json`](crate::write_record_json)'s
+/// for the parsed data. No trailing newline is written.
+pub fn write_record_json_as_sent<W: Write>(
+    out: &mut W,
+    stream: &str,
+    json: &[u8],
+    emitted_at_ms: i64,
+) -> io::Result<()> {
+    out.write_all(b"{\"type\":\"RECORD\",\"record\":{\"stream\":")?;
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ReferenceFormatter);
+    stream.serialize(&mut serializer).map_err(io::Error::from)?;
+    out.write_all(b",\"data\":")?;
+    out.write_all(json)?;
+    out.write_all(b",\"emitted_at\":")?;
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ReferenceFormatter);
+    emitted_at_ms
+        .serialize(&mut serializer)
+        .map_err(io::Error::from)?;
+    out.write_all(b"}}")
+}
+
+struct Scan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Scan<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        if self.peek() == Some(byte) {
+            self.at += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn value(&mut self) -> bool {
+        match self.peek() {
+            Some(b'{') => self.object(false),
+            Some(b'[') => self.array(),
+            Some(b'"') => self.string(),
+            Some(b't') => self.word(b"true"),
+            Some(b'f') => self.word(b"false"),
+            Some(b'n') => self.word(b"null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => false,
+        }
+    }
+
+    fn object(&mut self, top_level: bool) -> bool {
+        if !self.eat(b'{') {
+            return false;
+        }
+        if self.eat(b'}') {
+            return true;
+        }
+        // Keys as sent, to catch a repeated one (the parsed object would keep one entry).
+        let mut keys: Vec<&[u8]> = Vec::new();
+        loop {
+            let key_start = self.at;
+            if !self.string() {
+                return false;
+            }
+            let key = &self.bytes[key_start..self.at];
+            if keys.contains(&key) {
+                return false;
+            }
+            keys.push(key);
+            if !self.eat(b':') {
+                return false;
+            }
+            if top_level && self.bytes[self.at..].starts_with(b"null") {
+                return false;
+            }
+            if !self.value() {
+                return false;
+            }
+            if self.eat(b'}') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+
+    fn array(&mut self) -> bool {
+        if !self.eat(b'[') {
+            return false;
+        }
+        if self.eat(b']') {
+            return true;
+        }
+        loop {
+            if !self.value() {
+                return false;
+            }
+            if self.eat(b']') {
+                return true;
+            }
+            if !self.eat(b',') {
+                return false;
+            }
+        }
+    }
+
+    fn word(&mut self, word: &[u8]) -> bool {
+        if self.bytes[self.at..].starts_with(word) {
+            self.at += word.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A string with only the escapes serde_json writes: `\"`, `\\`, `\b`, `\f`, `\n`, `\r`,
+    /// `\t`, and `\u00xx` (lower-case hex) for the other control characters.
+    fn string(&mut self) -> bool {
+        if !self.eat(b'"') {
+            return false;
+        }
+        loop {
+            let Some(offset) = memchr::memchr2(b'"', b'\\', &self.bytes[self.at..]) else {
+                return false;
+            };
+            // A raw control character, which JSON forbids, fails the parse this is checked
+            // against; the caller only hands over JSON that parsed.
+            self.at += offset;
+            match self.bytes[self.at] {
+                b'"' => {
+                    self.at += 1;
+                    return true;
+                }
+                b'\\' => {
+                    let escape = &self.bytes[self.at + 1..];
+                    let width = match escape.first() {
+                        Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                        Some(b'u') if is_spelled_control(escape) => 6,
+                        _ => return false,
+                    };
+                    self.at += width;
+                }
+                _ => return false,
+            }
+        }
+    }
+
+    /// An integer serde_json keeps as an integer, or a float spelled as the reference spells it.
+    fn number(&mut self) -> bool {
+        let start = self.at;
+        let end = self.bytes[start..]
+            .iter()
+            .position(|b| !matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
+            .map_or(self.bytes.len(), |p| start + p);
+        self.at = end;
+        let text = &self.bytes[start..end];
+        let is_integer = !text.iter().any(|b| matches!(b, b'.' | b'e' | b'E'));
+        let digits = &text[usize::from(text.first() == Some(&b'-'))..];
+        if is_integer && text.len() <= 18 && text != b"-0" {
+            // Fits in an i64 whatever the digits.
+            return !digits.is_empty() && digits.iter().all(u8::is_ascii_digit);
+        }
+        if is_short_plain_decimal(digits) {
+            return true;
+        }
+        let Ok(text) = std::str::from_utf8(text) else {
+            return false;
+        };
+        if is_integer {
+            // `-0` parses as a float; beyond 64 bits serde_json falls back to a float too.
+            return text != "-0" && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok());
+        }
+        let Ok(value) = serde_json::from_str::<f64>(text) else {
+            return false;
+        };
+        let mut spelled = Vec::with_capacity(text.len());
+        let mut serializer =
+            serde_json::Serializer::with_formatter(&mut spelled, ReferenceFormatter);
+        value.serialize(&mut serializer).is_ok() && spelled == text.as_bytes()
+    }
+}
+
+/// Whether `digits` (a number without its sign) is a decimal the reference spells unchanged,
+/// told without parsing: `d.d` with at most 15 significant digits, at least 0.1, and no
+/// trailing zero but in `d.0`. Such a decimal is the shortest that round-trips to its float
+/// (15 digits always survive the trip), which is what the reference prints.
+fn is_short_plain_decimal(digits: &[u8]) -> bool {
+    let Some(point) = digits.iter().position(|&b| b == b'.') else {
+        return false;
+    };
+    let (whole, fraction) = (&digits[..point], &digits[point + 1..]);
+    let all_digits = |part: &[u8]| !part.is_empty() && part.iter().all(u8::is_ascii_digit);
+    if !all_digits(whole) || !all_digits(fraction) {
+        return false;
+    }
+    let significant = if whole == b"0" {
+        // Below 1: only from 0.1 on is it written without an exponent for sure.
+        if fraction[0] == b'0' {
+            return false;
+        }
+        fraction.len()
+    } else {
+        if whole[0] == b'0' {
+            return false;
+        }
+        whole.len() + fraction.len()
+    };
+    let trailing_zero = fraction.len() > 1 && fraction.ends_with(b"0");
+    significant <= 15 && !trailing_zero && !(whole == b"0" && fraction == b"0")
+}
+
+/// `u00xx` naming a control character serde_json escapes that way (not one with a short form).
+fn is_spelled_control(escape: &[u8]) -> bool {
+    let Some(hex) = escape.get(1..5) else {
+        return false;
+    };
+    let lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
+    if !hex.starts_with(b"00") || !hex.iter().all(lower_hex) {
+        return false;
+    }
+    let Ok(code) = u8::from_str_radix(std::str::from_utf8(&hex[2..]).unwrap_or("zz"), 16) else {
+        return false;
+    };
+    code < 0x20 && !matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    /// What the writer prints for `json` once parsed.
+    fn printed(json: &str) -> Vec<u8> {
+        let value: Value = serde_json::from_str(json).unwrap();
+        let mut out = Vec::new();
+        crate::write_record_json(&mut out, "s", &value, 7).unwrap();
+        out
+    }
+
+    fn printed_as_sent(json: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_record_json_as_sent(&mut out, "s", json.as_bytes(), 7).unwrap();
+        out
+    }
+
+    #[test]
+    fn short_plain_decimals_are_spelled_unchanged() {
+        // A fixed pseudo-random walk over decimals of every length and magnitude.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % bound
+        };
+        let mut accepted = 0;
+        for _ in 0..50_000 {
+            let whole = match next(3) {
+                0 => "0".to_owned(),
+                _ => {
+                    let magnitude = 10u64.pow(next(16) as u32);
+                    (next(magnitude) + 1).to_string()
+                }
+            };
+            let fraction: String = (0..=next(17))
+                .map(|_| char::from(b'0' + next(10) as u8))
+                .collect();
+            let text = format!("{whole}.{fraction}");
+            if !is_short_plain_decimal(text.as_bytes()) {
+                continue;
+            }
+            accepted += 1;
+            let value: f64 = text.parse().unwrap();
+            let mut spelled = Vec::new();
+            let mut serializer =
+                serde_json::Serializer::with_formatter(&mut spelled, ReferenceFormatter);
+            value.serialize(&mut serializer).unwrap();
+            assert_eq!(String::from_utf8(spelled).unwrap(), text);
+        }
+        assert!(
+            accepted > 5_000,
+            "only {accepted} decimals took the short path"
+        );
+    }
+
+    #[test]
+    fn as_sent_exactly_when_parsing_and_printing_gives_the_same_bytes() {
+        let cases = [
+            r#"{"id":1,"name":"a","tags":["x","y"],"n":{"k":null,"j":[]},"ok":true}"#,
+            r#"{}"#,
+            r#"{"a":1.5,"b":0.1,"c":1e+16,"d":1.5e-7,"e":12.0,"f":-3}"#,
+            r#"{"a":1.50}"#,
+            r#"{"a":12.5,"b":0.5,"c":0.05,"d":-1.25,"e":100.0,"f":12.00,"g":0.0}"#,
+            r#"{"a":123456789012345.6,"b":12345678901234.5,"c":0.123456789012345}"#,
+            r#"{"a":0.1234567890123456,"b":99999999999999.9,"c":1.7976931348623157}"#,
+            r#"{"a":1E5}"#,
+            r#"{"a":1e16}"#,
+            r#"{"a":100000.0}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":-0.0}"#,
+            r#"{"a":18446744073709551615,"b":-9223372036854775808}"#,
+            r#"{"a":18446744073709551616}"#,
+            r#"{"a":"é ü \" \\ \n \t \r \b \f \u001f \u0000"}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"a":"\u000a"}"#,
+            r#"{"a":"\u001F"}"#,
+            r#"{"a":null}"#,
+            r#"{"a":{"b":null}}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"a":{"b":1,"b":1}}"#,
+            r#"{"a": 1}"#,
+            r#" {"a":1}"#,
+            r#"{"a":[1, 2]}"#,
+            r#"[1,2]"#,
+            r#""text""#,
+            r#"{"\u0061":1,"a":2}"#,
+        ];
+        for json in cases {
+            if prints_as_sent(json.as_bytes()) {
+                assert_eq!(printed_as_sent(json), printed(json), "{json}");
+            }
+        }
+        let accepted = [
+            r#"{"id":1,"name":"a","tags":["x","y"],"n":{"k":null,"j":[]},"ok":true}"#,
+            r#"{}"#,
+            r#"{"a":1.5,"b":0.1,"c":1e+16,"d":1.5e-7,"e":12.0,"f":-3}"#,
+            r#"{"a":18446744073709551615,"b":-9223372036854775808}"#,
+            r#"{"a":"é ü \" \\ \n \t \r \b \f \u001f \u0000"}"#,
+            r#"{"a":{"b":null}}"#,
+            r#"{"a":[1,{"b":[]}]}"#,
+            r#"{"a":12.5,"b":0.5,"d":-1.25,"e":100.0,"f":99999999999999.9}"#,
+        ];
+        for json in accepted {
+            assert!(prints_as_sent(json.as_bytes()), "{json}");
+        }
+        let as_sent = cases
+            .iter()
+            .filter(|j| prints_as_sent(j.as_bytes()))
+            .count();
+        assert!(as_sent >= 5, "only {as_sent} cases print as sent");
+    }
+}
