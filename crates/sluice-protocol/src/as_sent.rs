@@ -270,6 +270,153 @@ mod tests {
         out
     }
 
+    /// A small deterministic generator of JSON texts in many spellings.
+    struct Texts {
+        state: u64,
+    }
+
+    impl Texts {
+        fn below(&mut self, bound: u64) -> u64 {
+            self.state = self
+                .state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (self.state >> 33) % bound
+        }
+
+        fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+            options[self.below(options.len() as u64) as usize]
+        }
+
+        fn space(&mut self, out: &mut String) {
+            if self.below(12) == 0 {
+                out.push_str(self.pick(&[" ", "\n", "\t", "  "]));
+            }
+        }
+
+        fn value(&mut self, depth: u32, out: &mut String) {
+            let kind = if depth > 3 {
+                self.below(4)
+            } else {
+                self.below(7)
+            };
+            match kind {
+                0 => out.push_str(self.pick(&["true", "false", "null"])),
+                1 => out.push_str(self.pick(&[
+                    "0",
+                    "-0",
+                    "7",
+                    "-12",
+                    "123456789012345678",
+                    "9223372036854775807",
+                    "-9223372036854775808",
+                    "18446744073709551615",
+                    "18446744073709551616",
+                    "1.5",
+                    "12.50",
+                    "0.1",
+                    "-0.0",
+                    "0.0",
+                    "1e5",
+                    "1E5",
+                    "1e+16",
+                    "1e16",
+                    "1.5e-7",
+                    "100000.0",
+                    "12.0",
+                    "0.00001",
+                    "1e-05",
+                    "3.141592653589793",
+                    "2.5e+300",
+                ])),
+                2 | 3 => self.string(out),
+                4 => {
+                    out.push('[');
+                    for i in 0..self.below(4) {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        self.space(out);
+                        self.value(depth + 1, out);
+                    }
+                    out.push(']');
+                }
+                _ => self.object(depth + 1, out),
+            }
+        }
+
+        fn string(&mut self, out: &mut String) {
+            out.push('"');
+            for _ in 0..self.below(5) {
+                out.push_str(self.pick(&[
+                    "a",
+                    "key",
+                    "é",
+                    "🦀",
+                    " ",
+                    "\\\"",
+                    "\\\\",
+                    "\\n",
+                    "\\t",
+                    "\\r",
+                    "\\b",
+                    "\\f",
+                    "\\/",
+                    "\\u001f",
+                    "\\u001F",
+                    "\\u000a",
+                    "\\u00e9",
+                    "\\u0000",
+                    "\\ud83e\\udd80",
+                ]));
+            }
+            out.push('"');
+        }
+
+        fn object(&mut self, depth: u32, out: &mut String) {
+            out.push('{');
+            for i in 0..self.below(5) {
+                if i > 0 {
+                    out.push(',');
+                }
+                self.space(out);
+                out.push('"');
+                out.push_str(self.pick(&["a", "b", "c", "id", "\\u0061"]));
+                out.push('"');
+                self.space(out);
+                out.push(':');
+                self.value(depth, out);
+            }
+            self.space(out);
+            out.push('}');
+        }
+    }
+
+    #[test]
+    fn as_sent_never_differs_from_printing_the_parsed_record() {
+        let mut texts = Texts { state: 42 };
+        let (mut checked, mut as_sent) = (0, 0);
+        for _ in 0..100_000 {
+            let mut text = String::new();
+            texts.object(0, &mut text);
+            if serde_json::from_str::<Value>(&text).is_err() {
+                continue;
+            }
+            checked += 1;
+            if prints_as_sent(text.as_bytes()) {
+                as_sent += 1;
+                assert_eq!(
+                    String::from_utf8(printed_as_sent(&text)).unwrap(),
+                    String::from_utf8(printed(&text)).unwrap(),
+                    "{text}"
+                );
+            }
+        }
+        // Both outcomes must be common, or the test proves little.
+        assert!(as_sent > checked / 20, "{as_sent} of {checked} as sent");
+        assert!(as_sent < checked, "{as_sent} of {checked} as sent");
+    }
+
     #[test]
     fn short_plain_decimals_are_spelled_unchanged() {
         // A fixed pseudo-random walk over decimals of every length and magnitude.
