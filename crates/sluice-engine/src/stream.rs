@@ -149,11 +149,11 @@ impl Retriever {
                 Err(error) => return Err(http_error(error)),
             };
 
-            let mut first_body = None;
-            let (last_record, emitted, extracted) = match self
-                .page_as_sent(selector, &response.body)
-            {
-                Some(page) => {
+            let first_body;
+            let as_sent = self.page_as_sent(selector, &response.body);
+            let (last_record, emitted, extracted) = match as_sent {
+                Some((page, pagination_body)) => {
+                    first_body = pagination_body;
                     let last_record = page.last().map(Record::to_value);
                     let count = page.len();
                     for record in page {
@@ -228,15 +228,18 @@ impl Retriever {
 
 impl Retriever {
     /// The page's records as the API sent them, when the selector would pass them through
-    /// unchanged and the paginator does not read the body: then no record is parsed, unless
-    /// the reference would print it differently from how it was sent.
-    fn page_as_sent(&self, selector: &RecordSelector, body: &Bytes) -> Option<Vec<Record>> {
-        if self.paginator.needs_response_body() {
-            return None;
-        }
-        let ranges = selector.records_as_sent(body)?;
-        let mut records = Vec::with_capacity(ranges.len());
-        for range in ranges {
+    /// unchanged and the paginator reads at most some top-level fields of the body: no record
+    /// is parsed then, unless the reference would print it differently from how it was sent.
+    /// Gives the records and, when the paginator reads the body, the fields it reads.
+    fn page_as_sent(
+        &self,
+        selector: &RecordSelector,
+        body: &Bytes,
+    ) -> Option<(Vec<Record>, Option<Value>)> {
+        let fields = self.paginator.response_keys()?;
+        let page = selector.records_as_sent(body, &fields)?;
+        let mut records = Vec::with_capacity(page.records.len());
+        for range in page.records {
             let json = body.slice(range);
             if sluice_protocol::prints_as_sent(&json) {
                 records.push(Record::AsSent(json));
@@ -246,7 +249,16 @@ impl Retriever {
                 records.push(Record::Parsed(serde_json::from_slice(&json).ok()?));
             }
         }
-        Some(records)
+        let pagination_body = if self.paginator.needs_response_body() {
+            let mut fields = Map::new();
+            for (name, range) in page.fields {
+                fields.insert(name, serde_json::from_slice(&body[range]).ok()?);
+            }
+            Some(Value::Object(fields))
+        } else {
+            None
+        };
+        Some((records, pagination_body))
     }
 }
 

@@ -34,6 +34,12 @@ impl InterpolatedBoolean {
         self.template.reads(name)
     }
 
+    /// The keys of the context variable `name` the condition reads; `None` when it reads the
+    /// variable as a whole (see [`Template::keys_read`]).
+    pub fn keys_read(&self, name: &str) -> Option<Vec<String>> {
+        self.template.keys_read(name)
+    }
+
     /// Evaluates the condition.
     pub fn eval(&self, ctx: &Context<'_>) -> Result<bool, InterpError> {
         Ok(is_truthy(&self.template.render(ctx)?))

@@ -210,6 +210,28 @@ impl Template {
         own || matches!(&self.fallback, Fallback::Template(default) if default.reads(name))
     }
 
+    /// The keys of the context variable `name` the template reads (`response.next`), its
+    /// default template included: empty when it does not read the variable, `None` when it reads
+    /// it as a whole (passes it on, iterates it, calls a method on it).
+    pub fn keys_read(&self, name: &str) -> Option<Vec<String>> {
+        let mut keys = match &self.body {
+            Body::Constant(_) => Vec::new(),
+            Body::Jinja(compiled) => match compiled.variables.iter().find(|(v, _)| v == name) {
+                None => Vec::new(),
+                Some((_, Access::Whole)) => return None,
+                Some((_, Access::Keys(keys))) => keys.clone(),
+            },
+        };
+        if let Fallback::Template(default) = &self.fallback {
+            for key in default.keys_read(name)? {
+                if !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        Some(keys)
+    }
+
     /// Whether the source has no Jinja markup (it is never rendered).
     pub fn is_constant(&self) -> bool {
         matches!(self.body, Body::Constant(_))
@@ -407,6 +429,21 @@ mod tests {
             }));
         }
         slow
+    }
+
+    #[test]
+    fn tells_which_keys_of_a_variable_it_reads() {
+        let keys = |source: &str| Template::new(source).unwrap().keys_read("response");
+        assert_eq!(keys("{{ response.next }}"), Some(vec!["next".to_owned()]));
+        assert_eq!(
+            keys("{{ response.links.next or response.cursor }}"),
+            Some(vec!["cursor".to_owned(), "links".to_owned()])
+        );
+        assert_eq!(keys("{{ config.x }}"), Some(vec![]));
+        assert_eq!(keys("plain"), Some(vec![]));
+        assert_eq!(keys("{{ response.get('next') }}"), None);
+        assert_eq!(keys("{{ response }}"), None);
+        assert_eq!(keys("{{ response | length }}"), None);
     }
 
     #[test]

@@ -236,6 +236,16 @@ impl Paginator {
         }
     }
 
+    /// The top-level keys of the response body that [`next_page_token`](Self::next_page_token)
+    /// reads (`next` for `{{ response.next }}`), so a caller may hand it only those in
+    /// [`PageInfo::response_body`]; `None` when it reads the body as a whole.
+    pub fn response_keys(&self) -> Option<Vec<String>> {
+        match &self.kind {
+            Kind::NoPagination => Some(Vec::new()),
+            Kind::Default(paginator) => paginator.strategy.response_keys(),
+        }
+    }
+
     /// Whether [`next_page_token`](Self::next_page_token) reads the response body, so the caller
     /// must keep the decoded body (before moving records out of it) and pass it in [`PageInfo`].
     pub fn needs_response_body(&self) -> bool {

@@ -81,6 +81,29 @@ impl Strategy {
         }
     }
 
+    /// The top-level keys of the response body the strategy's templates read; `None` when one
+    /// reads the body as a whole.
+    pub fn response_keys(&self) -> Option<Vec<String>> {
+        match self {
+            Strategy::Offset(s) => s
+                .page_size_template
+                .as_ref()
+                .map_or(Some(Vec::new()), |t| t.keys_read("response")),
+            Strategy::Page(_) => Some(Vec::new()),
+            Strategy::Cursor(s) => {
+                let mut keys = s.cursor_value.keys_read("response")?;
+                if let Some(condition) = &s.stop_condition {
+                    for key in condition.keys_read("response")? {
+                        if !keys.contains(&key) {
+                            keys.push(key);
+                        }
+                    }
+                }
+                Some(keys)
+            }
+        }
+    }
+
     pub fn needs_response_body(&self) -> bool {
         match self {
             Strategy::Offset(s) => s

@@ -54,6 +54,7 @@ mod selector;
 mod transform;
 mod xml;
 
+pub use as_sent::PageAsSent;
 pub use decode::{CsvOptions, Decoded, Decoder, Parser, TextEncoding, decode_json_bodies};
 pub use error::{BuildError, SelectError};
 pub use expand::RecordExpander;

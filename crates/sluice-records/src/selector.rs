@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sluice_manifest::{ManifestPath, model};
 
+use crate::as_sent::PageAsSent;
 use crate::decode::{Decoded, Decoder};
 use crate::error::{BuildError, SelectError};
 use crate::extract::Extractor;
@@ -141,9 +142,10 @@ impl RecordSelector {
     }
 
     /// Where each record of a JSON page is, as the API sent it, when selecting would pass the
-    /// records through unchanged: a JSON decoder, a DpathExtractor of plain keys (see
-    /// [`DpathExtractor`]), no filter, transformation, normalisation or cursor check, and a
-    /// page whose records are objects in an array at that path. `None` means: select in full.
+    /// records through unchanged: a JSON decoder, a DpathExtractor of plain keys, no filter,
+    /// transformation, normalisation or cursor check, and a page whose records are objects in an
+    /// array at that path. The top-level `fields` (what a paginator reads of the body) are
+    /// located too. `None` means: select in full.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -156,12 +158,13 @@ impl RecordSelector {
     ///     &at,
     /// )?;
     /// let selector = RecordSelector::from_model(&model, None, &[], &Map::new(), &Arc::new(json!({})), &at)?;
-    /// let body = br#"{"data": [{"id": 1}, {"id": 2}], "total": 2}"#;
-    /// let ranges = selector.records_as_sent(body).unwrap();
-    /// assert_eq!(&body[ranges[1].clone()], br#"{"id": 2}"#);
+    /// let body = br#"{"data": [{"id": 1}, {"id": 2}], "next": "p2"}"#;
+    /// let page = selector.records_as_sent(body, &["next".to_owned()]).unwrap();
+    /// assert_eq!(&body[page.records[1].clone()], br#"{"id": 2}"#);
+    /// assert_eq!(&body[page.fields[0].1.clone()], br#""p2""#);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn records_as_sent(&self, body: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+    pub fn records_as_sent(&self, body: &[u8], fields: &[String]) -> Option<PageAsSent> {
         let passes_through = self.decoder == Decoder::Json
             && self.filter.is_none()
             && self.transformations.is_empty()
@@ -173,7 +176,7 @@ impl RecordSelector {
         let Extractor::Dpath(extractor) = &self.extractor else {
             return None;
         };
-        crate::as_sent::record_ranges(body, &extractor.plain_keys()?)
+        crate::as_sent::page_as_sent(body, &extractor.plain_keys()?, fields)
     }
 
     /// The decoder (also the paginator's, as in the reference).

@@ -1,8 +1,9 @@
 //! Records passed through as the API sent them print exactly as parsed records do.
 //!
-//! The same page is read twice from a local server: by a plain manifest, whose records take the
-//! as-sent path, and by the same manifest with a transformation that changes nothing, which
-//! parses every record. Every RECORD line must be the same bytes (but for `emitted_at`).
+//! The same two pages are read twice from a local server: by a plain manifest, whose records
+//! take the as-sent path (the cursor paginator reading only `response.next`), and by the same
+//! manifest with a transformation that changes nothing, which parses every record. Every RECORD
+//! line must be the same bytes (but for `emitted_at`).
 
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -18,7 +19,9 @@ const PAGE: &str = r#"{"data": [
   {"id":8,"nested":{"k":null,"l":[1,2.0,{"m":[]}]}},
   {"id":9,"u":"é ü 🦀","q":"\"quoted\" \\ back"},
   {}
-], "total": 10}"#;
+], "total": 10, "next": "NEXT_URL"}"#;
+
+const LAST_PAGE: &str = r#"{"next": null, "data": [{"id":11,"last":true}, {"id": 12}]}"#;
 
 const MANIFEST: &str = r#"
 version: 6.7.0
@@ -42,6 +45,14 @@ streams:
         extractor:
           type: DpathExtractor
           field_path: [data]
+      paginator:
+        type: DefaultPaginator
+        page_token_option:
+          type: RequestPath
+        pagination_strategy:
+          type: CursorPagination
+          cursor_value: "{{ response.next }}"
+          stop_condition: "{{ not response.next }}"
     schema_loader:
       type: InlineSchemaLoader
       schema:
@@ -74,9 +85,17 @@ fn record_lines(stdout: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn records_as_sent_print_like_parsed_records() {
     let server = MockServer::start().await;
+    let first_page = PAGE.replace("NEXT_URL", &format!("{}/items/2", server.uri()));
     Mock::given(method("GET"))
         .and(path("/items"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(PAGE, "application/json"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(first_page, "application/json"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/items/2"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(LAST_PAGE, "application/json"))
+        .expect(2)
         .mount(&server)
         .await;
     let dir = tempfile::tempdir().unwrap();
@@ -116,6 +135,6 @@ async fn records_as_sent_print_like_parsed_records() {
         assert!(output.status.success(), "{name}: {stdout}\n{stderr}");
         outputs.push(record_lines(&stdout));
     }
-    assert_eq!(outputs[0].len(), 10, "{:#?}", outputs[0]);
+    assert_eq!(outputs[0].len(), 12, "{:#?}", outputs[0]);
     assert_eq!(outputs[0], outputs[1]);
 }
