@@ -29,17 +29,7 @@ pub fn write_record_json_as_sent<W: Write>(
     json: &[u8],
     emitted_at_ms: i64,
 ) -> io::Result<()> {
-    out.write_all(b"{\"type\":\"RECORD\",\"record\":{\"stream\":")?;
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ReferenceFormatter);
-    stream.serialize(&mut serializer).map_err(io::Error::from)?;
-    out.write_all(b",\"data\":")?;
-    out.write_all(json)?;
-    out.write_all(b",\"emitted_at\":")?;
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ReferenceFormatter);
-    emitted_at_ms
-        .serialize(&mut serializer)
-        .map_err(io::Error::from)?;
-    out.write_all(b"}}")
+    crate::json::write_record_with(out, stream, emitted_at_ms, |out| out.write_all(json))
 }
 
 struct Scan<'a> {

@@ -92,16 +92,28 @@ pub fn write_record_json<W: Write>(
     data: &Value,
     emitted_at_ms: i64,
 ) -> io::Result<()> {
+    write_record_with(out, stream, emitted_at_ms, |out| {
+        let mut serializer = serde_json::Serializer::with_formatter(out, ReferenceFormatter);
+        match data {
+            Value::Object(map) => WithoutTopLevelNulls(map).serialize(&mut serializer),
+            other => other.serialize(&mut serializer),
+        }
+        .map_err(io::Error::from)
+    })
+}
+
+/// A RECORD message around the data `write_data` writes.
+pub(crate) fn write_record_with<W: Write>(
+    out: &mut W,
+    stream: &str,
+    emitted_at_ms: i64,
+    write_data: impl FnOnce(&mut W) -> io::Result<()>,
+) -> io::Result<()> {
     out.write_all(b"{\"type\":\"RECORD\",\"record\":{\"stream\":")?;
     let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ReferenceFormatter);
     stream.serialize(&mut serializer).map_err(io::Error::from)?;
     out.write_all(b",\"data\":")?;
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ReferenceFormatter);
-    match data {
-        Value::Object(map) => WithoutTopLevelNulls(map).serialize(&mut serializer),
-        other => other.serialize(&mut serializer),
-    }
-    .map_err(io::Error::from)?;
+    write_data(&mut *out)?;
     out.write_all(b",\"emitted_at\":")?;
     let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ReferenceFormatter);
     emitted_at_ms
