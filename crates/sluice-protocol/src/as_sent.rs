@@ -16,7 +16,11 @@ use crate::json::ReferenceFormatter;
 /// escaped only where JSON requires it and as serde_json spells it, integers within 64 bits and
 /// floats spelled as the reference spells them. `false` only means "parse and print it".
 pub fn prints_as_sent(json: &[u8]) -> bool {
-    let mut scan = Scan { bytes: json, at: 0 };
+    let mut scan = Scan {
+        bytes: json,
+        at: 0,
+        depth: 0,
+    };
     scan.object(true) && scan.at == json.len()
 }
 
@@ -35,7 +39,13 @@ pub fn write_record_json_as_sent<W: Write>(
 struct Scan<'a> {
     bytes: &'a [u8],
     at: usize,
+    /// Open objects and arrays: past serde_json's own limit the record is not for this scan
+    /// (and its recursion would risk the stack).
+    depth: usize,
 }
+
+/// serde_json's nesting limit.
+const MAX_DEPTH: usize = 128;
 
 impl Scan<'_> {
     fn peek(&self) -> Option<u8> {
@@ -53,8 +63,9 @@ impl Scan<'_> {
 
     fn value(&mut self) -> bool {
         match self.peek() {
-            Some(b'{') => self.object(false),
-            Some(b'[') => self.array(),
+            Some(b'{' | b'[') if self.depth >= MAX_DEPTH => false,
+            Some(b'{') => self.nested(|scan| scan.object(false)),
+            Some(b'[') => self.nested(Scan::array),
             Some(b'"') => self.string(),
             Some(b't') => self.word(b"true"),
             Some(b'f') => self.word(b"false"),
@@ -62,6 +73,13 @@ impl Scan<'_> {
             Some(b'-' | b'0'..=b'9') => self.number(),
             _ => false,
         }
+    }
+
+    fn nested(&mut self, scan: impl FnOnce(&mut Self) -> bool) -> bool {
+        self.depth += 1;
+        let ok = scan(self);
+        self.depth -= 1;
+        ok
     }
 
     fn object(&mut self, top_level: bool) -> bool {
@@ -480,6 +498,10 @@ mod tests {
             r#""text""#,
             r#"{"\u0061":1,"a":2}"#,
         ];
+        let deep = format!(r#"{{"a":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
+        assert!(!prints_as_sent(deep.as_bytes()));
+        let nested = format!(r#"{{"a":{}1{}}}"#, "[".repeat(100), "]".repeat(100));
+        assert!(prints_as_sent(nested.as_bytes()));
         for json in cases {
             if prints_as_sent(json.as_bytes()) {
                 assert_eq!(printed_as_sent(json), printed(json), "{json}");
