@@ -81,6 +81,8 @@ enum RecordData {
     Parsed(Value),
     /// JSON printed verbatim ([`sluice_protocol::prints_as_sent`] holds).
     AsSent(Bytes),
+    /// JSON parsed here, then printed ([`sluice_protocol::AsSent::Reprint`]).
+    Unparsed(Bytes),
 }
 
 #[derive(Debug)]
@@ -132,6 +134,14 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
     /// [`sluice_protocol::prints_as_sent`] accepts (the caller checks: the bytes are not).
     pub fn record_as_sent(&mut self, stream: &str, json: Bytes) -> io::Result<()> {
         self.write_record_data(stream, RecordData::AsSent(json))
+    }
+
+    /// Writes one RECORD message for the data `json`, parsed on the writer's thread: for JSON
+    /// [`sluice_protocol::classify_as_sent`] finds sure to parse ([`AsSent::Reprint`]).
+    ///
+    /// [`AsSent::Reprint`]: sluice_protocol::AsSent::Reprint
+    pub fn record_unparsed(&mut self, stream: &str, json: Bytes) -> io::Result<()> {
+        self.write_record_data(stream, RecordData::Unparsed(json))
     }
 
     fn write_record_data(&mut self, stream: &str, data: RecordData) -> io::Result<()> {
@@ -290,6 +300,17 @@ fn write_record<W: Write>(out: &mut W, stream: &str, data: &RecordData) -> io::R
         }
         RecordData::AsSent(json) => {
             sluice_protocol::write_record_json_as_sent(&mut *out, stream, json, emitted_at)?;
+        }
+        RecordData::Unparsed(json) => {
+            // Checked to parse before it was queued; should that ever not hold, the read
+            // fails loudly rather than losing the record.
+            let value: Value = serde_json::from_slice(json).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("a record does not parse: {e}"),
+                )
+            })?;
+            sluice_protocol::write_record_json(&mut *out, stream, &value, emitted_at)?;
         }
     }
     out.write_all(b"\n")

@@ -87,6 +87,7 @@ async fn read_stream<W: Write + Send + 'static>(
             let written = match record {
                 Record::Parsed(data) => out.record(&stream.name, data),
                 Record::AsSent(json) => out.record_as_sent(&stream.name, json),
+                Record::Unparsed(json) => out.record_unparsed(&stream.name, json),
             };
             match written {
                 Ok(()) => Ok(Flow::Continue),

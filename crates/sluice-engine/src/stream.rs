@@ -8,7 +8,7 @@ use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester
 use sluice_paginate::{
     PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy, Paginator,
 };
-use sluice_protocol::{AirbyteStream, SyncMode};
+use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
 use sluice_records::{RecordSelector, SelectError, SelectVariables};
 
 /// One stream of the manifest, ready to read.
@@ -241,13 +241,13 @@ impl Retriever {
         let mut records = Vec::with_capacity(page.records.len());
         for range in page.records {
             let json = body.slice(range);
-            if sluice_protocol::prints_as_sent(&json) {
-                records.push(Record::AsSent(json));
-            } else {
+            records.push(match sluice_protocol::classify_as_sent(&json) {
+                AsSent::Identical => Record::AsSent(json),
+                AsSent::Reprint => Record::Unparsed(json),
                 // Anything the parser rejects sends the whole page through the full selector,
                 // which decides what becomes of it.
-                records.push(Record::Parsed(serde_json::from_slice(&json).ok()?));
-            }
+                AsSent::Unsure => Record::Parsed(serde_json::from_slice(&json).ok()?),
+            });
         }
         let pagination_body = if self.paginator.needs_response_body() {
             let mut fields = Map::new();
@@ -267,8 +267,11 @@ impl Retriever {
 pub(crate) enum Record {
     Parsed(Value),
     /// An object as the API sent it, which the reference would print byte for byte the same
-    /// ([`sluice_protocol::prints_as_sent`]).
+    /// ([`AsSent::Identical`]).
     AsSent(Bytes),
+    /// An object as the API sent it that parses for sure but prints otherwise
+    /// ([`AsSent::Reprint`]): parsed where it is written, off the reading thread.
+    Unparsed(Bytes),
 }
 
 impl Record {
@@ -276,7 +279,7 @@ impl Record {
     pub fn to_value(&self) -> Value {
         match self {
             Record::Parsed(value) => value.clone(),
-            Record::AsSent(json) => Self::parse(json),
+            Record::AsSent(json) | Record::Unparsed(json) => Self::parse(json),
         }
     }
 
@@ -284,12 +287,12 @@ impl Record {
     pub fn into_value(self) -> Value {
         match self {
             Record::Parsed(value) => value,
-            Record::AsSent(json) => Self::parse(&json),
+            Record::AsSent(json) | Record::Unparsed(json) => Self::parse(&json),
         }
     }
 
     fn parse(json: &[u8]) -> Value {
-        // An as-sent record passed the JSON parser when its page was read.
+        // An as-sent record was checked to parse when its page was read.
         serde_json::from_slice(json).unwrap_or_default()
     }
 }
