@@ -8,8 +8,8 @@
 //!   reference (key order, omitted `None` fields, orjson's float spelling, dropped top-level
 //!   nulls of dict fields; see [`json`]). [`write_record_json`] is the fast path
 //!   for RECORD lines and writes the same bytes without building a message;
-//!   [`prints_as_sent`] tells when a record's JSON, as an API sent it, is already those bytes,
-//!   so [`write_record_json_as_sent`] can copy it without parsing.
+//!   [`classify_as_sent`] tells when a record's JSON, as an API sent it, is already those bytes
+//!   (so [`write_record_json_as_sent`] can copy it without parsing), or is sure to parse.
 //! * [`parse_config`], [`parse_configured_catalog`], [`parse_input_state`] and
 //!   [`per_stream_states`] read the platform's inputs: unknown keys are ignored, unknown enum
 //!   values are errors naming their path.
