@@ -16,6 +16,7 @@ use std::fmt::Write;
 use serde_json::Value as Json;
 
 use crate::context::{Context, WELL_KNOWN};
+use crate::template::METHOD_NAMES;
 
 /// A template of text and `{{ lookup }}` / `{{ lookup <op> literal }}` expressions.
 #[derive(Debug, Clone)]
@@ -52,21 +53,6 @@ enum Literal {
     String(String),
     Integer(i64),
 }
-
-/// Attribute names that Jinja resolves to a dict method rather than a key.
-const DICT_METHODS: &[&str] = &[
-    "clear",
-    "copy",
-    "fromkeys",
-    "get",
-    "items",
-    "keys",
-    "pop",
-    "popitem",
-    "setdefault",
-    "update",
-    "values",
-];
 
 impl Direct {
     /// Parses `source`, or `None` when it is not of the simple shape.
@@ -236,7 +222,7 @@ fn parse_lookup(text: &str) -> Option<Lookup> {
                 .unwrap_or(after.len());
             let key = &after[..end];
             let is_identifier = key.starts_with(|c: char| c.is_ascii_alphabetic());
-            if !is_identifier || DICT_METHODS.contains(&key) {
+            if !is_identifier || METHOD_NAMES.contains(&key) {
                 return None;
             }
             keys.push(key.to_owned());

@@ -71,14 +71,18 @@ enum Access {
     Keys(Vec<String>),
 }
 
-/// Names that, read as an attribute, are methods rather than keys (`record.get('x')`).
-const METHOD_NAMES: &[&str] = &[
+/// Names that, read as an attribute, are methods rather than keys (`record.get('x')`): every
+/// dict method, and the list and string methods templates use.
+pub(crate) const METHOD_NAMES: &[&str] = &[
     "get",
     "items",
     "keys",
     "values",
     "update",
     "pop",
+    "popitem",
+    "clear",
+    "fromkeys",
     "copy",
     "setdefault",
     "append",
@@ -203,11 +207,8 @@ impl Template {
     /// Whether rendering reads the context variable `name` (its default template included); a
     /// constant reads none. Lets callers skip building a value no template uses.
     pub fn reads(&self, name: &str) -> bool {
-        let own = match &self.body {
-            Body::Constant(_) => false,
-            Body::Jinja(compiled) => compiled.variables.iter().any(|(v, _)| v == name),
-        };
-        own || matches!(&self.fallback, Fallback::Template(default) if default.reads(name))
+        // A variable read through keys has at least one.
+        self.keys_read(name).is_none_or(|keys| !keys.is_empty())
     }
 
     /// The keys of the context variable `name` the template reads (`response.next`), its

@@ -92,6 +92,8 @@ struct DefaultPaginator {
     page_size_option: Option<RequestOption>,
     page_token_option: Option<TokenOption>,
     stop_condition: Option<Arc<dyn RecordStopCondition>>,
+    /// What the strategy's templates read of the response body, worked out once.
+    response_keys: Option<Vec<String>>,
 }
 
 impl fmt::Debug for DefaultPaginator {
@@ -180,9 +182,11 @@ impl Paginator {
         {
             check_no_collision(size_option, token_option, path)?;
         }
+        let response_keys = strategy.response_keys();
         Ok(Paginator {
             origin,
             kind: Kind::Default(Box::new(DefaultPaginator {
+                response_keys,
                 strategy,
                 page_size_option,
                 page_token_option,
@@ -239,20 +243,17 @@ impl Paginator {
     /// The top-level keys of the response body that [`next_page_token`](Self::next_page_token)
     /// reads (`next` for `{{ response.next }}`), so a caller may hand it only those in
     /// [`PageInfo::response_body`]; `None` when it reads the body as a whole.
-    pub fn response_keys(&self) -> Option<Vec<String>> {
+    pub fn response_keys(&self) -> Option<&[String]> {
         match &self.kind {
-            Kind::NoPagination => Some(Vec::new()),
-            Kind::Default(paginator) => paginator.strategy.response_keys(),
+            Kind::NoPagination => Some(&[]),
+            Kind::Default(paginator) => paginator.response_keys.as_deref(),
         }
     }
 
     /// Whether [`next_page_token`](Self::next_page_token) reads the response body, so the caller
     /// must keep the decoded body (before moving records out of it) and pass it in [`PageInfo`].
     pub fn needs_response_body(&self) -> bool {
-        match &self.kind {
-            Kind::NoPagination => false,
-            Kind::Default(paginator) => paginator.strategy.needs_response_body(),
-        }
+        self.response_keys().is_none_or(|keys| !keys.is_empty())
     }
 
     /// What the paginator adds to the request for the page of `token` (`None` for the first page

@@ -81,8 +81,8 @@ impl Strategy {
         }
     }
 
-    /// The top-level keys of the response body the strategy's templates read; `None` when one
-    /// reads the body as a whole.
+    /// The top-level keys of the response body the strategy's templates read (empty when none
+    /// reads it); `None` when one reads the body as a whole.
     pub fn response_keys(&self) -> Option<Vec<String>> {
         match self {
             Strategy::Offset(s) => s
@@ -101,17 +101,6 @@ impl Strategy {
                 }
                 Some(keys)
             }
-        }
-    }
-
-    pub fn needs_response_body(&self) -> bool {
-        match self {
-            Strategy::Offset(s) => s
-                .page_size_template
-                .as_ref()
-                .is_some_and(|t| t.reads("response")),
-            Strategy::Page(_) => false,
-            Strategy::Cursor(s) => s.reads("response"),
         }
     }
 
@@ -395,14 +384,11 @@ pub(crate) struct CursorPagination {
     cursor_value: Template,
     stop_condition: Option<InterpolatedBoolean>,
     page_size: Option<i64>,
+    /// Whether a template reads `headers`: only then are they converted for each page.
+    reads_headers: bool,
 }
 
 impl CursorPagination {
-    /// Whether `cursor_value` or `stop_condition` reads the context variable `name`.
-    fn reads(&self, name: &str) -> bool {
-        self.cursor_value.reads(name) || self.stop_condition.as_ref().is_some_and(|c| c.reads(name))
-    }
-
     fn from_model(
         model: &model::CursorPagination,
         config: &Arc<Value>,
@@ -430,10 +416,7 @@ impl CursorPagination {
                 stop_condition
                     .as_ref()
                     .filter(|c| c.reads(REQUESTED_PAGE_SIZE))
-                    .and(Some((
-                        "stop_condition",
-                        model.stop_condition.as_deref().unwrap_or_default(),
-                    )))
+                    .map(|c| ("stop_condition", c.source()))
             };
             if let Some((field, template)) = field {
                 return Err(BuildError::Invalid {
@@ -447,12 +430,15 @@ impl CursorPagination {
                 });
             }
         }
+        let reads_headers = cursor_value.reads("headers")
+            || stop_condition.as_ref().is_some_and(|c| c.reads("headers"));
         Ok(CursorPagination {
             config: Arc::clone(config),
             parameters,
             cursor_value,
             stop_condition,
             page_size,
+            reads_headers,
         })
     }
 
@@ -462,7 +448,7 @@ impl CursorPagination {
         origin: &str,
     ) -> Result<Option<Value>, PaginateError> {
         let empty = empty_object();
-        let headers = if self.reads("headers") {
+        let headers = if self.reads_headers {
             headers_object(page.headers)
         } else {
             empty_object()
