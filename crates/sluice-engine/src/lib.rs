@@ -26,7 +26,7 @@ mod support;
 
 pub use config::validate_config;
 pub use error::EngineError;
-pub use output::{MessageWriter, PendingMessages};
+pub use output::{MessageWriter, PendingMessages, RecordData};
 pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use serde_json::Value;

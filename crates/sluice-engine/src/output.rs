@@ -75,14 +75,41 @@ struct Threaded<W> {
     thread: Option<std::thread::JoinHandle<io::Result<W>>>,
 }
 
-/// A record's data on its way to the writer.
-#[derive(Debug)]
-enum RecordData {
+/// A record's data, parsed or as the API sent it.
+#[derive(Debug, Clone)]
+pub enum RecordData {
+    /// A parsed record.
     Parsed(Value),
-    /// JSON printed verbatim ([`sluice_protocol::prints_as_sent`] holds).
+    /// An object as the API sent it, which the reference prints byte for byte the same
+    /// ([`AsSent::Identical`](sluice_protocol::AsSent::Identical)): written verbatim.
     AsSent(Bytes),
-    /// JSON parsed here, then printed ([`sluice_protocol::AsSent::Reprint`]).
+    /// An object as the API sent it that is sure to parse but prints otherwise
+    /// ([`AsSent::Reprint`](sluice_protocol::AsSent::Reprint)): parsed where it is written, off
+    /// the reading thread.
     Unparsed(Bytes),
+}
+
+impl RecordData {
+    /// The record as a JSON value.
+    pub fn to_value(&self) -> Value {
+        match self {
+            RecordData::Parsed(value) => value.clone(),
+            RecordData::AsSent(json) | RecordData::Unparsed(json) => parse_checked(json),
+        }
+    }
+
+    /// The record as a JSON value, parsing it if it was kept as sent.
+    pub fn into_value(self) -> Value {
+        match self {
+            RecordData::Parsed(value) => value,
+            RecordData::AsSent(json) | RecordData::Unparsed(json) => parse_checked(&json),
+        }
+    }
+}
+
+/// Parses JSON that was checked to parse when its page was read.
+fn parse_checked(json: &[u8]) -> Value {
+    serde_json::from_slice(json).unwrap_or_default()
 }
 
 #[derive(Debug)]
@@ -127,24 +154,11 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
 
     /// Writes one RECORD message, stamped when it is written.
     pub fn record(&mut self, stream: &str, data: Value) -> io::Result<()> {
-        self.write_record_data(stream, RecordData::Parsed(data))
+        self.record_data(stream, RecordData::Parsed(data))
     }
 
-    /// Writes one RECORD message whose data is `json` verbatim, for JSON that
-    /// [`sluice_protocol::prints_as_sent`] accepts (the caller checks: the bytes are not).
-    pub fn record_as_sent(&mut self, stream: &str, json: Bytes) -> io::Result<()> {
-        self.write_record_data(stream, RecordData::AsSent(json))
-    }
-
-    /// Writes one RECORD message for the data `json`, parsed on the writer's thread: for JSON
-    /// [`sluice_protocol::classify_as_sent`] finds sure to parse ([`AsSent::Reprint`]).
-    ///
-    /// [`AsSent::Reprint`]: sluice_protocol::AsSent::Reprint
-    pub fn record_unparsed(&mut self, stream: &str, json: Bytes) -> io::Result<()> {
-        self.write_record_data(stream, RecordData::Unparsed(json))
-    }
-
-    fn write_record_data(&mut self, stream: &str, data: RecordData) -> io::Result<()> {
+    /// Writes one RECORD message of data parsed or as sent, stamped when it is written.
+    pub fn record_data(&mut self, stream: &str, data: RecordData) -> io::Result<()> {
         self.write_pending()?;
         match &mut self.sink {
             Sink::Direct(out) => write_record(out, stream, &data),

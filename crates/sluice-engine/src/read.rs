@@ -1,6 +1,6 @@
 //! The read loop: stream statuses, records and state, in the reference's order.
 
-use crate::stream::{Flow, Record, Stream};
+use crate::stream::{Flow, Stream};
 use crate::{EngineError, MessageWriter};
 use serde_json::{Map, Value};
 use sluice_protocol::{
@@ -84,12 +84,7 @@ async fn read_stream<W: Write + Send + 'static>(
                 }
             }
             count += 1;
-            let written = match record {
-                Record::Parsed(data) => out.record(&stream.name, data),
-                Record::AsSent(json) => out.record_as_sent(&stream.name, json),
-                Record::Unparsed(json) => out.record_unparsed(&stream.name, json),
-            };
-            match written {
+            match out.record_data(&stream.name, record) {
                 Ok(()) => Ok(Flow::Continue),
                 Err(e) => {
                     write_error = Some(e);

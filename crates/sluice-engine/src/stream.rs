@@ -2,11 +2,13 @@
 
 use crate::EngineError;
 use crate::dynamic_schema::DynamicSchema;
+use crate::output::RecordData;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester};
 use sluice_paginate::{
-    PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy, Paginator,
+    PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy,
+    PaginationTracker, Paginator,
 };
 use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
 use sluice_records::{RecordSelector, SelectError, SelectVariables};
@@ -43,7 +45,7 @@ impl Stream {
     pub async fn read_records(
         &self,
         stream_slice: &Value,
-        emit: impl FnMut(Record) -> Result<Flow, EngineError>,
+        emit: impl FnMut(RecordData) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
         let SchemaSource::Dynamic(dynamic) = &self.schema else {
             return self.retriever.read_records(stream_slice, emit).await;
@@ -107,7 +109,7 @@ impl Retriever {
     pub async fn read_records(
         &self,
         stream_slice: &Value,
-        emit: impl FnMut(Record) -> Result<Flow, EngineError>,
+        emit: impl FnMut(RecordData) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
         self.read_records_with(&self.selector, stream_slice, emit)
             .await
@@ -119,7 +121,7 @@ impl Retriever {
         &self,
         selector: &RecordSelector,
         stream_slice: &Value,
-        mut emit: impl FnMut(Record) -> Result<Flow, EngineError>,
+        mut emit: impl FnMut(RecordData) -> Result<Flow, EngineError>,
     ) -> Result<(), EngineError> {
         let mut token = self.paginator.initial_token();
         let mut tracker = self.reset_policy.tracker(false);
@@ -154,13 +156,10 @@ impl Retriever {
             let (last_record, emitted, extracted) = match as_sent {
                 Some((page, pagination_body)) => {
                     first_body = pagination_body;
-                    let last_record = page.last().map(Record::to_value);
+                    let last_record = page.last().map(RecordData::to_value);
                     let count = page.len();
-                    for record in page {
-                        tracker.observe();
-                        if emit(record)? == Flow::Stop {
-                            return Ok(());
-                        }
+                    if emit_page(page, &mut tracker, &mut emit)? == Flow::Stop {
+                        return Ok(());
                     }
                     (last_record, count, count)
                 }
@@ -184,17 +183,15 @@ impl Retriever {
                             // What was selected before the failure is emitted, as the
                             // reference does.
                             for record in records.drain(..) {
-                                emit(Record::Parsed(record))?;
+                                emit(RecordData::Parsed(record))?;
                             }
                             return Err(select_error(error));
                         }
                     };
                     let last_record = records.last().cloned();
-                    for record in records.drain(..) {
-                        tracker.observe();
-                        if emit(Record::Parsed(record))? == Flow::Stop {
-                            return Ok(());
-                        }
+                    let page = records.drain(..).map(RecordData::Parsed);
+                    if emit_page(page, &mut tracker, &mut emit)? == Flow::Stop {
+                        return Ok(());
                     }
                     (last_record, outcome.emitted, outcome.extracted)
                 }
@@ -224,9 +221,7 @@ impl Retriever {
             }
         }
     }
-}
 
-impl Retriever {
     /// The page's records as the API sent them, when the selector would pass them through
     /// unchanged and the paginator reads at most some top-level fields of the body: no record
     /// is parsed then, unless the reference would print it differently from how it was sent.
@@ -235,66 +230,47 @@ impl Retriever {
         &self,
         selector: &RecordSelector,
         body: &Bytes,
-    ) -> Option<(Vec<Record>, Option<Value>)> {
+    ) -> Option<(Vec<RecordData>, Option<Value>)> {
         let fields = self.paginator.response_keys()?;
-        let page = selector.records_as_sent(body, &fields)?;
+        let page = selector.records_as_sent(body, fields)?;
         let mut records = Vec::with_capacity(page.records.len());
         for range in page.records {
             let json = body.slice(range);
             records.push(match sluice_protocol::classify_as_sent(&json) {
-                AsSent::Identical => Record::AsSent(json),
-                AsSent::Reprint => Record::Unparsed(json),
+                AsSent::Identical => RecordData::AsSent(json),
+                AsSent::Reprint => RecordData::Unparsed(json),
                 // Anything the parser rejects sends the whole page through the full selector,
                 // which decides what becomes of it.
-                AsSent::Unsure => Record::Parsed(serde_json::from_slice(&json).ok()?),
+                AsSent::Unsure => RecordData::Parsed(serde_json::from_slice(&json).ok()?),
             });
         }
-        let pagination_body = if self.paginator.needs_response_body() {
-            let mut fields = Map::new();
-            for (name, range) in page.fields {
-                fields.insert(name, serde_json::from_slice(&body[range]).ok()?);
-            }
-            Some(Value::Object(fields))
-        } else {
+        // The paginator reads the body exactly when it reads some of its fields.
+        let pagination_body = if fields.is_empty() {
             None
+        } else {
+            let mut read = Map::new();
+            for (name, range) in page.fields {
+                read.insert(name, serde_json::from_slice(&body[range]).ok()?);
+            }
+            Some(Value::Object(read))
         };
         Some((records, pagination_body))
     }
 }
 
-/// A record read from a page.
-#[derive(Debug, Clone)]
-pub(crate) enum Record {
-    Parsed(Value),
-    /// An object as the API sent it, which the reference would print byte for byte the same
-    /// ([`AsSent::Identical`]).
-    AsSent(Bytes),
-    /// An object as the API sent it that parses for sure but prints otherwise
-    /// ([`AsSent::Reprint`]): parsed where it is written, off the reading thread.
-    Unparsed(Bytes),
-}
-
-impl Record {
-    /// The record as a JSON value.
-    pub fn to_value(&self) -> Value {
-        match self {
-            Record::Parsed(value) => value.clone(),
-            Record::AsSent(json) | Record::Unparsed(json) => Self::parse(json),
+/// Hands a page's records to `emit`, counting each for the pagination reset.
+fn emit_page(
+    records: impl IntoIterator<Item = RecordData>,
+    tracker: &mut PaginationTracker,
+    emit: &mut impl FnMut(RecordData) -> Result<Flow, EngineError>,
+) -> Result<Flow, EngineError> {
+    for record in records {
+        tracker.observe();
+        if emit(record)? == Flow::Stop {
+            return Ok(Flow::Stop);
         }
     }
-
-    /// The record as a JSON value, parsing it if it was kept as sent.
-    pub fn into_value(self) -> Value {
-        match self {
-            Record::Parsed(value) => value,
-            Record::AsSent(json) | Record::Unparsed(json) => Self::parse(&json),
-        }
-    }
-
-    fn parse(json: &[u8]) -> Value {
-        // An as-sent record was checked to parse when its page was read.
-        serde_json::from_slice(json).unwrap_or_default()
-    }
+    Ok(Flow::Continue)
 }
 
 fn select_error(error: SelectError) -> EngineError {

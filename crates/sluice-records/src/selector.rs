@@ -27,6 +27,9 @@ pub struct RecordSelector {
     normalizer: Option<SchemaNormalizer>,
     /// Whether the stream has a schema: the reference then copies every record into a dict.
     has_schema: bool,
+    /// The extractor's path when selecting passes records through unchanged (a JSON decoder, a
+    /// DpathExtractor of plain keys, no filter, transformation or normalisation).
+    as_sent_path: Option<Vec<String>>,
     config: Arc<Value>,
 }
 
@@ -109,14 +112,23 @@ impl RecordSelector {
                 ));
             }
         };
-        let transformations = transformations
+        let transformations: Vec<Transformation> = transformations
             .iter()
             .enumerate()
             .map(|(i, t)| {
                 Transformation::from_model(t, config, &path.key("transformations").index(i))
             })
             .collect::<Result<_, _>>()?;
+        let passes_through = decoder == Decoder::Json
+            && filter.is_none()
+            && transformations.is_empty()
+            && normalizer.is_none();
+        let as_sent_path = match &extractor {
+            Extractor::Dpath(extractor) if passes_through => extractor.plain_keys(),
+            _ => None,
+        };
         Ok(RecordSelector {
+            as_sent_path,
             decoder,
             extractor,
             filter,
@@ -165,18 +177,10 @@ impl RecordSelector {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn records_as_sent(&self, body: &[u8], fields: &[String]) -> Option<PageAsSent> {
-        let passes_through = self.decoder == Decoder::Json
-            && self.filter.is_none()
-            && self.transformations.is_empty()
-            && self.normalizer.is_none()
-            && !self.client_side_incremental;
-        if !passes_through {
+        if self.client_side_incremental {
             return None;
         }
-        let Extractor::Dpath(extractor) = &self.extractor else {
-            return None;
-        };
-        crate::as_sent::page_as_sent(body, &extractor.plain_keys()?, fields)
+        crate::as_sent::page_as_sent(body, self.as_sent_path.as_ref()?, fields)
     }
 
     /// The decoder (also the paginator's, as in the reference).
