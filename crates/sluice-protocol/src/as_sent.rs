@@ -32,6 +32,7 @@ pub fn classify_as_sent(json: &[u8]) -> AsSent {
         bytes: json,
         at: 0,
         depth: 0,
+        keys: Vec::new(),
         identical: true,
         parses: true,
     };
@@ -72,6 +73,9 @@ struct Scan<'a> {
     /// Open objects and arrays: deeper than serde_json's own limit allows is left to the parser
     /// (and this scan's recursion stays shallow).
     depth: usize,
+    /// The keys of the open objects, as sent (start and end), innermost last: one stack for
+    /// the whole record rather than a list per object.
+    keys: Vec<(usize, usize)>,
     identical: bool,
     parses: bool,
 }
@@ -127,6 +131,14 @@ impl Scan<'_> {
     }
 
     fn object(&mut self, top_level: bool) -> bool {
+        let first_key = self.keys.len();
+        let ok = self.members(top_level, first_key);
+        self.keys.truncate(first_key);
+        ok
+    }
+
+    /// An object's members; its keys are stacked from `first_key` on.
+    fn members(&mut self, top_level: bool, first_key: usize) -> bool {
         self.space();
         if !self.eat(b'{') {
             return false;
@@ -135,19 +147,22 @@ impl Scan<'_> {
         if self.eat(b'}') {
             return true;
         }
-        // Keys as sent, to catch a repeated one (the parsed object keeps one entry).
-        let mut keys: Vec<&[u8]> = Vec::new();
         loop {
             self.space();
             let key_start = self.at;
             if !self.string() {
                 return false;
             }
+            // A repeated key (as sent): the parsed object keeps one entry.
             let key = &self.bytes[key_start..self.at];
-            if keys.contains(&key) {
+            let bytes = self.bytes;
+            if self.keys[first_key..]
+                .iter()
+                .any(|&(start, end)| &bytes[start..end] == key)
+            {
                 self.identical = false;
             }
-            keys.push(key);
+            self.keys.push((key_start, self.at));
             self.space();
             if !self.eat(b':') {
                 return false;
