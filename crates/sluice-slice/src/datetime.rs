@@ -1,0 +1,1 @@
+//! Datetime formats as the reference's `DatetimeParser` reads and writes them.
