@@ -53,8 +53,7 @@ impl PyDateTime {
 
     /// Seconds since the epoch as Python's `datetime.timestamp()` float.
     pub fn timestamp(&self) -> f64 {
-        let micros = self.0.unix_timestamp_nanos() / 1000;
-        micros as f64 / 1e6
+        crate::pytime::timestamp(self.0)
     }
 
     pub fn isoformat(&self, sep: &str, timespec: &str) -> Result<String, Error> {
@@ -118,7 +117,8 @@ impl PyDuration {
         PyDuration { months: 0, micros }
     }
 
-    fn negate(self) -> PyDuration {
+    /// `-duration`.
+    pub fn negate(self) -> PyDuration {
         PyDuration {
             months: -self.months,
             micros: -self.micros,
@@ -130,6 +130,14 @@ impl PyDuration {
             .map_err(|_| invalid("duration out of range"))?;
         let micros = self.micros.rem_euclid(MICROS_PER_SECOND) as i32;
         Ok(Duration::new(seconds, micros * 1000))
+    }
+
+    /// `dt + duration` as `isodate` computes it: calendar months first (the day clamped to the
+    /// month's length), then the fixed part, on the wall clock; the result must stay within
+    /// Python's years 1 to 9999.
+    pub fn add_to(self, dt: OffsetDateTime) -> Result<OffsetDateTime, String> {
+        shift_datetime(dt, self)
+            .map_err(|e| e.detail().unwrap_or("date value out of range").to_string())
     }
 }
 
@@ -166,7 +174,12 @@ impl fmt::Display for PyDuration {
     }
 }
 
-/// Parses an ISO 8601 duration (`P1D`, `PT1H30M`, `-P1Y2M`, `P1W`, `PT0.5S`) like `isodate`.
+/// Parses an ISO 8601 duration (`P1D`, `PT1H30M`, `-P1Y2M`, `P1W`, `PT0.5S`, `P1,5D`) like
+/// `isodate.parse_duration`: units in the order Y M W D, then T and H M S, each a number with an
+/// optional `.`/`,` fraction; `PT` and a trailing `T` are zero. Fractions of a second round to
+/// microseconds half to even, as `timedelta` does. Differences: fractional years or months are
+/// rejected here (`isodate` accepts them but cannot add them to a date), and the alternative
+/// `PYYYY-MM-DDThh:mm:ss` form is not supported.
 pub fn parse_duration(text: &str) -> Result<PyDuration, String> {
     let bad = || format!("Unable to parse duration string {text:?}");
     let (negative, body) = match text.as_bytes().first() {
@@ -179,8 +192,7 @@ pub fn parse_duration(text: &str) -> Result<PyDuration, String> {
         return Err(bad());
     }
     let (date_part, time_part) = match body.split_once('T') {
-        Some((date, time)) if !time.is_empty() => (date, Some(time)),
-        Some(_) => return Err(bad()),
+        Some((date, time)) => (date, Some(time)),
         None => (body, None),
     };
     let mut months: i64 = 0;
@@ -199,13 +211,26 @@ pub fn parse_duration(text: &str) -> Result<PyDuration, String> {
                 .ok_or_else(bad)?;
             next_unit += position + 1;
             let (_, month_factor, micro_factor) = units[next_unit - 1];
+            let well_formed = match number.split_once('.') {
+                Some((whole, fraction)) => {
+                    !whole.is_empty()
+                        && !fraction.is_empty()
+                        && fraction.bytes().all(|b| b.is_ascii_digit())
+                }
+                None => !number.is_empty(),
+            };
+            if !well_formed {
+                return Err(bad());
+            }
             let value: f64 = number.parse().map_err(|_| bad())?;
             match month_factor {
                 Some(factor) => {
                     if value.fract() != 0.0 {
                         return Err(bad());
                     }
-                    months += value as i64 * factor;
+                    months = months
+                        .checked_add((value as i64).checked_mul(factor).ok_or_else(bad)?)
+                        .ok_or_else(bad)?;
                 }
                 None => micros += value * micro_factor,
             }
@@ -233,9 +258,13 @@ pub fn parse_duration(text: &str) -> Result<PyDuration, String> {
             &[('H', None, 3600e6), ('M', None, 60e6), ('S', None, 1e6)],
         )?;
     }
+    // timedelta's limit: 999999999 days.
+    if micros.abs() >= 1e9 * day {
+        return Err(format!("days overflow in duration {text:?}"));
+    }
     let duration = PyDuration {
         months,
-        micros: micros.round() as i128,
+        micros: micros.round_ties_even() as i128,
     };
     Ok(if negative {
         duration.negate()
@@ -346,9 +375,13 @@ fn add_months(date: Date, months: i64) -> Result<Date, Error> {
 
 fn shift_datetime(dt: OffsetDateTime, duration: PyDuration) -> Result<OffsetDateTime, Error> {
     let date = add_months(dt.date(), duration.months)?;
+    if !(1..=9999).contains(&date.year()) {
+        return Err(invalid(format!("year {} is out of range", date.year())));
+    }
     dt.replace_date(date)
         .checked_add(duration.to_time_duration()?)
-        .ok_or_else(|| invalid("datetime out of range"))
+        .filter(|shifted| (1..=9999).contains(&shifted.year()))
+        .ok_or_else(|| invalid("date value out of range"))
 }
 
 fn shift_date(date: Date, duration: PyDuration) -> Result<Date, Error> {

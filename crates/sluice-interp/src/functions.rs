@@ -14,6 +14,7 @@ use time::{OffsetDateTime, UtcOffset};
 
 use crate::datetime::{PyDate, PyDateTime, invalid, isoparse, parse_duration, py_add, py_sub};
 use crate::pyrepr::{float_repr, write_str};
+use crate::pytime::{self, DatetimeParser, PyScalar};
 use crate::strftime;
 
 const DEFAULT_DAY_DELTA_FORMAT: &str = "%Y-%m-%dT%H:%M:%S.%f%z";
@@ -157,7 +158,9 @@ fn format_datetime(
         }
     } else if value.kind() == minijinja::value::ValueKind::Number && value.as_i64().is_some() {
         let number = value.as_i64().unwrap_or_default();
-        parse_epoch(number, input_format.unwrap_or("%s"))?
+        DatetimeParser::new(input_format.unwrap_or("%s"))
+            .parse(PyScalar::Int(i128::from(number)))
+            .map_err(invalid)?
     } else {
         return Err(invalid(format!(
             "format_datetime() expects a datetime, a string or an integer, got {value}"
@@ -166,44 +169,9 @@ fn format_datetime(
     Ok(format_with_epochs(PyDateTime(dt), format))
 }
 
-fn parse_epoch(number: i64, input_format: &str) -> Result<OffsetDateTime, Error> {
-    let out_of_range = || invalid(format!("timestamp {number} out of range"));
-    let epoch = OffsetDateTime::UNIX_EPOCH;
-    match input_format {
-        "%s" | "%s_as_float" => {
-            OffsetDateTime::from_unix_timestamp(number).map_err(|_| out_of_range())
-        }
-        "%epoch_microseconds" => epoch
-            .checked_add(time::Duration::microseconds(number))
-            .ok_or_else(out_of_range),
-        "%ms" => epoch
-            .checked_add(time::Duration::milliseconds(number))
-            .ok_or_else(out_of_range),
-        pattern => {
-            let pattern = pattern.replace("%_ms", "%f");
-            Ok(strftime::parse(&number.to_string(), &pattern)
-                .map_err(invalid)?
-                .assume_utc_if_naive())
-        }
-    }
-}
-
 /// The reference's `DatetimeParser.format`.
 pub fn format_with_epochs(dt: PyDateTime, format: &str) -> String {
-    let seconds = dt.timestamp();
-    match format {
-        "%s" => (seconds.trunc() as i64).to_string(),
-        "%s_as_float" => float_repr(seconds),
-        "%epoch_microseconds" => ((seconds * 1_000_000.0).trunc() as i64).to_string(),
-        "%ms" => ((seconds * 1000.0).trunc() as i64).to_string(),
-        _ if format.contains("%_ms") => {
-            let micros = dt.strftime("%f");
-            let millis = format!("{:03}", dt.0.microsecond() / 1000);
-            dt.strftime(&format.replace("%_ms", "%f"))
-                .replace(&micros, &millis)
-        }
-        _ => dt.strftime(format),
-    }
+    pytime::format(dt.0, format)
 }
 
 /// `urllib.parse.quote_plus`.

@@ -56,6 +56,7 @@ mod functions;
 mod literal;
 mod mapping;
 mod pyrepr;
+pub mod pytime;
 mod rewrite;
 pub mod strftime;
 mod template;

@@ -32,93 +32,256 @@ const MONTH_NAMES: [&str; 12] = [
 
 /// Formats `dt` (wall clock) with a Python `strftime` pattern; `offset` is `None` for naive values
 /// such as dates, which then format `%z`/`%Z` as empty strings, as Python does.
+///
+/// Python substitutes `%z`, `%Z` and `%f` itself (only when they follow `%` directly) and hands the
+/// rest to the C library; this follows glibc 2.36 (the reference's Debian image): flags `_ - 0 ^ #`,
+/// a field width, `E`/`O` modifiers, `%Y`/`%G`/`%C` without zero padding below four digits
+/// (`datetime(1, 1, 1)` gives `1-01-01`), `%s` reading the wall clock as UTC (the reference runs in
+/// UTC), and unknown directives copied through unchanged.
 pub fn format(dt: PrimitiveDateTime, offset: Option<UtcOffset>, pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 16);
-    let mut chars = pattern.chars().peekable();
+    let mut c_format = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
         if c != '%' {
-            out.push(c);
+            c_format.push(c);
             continue;
         }
-        let no_pad = chars.peek() == Some(&'-');
-        if no_pad {
-            chars.next();
-        }
-        let Some(directive) = chars.next() else {
-            out.push('%');
-            if no_pad {
-                out.push('-');
-            }
-            break;
-        };
-        let num = |out: &mut String, value: i64, width: usize| {
-            if no_pad {
-                out.push_str(&value.to_string());
-            } else {
-                out.push_str(&format!("{value:0width$}"));
-            }
-        };
-        let weekday = dt.weekday();
-        match directive {
-            'Y' => out.push_str(&format!("{:04}", dt.year())),
-            'y' => num(&mut out, i64::from(dt.year().rem_euclid(100)), 2),
-            'C' => num(&mut out, i64::from(dt.year().div_euclid(100)), 2),
-            'm' => num(&mut out, i64::from(u8::from(dt.month())), 2),
-            'd' => num(&mut out, i64::from(dt.day()), 2),
-            'e' => out.push_str(&format!("{:>2}", dt.day())),
-            'H' => num(&mut out, i64::from(dt.hour()), 2),
-            'I' => num(&mut out, i64::from(twelve_hour(dt.hour())), 2),
-            'M' => num(&mut out, i64::from(dt.minute()), 2),
-            'S' => num(&mut out, i64::from(dt.second()), 2),
-            'f' => out.push_str(&format!("{:06}", dt.microsecond())),
-            'j' => num(&mut out, i64::from(dt.ordinal()), 3),
-            'p' => out.push_str(if dt.hour() < 12 { "AM" } else { "PM" }),
-            'a' => out.push_str(&WEEKDAY_NAMES[weekday_index(weekday)][..3]),
-            'A' => out.push_str(WEEKDAY_NAMES[weekday_index(weekday)]),
-            'b' | 'h' => out.push_str(&MONTH_NAMES[usize::from(u8::from(dt.month())) - 1][..3]),
-            'B' => out.push_str(MONTH_NAMES[usize::from(u8::from(dt.month())) - 1]),
-            'w' => out.push_str(&weekday.number_days_from_sunday().to_string()),
-            'u' => out.push_str(&weekday.number_from_monday().to_string()),
-            'U' => num(&mut out, i64::from(dt.sunday_based_week()), 2),
-            'W' => num(&mut out, i64::from(dt.monday_based_week()), 2),
-            'V' => num(&mut out, i64::from(dt.iso_week()), 2),
-            'G' => out.push_str(&format!("{:04}", dt.to_iso_week_date().0)),
-            'z' => {
+        match chars.next() {
+            None => c_format.push('%'),
+            Some('z') => {
                 if let Some(offset) = offset {
-                    out.push_str(&format_offset(offset, false));
+                    c_format.push_str(&format_offset(offset, false));
                 }
             }
-            'Z' => {
+            Some('Z') => {
                 if let Some(offset) = offset {
-                    if offset.is_utc() {
-                        out.push_str("UTC");
-                    } else {
-                        out.push_str(&format!("UTC{}", format_offset(offset, true)));
-                    }
+                    c_format.push_str(&offset_name(offset));
                 }
             }
-            // glibc's %s reads the wall clock in the process time zone; the reference runs in UTC.
-            's' => out.push_str(&dt.assume_utc().unix_timestamp().to_string()),
-            'D' => out.push_str(&format(dt, offset, "%m/%d/%y")),
-            'F' => out.push_str(&format(dt, offset, "%Y-%m-%d")),
-            'T' => out.push_str(&format(dt, offset, "%H:%M:%S")),
-            'R' => out.push_str(&format(dt, offset, "%H:%M")),
-            'c' => out.push_str(&format(dt, offset, "%a %b %e %H:%M:%S %Y")),
-            'x' => out.push_str(&format(dt, offset, "%m/%d/%y")),
-            'X' => out.push_str(&format(dt, offset, "%H:%M:%S")),
-            'n' => out.push('\n'),
-            't' => out.push('\t'),
-            '%' => out.push('%'),
-            other => {
-                out.push('%');
-                if no_pad {
-                    out.push('-');
-                }
-                out.push(other);
+            Some('f') => c_format.push_str(&format!("{:06}", dt.microsecond())),
+            Some(other) => {
+                c_format.push('%');
+                c_format.push(other);
             }
         }
     }
+    let mut out = String::with_capacity(c_format.len() + 16);
+    c_strftime(dt, &c_format, false, &mut out);
     out
+}
+
+/// Python's `timezone.tzname()` for a fixed offset: `UTC`, `UTC+05:30`.
+fn offset_name(offset: UtcOffset) -> String {
+    if offset.is_utc() {
+        "UTC".into()
+    } else {
+        format!("UTC{}", format_offset(offset, true))
+    }
+}
+
+/// The flags, width and modifier of one glibc conversion.
+#[derive(Clone, Copy)]
+struct Spec {
+    pad: Option<char>,
+    upper: bool,
+    swap_case: bool,
+    width: usize,
+}
+
+impl Spec {
+    /// glibc's `add`: pads the whole field to the width, with zeros only for the `0` flag.
+    fn pad_field(&self, text: &str, out: &mut String) {
+        let len = text.chars().count();
+        if len < self.width {
+            let fill = if self.pad == Some('0') { '0' } else { ' ' };
+            out.extend(std::iter::repeat_n(fill, self.width - len));
+        }
+        out.push_str(text);
+    }
+
+    fn text(&self, text: &str, upper: bool, lower: bool, out: &mut String) {
+        let text = if lower {
+            text.to_lowercase()
+        } else if upper {
+            text.to_uppercase()
+        } else {
+            text.to_string()
+        };
+        self.pad_field(&text, out);
+    }
+
+    /// glibc's `DO_NUMBER`: at least `digits` digits (or the width), zero padded by default.
+    fn number(&self, value: i64, digits: usize, space_pad: bool, out: &mut String) {
+        let pad = match self.pad {
+            Some(p @ ('0' | '-')) => Some(p),
+            _ if space_pad => Some('_'),
+            other => other,
+        };
+        let digits = digits.max(self.width);
+        let magnitude = value.unsigned_abs().to_string();
+        let sign = if value < 0 { "-" } else { "" };
+        let len = magnitude.len() + sign.len();
+        let padding = digits.saturating_sub(len);
+        let body = match pad {
+            Some('-') => format!("{sign}{magnitude}"),
+            Some('_') => format!("{}{sign}{magnitude}", " ".repeat(padding)),
+            _ => format!("{sign}{}{magnitude}", "0".repeat(padding)),
+        };
+        Spec { pad, ..*self }.pad_field(&body, out);
+    }
+}
+
+/// glibc `strftime` over the wall clock (`%z` and `%Z` print nothing: Python passes no zone).
+fn c_strftime(dt: PrimitiveDateTime, pattern: &str, upper_all: bool, out: &mut String) {
+    let mut rest = pattern;
+    while let Some(index) = rest.find('%') {
+        out.push_str(&rest[..index]);
+        let directive_start = &rest[index..];
+        let mut chars = directive_start.char_indices().skip(1).peekable();
+        let mut spec = Spec {
+            pad: None,
+            upper: upper_all,
+            swap_case: false,
+            width: 0,
+        };
+        while let Some(&(_, flag)) = chars.peek() {
+            match flag {
+                '_' | '-' | '0' => spec.pad = Some(flag),
+                '^' => spec.upper = true,
+                '#' => spec.swap_case = true,
+                _ => break,
+            }
+            chars.next();
+        }
+        while let Some(&(_, digit)) = chars.peek() {
+            let Some(value) = digit.to_digit(10) else {
+                break;
+            };
+            spec.width = spec.width.saturating_mul(10).saturating_add(value as usize);
+            chars.next();
+        }
+        let mut modifier = None;
+        if let Some(&(_, m @ ('E' | 'O'))) = chars.peek() {
+            modifier = Some(m);
+            chars.next();
+        }
+        let Some((at, conversion)) = chars.next() else {
+            // A `%` sequence cut off by the end of the pattern is copied as it is.
+            spec.pad_field(directive_start, out);
+            return;
+        };
+        let end = at + conversion.len_utf8();
+        let literal = &directive_start[..end];
+        rest = &directive_start[end..];
+        if !conversion_accepts(conversion, modifier) {
+            spec.pad_field(literal, out);
+            continue;
+        }
+        convert(dt, conversion, spec, literal, out);
+    }
+    out.push_str(rest);
+}
+
+fn conversion_accepts(conversion: char, modifier: Option<char>) -> bool {
+    match modifier {
+        None => true,
+        Some('E') => matches!(conversion, 'c' | 'C' | 'x' | 'X' | 'y' | 'Y' | 'z'),
+        Some(_) => matches!(
+            conversion,
+            'b' | 'B'
+                | 'h'
+                | 'd'
+                | 'e'
+                | 'H'
+                | 'I'
+                | 'm'
+                | 'M'
+                | 'S'
+                | 'u'
+                | 'U'
+                | 'V'
+                | 'w'
+                | 'W'
+                | 'y'
+                | 'z'
+        ),
+    }
+}
+
+fn convert(dt: PrimitiveDateTime, conversion: char, spec: Spec, literal: &str, out: &mut String) {
+    let weekday = dt.weekday();
+    let year = i64::from(dt.year());
+    let (iso_year, iso_week, _) = dt.to_iso_week_date();
+    let name_upper = spec.upper || spec.swap_case;
+    let sub = |pattern: &str, out: &mut String| {
+        let mut text = String::new();
+        c_strftime(dt, pattern, spec.upper, &mut text);
+        spec.pad_field(&text, out);
+    };
+    match conversion {
+        'a' => spec.text(
+            &WEEKDAY_NAMES[weekday_index(weekday)][..3],
+            name_upper,
+            false,
+            out,
+        ),
+        'A' => spec.text(
+            WEEKDAY_NAMES[weekday_index(weekday)],
+            name_upper,
+            false,
+            out,
+        ),
+        'b' | 'h' => spec.text(&month_name(dt)[..3], name_upper, false, out),
+        'B' => spec.text(month_name(dt), name_upper, false, out),
+        'p' | 'P' => {
+            let text = if dt.hour() < 12 { "AM" } else { "PM" };
+            let lower = conversion == 'P' || spec.swap_case;
+            spec.text(text, spec.upper, lower, out);
+        }
+        'Y' => spec.number(year, 1, false, out),
+        'C' => spec.number(year.div_euclid(100), 1, false, out),
+        'y' => spec.number(year.rem_euclid(100), 2, false, out),
+        'G' => spec.number(i64::from(iso_year), 1, false, out),
+        'g' => spec.number(i64::from(iso_year).rem_euclid(100), 2, false, out),
+        'm' => spec.number(i64::from(u8::from(dt.month())), 2, false, out),
+        'd' => spec.number(i64::from(dt.day()), 2, false, out),
+        'e' => spec.number(i64::from(dt.day()), 2, true, out),
+        'H' => spec.number(i64::from(dt.hour()), 2, false, out),
+        'k' => spec.number(i64::from(dt.hour()), 2, true, out),
+        'I' => spec.number(i64::from(twelve_hour(dt.hour())), 2, false, out),
+        'l' => spec.number(i64::from(twelve_hour(dt.hour())), 2, true, out),
+        'M' => spec.number(i64::from(dt.minute()), 2, false, out),
+        'S' => spec.number(i64::from(dt.second()), 2, false, out),
+        'j' => spec.number(i64::from(dt.ordinal()), 3, false, out),
+        'u' => spec.number(i64::from(weekday.number_from_monday()), 1, false, out),
+        'w' => spec.number(i64::from(weekday.number_days_from_sunday()), 1, false, out),
+        'U' => spec.number(i64::from(dt.sunday_based_week()), 2, false, out),
+        'W' => spec.number(i64::from(dt.monday_based_week()), 2, false, out),
+        'V' => spec.number(i64::from(iso_week), 2, false, out),
+        // glibc's %s reads the wall clock in the process time zone; the reference runs in UTC.
+        's' => {
+            let seconds = dt.assume_utc().unix_timestamp();
+            let text = seconds.to_string();
+            spec.pad_field(&text, out);
+        }
+        'D' | 'x' => sub("%m/%d/%y", out),
+        'F' => sub("%Y-%m-%d", out),
+        'T' | 'X' => sub("%H:%M:%S", out),
+        'R' => sub("%H:%M", out),
+        'r' => sub("%I:%M:%S %p", out),
+        'c' => sub("%a %b %e %H:%M:%S %Y", out),
+        'n' => spec.pad_field("\n", out),
+        't' => spec.pad_field("\t", out),
+        '%' => spec.pad_field("%", out),
+        // Python passes no zone to the C library (`tm_isdst` is -1): %z is empty, %Z a padded "".
+        'z' => {}
+        'Z' => spec.pad_field("", out),
+        _ => spec.pad_field(literal, out),
+    }
+}
+
+fn month_name(dt: PrimitiveDateTime) -> &'static str {
+    MONTH_NAMES[usize::from(u8::from(dt.month())) - 1]
 }
 
 fn twelve_hour(hour: u8) -> u8 {
@@ -144,7 +307,7 @@ pub fn format_offset(offset: UtcOffset, colon: bool) -> String {
     text
 }
 
-/// A parsed `strptime` result: wall clock plus the offset when the pattern had `%z`/`%Z`.
+/// A parsed `strptime` result: wall clock plus the offset when the pattern had `%z`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Parsed {
     pub datetime: PrimitiveDateTime,
@@ -159,149 +322,432 @@ impl Parsed {
     }
 }
 
-/// Parses `input` with a Python `strptime` pattern. The whole input must be consumed.
+/// Parses `input` with a Python `strptime` pattern (see [`Strptime`]).
 pub fn parse(input: &str, pattern: &str) -> Result<Parsed, String> {
-    let mismatch = || format!("time data {input:?} does not match format {pattern:?}");
-    let mut year = 1900i32;
-    let mut month = 1u8;
-    let mut day = 1u8;
-    let mut hour = 0u8;
-    let mut minute = 0u8;
-    let mut second = 0u8;
-    let mut micro = 0u32;
-    let mut pm: Option<bool> = None;
-    let mut ordinal: Option<u16> = None;
-    let mut offset: Option<UtcOffset> = None;
+    Strptime::new(pattern)?.parse(input)
+}
 
-    let mut rest = input;
-    let mut pat = pattern.chars().peekable();
-    while let Some(c) = pat.next() {
-        if c != '%' {
-            if c.is_whitespace() {
-                // Python: whitespace in the pattern matches any amount of whitespace.
-                rest = rest.trim_start();
-                continue;
+/// A Python `datetime.strptime` pattern compiled once, as CPython's `_strptime` does: each
+/// directive becomes the same regular expression (matched case-insensitively, anchored at the
+/// start; whitespace in the pattern matches one or more whitespace characters), leftover input is
+/// an error ("unconverted data remains"), and the fields are combined by the same rules (`%I`
+/// without `%p` is AM, `%p` alone changes nothing, `%j` and `%U`/`%W`/`%V` with a weekday decide
+/// the date, a later field overrides an earlier one). Names are the C locale's and `%Z` knows
+/// `UTC` and `GMT` (a process in UTC); it does not make the result aware, only `%z` does.
+///
+/// Digits are ASCII only (Python's `\d` would also take other Unicode digits), and `%z` offsets
+/// with fractions of a second are rejected (they cannot be represented).
+#[derive(Debug, Clone)]
+pub struct Strptime {
+    pattern: String,
+    regex: regex::Regex,
+}
+
+const TZ_NAMES: [&str; 2] = ["utc", "gmt"];
+
+impl Strptime {
+    pub fn new(pattern: &str) -> Result<Strptime, String> {
+        let source = format!("(?i)^(?:{})", directive_regex_for(pattern, pattern)?);
+        let regex = regex::Regex::new(&source).map_err(|e| {
+            if e.to_string().contains("duplicate capture group name") {
+                format!("redefinition of group name in format {}", py_repr(pattern))
+            } else {
+                format!("invalid format {}: {e}", py_repr(pattern))
             }
-            rest = rest.strip_prefix(c).ok_or_else(mismatch)?;
+        })?;
+        Ok(Strptime {
+            pattern: pattern.to_string(),
+            regex,
+        })
+    }
+
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Python's `datetime.strptime(input, pattern)`.
+    pub fn parse(&self, input: &str) -> Result<Parsed, String> {
+        let found = self.regex.captures(input).ok_or_else(|| {
+            format!(
+                "time data {} does not match format {}",
+                py_repr(input),
+                py_repr(&self.pattern)
+            )
+        })?;
+        let end = found.get(0).map_or(0, |m| m.end());
+        if end != input.len() {
+            return Err(format!("unconverted data remains: {}", &input[end..]));
+        }
+        let mut fields = Fields::default();
+        for name in self.regex.capture_names().flatten() {
+            if let Some(text) = found.name(name) {
+                fields.take(name, text.as_str(), found.name("p").map(|m| m.as_str()))?;
+            }
+        }
+        fields.finish()
+    }
+}
+
+fn py_repr(text: &str) -> String {
+    let mut out = String::new();
+    crate::pyrepr::str_repr(text, &mut out);
+    out
+}
+
+/// `_strptime.TimeRE.pattern`: the regular expression of a whole format.
+fn directive_regex_for(format: &str, whole: &str) -> Result<String, String> {
+    let bad = |directive: char| {
+        format!(
+            "{} is a bad directive in format {}",
+            py_repr(&directive.to_string()),
+            py_repr(whole)
+        )
+    };
+    let mut out = String::new();
+    let mut chars = format.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_whitespace() {
+            while chars.peek().is_some_and(|next| next.is_whitespace()) {
+                chars.next();
+            }
+            out.push_str(r"\s+");
             continue;
         }
-        let directive = pat.next().ok_or_else(mismatch)?;
-        match directive {
-            'Y' => year = take_number(&mut rest, 4, 4).ok_or_else(mismatch)? as i32,
-            'y' => {
-                let y = take_number(&mut rest, 1, 2).ok_or_else(mismatch)? as i32;
-                year = if y < 69 { 2000 + y } else { 1900 + y };
+        if c != '%' {
+            out.push_str(&regex::escape(&c.to_string()));
+            continue;
+        }
+        let Some(directive) = chars.next() else {
+            return Err(format!("stray % in format {}", py_repr(whole)));
+        };
+        // Python escapes regex syntax and whitespace before it looks at directives, so `%` followed
+        // by one of them is reported as a bad `%`.
+        if directive.is_whitespace() || r"\.^$*+?(){}[]|".contains(directive) {
+            return Err(bad('%'));
+        }
+        let regex = match directive {
+            'd' => r"(?P<d>3[0-1]|[1-2][0-9]|0[1-9]|[1-9]| [1-9])".to_string(),
+            'f' => r"(?P<f>[0-9]{1,6})".to_string(),
+            'H' => r"(?P<H>2[0-3]|[0-1][0-9]|[0-9])".to_string(),
+            'I' => r"(?P<I>1[0-2]|0[1-9]|[1-9])".to_string(),
+            'G' => r"(?P<G>[0-9]{4})".to_string(),
+            'j' => {
+                r"(?P<j>36[0-6]|3[0-5][0-9]|[1-2][0-9][0-9]|0[1-9][0-9]|00[1-9]|[1-9][0-9]|0[1-9]|[1-9])"
+                    .to_string()
             }
-            'm' => month = take_number(&mut rest, 1, 2).ok_or_else(mismatch)? as u8,
-            'd' => day = take_number(&mut rest, 1, 2).ok_or_else(mismatch)? as u8,
-            'H' => hour = take_number(&mut rest, 1, 2).ok_or_else(mismatch)? as u8,
-            'I' => hour = take_number(&mut rest, 1, 2).ok_or_else(mismatch)? as u8,
-            'M' => minute = take_number(&mut rest, 1, 2).ok_or_else(mismatch)? as u8,
-            'S' => second = take_number(&mut rest, 1, 2).ok_or_else(mismatch)? as u8,
-            'j' => ordinal = Some(take_number(&mut rest, 1, 3).ok_or_else(mismatch)? as u16),
-            'f' => {
-                let digits: String = rest
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .take(6)
-                    .collect();
-                if digits.is_empty() {
-                    return Err(mismatch());
-                }
-                rest = &rest[digits.len()..];
-                micro = format!("{digits:0<6}").parse().map_err(|_| mismatch())?;
+            'm' => r"(?P<m>1[0-2]|0[1-9]|[1-9])".to_string(),
+            'M' => r"(?P<M>[0-5][0-9]|[0-9])".to_string(),
+            'S' => r"(?P<S>6[0-1]|[0-5][0-9]|[0-9])".to_string(),
+            'U' => r"(?P<U>5[0-3]|[0-4][0-9]|[0-9])".to_string(),
+            'W' => r"(?P<W>5[0-3]|[0-4][0-9]|[0-9])".to_string(),
+            'w' => r"(?P<w>[0-6])".to_string(),
+            'u' => r"(?P<u>[1-7])".to_string(),
+            'V' => r"(?P<V>5[0-3]|0[1-9]|[1-4][0-9]|[0-9])".to_string(),
+            'y' => r"(?P<y>[0-9][0-9])".to_string(),
+            'Y' => r"(?P<Y>[0-9]{4})".to_string(),
+            'z' => r"(?P<z>[+-][0-9][0-9]:?[0-5][0-9](:?[0-5][0-9](\.[0-9]{1,6})?)?|(?-i:Z))"
+                .to_string(),
+            'A' => names_regex('A', WEEKDAY_NAMES.iter().copied()),
+            'a' => names_regex('a', WEEKDAY_NAMES.iter().map(|name| &name[..3])),
+            'B' => names_regex('B', MONTH_NAMES.iter().copied()),
+            'b' => names_regex('b', MONTH_NAMES.iter().map(|name| &name[..3])),
+            'p' => names_regex('p', ["am", "pm"].into_iter()),
+            'Z' => names_regex('Z', TZ_NAMES.into_iter()),
+            '%' => "%".to_string(),
+            'c' => directive_regex_for("%a %b %d %H:%M:%S %Y", whole)?,
+            'x' => directive_regex_for("%m/%d/%y", whole)?,
+            'X' => directive_regex_for("%H:%M:%S", whole)?,
+            other => return Err(bad(other)),
+        };
+        out.push_str(&regex);
+    }
+    Ok(out)
+}
+
+/// `_strptime.TimeRE.__seqToRE`: alternatives, longest first (stable for equal lengths).
+fn names_regex<'n>(group: char, names: impl Iterator<Item = &'n str>) -> String {
+    let mut names: Vec<String> = names.map(str::to_lowercase).collect();
+    names.sort_by_key(|name| std::cmp::Reverse(name.len()));
+    let alternatives: Vec<String> = names.iter().map(|name| regex::escape(name)).collect();
+    format!("(?P<{group}>{})", alternatives.join("|"))
+}
+
+/// The fields `_strptime._strptime` collects before it builds the date.
+#[derive(Default)]
+struct Fields {
+    year: Option<i64>,
+    iso_year: Option<i64>,
+    month: i64,
+    day: i64,
+    hour: i64,
+    minute: i64,
+    second: i64,
+    fraction: i64,
+    offset: Option<(i64, i64)>,
+    iso_week: Option<i64>,
+    week_of_year: Option<(i64, bool)>,
+    weekday: Option<i64>,
+    julian: Option<i64>,
+}
+
+fn int(text: &str) -> i64 {
+    // The regular expressions only let ASCII digits (and a leading space for %d) through.
+    text.trim().parse().unwrap_or_default()
+}
+
+fn name_index(names: &[&str], text: &str, abbreviated: bool) -> i64 {
+    names
+        .iter()
+        .position(|name| {
+            let name = if abbreviated { &name[..3] } else { name };
+            name.eq_ignore_ascii_case(text)
+        })
+        .unwrap_or_default() as i64
+}
+
+impl Fields {
+    fn take(&mut self, group: &str, text: &str, ampm: Option<&str>) -> Result<(), String> {
+        match group {
+            "y" => {
+                let y = int(text);
+                self.year = Some(if y <= 68 { y + 2000 } else { y + 1900 });
             }
-            'p' => {
-                let upper = rest.get(..2).map(str::to_ascii_uppercase);
-                pm = match upper.as_deref() {
-                    Some("AM") => Some(false),
-                    Some("PM") => Some(true),
-                    _ => return Err(mismatch()),
+            "Y" => self.year = Some(int(text)),
+            "G" => self.iso_year = Some(int(text)),
+            "m" => self.month = int(text),
+            "B" => self.month = name_index(&MONTH_NAMES, text, false) + 1,
+            "b" => self.month = name_index(&MONTH_NAMES, text, true) + 1,
+            "d" => self.day = int(text),
+            "H" => self.hour = int(text),
+            "I" => {
+                let hour = int(text);
+                let pm = ampm.is_some_and(|p| p.eq_ignore_ascii_case("pm"));
+                self.hour = match (pm, hour) {
+                    (false, 12) => 0,
+                    (true, h) if h != 12 => h + 12,
+                    (_, h) => h,
                 };
-                rest = &rest[2..];
             }
-            'a' | 'A' => {
-                rest = take_name(rest, &WEEKDAY_NAMES).ok_or_else(mismatch)?.1;
+            "M" => self.minute = int(text),
+            "S" => self.second = int(text),
+            "f" => self.fraction = int(&format!("{text:0<6}")),
+            "A" => self.weekday = Some(name_index(&WEEKDAY_NAMES, text, false)),
+            "a" => self.weekday = Some(name_index(&WEEKDAY_NAMES, text, true)),
+            "w" => self.weekday = Some((int(text) + 6) % 7),
+            "u" => self.weekday = Some(int(text) - 1),
+            "j" => self.julian = Some(int(text)),
+            "U" => self.week_of_year = Some((int(text), false)),
+            "W" => self.week_of_year = Some((int(text), true)),
+            "V" => self.iso_week = Some(int(text)),
+            "z" => self.offset = Some(parse_z(text)?),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Parsed, String> {
+        if self.year.is_none() && self.iso_year.is_some() {
+            if self.iso_week.is_none() || self.weekday.is_none() {
+                return Err(
+                    "ISO year directive '%G' must be used with the ISO week directive \
+                            '%V' and a weekday directive ('%A', '%a', '%w', or '%u')."
+                        .into(),
+                );
             }
-            'b' | 'B' | 'h' => {
-                let (index, remaining) = take_name(rest, &MONTH_NAMES).ok_or_else(mismatch)?;
-                month = index as u8 + 1;
-                rest = remaining;
+            if self.julian.is_some() {
+                return Err(
+                    "Day of the year directive '%j' is not compatible with ISO year \
+                            directive '%G'. Use '%Y' instead."
+                        .into(),
+                );
             }
-            'z' => {
-                let (parsed, remaining) = take_offset(rest).ok_or_else(mismatch)?;
-                offset = Some(parsed);
-                rest = remaining;
+        } else if self.week_of_year.is_none() && self.iso_week.is_some() {
+            return Err(if self.weekday.is_none() {
+                "ISO week directive '%V' must be used with the ISO year directive '%G' and a \
+                 weekday directive ('%A', '%a', '%w', or '%u')."
+            } else {
+                "ISO week directive '%V' is incompatible with the year directive '%Y'. Use the \
+                 ISO year '%G' instead."
             }
-            'Z' => {
-                let name: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
-                match name.to_ascii_uppercase().as_str() {
-                    "UTC" | "GMT" | "Z" => offset = Some(UtcOffset::UTC),
-                    _ => return Err(mismatch()),
+            .into());
+        }
+        let (month, day) = (
+            if self.month == 0 { 1 } else { self.month },
+            if self.day == 0 { 1 } else { self.day },
+        );
+        let mut year = match self.year {
+            // Python computes with 1904 and then builds February 29th of 1900, which fails.
+            None if month == 2 && day == 29 => {
+                return Err("day is out of range for month".into());
+            }
+            None => 1900,
+            Some(year) => year,
+        };
+        if self.julian.is_none() {
+            if let Some(weekday) = self.weekday {
+                if let Some((week, monday_first)) = self.week_of_year {
+                    self.julian = Some(julian_from_week(year, week, weekday, monday_first)?);
+                } else if let (Some(iso_year), Some(iso_week)) = (self.iso_year, self.iso_week) {
+                    let (y, julian) = julian_from_iso_week(iso_year, iso_week, weekday + 1)?;
+                    year = y;
+                    self.julian = Some(julian);
                 }
-                rest = &rest[name.len()..];
-            }
-            '%' => rest = rest.strip_prefix('%').ok_or_else(mismatch)?,
-            other => {
-                return Err(format!(
-                    "{other:?} is a bad directive in format {pattern:?}"
-                ));
+                if let Some(julian) = self.julian.filter(|j| *j <= 0) {
+                    year -= 1;
+                    self.julian = Some(julian + if is_leap(year) { 366 } else { 365 });
+                }
             }
         }
+        let date = match self.julian {
+            None => py_date(year, month, day)?,
+            Some(julian) => from_ordinal(julian - 1 + to_ordinal(py_date(year, 1, 1)?))?,
+        };
+        let time = Time::from_hms_micro(
+            u8::try_from(self.hour).unwrap_or(u8::MAX),
+            u8::try_from(self.minute).unwrap_or(u8::MAX),
+            u8::try_from(self.second).unwrap_or(u8::MAX),
+            u32::try_from(self.fraction).unwrap_or(u32::MAX),
+        )
+        .map_err(|_| {
+            if self.second > 59 {
+                "second must be in 0..59".to_string()
+            } else {
+                format!(
+                    "invalid time {:02}:{:02}:{:02}",
+                    self.hour, self.minute, self.second
+                )
+            }
+        })?;
+        let offset = match self.offset {
+            None => None,
+            Some((seconds, micros)) => {
+                if micros != 0 {
+                    return Err("UTC offsets with fractions of a second are not supported".into());
+                }
+                if seconds.abs() >= 86_400 {
+                    return Err("offset must be a timedelta strictly between \
+                                -timedelta(hours=24) and timedelta(hours=24)"
+                        .into());
+                }
+                let seconds = i32::try_from(seconds).map_err(|e| e.to_string())?;
+                Some(UtcOffset::from_whole_seconds(seconds).map_err(|e| e.to_string())?)
+            }
+        };
+        Ok(Parsed {
+            datetime: PrimitiveDateTime::new(date, time),
+            offset,
+        })
     }
-    if !rest.is_empty() {
-        return Err(format!("unconverted data remains: {rest}"));
+}
+
+/// `%z` text as `_strptime` reads it: seconds and microseconds east of UTC.
+fn parse_z(z: &str) -> Result<(i64, i64), String> {
+    if z == "Z" {
+        return Ok((0, 0));
     }
-    if let Some(is_pm) = pm {
-        hour %= 12;
-        if is_pm {
-            hour += 12;
+    let mut text = z.to_string();
+    if text.as_bytes().get(3) == Some(&b':') {
+        text.remove(3);
+        if text.len() > 5 {
+            if text.as_bytes().get(5) != Some(&b':') {
+                return Err(format!("Inconsistent use of : in {z}"));
+            }
+            text.remove(5);
         }
     }
-    let date = match ordinal {
-        Some(day_of_year) => Date::from_ordinal_date(year, day_of_year),
-        None => Month::try_from(month).and_then(|m| Date::from_calendar_date(year, m, day)),
-    }
-    .map_err(|e| format!("{input:?}: {e}"))?;
-    let time =
-        Time::from_hms_micro(hour, minute, second, micro).map_err(|e| format!("{input:?}: {e}"))?;
-    Ok(Parsed {
-        datetime: PrimitiveDateTime::new(date, time),
-        offset,
+    let number = |from: usize, to: usize| -> Result<i64, String> {
+        let part = text.get(from..to.min(text.len())).unwrap_or("");
+        if part.is_empty() {
+            return Ok(0);
+        }
+        part.parse()
+            .map_err(|_| format!("invalid literal for int() with base 10: {}", py_repr(part)))
+    };
+    let seconds = number(1, 3)? * 3600 + number(3, 5)? * 60 + number(5, 7)?;
+    let fraction = text.get(8..).unwrap_or("");
+    let micros = if fraction.is_empty() {
+        0
+    } else {
+        number(8, 14)? * 10_i64.pow(6 - fraction.len().min(6) as u32)
+    };
+    Ok(if text.starts_with('-') {
+        (-seconds, -micros)
+    } else {
+        (seconds, micros)
     })
 }
 
-fn take_number(rest: &mut &str, min: usize, max: usize) -> Option<u32> {
-    let len = rest
-        .bytes()
-        .take(max)
-        .take_while(u8::is_ascii_digit)
-        .count();
-    if len < min {
-        return None;
-    }
-    let value = rest[..len].parse().ok()?;
-    *rest = &rest[len..];
-    Some(value)
+fn is_leap(year: i64) -> bool {
+    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
 
-fn take_name<'s>(rest: &'s str, names: &[&str]) -> Option<(usize, &'s str)> {
-    // Full names first so "March" is not read as "Mar" + "ch".
-    for (index, name) in names.iter().enumerate() {
-        if let Some(head) = rest.get(..name.len()) {
-            if head.eq_ignore_ascii_case(name) {
-                return Some((index, &rest[name.len()..]));
-            }
-        }
+/// Python's `date(year, month, day)`, with its range (years 1 to 9999).
+fn py_date(year: i64, month: i64, day: i64) -> Result<Date, String> {
+    if !(1..=9999).contains(&year) {
+        return Err(format!("year {year} is out of range"));
     }
-    for (index, name) in names.iter().enumerate() {
-        if let Some(head) = rest.get(..3) {
-            if head.eq_ignore_ascii_case(&name[..3]) {
-                return Some((index, &rest[3..]));
-            }
-        }
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or("month must be in 1..12")?;
+    let day = u8::try_from(day).map_err(|_| "day is out of range for month")?;
+    Date::from_calendar_date(year as i32, month, day)
+        .map_err(|_| "day is out of range for month".to_string())
+}
+
+/// Python's `date.toordinal()` (0001-01-01 is 1).
+fn to_ordinal(date: Date) -> i64 {
+    i64::from(date.to_julian_day()) - 1_721_425
+}
+
+/// Python's `date.fromordinal()`.
+fn from_ordinal(ordinal: i64) -> Result<Date, String> {
+    let out_of_range = || format!("ordinal {ordinal} is out of range");
+    let julian = i32::try_from(ordinal + 1_721_425).map_err(|_| out_of_range())?;
+    let date = Date::from_julian_day(julian).map_err(|_| out_of_range())?;
+    if (1..=9999).contains(&date.year()) && ordinal >= 1 {
+        Ok(date)
+    } else {
+        Err(out_of_range())
     }
-    None
+}
+
+/// Monday is 0, as Python's `date.weekday()`.
+fn py_weekday(date: Date) -> i64 {
+    i64::from(date.weekday().number_days_from_monday())
+}
+
+/// `_strptime._calc_julian_from_U_or_W`.
+fn julian_from_week(year: i64, week: i64, weekday: i64, monday_first: bool) -> Result<i64, String> {
+    let mut first_weekday = py_weekday(py_date(year, 1, 1)?);
+    let mut day_of_week = weekday;
+    if !monday_first {
+        first_weekday = (first_weekday + 1) % 7;
+        day_of_week = (day_of_week + 1) % 7;
+    }
+    let week_0_length = (7 - first_weekday) % 7;
+    Ok(if week == 0 {
+        1 + day_of_week - first_weekday
+    } else {
+        1 + week_0_length + 7 * (week - 1) + day_of_week
+    })
+}
+
+/// `_strptime._calc_julian_from_V`: `(year, day of year)`, which may fall in the year before.
+fn julian_from_iso_week(
+    iso_year: i64,
+    iso_week: i64,
+    iso_weekday: i64,
+) -> Result<(i64, i64), String> {
+    let correction = py_weekday(py_date(iso_year, 1, 4)?) + 1 + 3;
+    let mut ordinal = iso_week * 7 + iso_weekday - correction;
+    let mut year = iso_year;
+    if ordinal < 1 {
+        ordinal += to_ordinal(py_date(year, 1, 1)?);
+        year -= 1;
+        ordinal -= to_ordinal(py_date(year, 1, 1)?);
+    }
+    Ok((year, ordinal))
 }
 
 /// `Z`, `+HH`, `+HHMM`, `+HH:MM`, `+HH:MM:SS` as Python's `%z` accepts.
