@@ -1,17 +1,17 @@
-//! Every template in the real manifests of /work/shared/corpus (or `$SLUICE_CORPUS`) compiles.
+//! Every template in the real manifests of fixtures/corpus (or `$SLUICE_CORPUS`) compiles.
 
 use std::path::PathBuf;
 
 use serde_json::Value;
 use sluice_interp::Template;
 
-fn corpus_dir() -> Option<PathBuf> {
+/// `$SLUICE_CORPUS`, else `fixtures/corpus` in the repository. Missing is a failure, never a skip.
+fn corpus_dir() -> PathBuf {
     let dir = std::env::var_os("SLUICE_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
-        });
-    dir.is_dir().then_some(dir)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/corpus"));
+    assert!(dir.is_dir(), "the corpus should be at {}", dir.display());
+    dir
 }
 
 fn collect_templates(value: &Value, out: &mut Vec<String>) {
@@ -33,10 +33,7 @@ fn collect_templates(value: &Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_corpus_template_compiles() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("corpus not found; set SLUICE_CORPUS to run this test");
-        return;
-    };
+    let dir = corpus_dir();
     let mut templates = Vec::new();
     let mut manifests = 0;
     for entry in std::fs::read_dir(&dir).expect("corpus directory is readable") {

@@ -5,9 +5,15 @@ use serde_json::Value;
 use sluice_manifest::model::DeclarativeSource;
 use std::path::{Path, PathBuf};
 
-/// `../shared/corpus` beside the workspace root.
+/// `fixtures/corpus` in the repository. Missing is a failure, never a skip.
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus")
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/corpus");
+    assert!(
+        dir.is_dir(),
+        "the corpus should be at {} (fixtures/corpus in the repository)",
+        dir.display()
+    );
+    dir
 }
 
 fn corpus_manifests() -> Vec<PathBuf> {
@@ -57,6 +63,35 @@ fn every_corpus_manifest_loads_into_the_model() {
         "manifests that do not load:\n{}",
         failures.join("\n")
     );
+}
+
+/// Every connector's `metadata.yaml` names the licence fixtures/corpus/README.md states for the
+/// corpus (ELv2, whose terms are in fixtures/corpus/LICENSE-ELv2): a connector under another
+/// licence needs the README (and a licence file) updated first.
+#[test]
+fn every_corpus_connector_is_under_the_licence_the_readme_states() {
+    let mut others = Vec::new();
+    for path in corpus_manifests() {
+        let metadata = path.with_file_name("metadata.yaml");
+        let text = std::fs::read_to_string(&metadata)
+            .unwrap_or_else(|e| panic!("{}: {e}", metadata.display()));
+        let licence = text
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("license:"))
+            .map(|l| l.trim().trim_matches(['"', '\'']).to_string());
+        if !licence
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case("ELv2"))
+        {
+            others.push(format!("{}: {licence:?}", metadata.display()));
+        }
+    }
+    assert!(
+        others.is_empty(),
+        "connectors not under ELv2 (update fixtures/corpus/README.md):\n{}",
+        others.join("\n")
+    );
+    assert!(corpus_dir().join("LICENSE-ELv2").is_file());
 }
 
 /// The reference's own resolved trees (dumped from airbyte-cdk into tests/data) read into the

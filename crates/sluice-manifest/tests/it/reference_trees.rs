@@ -57,8 +57,8 @@ fn modern_tutorial_matches_the_reference() {
 
 #[test]
 fn corpus_manifests_match_the_reference() {
-    // The corpus lives in the workspace's shared/ folder, beside the repository.
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    // The corpus lives in fixtures/corpus in the repository.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/corpus");
     for name in [
         "xkcd",
         "zapier-supported-storage",
