@@ -15,12 +15,31 @@
 //!   primary-key fields.
 //!
 //! Log lines, traces other than ERROR, messages' text and timestamps are not compared.
+//!
+//! A per-partition state (the shape of the reference's `ConcurrentPerPartitionCursor`: an object
+//! with `use_global_cursor`, `states`, `state`, `lookback_window`, `parent_state`) is brought to a
+//! canonical form by [`canonicalise`], because parts of it depend on timing, not on the data:
+//! - `lookback_window` is the previous sync's wall-clock duration in seconds: it becomes
+//!   [`LOOKBACK_WINDOW_MARKER`];
+//! - `states` (one entry per partition) is sorted by the entries' JSON text: partitions are
+//!   generated and closed in a varying order;
+//! - the same applies to per-partition states nested in `parent_state` (a parent that is itself
+//!   partitioned);
+//! - `sourceStats.recordCount` is dropped: it counts the records since the previous STATE, and
+//!   a per-partition cursor emits its first STATE when the first partition closes, while other
+//!   partitions are still emitting records, so the split varies from run to run.
+//!
+//! [`normalise`] applies it, and [`diff`] applies it again to both sides, so an `expected.json`
+//! recorded before a rule existed still compares under the rule (it is idempotent).
 
 // Each of the two crates including this file uses a different part of it.
 #![allow(dead_code)]
 
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+
+/// What a per-partition state's `lookback_window` (a wall-clock figure) is replaced by.
+pub const LOOKBACK_WINDOW_MARKER: &str = "<wall-clock seconds>";
 
 /// The Airbyte commands a case can run.
 pub const COMMANDS: [&str; 3] = ["check", "discover", "read"];
@@ -171,7 +190,70 @@ pub fn normalise(command: &str, stdout: &str, exit_success: bool, order: RecordO
         }
         _ => {}
     }
-    Value::Object(out)
+    canonicalise(&Value::Object(out))
+}
+
+/// The canonical form of a normalised command output: every stream's final state has the
+/// per-partition rules of the module documentation applied. Anything else is returned unchanged,
+/// and applying it twice changes nothing.
+pub fn canonicalise(output: &Value) -> Value {
+    let mut output = output.clone();
+    if let Some(Value::Object(states)) = output.get_mut("states") {
+        for entry in states.values_mut() {
+            let Value::Object(entry) = entry else {
+                continue;
+            };
+            let mut partitioned = false;
+            if let Some(stream_state) = entry.get_mut("stream_state") {
+                partitioned |= canonicalise_stream_state(stream_state);
+            }
+            // A GLOBAL state: `{"global": {"shared_state": ..., "stream_states": [...]}}`.
+            if let Some(Value::Array(streams)) = entry
+                .get_mut("global")
+                .and_then(|g| g.get_mut("stream_states"))
+            {
+                for stream in streams {
+                    if let Some(stream_state) = stream.get_mut("stream_state") {
+                        partitioned |= canonicalise_stream_state(stream_state);
+                    }
+                }
+            }
+            if partitioned && let Some(Value::Object(stats)) = entry.get_mut("sourceStats") {
+                stats.remove("recordCount");
+            }
+        }
+    }
+    output
+}
+
+/// Whether `state` has the shape of a per-partition cursor's state.
+fn is_per_partition_state(state: &Map<String, Value>) -> bool {
+    state.contains_key("use_global_cursor")
+        || state.contains_key("parent_state")
+        || state.get("states").is_some_and(Value::is_array)
+        || (state.contains_key("state") && state.contains_key("lookback_window"))
+}
+
+/// Canonicalises one `stream_state` in place; returns whether it is a per-partition state.
+fn canonicalise_stream_state(state: &mut Value) -> bool {
+    let Value::Object(state) = state else {
+        return false;
+    };
+    if !is_per_partition_state(state) {
+        return false;
+    }
+    if let Some(lookback) = state.get_mut("lookback_window") {
+        *lookback = json!(LOOKBACK_WINDOW_MARKER);
+    }
+    if let Some(Value::Array(partitions)) = state.get_mut("states") {
+        partitions.sort_by_cached_key(|p| p.to_string());
+    }
+    if let Some(Value::Object(parents)) = state.get_mut("parent_state") {
+        for parent in parents.values_mut() {
+            canonicalise_stream_state(parent);
+        }
+    }
+    true
 }
 
 fn qualified_name(namespace: Option<&Value>, name: Option<&Value>) -> String {
@@ -218,9 +300,13 @@ fn normalise_catalog_stream(stream: &Value) -> Value {
 
 /// The differences between two normalised outputs, one readable line each
 /// (`read: records["users"][2].name: expected "Ann", got "Anne"`), at most `limit` of them.
+///
+/// Both sides are [`canonicalise`]d first, so an `expected.json` recorded before a
+/// canonicalisation rule existed is compared under it.
 pub fn diff(expected: &Value, actual: &Value, limit: usize) -> Vec<String> {
     let mut out = Vec::new();
-    diff_at(expected, actual, &mut String::new(), &mut out, limit);
+    let (expected, actual) = (canonicalise(expected), canonicalise(actual));
+    diff_at(&expected, &actual, &mut String::new(), &mut out, limit);
     out
 }
 
@@ -380,6 +466,74 @@ not json at all
         let odd_key = diff(&json!({"a b": 1}), &json!({"a b": 2}), 10);
         assert_eq!(odd_key, vec!["a b: expected 1, got 2".to_owned()]);
         assert_eq!(diff(&json!([1, 2, 3]), &json!([4, 5, 6]), 2).len(), 2);
+    }
+
+    fn per_partition_state(states: Value, lookback: u64, count: f64) -> String {
+        json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": "items", "namespace": null},
+            "stream_state": {"use_global_cursor": false, "states": states,
+                             "state": {"updated_at": "2024-01-20"}, "lookback_window": lookback,
+                             "parent_state": {"parents": {"use_global_cursor": false, "lookback_window": 2,
+                                              "states": [{"partition": {"id": "b"}, "cursor": {"u": "2"}},
+                                                         {"partition": {"id": "a"}, "cursor": {"u": "1"}}]}}}},
+            "sourceStats": {"recordCount": count}}})
+        .to_string()
+    }
+
+    #[test]
+    fn per_partition_state_is_canonical_whatever_the_timing() {
+        let eu = json!({"partition": {"region": "eu"}, "cursor": {"updated_at": "2024-01-12"}});
+        let us = json!({"partition": {"region": "us"}, "cursor": {"updated_at": "2024-01-20"}});
+        let one = normalise(
+            "read",
+            &per_partition_state(json!([us, eu]), 1, 3.0),
+            true,
+            RecordOrder::Sorted,
+        );
+        let other = normalise(
+            "read",
+            &per_partition_state(json!([eu, us]), 2, 1.0),
+            true,
+            RecordOrder::Emitted,
+        );
+        assert_eq!(one, other);
+        let state = &one["states"]["items"];
+        assert_eq!(state["stream_state"]["states"], json!([eu, us]));
+        assert_eq!(
+            state["stream_state"]["lookback_window"],
+            LOOKBACK_WINDOW_MARKER
+        );
+        let parent = &state["stream_state"]["parent_state"]["parents"];
+        assert_eq!(parent["lookback_window"], LOOKBACK_WINDOW_MARKER);
+        assert_eq!(parent["states"][0]["partition"]["id"], "a");
+        assert_eq!(state["sourceStats"], json!({}));
+        // Idempotent, and applied to both sides by diff: a raw expected side still matches.
+        assert_eq!(canonicalise(&one), one);
+        let raw = json!({"exit": "zero", "states": {"items": {
+            "stream_state": {"use_global_cursor": true, "state": {"u": "1"}, "lookback_window": 7},
+            "sourceStats": {"recordCount": 4.0}}}});
+        let later = json!({"exit": "zero", "states": {"items": {
+            "stream_state": {"use_global_cursor": true, "state": {"u": "1"}, "lookback_window": 1},
+            "sourceStats": {"recordCount": 0.0}}}});
+        assert!(diff(&raw, &later, 10).is_empty());
+        let moved = json!({"exit": "zero", "states": {"items": {
+            "stream_state": {"use_global_cursor": true, "state": {"u": "2"}, "lookback_window": 1},
+            "sourceStats": {"recordCount": 0.0}}}});
+        assert_eq!(
+            diff(&raw, &moved, 10),
+            vec!["states.items.stream_state.state.u: expected \"1\", got \"2\"".to_owned()]
+        );
+    }
+
+    #[test]
+    fn plain_states_keep_their_record_count_and_fields() {
+        let flat = r#"{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"events"},"stream_state":{"updated_at":"2024-01-05","lookback_window":3,"states":"not a list"}},"sourceStats":{"recordCount":2.0}}}"#;
+        let normalised = normalise("read", flat, true, RecordOrder::Sorted);
+        assert_eq!(
+            normalised["states"]["events"],
+            json!({"stream_state": {"updated_at": "2024-01-05", "lookback_window": 3, "states": "not a list"},
+                   "sourceStats": {"recordCount": 2.0}})
+        );
     }
 
     #[test]
