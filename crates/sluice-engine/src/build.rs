@@ -3,6 +3,7 @@
 //! Every error names the manifest path of the component it comes from.
 
 use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
+use crate::slicing::{CursorSpec, Parent, Router, Slicing};
 use crate::stream::{Retriever, SchemaSource, Stream};
 use crate::support::unsupported_components;
 use crate::{EngineError, SourceOptions};
@@ -13,9 +14,10 @@ use sluice_interp::{Context, Template};
 use sluice_manifest::model::{self, StreamEntry};
 use sluice_manifest::{Manifest, ManifestPath};
 use sluice_paginate::{PaginationResetPolicy, Paginator};
-use sluice_protocol::AirbyteMessage;
 use sluice_protocol::ConnectorSpecification;
+use sluice_protocol::{AirbyteMessage, SyncMode};
 use sluice_records::RecordSelector;
+use sluice_slice::{CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,18 +37,48 @@ fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
     EngineError::config(format!("manifest at {path}: {message}"))
 }
 
-/// Builds every stream, refusing a manifest with components sluice cannot run.
+/// A stream of the manifest: ready to read, or one sluice cannot run, with the reason.
+#[derive(Debug)]
+pub(crate) enum StreamSlot {
+    Ready(Box<Stream>),
+    Unrunnable(Box<Unrunnable>),
+}
+
+/// A stream sluice cannot run: what `discover` still says about it, and why reading it fails.
+#[derive(Debug)]
+pub(crate) struct Unrunnable {
+    pub name: String,
+    pub entry: sluice_protocol::AirbyteStream,
+    pub error: EngineError,
+}
+
+impl StreamSlot {
+    pub fn name(&self) -> &str {
+        match self {
+            StreamSlot::Ready(stream) => &stream.name,
+            StreamSlot::Unrunnable(unrunnable) => &unrunnable.name,
+        }
+    }
+}
+
+/// Builds every stream. A stream that needs a component sluice cannot run (or fails to build)
+/// becomes [`StreamSlot::Unrunnable`], so the others still run; a component sluice cannot run
+/// outside the streams (and their shared definitions) refuses the whole manifest.
 pub(crate) fn streams(
     manifest: &Manifest,
     config: &Arc<Value>,
     options: &SourceOptions,
-) -> Result<Vec<Stream>, EngineError> {
+) -> Result<Vec<StreamSlot>, EngineError> {
     let unsupported = unsupported_components(manifest);
-    if !unsupported.is_empty() {
-        let list: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
+    let global: Vec<String> = unsupported
+        .iter()
+        .filter(|u| !matches!(u.path.top_key(), Some("streams" | "definitions")))
+        .map(ToString::to_string)
+        .collect();
+    if !global.is_empty() {
         return Err(EngineError::config(format!(
             "sluice cannot run this manifest: {}",
-            list.join("; ")
+            global.join("; ")
         )));
     }
     let auth = AuthContext::new(Arc::clone(config), Arc::clone(&options.transport));
@@ -78,17 +110,74 @@ pub(crate) fn streams(
     let mut streams = Vec::new();
     for (index, entry) in manifest.model.streams.iter().flatten().enumerate() {
         let path = root.index(index);
-        match entry {
-            StreamEntry::DeclarativeStream(stream) => streams.push(builder.stream(stream, &path)?),
-            other => {
-                return Err(at(
+        let missing: Vec<String> = unsupported
+            .iter()
+            .filter(|u| u.path.stream_index() == Some(index))
+            .map(ToString::to_string)
+            .collect();
+        let built = if !missing.is_empty() {
+            Err(EngineError::config(format!(
+                "sluice cannot run this stream: {}",
+                missing.join("; ")
+            )))
+        } else {
+            match entry {
+                StreamEntry::DeclarativeStream(stream) => builder.stream(stream, &path),
+                StreamEntry::StateDelegatingStream(delegating) => {
+                    builder.state_delegating_stream(delegating, &path)
+                }
+                other => Err(at(
                     &path,
                     format!("{} is not supported yet", variant_name(other)),
-                ));
+                )),
             }
-        }
+        };
+        streams.push(match built {
+            Ok(stream) => StreamSlot::Ready(Box::new(stream)),
+            Err(error) => {
+                StreamSlot::Unrunnable(Box::new(unrunnable(entry, &builder, &path, error)))
+            }
+        });
     }
     Ok(streams)
+}
+
+/// What `discover` can say of a stream that cannot run: its name, its schema when it is
+/// written in the manifest, and its sync modes.
+fn unrunnable(
+    entry: &StreamEntry,
+    builder: &Builder<'_>,
+    path: &ManifestPath,
+    error: EngineError,
+) -> Unrunnable {
+    let (name, stream) = match entry {
+        StreamEntry::DeclarativeStream(stream) => {
+            (stream.name.clone().unwrap_or_default(), Some(&**stream))
+        }
+        StreamEntry::StateDelegatingStream(stream) => {
+            (stream.name.clone(), Some(&stream.full_refresh_stream))
+        }
+        StreamEntry::ConditionalStreams(_) => (String::new(), None),
+    };
+    let schema = stream
+        .and_then(|s| {
+            let parameters = parameters_value(s.parameters.as_ref());
+            match builder.schema(s, &name, &parameters, &path.key("schema_loader")) {
+                Ok(SchemaSource::Static(schema)) => Some(schema),
+                _ => None,
+            }
+        })
+        .unwrap_or_default();
+    let incremental = stream.is_some_and(|s| s.incremental_sync.is_some());
+    let modes = if incremental {
+        vec![SyncMode::FullRefresh, SyncMode::Incremental]
+    } else {
+        vec![SyncMode::FullRefresh]
+    };
+    let mut entry = sluice_protocol::AirbyteStream::new(&name, schema, modes);
+    entry.is_resumable = Some(incremental);
+    entry.is_file_based = Some(false);
+    Unrunnable { name, entry, error }
 }
 
 fn variant_name(entry: &StreamEntry) -> &'static str {
@@ -121,9 +210,10 @@ impl Builder<'_> {
             SchemaSource::Static(schema) => schema,
             SchemaSource::Dynamic(_) => &no_schema,
         };
+        let slicing = self.slicing(stream, &name, path)?;
         let retriever = match &stream.retriever {
             model::Retriever::SimpleRetriever(r) => self.simple_retriever(
-                r,
+                &with_cursor_defaults(r, &slicing),
                 stream.transformations.as_deref().unwrap_or(&[]),
                 json_schema,
                 path,
@@ -141,7 +231,232 @@ impl Builder<'_> {
             primary_key,
             schema,
             retriever,
+            slicing,
+            with_state: None,
         })
+    }
+
+    /// A `StateDelegatingStream`: its full refresh stream, reading its incremental stream
+    /// instead once there is state.
+    fn state_delegating_stream(
+        &self,
+        delegating: &model::StateDelegatingStream,
+        path: &ManifestPath,
+    ) -> Result<Stream, EngineError> {
+        let full_refresh_name = delegating
+            .full_refresh_stream
+            .name
+            .as_deref()
+            .unwrap_or_default();
+        let incremental_name = delegating
+            .incremental_stream
+            .name
+            .as_deref()
+            .unwrap_or_default();
+        if full_refresh_name != delegating.name || incremental_name != delegating.name {
+            return Err(at(
+                path,
+                format!(
+                    "state_delegating_stream, full_refresh_stream name and incremental_stream must have equal names. Instead has {}, {full_refresh_name} and {incremental_name}.",
+                    delegating.name
+                ),
+            ));
+        }
+        if delegating
+            .api_retention_period
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Err(at(
+                &path.key("api_retention_period"),
+                "api_retention_period is not supported by sluice yet",
+            ));
+        }
+        let mut stream = self.stream(
+            &delegating.full_refresh_stream,
+            &path.key("full_refresh_stream"),
+        )?;
+        let incremental = self.stream(
+            &delegating.incremental_stream,
+            &path.key("incremental_stream"),
+        )?;
+        stream.with_state = Some(Box::new(incremental));
+        Ok(stream)
+    }
+
+    /// The stream's partition router, incremental cursor and state migrations.
+    fn slicing(
+        &self,
+        stream: &model::DeclarativeStream,
+        name: &str,
+        path: &ManifestPath,
+    ) -> Result<Slicing, EngineError> {
+        let router = match &stream.retriever {
+            model::Retriever::SimpleRetriever(retriever) => match &retriever.partition_router {
+                None => Router::Single,
+                Some(router) => {
+                    self.stream_router(router, &path.key("retriever").key("partition_router"))?
+                }
+            },
+            _ => Router::Single,
+        };
+        let cursor_path = path.key("incremental_sync");
+        let cursor = match &stream.incremental_sync {
+            None => CursorSpec::None,
+            Some(model::IncrementalSync::DatetimeBasedCursor(cursor)) => {
+                CursorSpec::Datetime(Arc::new(
+                    DatetimeSpec::from_model(cursor, name, self.config, &cursor_path)
+                        .map_err(slice_error)?,
+                ))
+            }
+            Some(model::IncrementalSync::IncrementingCountCursor(cursor)) => {
+                if !matches!(router, Router::Single) {
+                    return Err(at(
+                        &cursor_path,
+                        format!(
+                            "The low-code framework does not currently support usage of a PartitionRouter and an IncrementingCountCursor at the same time. Please specify only one of these options for stream {name}."
+                        ),
+                    ));
+                }
+                CursorSpec::Count(Arc::new(
+                    CountSpec::from_model(cursor, name, self.config, &cursor_path)
+                        .map_err(slice_error)?,
+                ))
+            }
+        };
+        let mut legacy_state_partition_field = None;
+        for (index, migration) in stream.state_migrations.iter().flatten().enumerate() {
+            let at_migration = path.key("state_migrations").index(index);
+            match migration {
+                model::StateMigration::LegacyToPerPartitionStateMigration(_) => {
+                    let Router::Substream(parents) = &router else {
+                        return Err(at(
+                            &at_migration,
+                            "LegacyToPerPartitionStateMigration needs a SubstreamPartitionRouter",
+                        ));
+                    };
+                    if !matches!(cursor, CursorSpec::Datetime(_)) {
+                        return Err(at(
+                            &at_migration,
+                            "LegacyToPerPartitionStateMigration needs a DatetimeBasedCursor",
+                        ));
+                    }
+                    // The reference migrates only with exactly one parent.
+                    if let [parent] = parents.as_slice() {
+                        legacy_state_partition_field = Some(parent.config.partition_field.clone());
+                    }
+                }
+                model::StateMigration::CustomStateMigration(_) => {
+                    return Err(at(
+                        &at_migration,
+                        "custom state migrations cannot run in sluice",
+                    ));
+                }
+            }
+        }
+        Ok(Slicing {
+            router,
+            cursor,
+            legacy_state_partition_field,
+        })
+    }
+
+    fn stream_router(
+        &self,
+        router: &model::StreamPartitionRouter,
+        path: &ManifestPath,
+    ) -> Result<Router, EngineError> {
+        use model::StreamPartitionRouter as R;
+        match router {
+            R::ListPartitionRouter(list) => self.list_router(list, path),
+            R::SubstreamPartitionRouter(substream) => self.substream_router(substream, path),
+            R::GroupingPartitionRouter(grouping) => self.grouping_router(grouping, path),
+            R::List(routers) => {
+                let mut built = Vec::with_capacity(routers.len());
+                for (index, router) in routers.iter().enumerate() {
+                    built.push(self.partition_router(router, &path.index(index))?);
+                }
+                Ok(Router::Product(built))
+            }
+            R::UnionPartitionRouter(_) | R::CustomPartitionRouter(_) => {
+                Err(at(path, "this partition router is not supported yet"))
+            }
+        }
+    }
+
+    fn partition_router(
+        &self,
+        router: &model::PartitionRouter,
+        path: &ManifestPath,
+    ) -> Result<Router, EngineError> {
+        use model::PartitionRouter as R;
+        match router {
+            R::ListPartitionRouter(list) => self.list_router(list, path),
+            R::SubstreamPartitionRouter(substream) => self.substream_router(substream, path),
+            R::GroupingPartitionRouter(grouping) => self.grouping_router(grouping, path),
+            R::UnionPartitionRouter(_) | R::CustomPartitionRouter(_) => {
+                Err(at(path, "this partition router is not supported yet"))
+            }
+        }
+    }
+
+    fn list_router(
+        &self,
+        list: &model::ListPartitionRouter,
+        path: &ManifestPath,
+    ) -> Result<Router, EngineError> {
+        Ok(Router::List(
+            ListRouter::from_model(list, self.config, path).map_err(slice_error)?,
+        ))
+    }
+
+    fn grouping_router(
+        &self,
+        grouping: &model::GroupingPartitionRouter,
+        path: &ManifestPath,
+    ) -> Result<Router, EngineError> {
+        use model::UnderlyingPartitionRouter as U;
+        let inner_path = path.key("underlying_partition_router");
+        let inner = match &grouping.underlying_partition_router {
+            U::ListPartitionRouter(list) => self.list_router(list, &inner_path)?,
+            U::SubstreamPartitionRouter(substream) => {
+                self.substream_router(substream, &inner_path)?
+            }
+            U::UnionPartitionRouter(_) | U::CustomPartitionRouter(_) => {
+                return Err(at(
+                    &inner_path,
+                    "this partition router is not supported yet",
+                ));
+            }
+        };
+        let grouping = GroupingRouter::from_model(grouping, path).map_err(slice_error)?;
+        Ok(Router::Grouping(grouping, Box::new(inner)))
+    }
+
+    fn substream_router(
+        &self,
+        substream: &model::SubstreamPartitionRouter,
+        path: &ManifestPath,
+    ) -> Result<Router, EngineError> {
+        let mut parents = Vec::with_capacity(substream.parent_stream_configs.len());
+        for (index, parent) in substream.parent_stream_configs.iter().enumerate() {
+            let at_parent = path.key("parent_stream_configs").index(index);
+            let stream_path = at_parent.key("stream");
+            let model::Stream::DeclarativeStream(declarative) = &parent.stream else {
+                return Err(at(
+                    &stream_path,
+                    "a StateDelegatingStream as a parent stream is not supported yet",
+                ));
+            };
+            let stream = self.stream(declarative, &stream_path)?;
+            let config = ParentConfig::from_model(parent, &stream.name, self.config, &at_parent)
+                .map_err(slice_error)?;
+            parents.push(Parent {
+                config,
+                stream: Box::new(stream),
+            });
+        }
+        Ok(Router::Substream(parents))
     }
 
     fn schema(
@@ -345,6 +660,30 @@ impl Builder<'_> {
         built.config_secrets = Arc::clone(&self.config_secrets);
         Ok(built)
     }
+}
+
+fn slice_error(error: SliceError) -> EngineError {
+    EngineError::config(error.to_string())
+}
+
+/// A client-side incremental stream transforms records before its record filter runs, unless
+/// the manifest says otherwise (the reference's default for that flag).
+fn with_cursor_defaults<'r>(
+    retriever: &'r model::SimpleRetriever,
+    slicing: &Slicing,
+) -> std::borrow::Cow<'r, model::SimpleRetriever> {
+    let client_side = matches!(&slicing.cursor, CursorSpec::Datetime(spec) if spec.client_side);
+    if !client_side
+        || retriever
+            .record_selector
+            .transform_before_filtering
+            .is_some()
+    {
+        return std::borrow::Cow::Borrowed(retriever);
+    }
+    let mut retriever = retriever.clone();
+    retriever.record_selector.transform_before_filtering = Some(true);
+    std::borrow::Cow::Owned(retriever)
 }
 
 /// The path of the stream a component path is in (`streams[2].schema_loader` -> `streams[2]`).

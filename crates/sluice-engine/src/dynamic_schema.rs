@@ -7,7 +7,7 @@
 //! keeps some of the fields and `schema_transformations` reshape the properties.
 
 use crate::EngineError;
-use crate::stream::{Flow, Retriever};
+use crate::stream::Retriever;
 use serde_json::{Map, Value, json};
 use sluice_interp::{Context, InterpolatedBoolean, Template};
 use sluice_manifest::{ManifestPath, model};
@@ -190,13 +190,7 @@ impl DynamicSchemaLoader {
 
     /// Reads the first record of the loader's retriever and builds the JSON schema from it.
     pub async fn load(&self) -> Result<Map<String, Value>, EngineError> {
-        let mut first = None;
-        self.retriever
-            .read_records(&Value::Object(Map::new()), |record| {
-                first = Some(record.into_value());
-                Ok(Flow::Stop)
-            })
-            .await?;
+        let first = self.retriever.first_record().await?;
         let properties = match first {
             Some(record) => self.properties(&record)?,
             None => Map::new(),

@@ -21,6 +21,7 @@ mod dynamic_schema;
 mod error;
 mod output;
 mod read;
+mod slicing;
 mod stream;
 mod support;
 
@@ -29,6 +30,7 @@ pub use error::EngineError;
 pub use output::{MessageWriter, PendingMessages, RecordData};
 pub use support::{Unsupported, manifest_problems, unsupported_components};
 
+use build::StreamSlot;
 use serde_json::Value;
 use sluice_http::{HyperTransport, Transport};
 use sluice_manifest::Manifest;
@@ -39,7 +41,6 @@ use sluice_protocol::{
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
-use stream::Stream;
 
 /// How a [`Source`] reaches the outside world.
 #[derive(Debug, Clone)]
@@ -68,11 +69,13 @@ impl Default for SourceOptions {
 pub struct Source {
     manifest: Manifest,
     config: Arc<Value>,
-    streams: Vec<Stream>,
+    streams: Vec<StreamSlot>,
 }
 
 impl Source {
-    /// Builds every stream of the manifest. Fails on a component sluice cannot run, naming it.
+    /// Builds every stream of the manifest. A stream that needs a component sluice cannot run
+    /// is kept aside (discover lists it, reading it fails naming the component); a component
+    /// sluice cannot run outside the streams fails here, naming it.
     pub fn new(
         manifest: Manifest,
         config: Value,
@@ -115,10 +118,19 @@ impl Source {
         }
         let names = build::check_stream_names(&self.manifest)?;
         for name in names {
-            let Some(stream) = self.streams.iter().find(|s| s.name == name) else {
-                return Ok(failed(format!(
-                    "Check failed: stream '{name}' is not in the manifest"
-                )));
+            let stream = match self.streams.iter().find(|s| s.name() == name) {
+                Some(StreamSlot::Ready(stream)) => stream,
+                Some(StreamSlot::Unrunnable(unrunnable)) => {
+                    return Ok(failed(format!(
+                        "Unable to connect to stream {name} - {}",
+                        unrunnable.error.message
+                    )));
+                }
+                None => {
+                    return Ok(failed(format!(
+                        "Check failed: stream '{name}' is not in the manifest"
+                    )));
+                }
             };
             if let Err(error) = read::first_record(stream).await {
                 return Ok(failed(format!(
@@ -137,8 +149,11 @@ impl Source {
     /// its schema from the API here.
     pub async fn discover(&self) -> Result<AirbyteCatalog, EngineError> {
         let mut streams = Vec::with_capacity(self.streams.len());
-        for stream in &self.streams {
-            streams.push(stream.discover_entry().await?);
+        for slot in &self.streams {
+            streams.push(match slot {
+                StreamSlot::Ready(stream) => stream.discover_entry().await?,
+                StreamSlot::Unrunnable(unrunnable) => unrunnable.entry.clone(),
+            });
         }
         Ok(AirbyteCatalog { streams })
     }
@@ -148,9 +163,13 @@ impl Source {
         let streams = self
             .streams
             .iter()
-            .map(|s| {
+            .map(|slot| {
+                let entry = match slot {
+                    StreamSlot::Ready(stream) => stream.catalog_entry(),
+                    StreamSlot::Unrunnable(unrunnable) => unrunnable.entry.clone(),
+                };
                 ConfiguredAirbyteStream::new(
-                    s.catalog_entry(),
+                    entry,
                     SyncMode::FullRefresh,
                     DestinationSyncMode::Overwrite,
                 )
@@ -167,6 +186,17 @@ impl Source {
         out: &mut MessageWriter<W>,
     ) -> Result<(), EngineError> {
         read::read(&self.streams, catalog, state, out).await
+    }
+
+    /// The streams sluice cannot run, each with the reason (the components it needs).
+    pub fn unrunnable_streams(&self) -> Vec<(&str, &EngineError)> {
+        self.streams
+            .iter()
+            .filter_map(|slot| match slot {
+                StreamSlot::Unrunnable(u) => Some((u.name.as_str(), &u.error)),
+                StreamSlot::Ready(_) => None,
+            })
+            .collect()
     }
 
     /// The config the source runs with.

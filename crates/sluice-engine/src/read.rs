@@ -1,40 +1,66 @@
 //! The read loop: stream statuses, records and state, in the reference's order.
 
-use crate::stream::{Flow, Stream};
+use crate::build::StreamSlot;
+use crate::slicing::{Cursor, SliceReader};
+use crate::stream::Stream;
 use crate::{EngineError, MessageWriter};
 use serde_json::{Map, Value};
 use sluice_protocol::{
     AirbyteMessage, AirbyteStateMessage, AirbyteStreamStatus, ConfiguredAirbyteCatalog, EmittedAt,
     StreamDescriptor,
 };
+use sluice_slice::SliceProgress;
 use std::io::Write;
 
-/// Reads the first record of a stream (for `check`); an empty stream is fine.
+/// Reads the first record of a stream (for `check`): the first page of its first slice; an
+/// empty stream is fine.
 pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
-    let no_slice = Value::Object(Map::new());
-    stream.read_records(&no_slice, |_| Ok(Flow::Stop)).await
+    let mut reader = SliceReader::new(stream, &Map::new()).await?;
+    let Some(slice) = reader.next_slice().await? else {
+        return Ok(());
+    };
+    let mut pages = reader.pages(&slice);
+    reader.next_page(&mut pages, &slice).await?;
+    Ok(())
 }
 
 /// Reads every configured stream, then fails if any stream failed, naming them all.
 pub(crate) async fn read<W: Write + Send + 'static>(
-    streams: &[Stream],
+    streams: &[StreamSlot],
     catalog: &ConfiguredAirbyteCatalog,
-    _state: &[AirbyteStateMessage],
+    state: &[AirbyteStateMessage],
     out: &mut MessageWriter<W>,
 ) -> Result<(), EngineError> {
+    let states = sluice_protocol::per_stream_states(state)
+        .map_err(|e| EngineError::config(format!("the input state cannot be used: {e}")))?;
+    let no_state = Map::new();
     let mut failures: Vec<(String, EngineError)> = Vec::new();
     tracing::info!("Starting syncing");
     for configured in &catalog.streams {
         let name = &configured.stream.name;
-        let Some(stream) = streams.iter().find(|s| &s.name == name) else {
-            let error = EngineError::config(format!(
-                "The stream '{name}' in the catalog is not in the manifest"
-            ));
-            emit(out, &stream_error(name, &error))?;
-            failures.push((name.clone(), error));
-            continue;
+        let stream = match streams.iter().find(|s| s.name() == name) {
+            Some(StreamSlot::Ready(stream)) => stream,
+            Some(StreamSlot::Unrunnable(unrunnable)) => {
+                let descriptor = StreamDescriptor::new(name);
+                emit(out, &status(&descriptor, AirbyteStreamStatus::Started))?;
+                emit(out, &stream_error(name, &unrunnable.error))?;
+                emit(out, &status(&descriptor, AirbyteStreamStatus::Incomplete))?;
+                failures.push((name.clone(), unrunnable.error.clone()));
+                continue;
+            }
+            None => {
+                let error = EngineError::config(format!(
+                    "The stream '{name}' in the catalog is not in the manifest"
+                ));
+                emit(out, &stream_error(name, &error))?;
+                failures.push((name.clone(), error));
+                continue;
+            }
         };
-        if let Some(error) = read_stream(stream, out).await? {
+        let state = states
+            .get(&StreamDescriptor::new(name))
+            .unwrap_or(&no_state);
+        if let Some(error) = read_stream(stream, state, out).await? {
             failures.push((name.clone(), error));
         }
     }
@@ -62,73 +88,104 @@ pub(crate) async fn read<W: Write + Send + 'static>(
 }
 
 /// Reads one stream. The outer error is fatal (stdout is gone); the inner one is the stream's
-/// failure, already reported, after which the sync goes on with the next stream.
+/// failure, already reported, after which the sync goes on with the next stream. A slice that
+/// fails is reported and the stream's other slices are still read; its state never moves past
+/// the failed slice.
 async fn read_stream<W: Write + Send + 'static>(
     stream: &Stream,
+    state: &Map<String, Value>,
     out: &mut MessageWriter<W>,
 ) -> Result<Option<EngineError>, EngineError> {
+    let stream = match &stream.with_state {
+        Some(incremental) if !state.is_empty() => incremental,
+        _ => stream,
+    };
     let descriptor = StreamDescriptor::new(&stream.name);
     tracing::info!("Marking stream {} as STARTED", stream.name);
     tracing::info!("Syncing stream: {}", stream.name);
     emit(out, &status(&descriptor, AirbyteStreamStatus::Started))?;
-    let mut count: u64 = 0;
-    let mut write_error = None;
-    let no_slice = Value::Object(Map::new());
-    let result = stream
-        .read_records(&no_slice, |record| {
-            if count == 0 {
-                tracing::info!("Marking stream {} as RUNNING", stream.name);
-                if let Err(e) = out.message(&status(&descriptor, AirbyteStreamStatus::Running)) {
-                    write_error = Some(e);
-                    return Ok(Flow::Stop);
-                }
-            }
-            count += 1;
-            match out.record_data(&stream.name, record) {
-                Ok(()) => Ok(Flow::Continue),
-                Err(e) => {
-                    write_error = Some(e);
-                    Ok(Flow::Stop)
-                }
-            }
-        })
-        .await;
-    if let Some(e) = write_error {
-        return Err(write_failure(e));
-    }
-    let no_cursor = no_cursor_state();
-    if let Err(error) = &result {
-        tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
-    }
-    tracing::info!("Read {count} records from {} stream", stream.name);
-    tracing::info!("Marking stream {} as STOPPED", stream.name);
-    tracing::info!("Finished syncing {}", stream.name);
-    match result {
-        Ok(()) => {
-            emit(out, &status(&descriptor, AirbyteStreamStatus::Complete))?;
-            emit(
-                out,
-                &AirbyteMessage::state_stream(descriptor, no_cursor, Some(count as f64)),
-            )?;
-            Ok(None)
-        }
+    let mut reader = match SliceReader::new(stream, state).await {
+        Ok(reader) => reader,
         Err(error) => {
+            tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
             emit(out, &stream_error(&stream.name, &error))?;
             emit(out, &status(&descriptor, AirbyteStreamStatus::Incomplete))?;
-            emit(
-                out,
-                &AirbyteMessage::state_stream(descriptor, no_cursor, Some(count as f64)),
-            )?;
-            Ok(Some(error))
+            return Ok(Some(error));
+        }
+    };
+    let observes = !matches!(reader.cursor, Cursor::Final);
+    let mut total: u64 = 0;
+    let mut since_state: u64 = 0;
+    let mut failure: Option<EngineError> = None;
+    loop {
+        let slice = match reader.next_slice().await {
+            Ok(Some(slice)) => slice,
+            Ok(None) => break,
+            Err(error) => {
+                emit(out, &stream_error(&stream.name, &error))?;
+                failure = Some(error);
+                break;
+            }
+        };
+        let mut pages = reader.pages(&slice);
+        let mut progress = SliceProgress::default();
+        let read = loop {
+            let records = match reader.next_page(&mut pages, &slice).await {
+                Ok(Some(records)) => records,
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
+            };
+            for record in records {
+                if observes {
+                    reader
+                        .cursor
+                        .observe(&slice, &mut progress, &record.to_value());
+                }
+                if total == 0 {
+                    tracing::info!("Marking stream {} as RUNNING", stream.name);
+                    emit(out, &status(&descriptor, AirbyteStreamStatus::Running))?;
+                }
+                total += 1;
+                since_state += 1;
+                out.record_data(&stream.name, record)
+                    .map_err(write_failure)?;
+            }
+        };
+        let closed = read.and_then(|()| reader.cursor.close(&slice, &progress));
+        match closed {
+            Ok(Some(state)) => {
+                emit(
+                    out,
+                    &AirbyteMessage::state_stream(
+                        descriptor.clone(),
+                        state,
+                        Some(since_state as f64),
+                    ),
+                )?;
+                since_state = 0;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
+                emit(out, &stream_error(&stream.name, &error))?;
+                failure = Some(error);
+            }
         }
     }
-}
-
-/// The state the reference gives a stream without a cursor.
-fn no_cursor_state() -> Map<String, Value> {
-    let mut state = Map::new();
-    state.insert("__ab_no_cursor_state_message".to_owned(), Value::Bool(true));
-    state
+    tracing::info!("Read {total} records from {} stream", stream.name);
+    tracing::info!("Marking stream {} as STOPPED", stream.name);
+    tracing::info!("Finished syncing {}", stream.name);
+    let final_status = match failure {
+        None => AirbyteStreamStatus::Complete,
+        Some(_) => AirbyteStreamStatus::Incomplete,
+    };
+    emit(out, &status(&descriptor, final_status))?;
+    let final_state = reader.final_state();
+    emit(
+        out,
+        &AirbyteMessage::state_stream(descriptor, final_state, Some(since_state as f64)),
+    )?;
+    Ok(failure)
 }
 
 fn status(descriptor: &StreamDescriptor, status: AirbyteStreamStatus) -> AirbyteMessage {

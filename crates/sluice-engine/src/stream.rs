@@ -3,6 +3,7 @@
 use crate::EngineError;
 use crate::dynamic_schema::DynamicSchema;
 use crate::output::RecordData;
+use crate::slicing::Slicing;
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester};
@@ -12,6 +13,7 @@ use sluice_paginate::{
 };
 use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
 use sluice_records::{RecordSelector, SelectError, SelectVariables};
+use std::sync::Arc;
 
 /// One stream of the manifest, ready to read.
 #[derive(Debug)]
@@ -20,6 +22,11 @@ pub(crate) struct Stream {
     pub primary_key: Vec<Vec<String>>,
     pub schema: SchemaSource,
     pub retriever: Retriever,
+    /// How the stream is split into slices and what state it keeps.
+    pub slicing: Slicing,
+    /// A `StateDelegatingStream`'s incremental stream, read instead of this one (its full
+    /// refresh stream) once the stream has state.
+    pub with_state: Option<Box<Stream>>,
 }
 
 /// Where a stream's JSON schema comes from.
@@ -40,26 +47,17 @@ impl Stream {
         }
     }
 
-    /// Reads every page of one slice. A dynamic schema is loaded first, as the reference does
-    /// for each partition, and records are normalised by it when the selector asks for that.
-    pub async fn read_records(
-        &self,
-        stream_slice: &Value,
-        emit: impl FnMut(RecordData) -> Result<Flow, EngineError>,
-    ) -> Result<(), EngineError> {
+    /// The record selector reads use: the stream's, or one normalising by a schema loaded now
+    /// (the reference loads a dynamic schema once per stream and caches it).
+    pub async fn selector_for_read(&self) -> Result<SelectorHandle<'_>, EngineError> {
         let SchemaSource::Dynamic(dynamic) = &self.schema else {
-            return self.retriever.read_records(stream_slice, emit).await;
+            return Ok(SelectorHandle::Borrowed(&self.retriever.selector));
+        };
+        let Some(recipe) = &dynamic.normalizing_selector else {
+            return Ok(SelectorHandle::Borrowed(&self.retriever.selector));
         };
         let schema = dynamic.loader.load().await?;
-        match &dynamic.normalizing_selector {
-            Some(recipe) => {
-                let selector = recipe.build(&schema)?;
-                self.retriever
-                    .read_records_with(&selector, stream_slice, emit)
-                    .await
-            }
-            None => self.retriever.read_records(stream_slice, emit).await,
-        }
+        Ok(SelectorHandle::Shared(Arc::new(recipe.build(&schema)?)))
     }
 
     /// The stream as `discover` describes it, with its schema loaded.
@@ -78,13 +76,40 @@ impl Stream {
     }
 
     fn entry_with_schema(&self, json_schema: Map<String, Value>) -> AirbyteStream {
-        let mut entry = AirbyteStream::new(&self.name, json_schema, vec![SyncMode::FullRefresh]);
+        let cursor_field = self.slicing.cursor.cursor_field();
+        let modes = match cursor_field {
+            Some(_) => vec![SyncMode::FullRefresh, SyncMode::Incremental],
+            None => vec![SyncMode::FullRefresh],
+        };
+        let mut entry = AirbyteStream::new(&self.name, json_schema, modes);
+        if let Some(field) = cursor_field {
+            entry.source_defined_cursor = Some(true);
+            entry.default_cursor_field = Some(vec![field.to_owned()]);
+        }
         if !self.primary_key.is_empty() {
             entry.source_defined_primary_key = Some(self.primary_key.clone());
         }
-        entry.is_resumable = Some(false);
+        entry.is_resumable = Some(cursor_field.is_some());
         entry.is_file_based = Some(false);
         entry
+    }
+}
+
+/// A record selector a reader uses: the stream's own, or one built for this read.
+#[derive(Debug, Clone)]
+pub(crate) enum SelectorHandle<'a> {
+    Borrowed(&'a RecordSelector),
+    Shared(Arc<RecordSelector>),
+}
+
+impl std::ops::Deref for SelectorHandle<'_> {
+    type Target = RecordSelector;
+
+    fn deref(&self) -> &RecordSelector {
+        match self {
+            SelectorHandle::Borrowed(selector) => selector,
+            SelectorHandle::Shared(selector) => selector,
+        }
     }
 }
 
@@ -97,129 +122,227 @@ pub(crate) struct Retriever {
     pub reset_policy: PaginationResetPolicy,
 }
 
-/// Whether the reader wants more records after the one it was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flow {
-    Continue,
-    Stop,
+/// Which records of a page go on, for incremental streams: a client-side filter counts as part
+/// of record selection (its drops shorten the page for the paginator); a data feed's stop
+/// condition looks at the page's last record before its own filter drops old records.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct RecordGate<'g> {
+    /// Keeps a record (client-side incremental).
+    pub keep: Option<&'g dyn Fn(&Value) -> bool>,
+    /// Whether a data feed has read everything new: paging stops after a page whose last
+    /// record this rejects, and the page's rejected records are dropped.
+    pub feed: Option<&'g dyn Fn(&Value) -> bool>,
+}
+
+impl RecordGate<'_> {
+    fn is_open(&self) -> bool {
+        self.keep.is_none() && self.feed.is_none()
+    }
+}
+
+/// Reads the pages of one slice, one at a time.
+pub(crate) struct PageReader<'a> {
+    retriever: &'a Retriever,
+    selector: SelectorHandle<'a>,
+    stream_slice: Value,
+    slice_options: PageRequestOptions,
+    token: Option<PageToken>,
+    tracker: PaginationTracker,
+    records: Vec<Value>,
+    done: bool,
+    /// An error to report once the records selected before it are handed on.
+    failure: Option<EngineError>,
+}
+
+impl<'a> PageReader<'a> {
+    /// A reader of the slice whose template value is `stream_slice`, whose partition router and
+    /// cursor add `slice_options` to every request.
+    pub fn new(
+        retriever: &'a Retriever,
+        selector: SelectorHandle<'a>,
+        stream_slice: Value,
+        slice_options: PageRequestOptions,
+    ) -> Self {
+        Self {
+            token: retriever.paginator.initial_token(),
+            tracker: retriever.reset_policy.tracker(false),
+            retriever,
+            selector,
+            stream_slice,
+            slice_options,
+            records: Vec::new(),
+            done: false,
+            failure: None,
+        }
+    }
+
+    /// The next page's records, or `None` once the slice is read.
+    pub async fn next_page(
+        &mut self,
+        gate: RecordGate<'_>,
+    ) -> Result<Option<Vec<RecordData>>, EngineError> {
+        loop {
+            if let Some(failure) = self.failure.take() {
+                self.done = true;
+                return Err(failure);
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.read_page(gate).await? {
+                Some(page) => return Ok(Some(page)),
+                // A pagination reset: the slice starts again from its first page.
+                None if !self.done => continue,
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// One request. `None` without `done` means the slice restarts.
+    async fn read_page(
+        &mut self,
+        gate: RecordGate<'_>,
+    ) -> Result<Option<Vec<RecordData>>, EngineError> {
+        let retriever = self.retriever;
+        let stream_slice = &self.stream_slice;
+        let options = request_options(
+            retriever.paginator.request_options(self.token.as_ref()),
+            &self.slice_options,
+        );
+        let variables = RequestVariables {
+            stream_slice,
+            next_page_token: self.token.as_ref().map(PageToken::as_mapping),
+        };
+        let request = retriever
+            .requester
+            .build(variables, &options)
+            .await
+            .map_err(http_error)?;
+        let response = match retriever.requester.send(&request).await {
+            Ok(Some(response)) => response,
+            Ok(None) => {
+                self.done = true;
+                return Ok(Some(Vec::new()));
+            }
+            // The error handler asks to read the slice again from its first page.
+            Err(error) if error.action == Action::ResetPagination => {
+                tracing::info!("Hitting PaginationReset event: {}", error.message);
+                self.token = retriever.paginator.initial_token();
+                self.tracker.restart(true).map_err(paginate_error)?;
+                return Ok(None);
+            }
+            Err(error) => return Err(http_error(error)),
+        };
+
+        let selector = &*self.selector;
+        let first_body;
+        let as_sent = if gate.is_open() {
+            retriever.page_as_sent(selector, &response.body)
+        } else {
+            None
+        };
+        let (page, last_record, emitted, extracted) = match as_sent {
+            Some((page, pagination_body)) => {
+                first_body = pagination_body;
+                let last_record = page.last().map(RecordData::to_value);
+                let count = page.len();
+                (page, last_record, count, count)
+            }
+            None => {
+                let decoded = selector.decode(&response.body).map_err(select_error)?;
+                // The paginator reads the body after its records have been moved out; keep
+                // a copy only when one of its templates reads `response`.
+                first_body = retriever
+                    .paginator
+                    .needs_response_body()
+                    .then(|| decoded.pagination_body().clone());
+                self.records.clear();
+                let empty_state = Value::Object(Map::new());
+                let select_variables = SelectVariables {
+                    stream_slice,
+                    next_page_token: self.token.as_ref().map(PageToken::as_mapping),
+                    stream_state: &empty_state,
+                };
+                let outcome = match selector.select(decoded, &select_variables, &mut self.records) {
+                    Ok(outcome) => outcome,
+                    Err(error) => {
+                        // What was selected before the failure is handed on, as the
+                        // reference emits it; the error follows on the next call.
+                        self.failure = Some(select_error(error));
+                        let selected = self.records.drain(..).map(RecordData::Parsed).collect();
+                        return Ok(Some(selected));
+                    }
+                };
+                let mut emitted = outcome.emitted;
+                if let Some(keep) = gate.keep {
+                    let before = self.records.len();
+                    self.records.retain(|record| keep(record));
+                    emitted -= before - self.records.len();
+                }
+                let last_record = self.records.last().cloned();
+                if let Some(feed) = gate.feed {
+                    self.records.retain(|record| feed(record));
+                }
+                let page = self.records.drain(..).map(RecordData::Parsed).collect();
+                (page, last_record, emitted, outcome.extracted)
+            }
+        };
+        for _ in &page {
+            self.tracker.observe();
+        }
+        if self.tracker.has_reached_limit() {
+            tracing::info!("Hitting PaginationReset event: the page limit is reached");
+            self.token = retriever.paginator.initial_token();
+            // The page's records go out before a refused restart fails the slice.
+            if let Err(error) = self.tracker.restart(true) {
+                self.failure = Some(paginate_error(error));
+            }
+            return Ok(Some(page));
+        }
+        let feed_is_done = match (gate.feed, &last_record) {
+            (Some(feed), Some(last)) => !feed(last),
+            _ => false,
+        };
+        if feed_is_done {
+            self.done = true;
+            return Ok(Some(page));
+        }
+        let info = PageInfo {
+            response_body: first_body.as_ref(),
+            headers: &response.headers,
+            last_page_size: emitted,
+            extracted_record_count: Some(extracted),
+            last_record: last_record.as_ref(),
+            current_token: self.token.as_ref(),
+            stream_slice,
+            page_size_override: None,
+        };
+        self.token = retriever
+            .paginator
+            .next_page_token(&info)
+            .map_err(paginate_error)?;
+        if self.token.is_none() {
+            self.done = true;
+        }
+        Ok(Some(page))
+    }
 }
 
 impl Retriever {
-    /// Reads every page of one slice, handing each record to `emit` as soon as its page arrives.
-    pub async fn read_records(
-        &self,
-        stream_slice: &Value,
-        emit: impl FnMut(RecordData) -> Result<Flow, EngineError>,
-    ) -> Result<(), EngineError> {
-        self.read_records_with(&self.selector, stream_slice, emit)
-            .await
-    }
-
-    /// [`Retriever::read_records`] with another record selector (one normalising by a schema
-    /// loaded at read time).
-    pub async fn read_records_with(
-        &self,
-        selector: &RecordSelector,
-        stream_slice: &Value,
-        mut emit: impl FnMut(RecordData) -> Result<Flow, EngineError>,
-    ) -> Result<(), EngineError> {
-        let mut token = self.paginator.initial_token();
-        let mut tracker = self.reset_policy.tracker(false);
-        let mut records = Vec::new();
-        let empty_state = Value::Object(Map::new());
-        loop {
-            let options = request_options(self.paginator.request_options(token.as_ref()));
-            let variables = RequestVariables {
-                stream_slice,
-                next_page_token: token.as_ref().map(PageToken::as_mapping),
-            };
-            let request = self
-                .requester
-                .build(variables, &options)
-                .await
-                .map_err(http_error)?;
-            let response = match self.requester.send(&request).await {
-                Ok(Some(response)) => response,
-                Ok(None) => return Ok(()),
-                // The error handler asks to read the slice again from its first page.
-                Err(error) if error.action == Action::ResetPagination => {
-                    tracing::info!("Hitting PaginationReset event: {}", error.message);
-                    token = self.paginator.initial_token();
-                    tracker.restart(true).map_err(paginate_error)?;
-                    continue;
-                }
-                Err(error) => return Err(http_error(error)),
-            };
-
-            let first_body;
-            let as_sent = self.page_as_sent(selector, &response.body);
-            let (last_record, emitted, extracted) = match as_sent {
-                Some((page, pagination_body)) => {
-                    first_body = pagination_body;
-                    let last_record = page.last().map(RecordData::to_value);
-                    let count = page.len();
-                    if emit_page(page, &mut tracker, &mut emit)? == Flow::Stop {
-                        return Ok(());
-                    }
-                    (last_record, count, count)
-                }
-                None => {
-                    let decoded = selector.decode(&response.body).map_err(select_error)?;
-                    // The paginator reads the body after its records have been moved out; keep
-                    // a copy only when one of its templates reads `response`.
-                    first_body = self
-                        .paginator
-                        .needs_response_body()
-                        .then(|| decoded.pagination_body().clone());
-                    records.clear();
-                    let select_variables = SelectVariables {
-                        stream_slice,
-                        next_page_token: token.as_ref().map(PageToken::as_mapping),
-                        stream_state: &empty_state,
-                    };
-                    let outcome = match selector.select(decoded, &select_variables, &mut records) {
-                        Ok(outcome) => outcome,
-                        Err(error) => {
-                            // What was selected before the failure is emitted, as the
-                            // reference does.
-                            for record in records.drain(..) {
-                                emit(RecordData::Parsed(record))?;
-                            }
-                            return Err(select_error(error));
-                        }
-                    };
-                    let last_record = records.last().cloned();
-                    let page = records.drain(..).map(RecordData::Parsed);
-                    if emit_page(page, &mut tracker, &mut emit)? == Flow::Stop {
-                        return Ok(());
-                    }
-                    (last_record, outcome.emitted, outcome.extracted)
-                }
-            };
-            if tracker.has_reached_limit() {
-                tracing::info!("Hitting PaginationReset event: the page limit is reached");
-                token = self.paginator.initial_token();
-                tracker.restart(true).map_err(paginate_error)?;
-                continue;
-            }
-            let page = PageInfo {
-                response_body: first_body.as_ref(),
-                headers: &response.headers,
-                last_page_size: emitted,
-                extracted_record_count: Some(extracted),
-                last_record: last_record.as_ref(),
-                current_token: token.as_ref(),
-                stream_slice,
-                page_size_override: None,
-            };
-            token = self
-                .paginator
-                .next_page_token(&page)
-                .map_err(paginate_error)?;
-            if token.is_none() {
-                return Ok(());
+    /// The first record of the unpartitioned stream, reading pages until one has a record.
+    pub async fn first_record(&self) -> Result<Option<Value>, EngineError> {
+        let mut reader = PageReader::new(
+            self,
+            SelectorHandle::Borrowed(&self.selector),
+            Value::Object(Map::new()),
+            PageRequestOptions::default(),
+        );
+        while let Some(page) = reader.next_page(RecordGate::default()).await? {
+            if let Some(record) = page.into_iter().next() {
+                return Ok(Some(record.into_value()));
             }
         }
+        Ok(None)
     }
 
     /// The page's records as the API sent them, when the selector would pass them through
@@ -258,21 +381,6 @@ impl Retriever {
     }
 }
 
-/// Hands a page's records to `emit`, counting each for the pagination reset.
-fn emit_page(
-    records: impl IntoIterator<Item = RecordData>,
-    tracker: &mut PaginationTracker,
-    emit: &mut impl FnMut(RecordData) -> Result<Flow, EngineError>,
-) -> Result<Flow, EngineError> {
-    for record in records {
-        tracker.observe();
-        if emit(record)? == Flow::Stop {
-            return Ok(Flow::Stop);
-        }
-    }
-    Ok(Flow::Continue)
-}
-
 fn select_error(error: SelectError) -> EngineError {
     EngineError::system(error.to_string())
 }
@@ -285,15 +393,26 @@ fn paginate_error(error: PaginateError) -> EngineError {
     }
 }
 
-/// The paginator's parts of a request, in the requester's terms.
-fn request_options(page: PageRequestOptions) -> RequestOptions {
+/// The paginator's and the slice's parts of a request, in the requester's terms.
+fn request_options(page: PageRequestOptions, slice: &PageRequestOptions) -> RequestOptions {
+    let mut body_json = slice.body_json.clone();
+    body_json.extend(page.body_json);
     RequestOptions {
-        query: page.query,
-        headers: page.headers,
-        body_json: page.body_json,
+        query: page
+            .query
+            .into_iter()
+            .chain(slice.query.iter().cloned())
+            .collect(),
+        headers: page
+            .headers
+            .into_iter()
+            .chain(slice.headers.iter().cloned())
+            .collect(),
+        body_json,
         body_data: page
             .body_data
             .into_iter()
+            .chain(slice.body_data.iter().cloned())
             .map(|(k, v)| (k, Value::String(v)))
             .collect(),
         url_override: None,

@@ -7,6 +7,7 @@ use std::fmt;
 const ENGINE_COMPONENTS: &[&str] = &[
     "DeclarativeSource",
     "DeclarativeStream",
+    "StateDelegatingStream",
     "SimpleRetriever",
     "InlineSchemaLoader",
     "JsonFileSchemaLoader",
@@ -25,6 +26,7 @@ fn is_supported(component_type: &str) -> bool {
         sluice_http::SUPPORTED_COMPONENTS,
         sluice_paginate::SUPPORTED_COMPONENTS,
         sluice_records::SUPPORTED_COMPONENTS,
+        sluice_slice::SUPPORTED_COMPONENTS,
     ]
     .iter()
     .any(|list| list.contains(&component_type))
@@ -100,7 +102,13 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
     }
     let config = std::sync::Arc::new(crate::sample_config(manifest));
     match crate::build::streams(manifest, &config, &crate::SourceOptions::default()) {
-        Ok(_) => Vec::new(),
+        Ok(streams) => streams
+            .into_iter()
+            .filter_map(|slot| match slot {
+                crate::build::StreamSlot::Unrunnable(u) => Some(u.error.message),
+                crate::build::StreamSlot::Ready(_) => None,
+            })
+            .collect(),
         Err(error) => vec![error.message],
     }
 }

@@ -52,6 +52,14 @@ impl ManifestPath {
         self.0.is_empty()
     }
 
+    /// The top-level key this path lies under (`streams[2].retriever` gives `streams`).
+    pub fn top_key(&self) -> Option<&str> {
+        match self.0.first() {
+            Some(Segment::Key(key)) => Some(key),
+            _ => None,
+        }
+    }
+
     /// The index of the stream this path lies in (`streams[2]...` gives 2).
     pub fn stream_index(&self) -> Option<usize> {
         match self.0.as_slice() {

@@ -71,7 +71,7 @@ mod strategy;
 mod tracker;
 
 pub use error::{BuildError, PaginateError};
-pub use options::PageRequestOptions;
+pub use options::{PageRequestOptions, RequestOption};
 pub use paginator::{PageInfo, PageToken, Paginator, RecordStopCondition};
 pub use tracker::{PaginationResetPolicy, PaginationTracker};
 

@@ -65,8 +65,8 @@ impl Target {
 /// The name (or each segment of the path) is a template over `config` only; the config does not
 /// change during a run, so it is rendered once when the paginator is built.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RequestOption {
-    pub target: Target,
+pub struct RequestOption {
+    pub(crate) target: Target,
     /// `field_name` rendered, or the `field_path` segments rendered (body JSON only).
     key: Vec<String>,
 }

@@ -1,0 +1,648 @@
+//! Partitions and incremental cursors at read time: the slices of a stream, generated lazily
+//! (a parent stream is read page by page as its children need partitions), and the cursor that
+//! keeps the stream's state as slices close.
+
+use crate::EngineError;
+use crate::output::RecordData;
+use crate::stream::{PageReader, RecordGate, SelectorHandle, Stream};
+use serde_json::{Map, Value};
+use sluice_paginate::PageRequestOptions;
+use sluice_slice::{
+    CountCursor, CountSpec, DatetimeCursor, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig,
+    PerPartitionCursor, SliceError, SliceProgress, StreamSlice, cartesian_product,
+    migrate_legacy_to_per_partition,
+};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// How a stream is split into slices, as built from the manifest.
+#[derive(Debug, Default)]
+pub(crate) struct Slicing {
+    pub router: Router,
+    pub cursor: CursorSpec,
+    /// `LegacyToPerPartitionStateMigration`: the parent's partition field.
+    pub legacy_state_partition_field: Option<String>,
+}
+
+/// A partition router.
+#[derive(Debug, Default)]
+pub(crate) enum Router {
+    #[default]
+    Single,
+    List(ListRouter),
+    Substream(Vec<Parent>),
+    /// A list of routers: the cartesian product of their partitions.
+    Product(Vec<Router>),
+    Grouping(GroupingRouter, Box<Router>),
+}
+
+/// A parent stream of a `SubstreamPartitionRouter`.
+#[derive(Debug)]
+pub(crate) struct Parent {
+    pub config: ParentConfig,
+    pub stream: Box<Stream>,
+}
+
+/// An incremental cursor, as built from the manifest.
+#[derive(Debug, Default)]
+pub(crate) enum CursorSpec {
+    #[default]
+    None,
+    Datetime(Arc<DatetimeSpec>),
+    Count(Arc<CountSpec>),
+}
+
+impl CursorSpec {
+    /// The record field the cursor reads, for `discover`.
+    pub fn cursor_field(&self) -> Option<&str> {
+        match self {
+            CursorSpec::None => None,
+            CursorSpec::Datetime(spec) => Some(&spec.cursor_field),
+            CursorSpec::Count(spec) => Some(&spec.cursor_field),
+        }
+    }
+}
+
+impl Router {
+    /// What the router adds to a request of `slice`.
+    fn request_options(&self, slice: &StreamSlice, options: &mut PageRequestOptions) {
+        match self {
+            Router::Single | Router::Grouping(..) => {}
+            Router::List(list) => list.request_options(slice, options),
+            Router::Substream(parents) => {
+                for parent in parents {
+                    parent.config.request_options(slice, options);
+                }
+            }
+            Router::Product(routers) => {
+                for router in routers {
+                    router.request_options(slice, options);
+                }
+            }
+        }
+    }
+}
+
+/// The cursor of one read of a stream.
+#[derive(Debug)]
+pub(crate) enum Cursor {
+    /// Full refresh: one state at the end.
+    Final,
+    Datetime(DatetimeCursor),
+    Count(CountCursor),
+    PerPartition(Box<PerPartitionCursor>),
+}
+
+/// The state the reference gives a stream without a cursor.
+pub(crate) fn no_cursor_state() -> Map<String, Value> {
+    let mut state = Map::new();
+    state.insert("__ab_no_cursor_state_message".to_owned(), Value::Bool(true));
+    state
+}
+
+fn slice_error(error: SliceError) -> EngineError {
+    if error.is_config_error() {
+        EngineError::config(error.to_string())
+    } else {
+        EngineError::system(error.to_string())
+    }
+}
+
+impl Cursor {
+    /// The cursor of `stream` starting from `state`.
+    fn new(stream: &Stream, state: &Map<String, Value>) -> Result<Self, EngineError> {
+        let slicing = &stream.slicing;
+        let migrated;
+        let state = match (&slicing.legacy_state_partition_field, &slicing.cursor) {
+            (Some(partition_field), CursorSpec::Datetime(spec)) => {
+                match migrate_legacy_to_per_partition(state, partition_field, &spec.cursor_field) {
+                    Some(state) => {
+                        migrated = state;
+                        &migrated
+                    }
+                    None => state,
+                }
+            }
+            _ => state,
+        };
+        let cursor = match (&slicing.cursor, &slicing.router) {
+            (CursorSpec::None, _) => Cursor::Final,
+            (CursorSpec::Count(spec), _) => Cursor::Count(spec.cursor(state).map_err(slice_error)?),
+            (CursorSpec::Datetime(spec), Router::Single) => {
+                if state.contains_key("states") || state.contains_key("use_global_cursor") {
+                    return Err(EngineError::config(format!(
+                        "the state of stream '{}' is a per-partition state, but the stream has no partition router: {}",
+                        stream.name,
+                        Value::Object(state.clone())
+                    )));
+                }
+                Cursor::Datetime(spec.cursor(state).map_err(slice_error)?)
+            }
+            (CursorSpec::Datetime(spec), router) => {
+                let global = spec.global_substream_cursor || matches!(router, Router::Grouping(..));
+                Cursor::PerPartition(Box::new(
+                    PerPartitionCursor::new(Arc::clone(spec), state, global, &stream.name)
+                        .map_err(slice_error)?,
+                ))
+            }
+        };
+        Ok(cursor)
+    }
+
+    /// Notes a record of `slice`.
+    pub fn observe(&mut self, slice: &StreamSlice, progress: &mut SliceProgress, record: &Value) {
+        match self {
+            Cursor::Final => {}
+            Cursor::Datetime(cursor) => cursor.observe(progress, record),
+            Cursor::Count(cursor) => cursor.observe(progress, record),
+            Cursor::PerPartition(cursor) => cursor.observe(slice, progress, record),
+        }
+    }
+
+    /// Records `slice` as read; gives the state to emit now, if any.
+    pub fn close(
+        &mut self,
+        slice: &StreamSlice,
+        progress: &SliceProgress,
+    ) -> Result<Option<Map<String, Value>>, EngineError> {
+        match self {
+            Cursor::Final => Ok(None),
+            Cursor::Datetime(cursor) => {
+                cursor
+                    .close(&slice.cursor_slice, progress)
+                    .map_err(slice_error)?;
+                Ok(Some(cursor.state()))
+            }
+            Cursor::Count(cursor) => {
+                let moved = progress != &SliceProgress::default();
+                cursor.close(progress);
+                Ok(moved.then(|| cursor.state()))
+            }
+            Cursor::PerPartition(cursor) => cursor.close(slice, progress).map_err(slice_error),
+        }
+    }
+
+    /// The state as it stands (a parent's state for its child).
+    pub fn state(&self) -> Map<String, Value> {
+        match self {
+            Cursor::Final => no_cursor_state(),
+            Cursor::Datetime(cursor) => cursor.state(),
+            Cursor::Count(cursor) => cursor.state(),
+            Cursor::PerPartition(cursor) => cursor.state(),
+        }
+    }
+
+    /// The state at the end of the stream; `router_state` is the partition router's state.
+    pub fn final_state(&mut self, router_state: Option<Value>) -> Map<String, Value> {
+        match self {
+            Cursor::PerPartition(cursor) => cursor.final_state(router_state),
+            other => other.state(),
+        }
+    }
+
+    /// What the cursor adds to a request of `slice`.
+    fn request_options(&self, slice: &StreamSlice, options: &mut PageRequestOptions) {
+        match self {
+            Cursor::Final => {}
+            Cursor::Datetime(cursor) => cursor.spec().request_options(&slice.cursor_slice, options),
+            Cursor::Count(cursor) => cursor.spec().request_options(&slice.cursor_slice, options),
+            Cursor::PerPartition(cursor) => {
+                cursor.spec().request_options(&slice.cursor_slice, options)
+            }
+        }
+    }
+
+    fn datetime_spec(&self) -> Option<&DatetimeSpec> {
+        match self {
+            Cursor::Datetime(cursor) => Some(cursor.spec()),
+            Cursor::PerPartition(cursor) => Some(cursor.spec()),
+            _ => None,
+        }
+    }
+
+    /// Whether a record of `slice` is inside this sync's range (client-side incremental and
+    /// data feeds).
+    fn should_be_synced(&self, slice: &StreamSlice, record: &Value) -> bool {
+        let synced = match self {
+            Cursor::Datetime(cursor) => cursor.should_be_synced(record),
+            Cursor::PerPartition(cursor) => cursor.should_be_synced(slice, record),
+            _ => Ok(true),
+        };
+        synced.unwrap_or(true)
+    }
+}
+
+type BoxFuture<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
+
+/// The slices of one read of a stream and the cursor they advance.
+pub(crate) struct SliceReader<'a> {
+    stream: &'a Stream,
+    selector: SelectorHandle<'a>,
+    pub cursor: Cursor,
+    partitions: Partitions<'a>,
+    queue: VecDeque<StreamSlice>,
+    partitions_done: bool,
+}
+
+impl<'a> SliceReader<'a> {
+    /// A read of `stream` from `state`. Parents of a substream start from the part of `state`
+    /// their child keeps for them (`incremental_dependency`).
+    pub async fn new(stream: &'a Stream, state: &Map<String, Value>) -> Result<Self, EngineError> {
+        let cursor = Cursor::new(stream, state)?;
+        let selector = stream.selector_for_read().await?;
+        let partitions = Partitions::new(&stream.slicing.router, state)?;
+        Ok(Self {
+            stream,
+            selector,
+            cursor,
+            partitions,
+            queue: VecDeque::new(),
+            partitions_done: false,
+        })
+    }
+
+    /// The next slice to read, or `None` when every partition is done.
+    pub async fn next_slice(&mut self) -> Result<Option<StreamSlice>, EngineError> {
+        loop {
+            if let Some(slice) = self.queue.pop_front() {
+                return Ok(Some(slice));
+            }
+            if self.partitions_done {
+                return Ok(None);
+            }
+            let Some(partition) = self.partitions.next().await? else {
+                self.partitions_done = true;
+                continue;
+            };
+            match &mut self.cursor {
+                Cursor::Final => self.queue.push_back(partition),
+                Cursor::Datetime(cursor) => {
+                    for window in cursor.windows().map_err(slice_error)? {
+                        self.queue.push_back(StreamSlice {
+                            cursor_slice: window,
+                            ..partition.clone()
+                        });
+                    }
+                }
+                Cursor::Count(cursor) => self.queue.push_back(StreamSlice {
+                    cursor_slice: cursor.window(),
+                    ..partition
+                }),
+                Cursor::PerPartition(cursor) => {
+                    let router_state = self.partitions.state();
+                    let slices = cursor
+                        .slices_of(&partition, router_state.as_ref())
+                        .map_err(slice_error)?;
+                    self.queue.extend(slices);
+                }
+            }
+        }
+    }
+
+    /// A reader of the pages of `slice`.
+    pub fn pages(&self, slice: &StreamSlice) -> PageReader<'a> {
+        let mut options = PageRequestOptions::default();
+        self.stream
+            .slicing
+            .router
+            .request_options(slice, &mut options);
+        self.cursor.request_options(slice, &mut options);
+        PageReader::new(
+            &self.stream.retriever,
+            self.selector.clone(),
+            slice.template_value(),
+            options,
+        )
+    }
+
+    /// The next page of `pages`, filtered as the stream's cursor asks.
+    pub async fn next_page(
+        &self,
+        pages: &mut PageReader<'a>,
+        slice: &StreamSlice,
+    ) -> Result<Option<Vec<RecordData>>, EngineError> {
+        let spec = self.cursor.datetime_spec();
+        let filter = |record: &Value| self.cursor.should_be_synced(slice, record);
+        let gate = RecordGate {
+            keep: spec
+                .filter(|s| s.client_side && !s.data_feed)
+                .map(|_| &filter as &dyn Fn(&Value) -> bool),
+            feed: spec
+                .filter(|s| s.data_feed)
+                .map(|_| &filter as &dyn Fn(&Value) -> bool),
+        };
+        pages.next_page(gate).await
+    }
+
+    /// The partition router's state (the parents' states), for the stream's final state.
+    pub fn router_state(&self) -> Option<Value> {
+        self.partitions.state()
+    }
+
+    /// The stream's state at its end.
+    pub fn final_state(&mut self) -> Map<String, Value> {
+        let router_state = self.partitions.state();
+        self.cursor.final_state(router_state)
+    }
+}
+
+/// The partitions of a router, generated as they are asked for.
+enum Partitions<'a> {
+    Single {
+        given: bool,
+    },
+    List(std::vec::IntoIter<StreamSlice>),
+    Substream(Box<Substream<'a>>),
+    Product {
+        routers: &'a [Router],
+        state: Map<String, Value>,
+        partitions: Option<std::vec::IntoIter<StreamSlice>>,
+    },
+    Grouping {
+        grouping: GroupingRouter,
+        inner: Box<Partitions<'a>>,
+        inner_done: bool,
+        state: Option<Value>,
+    },
+}
+
+impl<'a> Partitions<'a> {
+    fn new(router: &'a Router, state: &Map<String, Value>) -> Result<Self, EngineError> {
+        Ok(match router {
+            Router::Single => Partitions::Single { given: false },
+            Router::List(list) => Partitions::List(list.partitions().into_iter()),
+            Router::Substream(parents) => {
+                Partitions::Substream(Box::new(Substream::new(parents, state)?))
+            }
+            Router::Product(routers) => Partitions::Product {
+                routers,
+                state: state.clone(),
+                partitions: None,
+            },
+            Router::Grouping(grouping, inner) => Partitions::Grouping {
+                grouping: grouping.clone(),
+                inner: Box::new(Partitions::new(inner, state)?),
+                inner_done: false,
+                state: None,
+            },
+        })
+    }
+
+    fn next(&mut self) -> BoxFuture<'_, Result<Option<StreamSlice>, EngineError>> {
+        Box::pin(async move {
+            match self {
+                Partitions::Single { given } => {
+                    if *given {
+                        return Ok(None);
+                    }
+                    *given = true;
+                    Ok(Some(StreamSlice::default()))
+                }
+                Partitions::List(partitions) => Ok(partitions.next()),
+                Partitions::Substream(substream) => substream.next().await,
+                Partitions::Product {
+                    routers,
+                    state,
+                    partitions,
+                } => {
+                    if partitions.is_none() {
+                        // The reference takes the product of every router's whole list of
+                        // partitions, so each router is read to its end first.
+                        let mut lists = Vec::with_capacity(routers.len());
+                        for router in routers.iter() {
+                            let mut source = Partitions::new(router, state)?;
+                            let mut list = Vec::new();
+                            while let Some(partition) = source.next().await? {
+                                list.push(partition);
+                            }
+                            lists.push(list);
+                        }
+                        *partitions = Some(cartesian_product(&lists).into_iter());
+                    }
+                    Ok(partitions.as_mut().and_then(Iterator::next))
+                }
+                Partitions::Grouping {
+                    grouping,
+                    inner,
+                    inner_done,
+                    state,
+                } => loop {
+                    if *inner_done {
+                        return Ok(grouping.finish());
+                    }
+                    match inner.next().await? {
+                        Some(partition) => {
+                            if let Some(group) = grouping.push(partition).map_err(slice_error)? {
+                                *state = inner.state();
+                                return Ok(Some(group));
+                            }
+                        }
+                        None => {
+                            *inner_done = true;
+                            *state = inner.state();
+                        }
+                    }
+                },
+            }
+        })
+    }
+
+    /// The router's state: the parents' states of a substream (`None` for other routers).
+    fn state(&self) -> Option<Value> {
+        match self {
+            Partitions::Substream(substream) => Some(substream.state()),
+            Partitions::Grouping { state, .. } => state.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// The partitions of a `SubstreamPartitionRouter`: one per parent record, parent by parent.
+struct Substream<'a> {
+    parents: Vec<ParentRead<'a>>,
+    current: usize,
+}
+
+/// One parent stream being read for its children.
+struct ParentRead<'a> {
+    parent: &'a Parent,
+    /// The parent's state as its child keeps it.
+    state: Map<String, Value>,
+    reader: Option<SliceReader<'a>>,
+    slice: Option<ParentSlice<'a>>,
+    pending: VecDeque<StreamSlice>,
+    done: bool,
+}
+
+/// A slice of a parent being read.
+struct ParentSlice<'a> {
+    slice: StreamSlice,
+    pages: Option<PageReader<'a>>,
+    progress: SliceProgress,
+    had_records: bool,
+}
+
+impl<'a> Substream<'a> {
+    fn new(parents: &'a [Parent], child_state: &Map<String, Value>) -> Result<Self, EngineError> {
+        let parents = parents
+            .iter()
+            .map(|parent| ParentRead {
+                state: parent_state(parent, child_state),
+                parent,
+                reader: None,
+                slice: None,
+                pending: VecDeque::new(),
+                done: false,
+            })
+            .collect();
+        Ok(Self {
+            parents,
+            current: 0,
+        })
+    }
+
+    async fn next(&mut self) -> Result<Option<StreamSlice>, EngineError> {
+        while let Some(parent) = self.parents.get_mut(self.current) {
+            match parent.next().await? {
+                Some(slice) => return Ok(Some(slice)),
+                None => self.current += 1,
+            }
+        }
+        Ok(None)
+    }
+
+    /// `{parent name: parent state}` for every parent the child keeps state for.
+    fn state(&self) -> Value {
+        let mut state = Map::new();
+        for parent in &self.parents {
+            if parent.parent.config.incremental_dependency {
+                let parent_state = match &parent.reader {
+                    Some(reader) => reader.cursor.state(),
+                    None => parent.initial_state(),
+                };
+                state.insert(
+                    parent.parent.config.parent_name.clone(),
+                    Value::Object(parent_state),
+                );
+            }
+        }
+        Value::Object(state)
+    }
+}
+
+/// The state a parent starts from: the child's `parent_state` for it, else the child's global
+/// cursor, else a child state of one plain value (keyed by the parent's cursor field), as the
+/// reference seeds it; nothing without `incremental_dependency`.
+fn parent_state(parent: &Parent, child_state: &Map<String, Value>) -> Map<String, Value> {
+    if !parent.config.incremental_dependency {
+        return Map::new();
+    }
+    let mut child_state = child_state.clone();
+    child_state.remove("__ab_no_cursor_state_message");
+    if child_state.is_empty() {
+        return Map::new();
+    }
+    let name = &parent.config.parent_name;
+    if let Some(Value::Object(states)) = child_state.get("parent_state") {
+        if let Some(Value::Object(state)) = states.get(name) {
+            return state.clone();
+        }
+    }
+    if !child_state.contains_key("parent_state") || child_state.get("state").is_some() {
+        if let Some(Value::Object(global)) = child_state.get("state") {
+            return global.clone();
+        }
+    }
+    let values: Vec<&Value> = child_state.values().collect();
+    if let [value @ (Value::String(_) | Value::Number(_))] = values.as_slice() {
+        if let Some(field) = parent.stream.slicing.cursor.cursor_field() {
+            let mut state = Map::new();
+            state.insert(field.to_owned(), (*value).clone());
+            return state;
+        }
+    }
+    Map::new()
+}
+
+impl<'a> ParentRead<'a> {
+    fn initial_state(&self) -> Map<String, Value> {
+        match Cursor::new(&self.parent.stream, &self.state) {
+            Ok(cursor) => cursor.state(),
+            Err(_) => self.state.clone(),
+        }
+    }
+
+    /// The next child partition from this parent's records.
+    async fn next(&mut self) -> Result<Option<StreamSlice>, EngineError> {
+        loop {
+            // The last child of a parent slice waits until the parent slice is known to be
+            // over, so the parent's cursor has closed it first (as the reference does).
+            let slice_open = self.slice.as_ref().is_some_and(|s| s.pages.is_some());
+            if self.pending.len() > 1 || (!self.pending.is_empty() && !slice_open) {
+                return Ok(self.pending.pop_front());
+            }
+            if self.done {
+                return Ok(self.pending.pop_front());
+            }
+            if self.reader.is_none() {
+                self.reader = Some(SliceReader::new(&self.parent.stream, &self.state).await?);
+            }
+            let Some(reader) = self.reader.as_mut() else {
+                continue;
+            };
+            match self.slice.as_mut() {
+                Some(current) if current.pages.is_some() => {
+                    let page = match current.pages.as_mut() {
+                        Some(pages) => reader.next_page(pages, &current.slice).await?,
+                        None => None,
+                    };
+                    match page {
+                        Some(records) => {
+                            for record in records {
+                                let record = record.into_value();
+                                current.had_records = true;
+                                reader.cursor.observe(
+                                    &current.slice,
+                                    &mut current.progress,
+                                    &record,
+                                );
+                                if let Some(child) = self
+                                    .parent
+                                    .config
+                                    .child_slice(&record, &current.slice.partition)
+                                {
+                                    self.pending.push_back(child);
+                                }
+                            }
+                        }
+                        None => {
+                            // The reference closes a parent slice only when it had records.
+                            if current.had_records {
+                                reader.cursor.close(&current.slice, &current.progress)?;
+                            }
+                            current.pages = None;
+                        }
+                    }
+                }
+                _ => match reader.next_slice().await? {
+                    Some(slice) => {
+                        let pages = reader.pages(&slice);
+                        self.slice = Some(ParentSlice {
+                            slice,
+                            pages: Some(pages),
+                            progress: SliceProgress::default(),
+                            had_records: false,
+                        });
+                    }
+                    None => {
+                        let router_state = reader.router_state();
+                        reader.cursor.final_state(router_state);
+                        self.done = true;
+                    }
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! Partition routers: a list of values, the records of a parent stream, groups of partitions and
+//! the cartesian product of several routers, as the reference builds their slices.
+
+use crate::SliceError;
+use crate::slice::StreamSlice;
+use serde_json::{Map, Value};
+use sluice_interp::{Context, Template, is_truthy, python_str};
+use sluice_manifest::ManifestPath;
+use sluice_manifest::model;
+use sluice_paginate::{PageRequestOptions, RequestOption};
+use std::collections::HashSet;
+
+fn render_text(
+    source: &str,
+    config: &Value,
+    parameters: &Value,
+    path: &ManifestPath,
+) -> Result<Value, SliceError> {
+    let template = Template::new(source).map_err(|e| SliceError::invalid(path, e.to_string()))?;
+    template
+        .render(&Context::new().config(config).parameters(parameters))
+        .map_err(|e| SliceError::invalid(path, e.to_string()))
+}
+
+fn render_string(
+    source: &str,
+    config: &Value,
+    parameters: &Value,
+    path: &ManifestPath,
+) -> Result<String, SliceError> {
+    Ok(match render_text(source, config, parameters, path)? {
+        Value::String(text) => text,
+        other => python_str(&other),
+    })
+}
+
+fn request_option(
+    option: Option<&model::RequestOption>,
+    config: &Value,
+    path: &ManifestPath,
+) -> Result<Option<RequestOption>, SliceError> {
+    option
+        .map(|o| {
+            RequestOption::from_model(o, config, path)
+                .map_err(|e| SliceError::invalid(path, e.to_string()))
+        })
+        .transpose()
+}
+
+fn parameters_of(parameters: Option<&Map<String, Value>>) -> Value {
+    Value::Object(parameters.cloned().unwrap_or_default())
+}
+
+/// A `ListPartitionRouter`: one partition per value.
+#[derive(Debug, Clone)]
+pub struct ListRouter {
+    /// The partition key (`cursor_field`).
+    pub key: String,
+    values: Vec<Value>,
+    request_option: Option<RequestOption>,
+}
+
+impl ListRouter {
+    /// Builds the router; `values` given as a template are evaluated once, with the config.
+    pub fn from_model(
+        model: &model::ListPartitionRouter,
+        config: &Value,
+        path: &ManifestPath,
+    ) -> Result<Self, SliceError> {
+        let parameters = parameters_of(model.parameters.as_ref());
+        let values = match &model.values {
+            model::StringOrList::List(values) => {
+                values.iter().map(|v| Value::String(v.clone())).collect()
+            }
+            model::StringOrList::String(source) => {
+                match render_text(source, config, &parameters, &path.key("values"))? {
+                    Value::Array(values) => values,
+                    other => {
+                        return Err(SliceError::invalid(
+                            &path.key("values"),
+                            format!("the values must evaluate to a list, got {other}"),
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            key: render_string(
+                &model.cursor_field,
+                config,
+                &parameters,
+                &path.key("cursor_field"),
+            )?,
+            values,
+            request_option: request_option(
+                model.request_option.as_ref(),
+                config,
+                &path.key("request_option"),
+            )?,
+        })
+    }
+
+    /// The partitions, in the order of the values.
+    pub fn partitions(&self) -> Vec<StreamSlice> {
+        self.values
+            .iter()
+            .map(|value| {
+                let mut partition = Map::new();
+                partition.insert(self.key.clone(), value.clone());
+                StreamSlice::partition(partition)
+            })
+            .collect()
+    }
+
+    /// What the router adds to a request of `slice`: its value, when truthy (the reference
+    /// drops 0 and "").
+    pub fn request_options(&self, slice: &StreamSlice, options: &mut PageRequestOptions) {
+        if let (Some(option), Some(value)) = (&self.request_option, slice.get(&self.key)) {
+            if is_truthy(value) {
+                option.inject(options, value);
+            }
+        }
+    }
+}
+
+/// A `ParentStreamConfig` of a `SubstreamPartitionRouter`, less the parent stream itself, which
+/// the engine builds and reads: how a parent record becomes a child partition.
+#[derive(Debug, Clone)]
+pub struct ParentConfig {
+    /// The parent stream's name.
+    pub parent_name: String,
+    parent_key: Vec<String>,
+    /// The child partition's key for the parent's value.
+    pub partition_field: String,
+    request_option: Option<RequestOption>,
+    /// The parent's state is kept in the child's (`incremental_dependency`).
+    pub incremental_dependency: bool,
+    extra_fields: Vec<Vec<String>>,
+}
+
+impl ParentConfig {
+    /// Builds the parent config at `path`; `parent_name` is the parent stream's name.
+    pub fn from_model(
+        model: &model::ParentStreamConfig,
+        parent_name: &str,
+        config: &Value,
+        path: &ManifestPath,
+    ) -> Result<Self, SliceError> {
+        let parameters = parameters_of(model.parameters.as_ref());
+        if model
+            .lazy_read_pointer
+            .as_ref()
+            .is_some_and(|p| !p.is_empty())
+        {
+            return Err(SliceError::invalid(
+                &path.key("lazy_read_pointer"),
+                "lazy_read_pointer is not supported by sluice yet",
+            ));
+        }
+        let parent_key = render_string(
+            &model.parent_key,
+            config,
+            &parameters,
+            &path.key("parent_key"),
+        )?;
+        let extra_fields = model
+            .extra_fields
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, field)| {
+                field
+                    .iter()
+                    .enumerate()
+                    .map(|(j, part)| {
+                        render_string(
+                            part,
+                            config,
+                            &parameters,
+                            &path.key("extra_fields").index(i).index(j),
+                        )
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            parent_name: parent_name.to_owned(),
+            parent_key: parent_key.split('/').map(str::to_owned).collect(),
+            partition_field: render_string(
+                &model.partition_field,
+                config,
+                &parameters,
+                &path.key("partition_field"),
+            )?,
+            request_option: request_option(
+                model.request_option.as_ref(),
+                config,
+                &path.key("request_option"),
+            )?,
+            incremental_dependency: model.incremental_dependency.unwrap_or(false),
+            extra_fields,
+        })
+    }
+
+    /// The child partition of a parent record read in the parent partition `parent_partition`;
+    /// `None` when the record has no (or a null) parent key.
+    pub fn child_slice(
+        &self,
+        record: &Value,
+        parent_partition: &Map<String, Value>,
+    ) -> Option<StreamSlice> {
+        let value = lookup(record, &self.parent_key).filter(|v| !v.is_null())?;
+        let mut partition = Map::new();
+        partition.insert(self.partition_field.clone(), value.clone());
+        partition.insert(
+            "parent_slice".to_owned(),
+            Value::Object(parent_partition.clone()),
+        );
+        let extra_fields = self
+            .extra_fields
+            .iter()
+            .map(|path| {
+                let value = lookup(record, path).cloned().unwrap_or(Value::Null);
+                (path.join("."), value)
+            })
+            .collect();
+        Some(StreamSlice {
+            partition,
+            cursor_slice: Map::new(),
+            extra_fields,
+        })
+    }
+
+    /// What the parent adds to a child's request: the partition's value, when truthy.
+    pub fn request_options(&self, slice: &StreamSlice, options: &mut PageRequestOptions) {
+        if let (Some(option), Some(value)) =
+            (&self.request_option, slice.get(&self.partition_field))
+        {
+            if is_truthy(value) {
+                option.inject(options, value);
+            }
+        }
+    }
+}
+
+/// A value at a path of object keys (list indexes by number), as dpath reads one.
+fn lookup<'v>(record: &'v Value, path: &[String]) -> Option<&'v Value> {
+    path.iter().try_fold(record, |current, key| match current {
+        Value::Object(map) => map.get(key),
+        Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+        _ => None,
+    })
+}
+
+/// A `GroupingPartitionRouter`: batches of the underlying router's partitions.
+#[derive(Debug, Clone)]
+pub struct GroupingRouter {
+    group_size: usize,
+    deduplicate: bool,
+    batch: Vec<StreamSlice>,
+    seen: HashSet<String>,
+    path: ManifestPath,
+}
+
+impl GroupingRouter {
+    /// Builds the grouping (the underlying router is built by the caller).
+    pub fn from_model(
+        model: &model::GroupingPartitionRouter,
+        path: &ManifestPath,
+    ) -> Result<Self, SliceError> {
+        let group_size = usize::try_from(model.group_size)
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| {
+                SliceError::invalid(
+                    &path.key("group_size"),
+                    format!(
+                        "Group size must be greater than 0, got {}",
+                        model.group_size
+                    ),
+                )
+            })?;
+        Ok(Self {
+            group_size,
+            deduplicate: model.deduplicate.unwrap_or(true),
+            batch: Vec::new(),
+            seen: HashSet::new(),
+            path: path.clone(),
+        })
+    }
+
+    /// Takes one partition of the underlying router; gives a group when one is full.
+    pub fn push(&mut self, partition: StreamSlice) -> Result<Option<StreamSlice>, SliceError> {
+        let keys: Vec<&String> = partition
+            .partition
+            .keys()
+            .filter(|k| *k != "parent_slice")
+            .collect();
+        let [key] = keys.as_slice() else {
+            return Err(SliceError::invalid(
+                &self.path,
+                format!(
+                    "GroupingPartitionRouter expects a single partition key-value pair. Got {}",
+                    Value::Object(partition.partition.clone())
+                ),
+            ));
+        };
+        if self.deduplicate {
+            let seen_key = partition.partition[key.as_str()].to_string();
+            if !self.seen.insert(seen_key) {
+                return Ok(None);
+            }
+        }
+        self.batch.push(partition);
+        if self.batch.len() == self.group_size {
+            return Ok(Some(self.group()));
+        }
+        Ok(None)
+    }
+
+    /// The last, partial group, once the underlying router is done.
+    pub fn finish(&mut self) -> Option<StreamSlice> {
+        (!self.batch.is_empty()).then(|| self.group())
+    }
+
+    fn group(&mut self) -> StreamSlice {
+        let batch = std::mem::take(&mut self.batch);
+        let mut partition = Map::new();
+        if let Some(first) = batch.first() {
+            for key in first.partition.keys() {
+                let values = batch
+                    .iter()
+                    .map(|p| p.partition.get(key).cloned().unwrap_or(Value::Null))
+                    .collect();
+                partition.insert(key.clone(), Value::Array(values));
+            }
+        }
+        let mut extra_fields = Map::new();
+        for slice in &batch {
+            for key in slice.extra_fields.keys() {
+                if !extra_fields.contains_key(key) {
+                    let values = batch
+                        .iter()
+                        .map(|p| p.extra_fields.get(key).cloned().unwrap_or(Value::Null))
+                        .collect();
+                    extra_fields.insert(key.clone(), Value::Array(values));
+                }
+            }
+        }
+        StreamSlice {
+            partition,
+            cursor_slice: Map::new(),
+            extra_fields,
+        }
+    }
+}
+
+/// The cartesian product of several routers' partitions; on a shared key the first router wins.
+pub fn cartesian_product(routers: &[Vec<StreamSlice>]) -> Vec<StreamSlice> {
+    let mut product = vec![StreamSlice::default()];
+    for partitions in routers {
+        let mut next = Vec::with_capacity(product.len() * partitions.len());
+        for prefix in &product {
+            for partition in partitions {
+                let mut combined = prefix.clone();
+                for (key, value) in &partition.partition {
+                    combined
+                        .partition
+                        .entry(key.clone())
+                        .or_insert_with(|| value.clone());
+                }
+                for (key, value) in &partition.extra_fields {
+                    combined
+                        .extra_fields
+                        .entry(key.clone())
+                        .or_insert_with(|| value.clone());
+                }
+                next.push(combined);
+            }
+        }
+        product = next;
+    }
+    product
+}
+
+/// `LegacyToPerPartitionStateMigration`: `{"<id>": {"<cursor_field>": v}}` becomes per-partition
+/// state keyed by the parent's `partition_field`. States that are not of that shape are kept.
+pub fn migrate_legacy_to_per_partition(
+    state: &Map<String, Value>,
+    partition_field: &str,
+    cursor_field: &str,
+) -> Option<Map<String, Value>> {
+    if state.is_empty() || state.contains_key("states") {
+        return None;
+    }
+    let legacy = state.values().all(|value| match value {
+        Value::Object(cursor) => cursor.len() == 1 && cursor.contains_key(cursor_field),
+        _ => false,
+    });
+    if !legacy {
+        return None;
+    }
+    let states = state
+        .iter()
+        .map(|(key, cursor)| {
+            let mut partition = Map::new();
+            partition.insert(partition_field.to_owned(), Value::String(key.clone()));
+            let mut entry = Map::new();
+            entry.insert("partition".to_owned(), Value::Object(partition));
+            entry.insert("cursor".to_owned(), cursor.clone());
+            Value::Object(entry)
+        })
+        .collect();
+    let mut migrated = Map::new();
+    migrated.insert("states".to_owned(), Value::Array(states));
+    Some(migrated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn product_merges_partitions_first_router_winning() {
+        let a = vec![
+            StreamSlice::partition(object(json!({"x": 1, "k": "a"}))),
+            StreamSlice::partition(object(json!({"x": 2, "k": "a"}))),
+        ];
+        let b = vec![StreamSlice::partition(object(json!({"y": 1, "k": "b"})))];
+        let product = cartesian_product(&[a, b]);
+        assert_eq!(product.len(), 2);
+        assert_eq!(
+            Value::Object(product[1].partition.clone()),
+            json!({"x": 2, "k": "a", "y": 1})
+        );
+    }
+
+    #[test]
+    fn grouping_batches_and_deduplicates() {
+        let model = model::GroupingPartitionRouter {
+            group_size: 2,
+            underlying_partition_router: model::UnderlyingPartitionRouter::ListPartitionRouter(
+                Box::new(model::ListPartitionRouter {
+                    cursor_field: "id".into(),
+                    values: model::StringOrList::List(vec![]),
+                    request_option: None,
+                    parameters: None,
+                }),
+            ),
+            deduplicate: None,
+            parameters: None,
+        };
+        let mut grouping = GroupingRouter::from_model(&model, &ManifestPath::root()).unwrap();
+        let slice = |id: i64| StreamSlice::partition(object(json!({"id": id})));
+        assert_eq!(grouping.push(slice(1)).unwrap(), None);
+        assert_eq!(grouping.push(slice(1)).unwrap(), None);
+        let group = grouping.push(slice(2)).unwrap().unwrap();
+        assert_eq!(Value::Object(group.partition), json!({"id": [1, 2]}));
+        assert_eq!(grouping.push(slice(3)).unwrap(), None);
+        assert_eq!(
+            Value::Object(grouping.finish().unwrap().partition),
+            json!({"id": [3]})
+        );
+    }
+
+    #[test]
+    fn parent_records_without_the_key_give_no_partition() {
+        let config = ParentConfig {
+            parent_name: "parents".into(),
+            parent_key: vec!["owner".into(), "id".into()],
+            partition_field: "owner_id".into(),
+            request_option: None,
+            incremental_dependency: false,
+            extra_fields: vec![vec!["name".into()]],
+        };
+        let slice = config
+            .child_slice(&json!({"owner": {"id": 7}, "name": "n"}), &Map::new())
+            .unwrap();
+        assert_eq!(
+            Value::Object(slice.partition),
+            json!({"owner_id": 7, "parent_slice": {}})
+        );
+        assert_eq!(Value::Object(slice.extra_fields), json!({"name": "n"}));
+        assert!(
+            config
+                .child_slice(&json!({"owner": {"id": null}}), &Map::new())
+                .is_none()
+        );
+        assert!(
+            config
+                .child_slice(&json!({"name": "x"}), &Map::new())
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn legacy_states_become_per_partition() {
+        let state = object(json!({"13": {"updated_at": "2024-01-01"}}));
+        let migrated = migrate_legacy_to_per_partition(&state, "parent_id", "updated_at").unwrap();
+        assert_eq!(
+            Value::Object(migrated),
+            json!({"states": [{"partition": {"parent_id": "13"}, "cursor": {"updated_at": "2024-01-01"}}]})
+        );
+        assert!(
+            migrate_legacy_to_per_partition(&object(json!({"updated_at": "x"})), "p", "updated_at")
+                .is_none()
+        );
+    }
+}
