@@ -167,13 +167,19 @@ fn validate(path: &std::path::Path) -> ExitCode {
         }
     };
     let problems = sluice_engine::manifest_problems(&manifest);
-    if problems.is_empty() {
+    let code = if problems.is_empty() {
         println!("{}: ok, sluice can run this manifest", path.display());
-        return ExitCode::SUCCESS;
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{}: sluice cannot run this manifest:", path.display());
+        for problem in &problems {
+            eprintln!("  {problem}");
+        }
+        ExitCode::FAILURE
+    };
+    // Settings the reference accepts silently but that hurt; they never fail validation.
+    for warning in sluice_slice::lint::lint(&manifest) {
+        eprintln!("warning: {warning}");
     }
-    eprintln!("{}: sluice cannot run this manifest:", path.display());
-    for problem in &problems {
-        eprintln!("  {problem}");
-    }
-    ExitCode::FAILURE
+    code
 }

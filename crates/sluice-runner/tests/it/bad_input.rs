@@ -173,6 +173,40 @@ fn a_runnable_manifest_validates() {
     );
 }
 
+/// A trap the reference accepts silently is a warning on stderr: a day-precise format with a
+/// one-second granularity pins the state. Only the warning is asserted: whether validate exits 0
+/// depends on the engine supporting DatetimeBasedCursor, and warnings never change it.
+#[test]
+fn validate_warns_about_a_granularity_finer_than_the_format() {
+    let case = Case::new();
+    let with_cursor = GOOD_MANIFEST.replace(
+        "    retriever:\n",
+        "    incremental_sync:\n      type: DatetimeBasedCursor\n      cursor_field: updated_at\n      \
+         datetime_format: \"%Y-%m-%d\"\n      start_datetime: \"2024-01-01\"\n      step: P7D\n      \
+         cursor_granularity: PT1S\n    retriever:\n",
+    );
+    assert_ne!(with_cursor, GOOD_MANIFEST);
+    let manifest = case.file("manifest.yaml", &with_cursor);
+    let output = sluice(&["validate", "--manifest", arg(&manifest)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "warning: streams[0].incremental_sync.cursor_granularity: PT1S is finer than \
+             datetime_format \"%Y-%m-%d\" can represent (one day)"
+        ),
+        "{stderr}"
+    );
+
+    // The manifest without the trap validates with no warning.
+    let manifest = case.file("clean.yaml", GOOD_MANIFEST);
+    let output = sluice(&["validate", "--manifest", arg(&manifest)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && !stderr.contains("warning:"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn config_failing_the_spec_is_a_config_error() {
     let case = Case::new();
