@@ -15,7 +15,7 @@ use sluice_manifest::model::{self, StreamEntry};
 use sluice_manifest::{Manifest, ManifestPath};
 use sluice_paginate::{PaginationResetPolicy, Paginator};
 use sluice_protocol::ConnectorSpecification;
-use sluice_protocol::{AirbyteMessage, SyncMode};
+use sluice_protocol::{AirbyteMessage, FailureType, SyncMode};
 use sluice_records::RecordSelector;
 use sluice_slice::{CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError};
 use std::path::Path;
@@ -134,8 +134,16 @@ pub(crate) fn streams(
         };
         streams.push(match built {
             Ok(stream) => StreamSlot::Ready(Box::new(stream)),
-            Err(error) => {
+            Err(error) if !missing.is_empty() => {
                 StreamSlot::Unrunnable(Box::new(unrunnable(entry, &builder, &path, error)))
+            }
+            // A stream the reference cannot build either refuses the whole manifest, as in the
+            // reference (where it is a system error, raised while building).
+            Err(error) => {
+                return Err(EngineError {
+                    failure_type: FailureType::SystemError,
+                    ..error
+                });
             }
         });
     }
@@ -429,6 +437,18 @@ impl Builder<'_> {
                 ));
             }
         };
+        // Request options belong to single partitions, which a group no longer is.
+        let injects = match &inner {
+            Router::List(list) => list.has_request_option(),
+            Router::Substream(parents) => parents.iter().any(|p| p.config.has_request_option()),
+            _ => false,
+        };
+        if injects {
+            return Err(at(
+                &inner_path,
+                "Request options are not supported for GroupingPartitionRouter.",
+            ));
+        }
         let grouping = GroupingRouter::from_model(grouping, path).map_err(slice_error)?;
         Ok(Router::Grouping(grouping, Box::new(inner)))
     }

@@ -100,6 +100,11 @@ impl ListRouter {
         })
     }
 
+    /// Whether the router puts its value into requests.
+    pub fn has_request_option(&self) -> bool {
+        self.request_option.is_some()
+    }
+
     /// The partitions, in the order of the values.
     pub fn partitions(&self) -> Vec<StreamSlice> {
         self.values
@@ -229,6 +234,11 @@ impl ParentConfig {
             cursor_slice: Map::new(),
             extra_fields,
         })
+    }
+
+    /// Whether the parent's value goes into the child's requests.
+    pub fn has_request_option(&self) -> bool {
+        self.request_option.is_some()
     }
 
     /// What the parent adds to a child's request: the partition's value, when truthy.
