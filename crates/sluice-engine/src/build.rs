@@ -756,6 +756,50 @@ pub(crate) fn spec(spec: Option<&model::Spec>) -> ConnectorSpecification {
     out
 }
 
+/// Workers when the manifest sets no `concurrency_level` (the reference's lowest safe level).
+const DEFAULT_CONCURRENCY: usize = 2;
+
+/// The manifest's `concurrency_level`: `default_concurrency` (an integer, or a template that
+/// must render to one), capped by `max_concurrency`.
+pub(crate) fn concurrency_level(manifest: &Manifest, config: &Value) -> Result<usize, EngineError> {
+    let Some(level) = &manifest.model.concurrency_level else {
+        return Ok(DEFAULT_CONCURRENCY);
+    };
+    let path = ManifestPath::root().key("concurrency_level");
+    let invalid = |message: &str| at(&path.key("default_concurrency"), message);
+    let level_value = match &level.default_concurrency {
+        model::IntegerOrString::Integer(value) => *value,
+        model::IntegerOrString::String(source) => {
+            if source.contains("config") && level.max_concurrency.is_none() {
+                return Err(at(
+                    &path,
+                    "ConcurrencyLevel requires that max_concurrency be defined if the default_concurrency can be used-specified",
+                ));
+            }
+            let parameters = parameters_value(level.parameters.as_ref());
+            let ctx = Context::new().config(config).parameters(&parameters);
+            let rendered = compile(source, &path.key("default_concurrency"))?
+                .render(&ctx)
+                .map_err(|e| invalid(&e.to_string()))?;
+            let value = rendered
+                .as_i64()
+                .ok_or_else(|| invalid("default_concurrency did not evaluate to an integer"))?;
+            match level.max_concurrency {
+                Some(max) if max != 0 => value.min(max),
+                _ => value,
+            }
+        }
+    };
+    usize::try_from(level_value)
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            invalid(&format!(
+                "a concurrency level must be at least 1, got {level_value}"
+            ))
+        })
+}
+
 /// The streams the manifest's check reads.
 pub(crate) fn check_stream_names(manifest: &Manifest) -> Result<Vec<String>, EngineError> {
     match &manifest.model.check {

@@ -70,6 +70,7 @@ pub struct Source {
     manifest: Manifest,
     config: Arc<Value>,
     streams: Vec<StreamSlot>,
+    concurrency: usize,
 }
 
 impl Source {
@@ -83,10 +84,12 @@ impl Source {
     ) -> Result<Self, EngineError> {
         let config = Arc::new(config);
         let streams = build::streams(&manifest, &config, &options)?;
+        let concurrency = build::concurrency_level(&manifest, &config)?;
         Ok(Self {
             manifest,
             config,
             streams,
+            concurrency,
         })
     }
 
@@ -186,6 +189,12 @@ impl Source {
         out: &mut MessageWriter<W>,
     ) -> Result<(), EngineError> {
         read::read(&self.streams, catalog, state, out).await
+    }
+
+    /// How many partitions the manifest allows to be read at once (`concurrency_level`, or the
+    /// reference's default of 2). sluice reads them one at a time today.
+    pub fn concurrency_level(&self) -> usize {
+        self.concurrency
     }
 
     /// The streams sluice cannot run, each with the reason (the components it needs).

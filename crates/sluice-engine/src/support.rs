@@ -8,6 +8,7 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "DeclarativeSource",
     "DeclarativeStream",
     "StateDelegatingStream",
+    "ConcurrencyLevel",
     "SimpleRetriever",
     "InlineSchemaLoader",
     "JsonFileSchemaLoader",
@@ -96,19 +97,22 @@ pub fn unsupported_components(manifest: &Manifest) -> Vec<Unsupported> {
 /// config made from the spec (a malformed duration, template or path that fails whatever the
 /// user's config says).
 pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
-    let unsupported = unsupported_components(manifest);
-    if !unsupported.is_empty() {
-        return unsupported.iter().map(ToString::to_string).collect();
-    }
+    let mut problems: Vec<String> = unsupported_components(manifest)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let config = std::sync::Arc::new(crate::sample_config(manifest));
+    // Errors that only repeat the components listed above are left out.
+    let is_new = |message: &str| !message.starts_with("sluice cannot run this");
     match crate::build::streams(manifest, &config, &crate::SourceOptions::default()) {
-        Ok(streams) => streams
-            .into_iter()
-            .filter_map(|slot| match slot {
-                crate::build::StreamSlot::Unrunnable(u) => Some(u.error.message),
-                crate::build::StreamSlot::Ready(_) => None,
-            })
-            .collect(),
-        Err(error) => vec![error.message],
+        Ok(streams) => problems.extend(streams.into_iter().filter_map(|slot| match slot {
+            crate::build::StreamSlot::Unrunnable(u) if is_new(&u.error.message) => {
+                Some(u.error.message)
+            }
+            _ => None,
+        })),
+        Err(error) if is_new(&error.message) => problems.push(error.message),
+        Err(_) => {}
     }
+    problems
 }
