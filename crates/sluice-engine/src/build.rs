@@ -9,7 +9,7 @@ use crate::support::unsupported_components;
 use crate::{EngineError, SourceOptions};
 use serde_json::{Map, Value};
 use sluice_http::auth::{AuthContext, Authenticator};
-use sluice_http::{ApiBudget, Requester};
+use sluice_http::{ApiBudget, CachingTransport, DEFAULT_CACHE_BYTES, Requester, ResponseCache};
 use sluice_interp::{Context, Template};
 use sluice_manifest::model::{self, StreamEntry};
 use sluice_manifest::{Manifest, ManifestPath};
@@ -18,6 +18,7 @@ use sluice_protocol::ConnectorSpecification;
 use sluice_protocol::{AirbyteMessage, FailureType, SyncMode};
 use sluice_records::RecordSelector;
 use sluice_slice::{CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -31,6 +32,10 @@ struct Builder<'a> {
     budget: Option<ApiBudget>,
     /// The config's secret values, masked in every message.
     config_secrets: Arc<Vec<String>>,
+    /// Streams that are the parent of another: their responses are cached, so a parent read
+    /// by several children (or also selected) is fetched once.
+    parent_names: HashSet<String>,
+    parent_cache: Arc<ResponseCache>,
 }
 
 fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
@@ -105,6 +110,8 @@ pub(crate) fn streams(
         auth: &auth,
         budget,
         config_secrets: Arc::new(config_secrets),
+        parent_names: parent_stream_names(manifest.model.streams.iter().flatten()),
+        parent_cache: ResponseCache::new(DEFAULT_CACHE_BYTES),
     };
     let root = ManifestPath::root().key("streams");
     let mut streams = Vec::new();
@@ -234,6 +241,21 @@ impl Builder<'_> {
                 ));
             }
         };
+        let mut retriever = retriever;
+        let caches = match &stream.retriever {
+            model::Retriever::SimpleRetriever(r) => match &r.requester {
+                model::Requester::HttpRequester(h) => h.use_cache != Some(false),
+                model::Requester::CustomRequester(_) => false,
+            },
+            _ => false,
+        };
+        if caches && self.parent_names.contains(&name) {
+            let transport = Arc::clone(&retriever.requester.transport);
+            retriever.requester.transport = Arc::new(CachingTransport::new(
+                transport,
+                Arc::clone(&self.parent_cache),
+            ));
+        }
         Ok(Stream {
             name,
             primary_key,
@@ -680,6 +702,75 @@ impl Builder<'_> {
         built.config_secrets = Arc::clone(&self.config_secrets);
         Ok(built)
     }
+}
+
+/// The names of the streams other streams read as parents, at any depth (the reference caches
+/// these streams' responses, wherever they are read).
+fn parent_stream_names<'m>(streams: impl Iterator<Item = &'m StreamEntry>) -> HashSet<String> {
+    fn from_router(router: &model::PartitionRouter, names: &mut HashSet<String>) {
+        use model::PartitionRouter as R;
+        match router {
+            R::SubstreamPartitionRouter(substream) => from_substream(substream, names),
+            R::GroupingPartitionRouter(grouping) => {
+                from_underlying(&grouping.underlying_partition_router, names)
+            }
+            _ => {}
+        }
+    }
+    fn from_underlying(router: &model::UnderlyingPartitionRouter, names: &mut HashSet<String>) {
+        if let model::UnderlyingPartitionRouter::SubstreamPartitionRouter(substream) = router {
+            from_substream(substream, names);
+        }
+    }
+    fn from_substream(substream: &model::SubstreamPartitionRouter, names: &mut HashSet<String>) {
+        for parent in &substream.parent_stream_configs {
+            match &parent.stream {
+                model::Stream::DeclarativeStream(stream) => {
+                    names.extend(stream.name.clone());
+                    from_stream(stream, names);
+                }
+                model::Stream::StateDelegatingStream(stream) => {
+                    names.insert(stream.name.clone());
+                    from_stream(&stream.full_refresh_stream, names);
+                    from_stream(&stream.incremental_stream, names);
+                }
+            }
+        }
+    }
+    fn from_stream(stream: &model::DeclarativeStream, names: &mut HashSet<String>) {
+        use model::StreamPartitionRouter as R;
+        let model::Retriever::SimpleRetriever(retriever) = &stream.retriever else {
+            return;
+        };
+        match &retriever.partition_router {
+            Some(R::SubstreamPartitionRouter(substream)) => from_substream(substream, names),
+            Some(R::GroupingPartitionRouter(grouping)) => {
+                from_underlying(&grouping.underlying_partition_router, names)
+            }
+            Some(R::List(routers)) => {
+                for router in routers {
+                    from_router(router, names);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut names = HashSet::new();
+    for entry in streams {
+        match entry {
+            StreamEntry::DeclarativeStream(stream) => from_stream(stream, &mut names),
+            StreamEntry::StateDelegatingStream(stream) => {
+                from_stream(&stream.full_refresh_stream, &mut names);
+                from_stream(&stream.incremental_stream, &mut names);
+            }
+            StreamEntry::ConditionalStreams(conditional) => {
+                for stream in &conditional.streams {
+                    from_stream(stream, &mut names);
+                }
+            }
+        }
+    }
+    names
 }
 
 fn slice_error(error: SliceError) -> EngineError {

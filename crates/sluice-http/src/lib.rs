@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod backoff;
 mod body;
+mod cache;
 pub mod cassette;
 pub mod errors;
 mod message;
@@ -30,6 +31,7 @@ mod transport;
 pub mod url_join;
 
 pub use body::{JsonBodyInput, RequestInput};
+pub use cache::{CachingTransport, DEFAULT_CACHE_BYTES, ResponseCache};
 pub use cassette::{Cassette, RecordingTransport, ReplayTransport};
 pub use errors::{Action, BuildError, ErrorHandler, HttpError, Resolution};
 pub use message::{HttpRequest, HttpResponse, Method};

@@ -8,3 +8,4 @@ mod corpus_spec;
 mod decoders_over_http;
 mod first_read;
 mod normalise;
+mod parents_over_http;
