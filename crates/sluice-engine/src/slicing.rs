@@ -8,9 +8,9 @@ use crate::stream::{PageReader, RecordGate, SelectorHandle, Stream};
 use serde_json::{Map, Value};
 use sluice_paginate::PageRequestOptions;
 use sluice_slice::{
-    CountCursor, CountSpec, DatetimeCursor, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig,
-    PerPartitionCursor, SliceError, SliceProgress, StreamSlice, cartesian_product,
-    migrate_legacy_to_per_partition,
+    CHILD_RESPONSE, CountCursor, CountSpec, DatetimeCursor, DatetimeSpec, GroupingRouter,
+    ListRouter, ParentConfig, PerPartitionCursor, SliceError, SliceProgress, StreamSlice,
+    cartesian_product, migrate_legacy_to_per_partition,
 };
 use std::collections::VecDeque;
 use std::future::Future;
@@ -52,6 +52,26 @@ pub(crate) enum CursorSpec {
     None,
     Datetime(Arc<DatetimeSpec>),
     Count(Arc<CountSpec>),
+}
+
+impl Slicing {
+    /// Whether a parent gives its children their first page (`lazy_read_pointer`).
+    fn reads_parents_lazily(&self) -> bool {
+        matches!(&self.router, Router::Substream(parents) if parents.iter().any(|p| p.config.is_lazy()))
+    }
+
+    /// What the reference requires of a stream read lazily: at most one window per partition.
+    fn check_lazy_read(&self, stream: &str) -> Result<(), EngineError> {
+        match &self.cursor {
+            CursorSpec::Count(_) => Err(EngineError::config(format!(
+                "LazySimpleRetriever only supports DatetimeBasedCursor. Found: IncrementingCountCursor (stream {stream})."
+            ))),
+            CursorSpec::Datetime(spec) if spec.has_step() => Err(EngineError::config(format!(
+                "Found more that one slice per parent. LazySimpleRetriever only supports single slice read for stream - {stream}."
+            ))),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl CursorSpec {
@@ -244,6 +264,9 @@ pub(crate) struct SliceReader<'a> {
     partitions: Partitions<'a>,
     queue: VecDeque<StreamSlice>,
     partitions_done: bool,
+    /// Child slices read their first page from the parent record (`lazy_read_pointer`, on a
+    /// sync without state).
+    lazy: bool,
 }
 
 impl<'a> SliceReader<'a> {
@@ -253,6 +276,10 @@ impl<'a> SliceReader<'a> {
         let cursor = Cursor::new(stream, state)?;
         let selector = stream.selector_for_read().await?;
         let partitions = Partitions::new(&stream.slicing.router, state)?;
+        let lazy = state.is_empty() && stream.slicing.reads_parents_lazily();
+        if lazy {
+            stream.slicing.check_lazy_read(&stream.name)?;
+        }
         Ok(Self {
             stream,
             selector,
@@ -260,6 +287,7 @@ impl<'a> SliceReader<'a> {
             partitions,
             queue: VecDeque::new(),
             partitions_done: false,
+            lazy,
         })
     }
 
@@ -309,12 +337,18 @@ impl<'a> SliceReader<'a> {
             .router
             .request_options(slice, &mut options);
         self.cursor.request_options(slice, &mut options);
-        PageReader::new(
+        let pages = PageReader::new(
             &self.stream.retriever,
             self.selector.clone(),
             slice.template_value(),
             options,
-        )
+        );
+        match slice.extra_fields.get(CHILD_RESPONSE).filter(|_| self.lazy) {
+            Some(embedded) => {
+                pages.with_first_page(serde_json::to_vec(embedded).unwrap_or_default().into())
+            }
+            None => pages,
+        }
     }
 
     /// The next page of `pages`, filtered as the stream's cursor asks.

@@ -6,7 +6,7 @@ use crate::output::RecordData;
 use crate::slicing::Slicing;
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sluice_http::{Action, HttpError, RequestOptions, RequestVariables, Requester};
+use sluice_http::{Action, HttpError, HttpResponse, RequestOptions, RequestVariables, Requester};
 use sluice_paginate::{
     PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy,
     PaginationTracker, Paginator,
@@ -152,6 +152,8 @@ pub(crate) struct PageReader<'a> {
     done: bool,
     /// An error to report once the records selected before it are handed on.
     failure: Option<EngineError>,
+    /// The first page, already at hand (`lazy_read_pointer`).
+    embedded_page: Option<Bytes>,
 }
 
 impl<'a> PageReader<'a> {
@@ -173,6 +175,52 @@ impl<'a> PageReader<'a> {
             records: Vec::new(),
             done: false,
             failure: None,
+            embedded_page: None,
+        }
+    }
+
+    /// Reads the slice's first page from `body` instead of requesting it: a child whose parent
+    /// record embeds its first page (`lazy_read_pointer`).
+    pub fn with_first_page(mut self, body: Bytes) -> Self {
+        self.embedded_page = Some(body);
+        self
+    }
+
+    /// Requests the current page. `None` means the slice restarts (a pagination reset); an
+    /// ignored response ends the slice.
+    async fn fetch(&mut self) -> Result<Option<HttpResponse>, EngineError> {
+        let retriever = self.retriever;
+        let options = request_options(
+            retriever.paginator.request_options(self.token.as_ref()),
+            &self.slice_options,
+        );
+        let variables = RequestVariables {
+            stream_slice: &self.stream_slice,
+            next_page_token: self.token.as_ref().map(PageToken::as_mapping),
+        };
+        let request = retriever
+            .requester
+            .build(variables, &options)
+            .await
+            .map_err(http_error)?;
+        match retriever.requester.send(&request).await {
+            Ok(Some(response)) => Ok(Some(response)),
+            Ok(None) => {
+                self.done = true;
+                Ok(Some(HttpResponse {
+                    status: 200,
+                    headers: Vec::new(),
+                    body: Bytes::new(),
+                }))
+            }
+            // The error handler asks to read the slice again from its first page.
+            Err(error) if error.action == Action::ResetPagination => {
+                tracing::info!("Hitting PaginationReset event: {}", error.message);
+                self.token = retriever.paginator.initial_token();
+                self.tracker.restart(true).map_err(paginate_error)?;
+                Ok(None)
+            }
+            Err(error) => Err(http_error(error)),
         }
     }
 
@@ -204,35 +252,21 @@ impl<'a> PageReader<'a> {
         gate: RecordGate<'_>,
     ) -> Result<Option<Vec<RecordData>>, EngineError> {
         let retriever = self.retriever;
+        let response = match self.embedded_page.take() {
+            Some(body) => HttpResponse {
+                status: 200,
+                headers: Vec::new(),
+                body,
+            },
+            None => match self.fetch().await? {
+                Some(response) => response,
+                None => return Ok(None),
+            },
+        };
+        if self.done {
+            return Ok(Some(Vec::new()));
+        }
         let stream_slice = &self.stream_slice;
-        let options = request_options(
-            retriever.paginator.request_options(self.token.as_ref()),
-            &self.slice_options,
-        );
-        let variables = RequestVariables {
-            stream_slice,
-            next_page_token: self.token.as_ref().map(PageToken::as_mapping),
-        };
-        let request = retriever
-            .requester
-            .build(variables, &options)
-            .await
-            .map_err(http_error)?;
-        let response = match retriever.requester.send(&request).await {
-            Ok(Some(response)) => response,
-            Ok(None) => {
-                self.done = true;
-                return Ok(Some(Vec::new()));
-            }
-            // The error handler asks to read the slice again from its first page.
-            Err(error) if error.action == Action::ResetPagination => {
-                tracing::info!("Hitting PaginationReset event: {}", error.message);
-                self.token = retriever.paginator.initial_token();
-                self.tracker.restart(true).map_err(paginate_error)?;
-                return Ok(None);
-            }
-            Err(error) => return Err(http_error(error)),
-        };
 
         let selector = &*self.selector;
         let first_body;

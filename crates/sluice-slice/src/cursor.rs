@@ -284,6 +284,11 @@ impl DatetimeSpec {
         Ok(spec)
     }
 
+    /// Whether windows are cut by a `step` (or `cursor_granularity`): more than one per sync.
+    pub fn has_step(&self) -> bool {
+        self.step.is_some() || self.granularity.is_some()
+    }
+
     /// A cursor starting from `state` (a stream state, `{}` for none).
     pub fn cursor(
         self: &Arc<Self>,

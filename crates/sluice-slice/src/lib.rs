@@ -55,7 +55,8 @@ pub use cursor::{CountCursor, CountSpec, DatetimeCursor, DatetimeSpec, SliceProg
 pub use error::SliceError;
 pub use per_partition::{MAX_PARTITION_CURSORS, PerPartitionCursor, SWITCH_TO_GLOBAL_LIMIT};
 pub use router::{
-    GroupingRouter, ListRouter, ParentConfig, cartesian_product, migrate_legacy_to_per_partition,
+    CHILD_RESPONSE, GroupingRouter, ListRouter, ParentConfig, cartesian_product,
+    migrate_legacy_to_per_partition,
 };
 pub use slice::{StreamSlice, partition_key};
 

@@ -141,7 +141,12 @@ pub struct ParentConfig {
     /// The parent's state is kept in the child's (`incremental_dependency`).
     pub incremental_dependency: bool,
     extra_fields: Vec<Vec<String>>,
+    /// Where the child's first page sits inside the parent record (`lazy_read_pointer`).
+    lazy_read_pointer: Vec<String>,
 }
+
+/// The extra field that carries a child's first page, taken from its parent record.
+pub const CHILD_RESPONSE: &str = "child_response";
 
 impl ParentConfig {
     /// Builds the parent config at `path`; `parent_name` is the parent stream's name.
@@ -152,16 +157,22 @@ impl ParentConfig {
         path: &ManifestPath,
     ) -> Result<Self, SliceError> {
         let parameters = parameters_of(model.parameters.as_ref());
-        if model
+        let lazy_read_pointer = model
             .lazy_read_pointer
-            .as_ref()
-            .is_some_and(|p| !p.is_empty())
-        {
-            return Err(SliceError::invalid(
-                &path.key("lazy_read_pointer"),
-                "lazy_read_pointer is not supported by sluice yet",
-            ));
-        }
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(i, part)| {
+                let at = path.key("lazy_read_pointer").index(i);
+                if part.contains('*') {
+                    return Err(SliceError::invalid(
+                        &at,
+                        "The '*' wildcard in 'lazy_read_pointer' is not supported — only direct paths are allowed.",
+                    ));
+                }
+                render_string(part, config, &parameters, &at)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let parent_key = render_string(
             &model.parent_key,
             config,
@@ -204,6 +215,7 @@ impl ParentConfig {
             )?,
             incremental_dependency: model.incremental_dependency.unwrap_or(false),
             extra_fields,
+            lazy_read_pointer,
         })
     }
 
@@ -221,19 +233,27 @@ impl ParentConfig {
             "parent_slice".to_owned(),
             Value::Object(parent_partition.clone()),
         );
-        let extra_fields = self
-            .extra_fields
-            .iter()
-            .map(|path| {
-                let value = lookup(record, path).cloned().unwrap_or(Value::Null);
-                (path.join("."), value)
-            })
-            .collect();
+        let mut extra_fields = Map::new();
+        if self.is_lazy() {
+            let embedded = lookup(record, &self.lazy_read_pointer)
+                .cloned()
+                .unwrap_or(Value::Array(Vec::new()));
+            extra_fields.insert(CHILD_RESPONSE.to_owned(), embedded);
+        }
+        for path in &self.extra_fields {
+            let value = lookup(record, path).cloned().unwrap_or(Value::Null);
+            extra_fields.insert(path.join("."), value);
+        }
         Some(StreamSlice {
             partition,
             cursor_slice: Map::new(),
             extra_fields,
         })
+    }
+
+    /// Whether the child's first page is read from the parent record (`lazy_read_pointer`).
+    pub fn is_lazy(&self) -> bool {
+        !self.lazy_read_pointer.is_empty()
     }
 
     /// Whether the parent's value goes into the child's requests.
@@ -487,6 +507,7 @@ mod tests {
             request_option: None,
             incremental_dependency: false,
             extra_fields: vec![vec!["name".into()]],
+            lazy_read_pointer: Vec::new(),
         };
         let slice = config
             .child_slice(&json!({"owner": {"id": 7}, "name": "n"}), &Map::new())
