@@ -4,7 +4,7 @@
 
 use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
-use crate::stream::{Retriever, SchemaSource, Stream};
+use crate::stream::{Delegation, Retriever, SchemaSource, Stream};
 use crate::support::unsupported_components;
 use crate::{EngineError, SourceOptions};
 use serde_json::{Map, Value};
@@ -17,6 +17,7 @@ use sluice_paginate::{PaginationResetPolicy, Paginator};
 use sluice_protocol::ConnectorSpecification;
 use sluice_protocol::{AirbyteMessage, FailureType, SyncMode};
 use sluice_records::RecordSelector;
+use sluice_slice::datetime::IsoDuration;
 use sluice_slice::{CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError};
 use std::collections::HashSet;
 use std::path::Path;
@@ -292,16 +293,24 @@ impl Builder<'_> {
                 ),
             ));
         }
-        if delegating
-            .api_retention_period
-            .as_deref()
-            .is_some_and(|p| !p.is_empty())
-        {
-            return Err(at(
-                &path.key("api_retention_period"),
-                "api_retention_period is not supported by sluice yet",
-            ));
-        }
+        let retention = match delegating.api_retention_period.as_deref() {
+            Some(source) if !source.is_empty() => {
+                let at_retention = path.key("api_retention_period");
+                let parameters = parameters_value(delegating.parameters.as_ref());
+                let ctx = Context::new()
+                    .config(&**self.config)
+                    .parameters(&parameters);
+                let text = compile(source, &at_retention)?
+                    .render_string(&ctx)
+                    .map_err(|e| at(&at_retention, e))?;
+                if text.is_empty() {
+                    None
+                } else {
+                    Some(IsoDuration::parse(&text).map_err(|e| at(&at_retention, e))?)
+                }
+            }
+            _ => None,
+        };
         let mut stream = self.stream(
             &delegating.full_refresh_stream,
             &path.key("full_refresh_stream"),
@@ -310,7 +319,23 @@ impl Builder<'_> {
             &delegating.incremental_stream,
             &path.key("incremental_stream"),
         )?;
-        stream.with_state = Some(Box::new(incremental));
+        if retention.is_some()
+            && [&stream, &incremental]
+                .iter()
+                .any(|s| matches!(s.slicing.cursor, CursorSpec::Count(_)))
+        {
+            return Err(at(
+                path,
+                format!(
+                    "Stream '{}' uses IncrementingCountCursor which is not supported with api_retention_period. IncrementingCountCursor does not use datetime-based cursors, so cursor age validation cannot be performed.",
+                    delegating.name
+                ),
+            ));
+        }
+        stream.with_state = Some(Delegation {
+            incremental: Box::new(incremental),
+            retention,
+        });
         Ok(stream)
     }
 

@@ -1,7 +1,8 @@
 //! The read loop: stream statuses, records and state, in the reference's order.
 
 use crate::build::StreamSlot;
-use crate::slicing::{Cursor, SliceReader};
+use crate::slicing::{Cursor, CursorSpec, SliceReader};
+use crate::stream::Delegation;
 use crate::stream::Stream;
 use crate::{EngineError, MessageWriter};
 use serde_json::{Map, Value};
@@ -96,9 +97,27 @@ async fn read_stream<W: Write + Send + 'static>(
     state: &Map<String, Value>,
     out: &mut MessageWriter<W>,
 ) -> Result<Option<EngineError>, EngineError> {
-    let stream = match &stream.with_state {
-        Some(incremental) if !state.is_empty() => incremental,
-        _ => stream,
+    let no_state = Map::new();
+    let (stream, state) = match &stream.with_state {
+        Some(delegation) if !state.is_empty() => {
+            if is_past_retention(stream, delegation, state) {
+                // As the reference does: the old state is dropped (and says so with an empty
+                // STATE), and the full refresh stream is read again.
+                tracing::warn!(
+                    "Stream '{}' has a cursor value older than the API's retention period. Falling back to full refresh to avoid data loss.",
+                    stream.name
+                );
+                let descriptor = StreamDescriptor::new(&stream.name);
+                emit(
+                    out,
+                    &AirbyteMessage::state_stream(descriptor, Map::new(), Some(0.0)),
+                )?;
+                (stream, &no_state)
+            } else {
+                (&*delegation.incremental, state)
+            }
+        }
+        _ => (stream, state),
     };
     let descriptor = StreamDescriptor::new(&stream.name);
     tracing::info!("Marking stream {} as STARTED", stream.name);
@@ -186,6 +205,38 @@ async fn read_stream<W: Write + Send + 'static>(
         &AirbyteMessage::state_stream(descriptor, final_state, Some(since_state as f64)),
     )?;
     Ok(failure)
+}
+
+/// Whether a `StateDelegatingStream`'s state is older than its `api_retention_period` (or has
+/// no readable cursor, which counts as older, as in the reference).
+fn is_past_retention(
+    full_refresh: &Stream,
+    delegation: &Delegation,
+    state: &Map<String, Value>,
+) -> bool {
+    let Some(retention) = delegation.retention else {
+        return false;
+    };
+    // The full refresh stream's cursor reads the state first: a completed full refresh counts
+    // as current.
+    let read_time = |cursor: &CursorSpec| match cursor {
+        CursorSpec::None => state
+            .get("__ab_no_cursor_state_message")
+            .is_some_and(sluice_interp::is_truthy)
+            .then(now_utc),
+        CursorSpec::Datetime(spec) => spec.state_datetime(state),
+        CursorSpec::Count(_) => None,
+    };
+    let cursor_time = read_time(&full_refresh.slicing.cursor)
+        .or_else(|| read_time(&delegation.incremental.slicing.cursor));
+    match (cursor_time, retention.sub_from(now_utc())) {
+        (Some(cursor), Ok(cutoff)) => cursor < cutoff,
+        _ => true,
+    }
+}
+
+fn now_utc() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
 }
 
 fn status(descriptor: &StreamDescriptor, status: AirbyteStreamStatus) -> AirbyteMessage {

@@ -26,7 +26,15 @@ pub(crate) struct Stream {
     pub slicing: Slicing,
     /// A `StateDelegatingStream`'s incremental stream, read instead of this one (its full
     /// refresh stream) once the stream has state.
-    pub with_state: Option<Box<Stream>>,
+    pub with_state: Option<Delegation>,
+}
+
+/// The incremental side of a `StateDelegatingStream`.
+#[derive(Debug)]
+pub(crate) struct Delegation {
+    pub incremental: Box<Stream>,
+    /// `api_retention_period`: a state older than this reads the full refresh stream again.
+    pub retention: Option<sluice_slice::datetime::IsoDuration>,
 }
 
 /// Where a stream's JSON schema comes from.

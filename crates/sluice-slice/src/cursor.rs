@@ -284,6 +284,33 @@ impl DatetimeSpec {
         Ok(spec)
     }
 
+    /// The cursor datetime a stream state holds, if it holds a readable one: the cursor field,
+    /// the first interval of a concurrent-shaped state, or the global cursor of a per-partition
+    /// state (what the reference checks against an API's retention period).
+    pub fn state_datetime(&self, state: &Map<String, Value>) -> Option<OffsetDateTime> {
+        if is_concurrent_state(state) {
+            let first = state.get("slices")?.as_array()?.first()?;
+            let value = first
+                .get("most_recent_cursor_value")
+                .filter(|v| sluice_interp::is_truthy(v))
+                .or_else(|| first.get("end"))?;
+            return parse_any(&self.inputs, value);
+        }
+        let value = match state.get("state") {
+            Some(Value::Object(global))
+                if state.contains_key("lookback_window")
+                    || state.contains_key("use_global_cursor") =>
+            {
+                global.get(&self.cursor_field)?
+            }
+            _ => state.get(&self.cursor_field)?,
+        };
+        if !sluice_interp::is_truthy(value) {
+            return None;
+        }
+        parse_any(&self.inputs, value)
+    }
+
     /// Whether windows are cut by a `step` (or `cursor_granularity`): more than one per sync.
     pub fn has_step(&self) -> bool {
         self.step.is_some() || self.granularity.is_some()
