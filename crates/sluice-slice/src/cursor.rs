@@ -10,6 +10,7 @@
 use crate::SliceError;
 use crate::clamping::Clamping;
 use crate::datetime::{DatetimeFormat, IsoDuration, parse_any};
+use crate::router::request_option;
 use serde_json::{Map, Value};
 use sluice_interp::{Context, Template, python_str};
 use sluice_manifest::ManifestPath;
@@ -230,13 +231,7 @@ impl DatetimeSpec {
             None => Clamping::None,
         };
         let option = |option: &Option<model::RequestOption>, key: &str| {
-            option
-                .as_ref()
-                .map(|o| {
-                    RequestOption::from_model(o, config, &path.key(key))
-                        .map_err(|e| SliceError::invalid(&path.key(key), e.to_string()))
-                })
-                .transpose()
+            request_option(option.as_ref(), config, &path.key(key))
         };
         let spec = Self {
             stream: stream.to_owned(),
@@ -789,15 +784,11 @@ impl CountSpec {
             ConfigTemplate::new(&model.cursor_field, &parameters, &path.key("cursor_field"))?
                 .text(config)
                 .map_err(|e| SliceError::invalid(&path.key("cursor_field"), e))?;
-        let start_option = model
-            .start_value_option
-            .as_ref()
-            .map(|o| {
-                RequestOption::from_model(o, config, &path.key("start_value_option")).map_err(|e| {
-                    SliceError::invalid(&path.key("start_value_option"), e.to_string())
-                })
-            })
-            .transpose()?;
+        let start_option = request_option(
+            model.start_value_option.as_ref(),
+            config,
+            &path.key("start_value_option"),
+        )?;
         Ok(Self {
             stream: stream.to_owned(),
             cursor_field,

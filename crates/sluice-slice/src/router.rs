@@ -34,7 +34,8 @@ fn render_string(
     })
 }
 
-fn request_option(
+/// A `RequestOption` built at `path`.
+pub(crate) fn request_option(
     option: Option<&model::RequestOption>,
     config: &Value,
     path: &ManifestPath,

@@ -5,6 +5,7 @@
 //! manifest with a transformation that changes nothing, which parses every record. Every RECORD
 //! line must be the same bytes (but for `emitted_at`).
 
+use crate::support::sluice_read;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -117,19 +118,7 @@ async fn records_as_sent_print_like_parsed_records() {
         )
         .unwrap();
         let (config, catalog) = (config.clone(), catalog.clone());
-        let output = tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-                .args(["read", "--manifest"])
-                .arg(&manifest)
-                .arg("--config")
-                .arg(&config)
-                .arg("--catalog")
-                .arg(&catalog)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap();
+        let output = sluice_read(manifest, config, catalog).await;
         let stdout = String::from_utf8(output.stdout).unwrap();
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{name}: {stdout}\n{stderr}");

@@ -2,6 +2,7 @@
 //! response is served by wiremock, sluice reads it through the network transport, and its
 //! records equal the reference's (the case's expected.json).
 
+use crate::support::sluice_read;
 use serde_json::Value;
 use sluice_http::Cassette;
 use std::path::{Path, PathBuf};
@@ -40,20 +41,12 @@ async fn read_through_a_server(case: &str) {
         manifest.replace("https://api.example.com", &server.uri()),
     )
     .unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("read")
-            .arg("--manifest")
-            .arg(&manifest_path)
-            .arg("--config")
-            .arg(dir.join("config.json"))
-            .arg("--catalog")
-            .arg(dir.join("catalog.json"))
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = sluice_read(
+        manifest_path,
+        dir.join("config.json"),
+        dir.join("catalog.json"),
+    )
+    .await;
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{case}: sluice failed:\n{stdout}");
 

@@ -9,3 +9,4 @@ mod decoders_over_http;
 mod first_read;
 mod normalise;
 mod parents_over_http;
+mod support;

@@ -2,6 +2,7 @@
 //! by two children is fetched once per page, as the reference's request cache makes it, and
 //! every child partition is read.
 
+use crate::support::sluice_read;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
@@ -110,19 +111,7 @@ async fn a_parent_read_by_two_children_and_selected_is_fetched_once_per_page() {
     std::fs::write(&config, "{}").unwrap();
     let catalog_path = work.path().join("catalog.json");
     std::fs::write(&catalog_path, catalog().to_string()).unwrap();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["read", "--manifest"])
-            .arg(&manifest)
-            .arg("--config")
-            .arg(&config)
-            .arg("--catalog")
-            .arg(&catalog_path)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = sluice_read(manifest, config, catalog_path).await;
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "sluice failed:\n{stdout}");
 
