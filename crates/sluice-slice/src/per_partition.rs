@@ -7,7 +7,7 @@ use crate::cursor::{DatetimeCursor, DatetimeSpec, SliceProgress};
 use crate::datetime::parse_any;
 use crate::slice::{StreamSlice, partition_key};
 use serde_json::{Map, Value};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,9 +30,11 @@ struct OpenPartition {
 pub struct PerPartitionCursor {
     spec: Arc<DatetimeSpec>,
     use_global_cursor: bool,
-    /// Partition cursors in creation order, by partition key.
-    cursors: Vec<(String, DatetimeCursor)>,
-    cursor_index: HashMap<String, usize>,
+    /// Partition cursors by partition key, with their creation number.
+    cursors: HashMap<String, (u64, DatetimeCursor)>,
+    /// Partition keys in creation order, for the state's `states` and for eviction.
+    creation_order: BTreeMap<u64, String>,
+    next_creation: u64,
     open: HashMap<String, OpenPartition>,
     /// Sequence numbers of partitions with windows still open, oldest first.
     processing: VecDeque<u64>,
@@ -63,8 +65,9 @@ impl PerPartitionCursor {
         let mut cursor = Self {
             spec,
             use_global_cursor,
-            cursors: Vec::new(),
-            cursor_index: HashMap::new(),
+            cursors: HashMap::new(),
+            creation_order: BTreeMap::new(),
+            next_creation: 0,
             open: HashMap::new(),
             processing: VecDeque::new(),
             next_sequence: 0,
@@ -174,22 +177,41 @@ impl PerPartitionCursor {
     }
 
     fn insert_cursor(&mut self, key: String, cursor: DatetimeCursor) {
-        match self.cursor_index.get(&key) {
-            Some(&index) => self.cursors[index].1 = cursor,
-            None => {
-                self.cursor_index.insert(key.clone(), self.cursors.len());
-                self.cursors.push((key, cursor));
-            }
+        if let Some(entry) = self.cursors.get_mut(&key) {
+            entry.1 = cursor;
+            return;
         }
+        let creation = self.next_creation;
+        self.next_creation += 1;
+        self.creation_order.insert(creation, key.clone());
+        self.cursors.insert(key, (creation, cursor));
     }
 
-    fn remove_cursor_at(&mut self, index: usize) {
-        let (key, _) = self.cursors.remove(index);
-        self.cursor_index.remove(&key);
-        for slot in self.cursor_index.values_mut() {
-            if *slot > index {
-                *slot -= 1;
+    fn cursor_of(&self, key: &str) -> Option<&DatetimeCursor> {
+        self.cursors.get(key).map(|(_, cursor)| cursor)
+    }
+
+    /// Drops the oldest partition cursor whose partition is not being read, else the oldest.
+    fn evict_one(&mut self) {
+        let finished = self
+            .creation_order
+            .iter()
+            .find(|(_, key)| !self.open.contains_key(*key))
+            .map(|(creation, _)| *creation);
+        let creation = match finished {
+            Some(creation) => creation,
+            None => {
+                tracing::warn!(
+                    "The maximum number of partitions has been reached. Dropping the oldest partition."
+                );
+                match self.creation_order.keys().next() {
+                    Some(creation) => *creation,
+                    None => return,
+                }
             }
+        };
+        if let Some(key) = self.creation_order.remove(&creation) {
+            self.cursors.remove(&key);
         }
     }
 
@@ -232,7 +254,7 @@ impl PerPartitionCursor {
         self.started.get_or_insert_with(Instant::now);
         self.ensure_partition_limit();
         let key = partition.partition_key();
-        if !self.cursor_index.contains_key(&key) {
+        if !self.cursors.contains_key(&key) {
             let cursor = self.new_partition_cursor()?;
             self.partition_count += 1;
             self.insert_cursor(key.clone(), cursor);
@@ -255,8 +277,10 @@ impl PerPartitionCursor {
             self.pending_parent_states
                 .push_back((parent_state.cloned(), sequence));
         }
-        let index = self.cursor_index[&key];
-        let windows = self.cursors[index].1.windows()?;
+        let windows = match self.cursors.get_mut(&key) {
+            Some((_, cursor)) => cursor.windows()?,
+            None => Vec::new(),
+        };
         self.open.insert(
             key,
             OpenPartition {
@@ -282,19 +306,7 @@ impl PerPartitionCursor {
             self.use_global_cursor = true;
         }
         while self.cursors.len() > MAX_PARTITION_CURSORS - 1 {
-            let finished = self
-                .cursors
-                .iter()
-                .position(|(key, _)| !self.open.contains_key(key));
-            match finished {
-                Some(index) => self.remove_cursor_at(index),
-                None => {
-                    tracing::warn!(
-                        "The maximum number of partitions has been reached. Dropping the oldest partition."
-                    );
-                    self.remove_cursor_at(0);
-                }
-            }
+            self.evict_one();
         }
     }
 
@@ -309,8 +321,8 @@ impl PerPartitionCursor {
         self.synced_some_data = true;
         self.update_global_cursor(self.spec.format(value));
         if !self.use_global_cursor {
-            if let Some(&index) = self.cursor_index.get(&slice.partition_key()) {
-                self.cursors[index].1.observe(progress, record);
+            if let Some(cursor) = self.cursor_of(&slice.partition_key()) {
+                cursor.observe(progress, record);
             }
         }
     }
@@ -343,8 +355,7 @@ impl PerPartitionCursor {
         open.open_windows = open.open_windows.saturating_sub(1);
         let partition_done = open.open_windows == 0;
         if !self.use_global_cursor {
-            if let Some(&index) = self.cursor_index.get(&key) {
-                let cursor = &mut self.cursors[index].1;
+            if let Some((_, cursor)) = self.cursors.get_mut(&key) {
                 cursor.close(&slice.cursor_slice, progress)?;
                 if partition_done {
                     let value = cursor.state().get(&self.spec.cursor_field).cloned();
@@ -428,8 +439,9 @@ impl PerPartitionCursor {
         );
         if !self.use_global_cursor {
             let states = self
-                .cursors
-                .iter()
+                .creation_order
+                .values()
+                .filter_map(|key| Some((key, self.cursor_of(key)?)))
                 .map(|(key, cursor)| {
                     let partition: Value = serde_json::from_str(key).unwrap_or(Value::Null);
                     let mut entry = Map::new();
@@ -460,8 +472,8 @@ impl PerPartitionCursor {
         record: &Value,
     ) -> Result<bool, SliceError> {
         if !self.use_global_cursor {
-            if let Some(&index) = self.cursor_index.get(&slice.partition_key()) {
-                return self.cursors[index].1.should_be_synced(record);
+            if let Some(cursor) = self.cursor_of(&slice.partition_key()) {
+                return cursor.should_be_synced(record);
             }
         }
         self.new_partition_cursor()?.should_be_synced(record)
@@ -470,5 +482,89 @@ impl PerPartitionCursor {
     /// The cursor's spec.
     pub fn spec(&self) -> &Arc<DatetimeSpec> {
         &self.spec
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sluice_manifest::ManifestPath;
+    use sluice_manifest::model::{self, FromNode};
+
+    fn spec() -> Arc<DatetimeSpec> {
+        let model = model::DatetimeBasedCursor::from_node(
+            &json!({
+                "type": "DatetimeBasedCursor",
+                "cursor_field": "updated_at",
+                "datetime_format": "%Y-%m-%d",
+                "start_datetime": "2024-01-01",
+                "end_datetime": "2024-01-02"
+            }),
+            &ManifestPath::root(),
+        )
+        .unwrap();
+        let config = Arc::new(json!({}));
+        Arc::new(DatetimeSpec::from_model(&model, "s", &config, &ManifestPath::root()).unwrap())
+    }
+
+    fn partition(id: usize) -> StreamSlice {
+        StreamSlice::partition(json!({"id": id}).as_object().cloned().unwrap())
+    }
+
+    /// Generates and reads `count` partitions, one record each.
+    fn read_partitions(cursor: &mut PerPartitionCursor, count: usize) {
+        let record = json!({"updated_at": "2024-01-02"});
+        for id in 0..count {
+            for slice in cursor.slices_of(&partition(id), None).unwrap() {
+                let mut progress = SliceProgress::default();
+                cursor.observe(&slice, &mut progress, &record);
+                cursor.close(&slice, &progress).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn states_list_each_partition_with_its_cursor() {
+        let mut cursor = PerPartitionCursor::new(spec(), &Map::new(), false, "s").unwrap();
+        read_partitions(&mut cursor, 2);
+        let mut state = cursor.final_state(None);
+        state.insert("lookback_window".into(), json!(0));
+        assert_eq!(
+            Value::Object(state),
+            json!({
+                "use_global_cursor": false,
+                "states": [
+                    {"partition": {"id": 0}, "cursor": {"updated_at": "2024-01-02"}},
+                    {"partition": {"id": 1}, "cursor": {"updated_at": "2024-01-02"}}
+                ],
+                "state": {"updated_at": "2024-01-02"},
+                "lookback_window": 0
+            })
+        );
+    }
+
+    #[test]
+    fn more_partitions_than_the_limit_switch_to_a_global_cursor() {
+        let mut cursor = PerPartitionCursor::new(spec(), &Map::new(), false, "s").unwrap();
+        // The reference checks the count before it counts the new partition.
+        read_partitions(&mut cursor, SWITCH_TO_GLOBAL_LIMIT + 1);
+        assert!(!cursor.uses_global_cursor());
+        read_partitions(&mut cursor, 1);
+        assert!(cursor.uses_global_cursor());
+        let state = cursor.final_state(None);
+        assert!(!state.contains_key("states"), "{state:?}");
+        assert_eq!(state["state"], json!({"updated_at": "2024-01-02"}));
+    }
+
+    #[test]
+    fn partition_cursors_are_capped_dropping_finished_ones_first() {
+        let mut cursor = PerPartitionCursor::new(spec(), &Map::new(), false, "s").unwrap();
+        read_partitions(&mut cursor, MAX_PARTITION_CURSORS + 100);
+        assert_eq!(cursor.cursors.len(), MAX_PARTITION_CURSORS);
+        // The oldest went first.
+        assert!(cursor.cursor_of(&partition(0).partition_key()).is_none());
+        let newest = partition(MAX_PARTITION_CURSORS + 99).partition_key();
+        assert!(cursor.cursor_of(&newest).is_some());
     }
 }
