@@ -67,9 +67,10 @@ impl StreamSlot {
     }
 }
 
-/// Builds every stream. A stream that needs a component sluice cannot run (or fails to build)
-/// becomes [`StreamSlot::Unrunnable`], so the others still run; a component sluice cannot run
-/// outside the streams (and their shared definitions) refuses the whole manifest.
+/// Builds every stream. A stream that needs a component sluice cannot run becomes
+/// [`StreamSlot::Unrunnable`], so the others still run; so do streams that `dynamic_streams`
+/// would generate (they are missing) and a `check` sluice cannot run (check fails). A component
+/// sluice cannot run anywhere else refuses the whole manifest.
 pub(crate) fn streams(
     manifest: &Manifest,
     config: &Arc<Value>,
@@ -78,7 +79,12 @@ pub(crate) fn streams(
     let unsupported = unsupported_components(manifest);
     let global: Vec<String> = unsupported
         .iter()
-        .filter(|u| !matches!(u.path.top_key(), Some("streams" | "definitions")))
+        .filter(|u| {
+            !matches!(
+                u.path.top_key(),
+                Some("streams" | "definitions" | "dynamic_streams" | "check")
+            )
+        })
         .map(ToString::to_string)
         .collect();
     if !global.is_empty() {

@@ -71,6 +71,9 @@ pub struct Source {
     config: Arc<Value>,
     streams: Vec<StreamSlot>,
     concurrency: usize,
+    /// The components of `dynamic_streams` sluice cannot run: the streams they would make are
+    /// missing.
+    unbuilt_dynamic_streams: Vec<String>,
 }
 
 impl Source {
@@ -85,11 +88,17 @@ impl Source {
         let config = Arc::new(config);
         let streams = build::streams(&manifest, &config, &options)?;
         let concurrency = build::concurrency_level(&manifest, &config)?;
+        let unbuilt_dynamic_streams = unsupported_components(&manifest)
+            .into_iter()
+            .filter(|u| u.path.top_key() == Some("dynamic_streams"))
+            .map(|u| u.to_string())
+            .collect();
         Ok(Self {
             manifest,
             config,
             streams,
             concurrency,
+            unbuilt_dynamic_streams,
         })
     }
 
@@ -188,7 +197,14 @@ impl Source {
         state: &[AirbyteStateMessage],
         out: &mut MessageWriter<W>,
     ) -> Result<(), EngineError> {
-        read::read(&self.streams, catalog, state, out).await
+        read::read(
+            &self.streams,
+            &self.unbuilt_dynamic_streams,
+            catalog,
+            state,
+            out,
+        )
+        .await
     }
 
     /// How many partitions the manifest allows to be read at once (`concurrency_level`, or the

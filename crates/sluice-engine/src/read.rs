@@ -28,12 +28,17 @@ pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
 /// Reads every configured stream, then fails if any stream failed, naming them all.
 pub(crate) async fn read<W: Write + Send + 'static>(
     streams: &[StreamSlot],
+    unbuilt_dynamic_streams: &[String],
     catalog: &ConfiguredAirbyteCatalog,
     state: &[AirbyteStateMessage],
     out: &mut MessageWriter<W>,
 ) -> Result<(), EngineError> {
     let states = sluice_protocol::per_stream_states(state)
         .map_err(|e| EngineError::config(format!("the input state cannot be used: {e}")))?;
+    // Ignored as the reference ignores them, but never silently: the sync restarts from scratch.
+    for warning in sluice_protocol::ignored_state_messages(state) {
+        tracing::warn!("{warning}");
+    }
     let no_state = Map::new();
     let mut failures: Vec<(String, EngineError)> = Vec::new();
     tracing::info!("Starting syncing");
@@ -50,9 +55,16 @@ pub(crate) async fn read<W: Write + Send + 'static>(
                 continue;
             }
             None => {
-                let error = EngineError::config(format!(
-                    "The stream '{name}' in the catalog is not in the manifest"
-                ));
+                let error = if unbuilt_dynamic_streams.is_empty() {
+                    EngineError::config(format!(
+                        "The stream '{name}' in the catalog is not in the manifest"
+                    ))
+                } else {
+                    EngineError::config(format!(
+                        "The stream '{name}' in the catalog is not among the manifest's streams; its dynamic_streams may make it, but sluice cannot run them: {}",
+                        unbuilt_dynamic_streams.join("; ")
+                    ))
+                };
                 emit(out, &stream_error(name, &error))?;
                 failures.push((name.clone(), error));
                 continue;
