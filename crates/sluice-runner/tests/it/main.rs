@@ -2,6 +2,7 @@
 
 mod as_sent;
 mod bad_input;
+mod bad_state;
 mod conformance;
 mod control_message;
 mod corpus_spec;
@@ -9,4 +10,5 @@ mod decoders_over_http;
 mod first_read;
 mod normalise;
 mod parents_over_http;
+mod partial_manifest;
 mod support;

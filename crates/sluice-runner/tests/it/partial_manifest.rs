@@ -1,0 +1,145 @@
+//! A manifest with a stream sluice cannot run (custom Python code) still runs its other streams:
+//! `check` and `discover` work, `read` of the other stream works, and reading the stream that
+//! cannot run fails naming the component, its path and the stream.
+
+use crate::support::sluice_read;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const MANIFEST: &str = r##"
+version: 6.7.0
+type: DeclarativeSource
+check: {type: CheckStream, stream_names: [users]}
+definitions:
+  requester: {type: HttpRequester, url_base: "URL_BASE", http_method: GET}
+streams:
+  - type: DeclarativeStream
+    name: users
+    retriever:
+      type: SimpleRetriever
+      requester: {$ref: "#/definitions/requester", path: /users}
+      record_selector:
+        type: RecordSelector
+        extractor: {type: DpathExtractor, field_path: [data]}
+  - type: DeclarativeStream
+    name: events
+    retriever:
+      type: SimpleRetriever
+      requester: {$ref: "#/definitions/requester", path: /events}
+      record_selector:
+        type: RecordSelector
+        extractor:
+          type: CustomRecordExtractor
+          class_name: source_example.components.EventsExtractor
+"##;
+
+fn catalog(names: &[&str]) -> String {
+    let streams: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            json!({
+                "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+                "sync_mode": "full_refresh",
+                "destination_sync_mode": "overwrite"
+            })
+        })
+        .collect();
+    json!({ "streams": streams }).to_string()
+}
+
+fn messages(stdout: &str) -> Vec<Value> {
+    stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_streams_that_can_run_still_run() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/users"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": 1}, {"id": 2}]})),
+        )
+        .mount(&server)
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let manifest = work.path().join("manifest.yaml");
+    std::fs::write(&manifest, MANIFEST.replace("URL_BASE", &server.uri())).unwrap();
+    let config = work.path().join("config.json");
+    std::fs::write(&config, "{}").unwrap();
+
+    // check and discover.
+    let run = |command: &'static str| {
+        let (manifest, config) = (manifest.clone(), config.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+                .arg(command)
+                .arg("--manifest")
+                .arg(&manifest)
+                .arg("--config")
+                .arg(&config)
+                .output()
+                .unwrap()
+        })
+    };
+    let check = run("check").await.unwrap();
+    let check = String::from_utf8(check.stdout).unwrap();
+    assert!(check.contains(r#""status":"SUCCEEDED""#), "{check}");
+    let discover = run("discover").await.unwrap();
+    let discover = String::from_utf8(discover.stdout).unwrap();
+    let catalog_message = messages(&discover)
+        .into_iter()
+        .find(|m| m["type"] == "CATALOG")
+        .unwrap_or_else(|| panic!("no catalog: {discover}"));
+    let names: Vec<&str> = catalog_message["catalog"]["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["users", "events"]);
+
+    // Reading the stream that runs.
+    let users_catalog = work.path().join("users.json");
+    std::fs::write(&users_catalog, catalog(&["users"])).unwrap();
+    let read = sluice_read(manifest.clone(), config.clone(), users_catalog).await;
+    let stdout = String::from_utf8(read.stdout).unwrap();
+    assert!(read.status.success(), "{stdout}");
+    let records = messages(&stdout)
+        .iter()
+        .filter(|m| m["type"] == "RECORD")
+        .count();
+    assert_eq!(records, 2);
+
+    // Reading both: users is read, events fails naming what it needs, and the exit code says so.
+    let both = work.path().join("both.json");
+    std::fs::write(&both, catalog(&["users", "events"])).unwrap();
+    let read = sluice_read(manifest, config, both).await;
+    let stdout = String::from_utf8(read.stdout).unwrap();
+    assert!(!read.status.success(), "{stdout}");
+    let all = messages(&stdout);
+    assert_eq!(all.iter().filter(|m| m["type"] == "RECORD").count(), 2);
+    let errors: Vec<&Value> = all
+        .iter()
+        .filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
+        .collect();
+    let events_error = errors
+        .iter()
+        .find(|m| m["trace"]["error"]["stream_descriptor"]["name"] == "events")
+        .unwrap_or_else(|| panic!("no error for events: {stdout}"));
+    let message = events_error["trace"]["error"]["message"].as_str().unwrap();
+    for expected in [
+        "CustomRecordExtractor",
+        "source_example.components.EventsExtractor",
+        "streams[1].retriever.record_selector.extractor",
+        "events",
+    ] {
+        assert!(
+            message.contains(expected),
+            "{expected} missing from: {message}"
+        );
+    }
+}
