@@ -37,9 +37,18 @@ pub enum ProtocolError {
     },
 
     #[error(
-        "input state must be a list of state messages (or a legacy state object), found {found}"
+        "input state must be a list of state messages \
+         ([{{\"type\": \"STREAM\", \"stream\": {{\"stream_descriptor\": ..., \"stream_state\": ...}}}}]), \
+         found {found}"
     )]
-    StateNotAListOrObject { found: &'static str },
+    StateNotAList { found: &'static str },
+
+    #[error(
+        "input state must be a list of state messages \
+         ([{{\"type\": \"STREAM\", \"stream\": {{\"stream_descriptor\": ..., \"stream_state\": ...}}}}]), \
+         found an object with keys {keys}: the legacy single-object state format is not supported"
+    )]
+    StateIsAnObject { keys: String },
 
     #[error("input state message [{index}] has none of `stream`, `global` or `data`")]
     EmptyStateMessage { index: usize },
@@ -85,9 +94,8 @@ pub fn parse_message(line: &str) -> Result<AirbyteMessage, ProtocolError> {
 /// * A list is read as state messages; each must carry `stream`, `global` or a non-empty
 ///   `data`, as the reference requires.
 /// * `null`, `{}`, `[]` and other JSON "falsy" values mean no state, as in the reference.
-/// * A non-empty object is the pre-per-stream legacy format and becomes one LEGACY message
-///   with that object as `data`. (The reference 7.x rejects such a file; earlier versions
-///   accepted it. [`per_stream_states`] ignores LEGACY messages, as the reference does.)
+/// * A non-empty object (the pre-per-stream legacy format) is an error, as in the reference
+///   7.x (earlier versions accepted it); so is any other non-list value.
 pub fn parse_input_state(json: &str) -> Result<Vec<AirbyteStateMessage>, ProtocolError> {
     let document = "input state";
     let value = parse_json(document, json)?;
@@ -105,8 +113,10 @@ pub fn parse_input_state(json: &str) -> Result<Vec<AirbyteStateMessage>, Protoco
             }
             Ok(messages)
         }
-        Value::Object(legacy) => Ok(vec![AirbyteStateMessage::legacy(legacy)]),
-        other => Err(ProtocolError::StateNotAListOrObject {
+        Value::Object(legacy) => Err(ProtocolError::StateIsAnObject {
+            keys: key_list(&legacy),
+        }),
+        other => Err(ProtocolError::StateNotAList {
             found: json_kind(&other),
         }),
     }
@@ -148,6 +158,88 @@ pub fn per_stream_states(
         );
     }
     Ok(states)
+}
+
+/// The input state messages [`per_stream_states`] leaves out, each with why, for a warning:
+/// LEGACY and untyped messages (the reference ignores them: every stream then reads as if it
+/// had no state), and GLOBAL messages that are not the only message.
+pub fn ignored_state_messages(messages: &[AirbyteStateMessage]) -> Vec<String> {
+    if let [only] = messages {
+        if only.state_type == Some(AirbyteStateType::Global) {
+            return Vec::new();
+        }
+    }
+    messages
+        .iter()
+        .enumerate()
+        .filter_map(|(index, message)| {
+            let what = match message.state_type {
+                Some(AirbyteStateType::Stream) => return None,
+                Some(AirbyteStateType::Legacy) => "it is a LEGACY state",
+                None => "it has no `type`, so it counts as a LEGACY state",
+                Some(AirbyteStateType::Global) => {
+                    return Some(format!(
+                        "Ignoring input state message [{index}]: a GLOBAL state is only read when \
+                         it is the only message of the input state, and this input state has {} \
+                         messages; its stream states ({}) are not used",
+                        messages.len(),
+                        global_stream_names(message)
+                    ));
+                }
+            };
+            let mut holds = Vec::new();
+            if let Some(data) = message.data.as_ref().filter(|data| !data.is_empty()) {
+                holds.push(format!("data keys {}", key_list(data)));
+            }
+            if let Some(stream) = message.stream_descriptor() {
+                holds.push(format!("a `stream` state for '{}'", stream.name));
+            }
+            if message.global.is_some() {
+                holds.push("a `global` state".to_owned());
+            }
+            let fix = if message.state_type.is_none() && message.stream.is_some() {
+                "Add \"type\": \"STREAM\" to the message to resume from it"
+            } else {
+                "Write the state as STREAM messages to resume from it"
+            };
+            if holds.is_empty() {
+                holds.push("nothing".to_owned());
+            }
+            Some(format!(
+                "Ignoring input state message [{index}]: {what} (holding {}), and LEGACY state \
+                 is not supported: streams are read as if they had no state, from their start. {fix}",
+                holds.join(" and ")
+            ))
+        })
+        .collect()
+}
+
+fn global_stream_names(message: &AirbyteStateMessage) -> String {
+    let names: Vec<&str> = message
+        .global
+        .iter()
+        .flat_map(|global| &global.stream_states)
+        .map(|state| state.stream_descriptor.name.as_str())
+        .collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// An object's keys, for a message: `` `a`, `b` ``, the first few only.
+fn key_list(object: &Map<String, Value>) -> String {
+    const SHOWN: usize = 5;
+    let mut keys: Vec<String> = object
+        .keys()
+        .take(SHOWN)
+        .map(|k| format!("`{k}`"))
+        .collect();
+    if object.len() > SHOWN {
+        keys.push(format!("and {} more", object.len() - SHOWN));
+    }
+    keys.join(", ")
 }
 
 fn global_stream_states(

@@ -89,8 +89,8 @@ pub use catalog::{
 pub use connection_status::{AirbyteConnectionStatus, Status};
 pub use control::{AirbyteControlConnectorConfigMessage, AirbyteControlMessage, OrchestratorType};
 pub use input::{
-    ProtocolError, parse_config, parse_configured_catalog, parse_input_state, parse_message,
-    per_stream_states,
+    ProtocolError, ignored_state_messages, parse_config, parse_configured_catalog,
+    parse_input_state, parse_message, per_stream_states,
 };
 pub use json::{ReferenceFormatter, to_json_string, write_message_json, write_record_json};
 pub use log::{AirbyteLogMessage, Level};

@@ -100,7 +100,7 @@ pub fn read_catalog(path: &Path) -> Result<ConfiguredAirbyteCatalog, EngineError
     })
 }
 
-/// The input state: a list of state messages, or the legacy single object.
+/// The input state: a list of state messages.
 pub fn read_state(path: &Path) -> Result<Vec<AirbyteStateMessage>, EngineError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         EngineError::config(format!(
@@ -109,10 +109,13 @@ pub fn read_state(path: &Path) -> Result<Vec<AirbyteStateMessage>, EngineError> 
         ))
     })?;
     sluice_protocol::parse_input_state(&text).map_err(|e| {
-        EngineError::config(format!(
-            "the state file {} is not valid state: {e}",
-            path.display()
-        ))
+        EngineError::config(match e {
+            sluice_protocol::ProtocolError::Syntax { detail, .. } => format!(
+                "the state file {} is not valid JSON: {detail}",
+                path.display()
+            ),
+            other => format!("the state file {} cannot be used: {other}", path.display()),
+        })
     })
 }
 

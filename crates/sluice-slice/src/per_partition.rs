@@ -127,11 +127,22 @@ impl PerPartitionCursor {
                 let (Some(Value::Object(partition)), Some(Value::Object(cursor_state))) =
                     (entry.get("partition"), entry.get("cursor"))
                 else {
+                    let missing = match (entry.get("partition"), entry.get("cursor")) {
+                        (Some(Value::Object(_)), _) => "a `cursor` object",
+                        (_, Some(Value::Object(_))) => "a `partition` object",
+                        _ => "a `partition` and a `cursor` object",
+                    };
                     return Err(bad(format!(
-                        "has states[{index}] = {entry}, which is not {{\"partition\": {{...}}, \"cursor\": {{...}}}}"
+                        "has states[{index}] = {entry}, without {missing}: each entry must be {{\"partition\": {{...}}, \"cursor\": {{...}}}}"
                     )));
                 };
-                let cursor = self.spec.cursor(cursor_state)?;
+                let cursor = self.spec.cursor(cursor_state).map_err(|e| match e {
+                    SliceError::State { message, .. } => bad(format!(
+                        "at states[{index}] (partition {}) {message}",
+                        Value::Object(partition.clone())
+                    )),
+                    other => other,
+                })?;
                 self.partition_count += 1;
                 self.insert_cursor(partition_key(partition), cursor);
             }
@@ -166,7 +177,13 @@ impl PerPartitionCursor {
             parse_any(self.spec.input_formats(), value).ok_or_else(|| SliceError::State {
                 stream: stream.to_owned(),
                 message: format!(
-                    "has {field} = {value}, which matches none of the cursor's datetime formats"
+                    "has {field} = {value}, which matches none of the cursor's datetime formats ({})",
+                    self.spec
+                        .input_formats()
+                        .iter()
+                        .map(|f| format!("'{}'", f.pattern()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             })?;
         let mut global = Map::new();

@@ -3,8 +3,9 @@
 
 use serde_json::json;
 use sluice_protocol::{
-    AirbyteStateType, DestinationSyncMode, ProtocolError, StreamDescriptor, SyncMode, parse_config,
-    parse_configured_catalog, parse_input_state, parse_message, per_stream_states, to_json_string,
+    AirbyteStateType, DestinationSyncMode, ProtocolError, StreamDescriptor, SyncMode,
+    ignored_state_messages, parse_config, parse_configured_catalog, parse_input_state,
+    parse_message, per_stream_states, to_json_string,
 };
 
 const CATALOG_FROM_A_NEWER_PLATFORM: &str = r#"{
@@ -207,26 +208,58 @@ fn bad_state_documents_are_clear_errors() {
 }
 
 #[test]
-fn legacy_object_state_is_read_as_one_legacy_message() {
-    let messages = parse_input_state(r#"{"users": {"updated_at": "2024-01-01"}}"#).unwrap();
-    assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].state_type, Some(AirbyteStateType::Legacy));
-    assert_eq!(
-        messages[0].data.as_ref().unwrap()["users"]["updated_at"],
-        "2024-01-01"
+fn legacy_object_state_is_rejected_as_in_the_reference() {
+    // airbyte-cdk 7.x iterates the object's keys as messages and fails.
+    let error = parse_input_state(r#"{"users": {"updated_at": "2024-01-01"}}"#).unwrap_err();
+    assert!(
+        matches!(error, ProtocolError::StateIsAnObject { .. }),
+        "{error}"
     );
+    let shown = error.to_string();
+    assert!(
+        shown.contains("`users`") && shown.contains("list of state messages"),
+        "{shown}"
+    );
+}
 
-    // Listed LEGACY and untyped messages are read too.
+#[test]
+fn listed_legacy_messages_are_read_then_ignored_with_a_warning() {
     let listed = parse_input_state(
         r#"[{"type": "LEGACY", "data": {"users": {"a": 1}}}, {"data": {"users": {"a": 1}}}]"#,
     )
     .unwrap();
     assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].state_type, Some(AirbyteStateType::Legacy));
     assert_eq!(listed[1].state_type, None);
 
     // The reference's state manager takes per-stream state only from STREAM/GLOBAL messages.
-    assert!(per_stream_states(&messages).unwrap().is_empty());
     assert!(per_stream_states(&listed).unwrap().is_empty());
+    let ignored = ignored_state_messages(&listed);
+    assert_eq!(ignored.len(), 2, "{ignored:?}");
+    assert!(
+        ignored[0].contains("[0]")
+            && ignored[0].contains("LEGACY")
+            && ignored[0].contains("`users`"),
+        "{}",
+        ignored[0]
+    );
+    assert!(ignored[1].contains("no `type`"), "{}", ignored[1]);
+
+    // A lone GLOBAL message is used; one among others is not.
+    let global = r#"{"type": "GLOBAL", "global": {"stream_states": [{"stream_descriptor": {"name": "g"}}]}}"#;
+    let lone = parse_input_state(&format!("[{global}]")).unwrap();
+    assert!(ignored_state_messages(&lone).is_empty());
+    let mixed = parse_input_state(&format!(
+        r#"[{global}, {{"type": "STREAM", "stream": {{"stream_descriptor": {{"name": "s"}}}}}}]"#
+    ))
+    .unwrap();
+    let ignored = ignored_state_messages(&mixed);
+    assert_eq!(ignored.len(), 1, "{ignored:?}");
+    assert!(
+        ignored[0].contains("GLOBAL") && ignored[0].contains("(g)"),
+        "{}",
+        ignored[0]
+    );
 }
 
 #[test]
