@@ -703,6 +703,9 @@ impl Builder<'_> {
             selector,
             paginator,
             reset_policy,
+            ignore_slice_options_when_paginated: retriever
+                .ignore_stream_slicer_parameters_on_paginated_requests
+                .unwrap_or(false),
         })
     }
 

@@ -73,7 +73,8 @@ pub(crate) async fn read<W: Write + Send + 'static>(
         let state = states
             .get(&StreamDescriptor::new(name))
             .unwrap_or(&no_state);
-        if let Some(error) = read_stream(stream, state, out).await? {
+        let cursor_field = configured.cursor_field.as_deref().unwrap_or_default();
+        if let Some(error) = read_stream(stream, state, cursor_field, out).await? {
             failures.push((name.clone(), error));
         }
     }
@@ -107,6 +108,7 @@ pub(crate) async fn read<W: Write + Send + 'static>(
 async fn read_stream<W: Write + Send + 'static>(
     stream: &Stream,
     state: &Map<String, Value>,
+    catalog_cursor_field: &[String],
     out: &mut MessageWriter<W>,
 ) -> Result<Option<EngineError>, EngineError> {
     let no_state = Map::new();
@@ -135,7 +137,24 @@ async fn read_stream<W: Write + Send + 'static>(
     tracing::info!("Marking stream {} as STARTED", stream.name);
     tracing::info!("Syncing stream: {}", stream.name);
     emit(out, &status(&descriptor, AirbyteStreamStatus::Started))?;
-    let mut reader = match SliceReader::new(stream, state).await {
+    let cursor_spec = match catalog_cursor_field {
+        // An empty name means no cursor chosen (the platform writes `[""]` for that).
+        [] => Ok(None),
+        [field] if field.is_empty() => Ok(None),
+        [field] => Ok(stream.slicing.cursor.with_catalog_cursor_field(field)),
+        _ if stream.slicing.cursor.catalog_may_choose_cursor_field() => {
+            Err(EngineError::config(format!(
+                "The `{}` stream does not support nested cursor_field. Please specify only a single cursor_field for the stream in the configured catalog.",
+                stream.name
+            )))
+        }
+        _ => Ok(None),
+    };
+    let reader = match cursor_spec {
+        Ok(cursor_spec) => SliceReader::with_cursor(stream, state, cursor_spec.as_ref()).await,
+        Err(error) => Err(error),
+    };
+    let mut reader = match reader {
         Ok(reader) => reader,
         Err(error) => {
             tracing::error!("Exception while syncing stream {}: {}", stream.name, error);

@@ -75,6 +75,37 @@ impl Slicing {
 }
 
 impl CursorSpec {
+    /// The spec with the cursor field a configured catalog chose, when the manifest lets it
+    /// choose (`allow_catalog_defined_cursor_field`); `None` when nothing changes.
+    pub fn with_catalog_cursor_field(&self, field: &str) -> Option<CursorSpec> {
+        match self {
+            CursorSpec::Datetime(spec)
+                if spec.catalog_may_choose_cursor_field && spec.cursor_field != field =>
+            {
+                let mut spec = (**spec).clone();
+                field.clone_into(&mut spec.cursor_field);
+                Some(CursorSpec::Datetime(Arc::new(spec)))
+            }
+            CursorSpec::Count(spec)
+                if spec.catalog_may_choose_cursor_field && spec.cursor_field != field =>
+            {
+                let mut spec = (**spec).clone();
+                field.clone_into(&mut spec.cursor_field);
+                Some(CursorSpec::Count(Arc::new(spec)))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether the configured catalog may choose the cursor field.
+    pub fn catalog_may_choose_cursor_field(&self) -> bool {
+        match self {
+            CursorSpec::None => false,
+            CursorSpec::Datetime(spec) => spec.catalog_may_choose_cursor_field,
+            CursorSpec::Count(spec) => spec.catalog_may_choose_cursor_field,
+        }
+    }
+
     /// The record field the cursor reads, for `discover`.
     pub fn cursor_field(&self) -> Option<&str> {
         match self {
@@ -131,11 +162,17 @@ fn slice_error(error: SliceError) -> EngineError {
 }
 
 impl Cursor {
-    /// The cursor of `stream` starting from `state`.
-    fn new(stream: &Stream, state: &Map<String, Value>) -> Result<Self, EngineError> {
+    /// The cursor of `stream` starting from `state`; `cursor_spec` replaces the stream's own
+    /// (a cursor field chosen by the configured catalog).
+    fn new(
+        stream: &Stream,
+        state: &Map<String, Value>,
+        cursor_spec: Option<&CursorSpec>,
+    ) -> Result<Self, EngineError> {
         let slicing = &stream.slicing;
+        let spec = cursor_spec.unwrap_or(&slicing.cursor);
         let migrated;
-        let state = match (&slicing.legacy_state_partition_field, &slicing.cursor) {
+        let state = match (&slicing.legacy_state_partition_field, spec) {
             (Some(partition_field), CursorSpec::Datetime(spec)) => {
                 match migrate_legacy_to_per_partition(state, partition_field, &spec.cursor_field) {
                     Some(state) => {
@@ -147,7 +184,7 @@ impl Cursor {
             }
             _ => state,
         };
-        let cursor = match (&slicing.cursor, &slicing.router) {
+        let cursor = match (spec, &slicing.router) {
             (CursorSpec::None, _) => Cursor::Final,
             (CursorSpec::Count(spec), _) => Cursor::Count(spec.cursor(state).map_err(slice_error)?),
             (CursorSpec::Datetime(spec), Router::Single) => {
@@ -273,7 +310,16 @@ impl<'a> SliceReader<'a> {
     /// A read of `stream` from `state`. Parents of a substream start from the part of `state`
     /// their child keeps for them (`incremental_dependency`).
     pub async fn new(stream: &'a Stream, state: &Map<String, Value>) -> Result<Self, EngineError> {
-        let cursor = Cursor::new(stream, state)?;
+        Self::with_cursor(stream, state, None).await
+    }
+
+    /// [`SliceReader::new`] with another cursor spec (a cursor field the catalog chose).
+    pub async fn with_cursor(
+        stream: &'a Stream,
+        state: &Map<String, Value>,
+        cursor_spec: Option<&CursorSpec>,
+    ) -> Result<Self, EngineError> {
+        let cursor = Cursor::new(stream, state, cursor_spec)?;
         let selector = stream.selector_for_read().await?;
         let partitions = Partitions::new(&stream.slicing.router, state)?;
         let lazy = state.is_empty() && stream.slicing.reads_parents_lazily();
@@ -602,7 +648,7 @@ fn parent_state(parent: &Parent, child_state: &Map<String, Value>) -> Map<String
 
 impl<'a> ParentRead<'a> {
     fn initial_state(&self) -> Map<String, Value> {
-        match Cursor::new(&self.parent.stream, &self.state) {
+        match Cursor::new(&self.parent.stream, &self.state, None) {
             Ok(cursor) => cursor.state(),
             Err(_) => self.state.clone(),
         }

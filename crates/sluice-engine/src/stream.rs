@@ -91,7 +91,8 @@ impl Stream {
         };
         let mut entry = AirbyteStream::new(&self.name, json_schema, modes);
         if let Some(field) = cursor_field {
-            entry.source_defined_cursor = Some(true);
+            entry.source_defined_cursor =
+                Some(!self.slicing.cursor.catalog_may_choose_cursor_field());
             entry.default_cursor_field = Some(vec![field.to_owned()]);
         }
         if !self.primary_key.is_empty() {
@@ -128,6 +129,9 @@ pub(crate) struct Retriever {
     pub selector: RecordSelector,
     pub paginator: Paginator,
     pub reset_policy: PaginationResetPolicy,
+    /// `ignore_stream_slicer_parameters_on_paginated_requests`: a request with a page token
+    /// (the initial one included) carries only the paginator's options, not the slice's.
+    pub ignore_slice_options_when_paginated: bool,
 }
 
 /// Which records of a page go on, for incremental streams: a client-side filter counts as part
@@ -198,9 +202,18 @@ impl<'a> PageReader<'a> {
     /// ignored response ends the slice.
     async fn fetch(&mut self) -> Result<Option<HttpResponse>, EngineError> {
         let retriever = self.retriever;
+        let no_slice_options = PageRequestOptions::default();
+        // As the reference's `_get_request_options`: the slice's options are left out of a
+        // paginated request when the retriever asks for it.
+        let slice_options = if self.token.is_some() && retriever.ignore_slice_options_when_paginated
+        {
+            &no_slice_options
+        } else {
+            &self.slice_options
+        };
         let options = request_options(
             retriever.paginator.request_options(self.token.as_ref()),
-            &self.slice_options,
+            slice_options,
         );
         let variables = RequestVariables {
             stream_slice: &self.stream_slice,

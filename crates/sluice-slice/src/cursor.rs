@@ -137,7 +137,7 @@ impl MinMaxDatetime {
 }
 
 /// A `DatetimeBasedCursor` as built from the manifest: everything but the state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DatetimeSpec {
     stream: String,
     config: Arc<Value>,
@@ -163,6 +163,9 @@ pub struct DatetimeSpec {
     pub data_feed: bool,
     /// Partitions share one cursor (`global_substream_cursor`).
     pub global_substream_cursor: bool,
+    /// The configured catalog may name another cursor field
+    /// (`allow_catalog_defined_cursor_field`).
+    pub catalog_may_choose_cursor_field: bool,
 }
 
 impl DatetimeSpec {
@@ -273,6 +276,9 @@ impl DatetimeSpec {
             client_side: model.is_client_side_incremental.unwrap_or(false),
             data_feed: model.is_data_feed.unwrap_or(false),
             global_substream_cursor: model.global_substream_cursor.unwrap_or(false),
+            catalog_may_choose_cursor_field: model
+                .allow_catalog_defined_cursor_field
+                .unwrap_or(false),
         };
         // The start is read when the stream is built in the reference: a bad one fails early.
         spec.start.evaluate(&spec.config)?;
@@ -746,13 +752,16 @@ impl DatetimeCursor {
 }
 
 /// An `IncrementingCountCursor` as built from the manifest.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CountSpec {
     stream: String,
     /// The record field (and state key) the cursor reads.
     pub cursor_field: String,
     start_value: i64,
     start_option: Option<RequestOption>,
+    /// The configured catalog may name another cursor field
+    /// (`allow_catalog_defined_cursor_field`).
+    pub catalog_may_choose_cursor_field: bool,
 }
 
 /// The window key an incrementing count cursor puts its start under.
@@ -794,6 +803,9 @@ impl CountSpec {
             cursor_field,
             start_value,
             start_option,
+            catalog_may_choose_cursor_field: model
+                .allow_catalog_defined_cursor_field
+                .unwrap_or(false),
         })
     }
 
