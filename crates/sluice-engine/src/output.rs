@@ -98,6 +98,30 @@ impl RecordData {
         }
     }
 
+    /// The record, or for a record kept as sent only its top-level field `name` (as
+    /// `{name: value}`), which is all a cursor reads: the rest is scanned, not built.
+    pub fn with_field<T>(&self, name: &str, read: impl FnOnce(&Value) -> T) -> T {
+        match self {
+            RecordData::Parsed(value) => read(value),
+            RecordData::AsSent(json) | RecordData::Unparsed(json) => {
+                let mut only = serde_json::Map::new();
+                let fields: Result<
+                    std::collections::HashMap<
+                        std::borrow::Cow<'_, str>,
+                        &serde_json::value::RawValue,
+                    >,
+                    _,
+                > = serde_json::from_slice(json);
+                if let Some(raw) = fields.ok().and_then(|fields| fields.get(name).copied()) {
+                    if let Ok(value) = serde_json::from_str(raw.get()) {
+                        only.insert(name.to_owned(), value);
+                    }
+                }
+                read(&Value::Object(only))
+            }
+        }
+    }
+
     /// The record as a JSON value, parsing it if it was kept as sent.
     pub fn into_value(self) -> Value {
         match self {
@@ -400,5 +424,28 @@ mod tests {
             .collect();
         assert_eq!(types, ["RECORD", "LOG", "RECORD"]);
         assert!(text.contains(r#"{"type":"LOG","log":{"level":"INFO","message":"retrying"}}"#));
+    }
+
+    #[test]
+    fn a_cursor_reads_one_field_of_a_record_kept_as_sent() {
+        let raw = Bytes::from_static(
+            br#"{"id": 1, "nested": {"updated_at": "x"}, "updated_at": "2024-01-02"}"#,
+        );
+        for record in [
+            RecordData::AsSent(raw.clone()),
+            RecordData::Unparsed(raw.clone()),
+        ] {
+            let seen = record.with_field("updated_at", Value::clone);
+            assert_eq!(seen, serde_json::json!({"updated_at": "2024-01-02"}));
+            assert_eq!(
+                record.with_field("missing", Value::clone),
+                serde_json::json!({})
+            );
+        }
+        let parsed = RecordData::Parsed(serde_json::json!({"updated_at": "a", "id": 2}));
+        assert_eq!(
+            parsed.with_field("updated_at", |v| v["id"].clone()),
+            serde_json::json!(2)
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The read loop: stream statuses, records and state, in the reference's order.
 
 use crate::build::StreamSlot;
-use crate::slicing::{Cursor, CursorSpec, SliceReader};
+use crate::slicing::{CursorSpec, SliceReader};
 use crate::stream::Delegation;
 use crate::stream::Stream;
 use crate::{EngineError, MessageWriter};
@@ -163,7 +163,7 @@ async fn read_stream<W: Write + Send + 'static>(
             return Ok(Some(error));
         }
     };
-    let observes = !matches!(reader.cursor, Cursor::Final);
+    let cursor_field = reader.cursor.field().map(str::to_owned);
     let mut total: u64 = 0;
     let mut since_state: u64 = 0;
     let mut failure: Option<EngineError> = None;
@@ -186,10 +186,11 @@ async fn read_stream<W: Write + Send + 'static>(
                 Err(error) => break Err(error),
             };
             for record in records {
-                if observes {
-                    reader
-                        .cursor
-                        .observe(&slice, &mut progress, &record.to_value());
+                if let Some(field) = &cursor_field {
+                    let cursor = &mut reader.cursor;
+                    record.with_field(field, |record| {
+                        cursor.observe(&slice, &mut progress, record)
+                    });
                 }
                 if total == 0 {
                     tracing::info!("Marking stream {} as RUNNING", stream.name);

@@ -208,6 +208,16 @@ impl Cursor {
         Ok(cursor)
     }
 
+    /// The record field the cursor reads (`None` for full refresh).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Cursor::Final => None,
+            Cursor::Datetime(cursor) => Some(&cursor.spec().cursor_field),
+            Cursor::Count(cursor) => Some(&cursor.spec().cursor_field),
+            Cursor::PerPartition(cursor) => Some(&cursor.spec().cursor_field),
+        }
+    }
+
     /// Notes a record of `slice`.
     pub fn observe(&mut self, slice: &StreamSlice, progress: &mut SliceProgress, record: &Value) {
         match self {
