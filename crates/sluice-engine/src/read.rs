@@ -2,8 +2,7 @@
 
 use crate::build::StreamSlot;
 use crate::slicing::{CursorSpec, SliceReader};
-use crate::stream::Delegation;
-use crate::stream::Stream;
+use crate::stream::{Delegation, Stream};
 use crate::{EngineError, MessageWriter};
 use serde_json::{Map, Value};
 use sluice_protocol::{
