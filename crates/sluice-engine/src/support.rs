@@ -71,11 +71,13 @@ impl fmt::Display for Unsupported {
     }
 }
 
-/// Every component of the manifest that sluice cannot run, in document order.
+/// Every component of the manifest that sluice cannot run, in document order. A `class_name`
+/// makes a component custom only when it has no `type` (propagation then gives it a `Custom*`
+/// type): on a component with a built-in `type`, the reference ignores it as an unknown field.
 pub fn unsupported_components(manifest: &Manifest) -> Vec<Unsupported> {
     sluice_manifest::components(&manifest.resolved)
         .into_iter()
-        .filter(|c| c.class_name.is_some() || !is_supported(&c.component_type))
+        .filter(|c| !is_supported(&c.component_type))
         .map(
             |ComponentUse {
                  component_type,
