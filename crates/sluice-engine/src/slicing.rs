@@ -4,7 +4,7 @@
 
 use crate::EngineError;
 use crate::output::RecordData;
-use crate::stream::{PageReader, RecordGate, SelectorHandle, Stream};
+use crate::stream::{Narrowing, PageReader, RecordGate, SelectorHandle, Stream};
 use serde_json::{Map, Value};
 use sluice_paginate::PageRequestOptions;
 use sluice_slice::{
@@ -399,9 +399,25 @@ impl<'a> SliceReader<'a> {
             slice.template_value(),
             options,
         );
-        match slice.extra_fields.get(CHILD_RESPONSE).filter(|_| self.lazy) {
+        let pages = match slice.extra_fields.get(CHILD_RESPONSE).filter(|_| self.lazy) {
             Some(embedded) => {
                 pages.with_first_page(serde_json::to_vec(embedded).unwrap_or_default().into())
+            }
+            None => pages,
+        };
+        let narrows = self.stream.retriever.reset_policy.split_using_cursor;
+        match self.cursor.datetime_spec().filter(|_| narrows) {
+            Some(spec) => {
+                let spec = Arc::new(spec.clone());
+                let router = &self.stream.slicing.router;
+                let for_options = Arc::clone(&spec);
+                let options = Box::new(move |slice: &StreamSlice| {
+                    let mut options = PageRequestOptions::default();
+                    router.request_options(slice, &mut options);
+                    for_options.request_options(&slice.cursor_slice, &mut options);
+                    options
+                });
+                pages.with_narrowing(Narrowing::new(spec, slice.clone(), options))
             }
             None => pages,
         }

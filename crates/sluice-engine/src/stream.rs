@@ -13,7 +13,9 @@ use sluice_paginate::{
 };
 use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
 use sluice_records::{RecordSelector, SelectError, SelectVariables};
+use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
+use time::OffsetDateTime;
 
 /// One stream of the manifest, ready to read.
 #[derive(Debug)]
@@ -166,6 +168,59 @@ pub(crate) struct PageReader<'a> {
     failure: Option<EngineError>,
     /// The first page, already at hand (`lazy_read_pointer`).
     embedded_page: Option<Bytes>,
+    narrowing: Option<Narrowing<'a>>,
+}
+
+/// How a slice narrows on a pagination reset: from the highest cursor value read in it so far
+/// to its end (the reference's `SPLIT_USING_CURSOR`).
+pub(crate) struct Narrowing<'a> {
+    spec: Arc<DatetimeSpec>,
+    /// The slice being read, narrowed by each restart.
+    slice: StreamSlice,
+    /// The slice's window before any narrowing.
+    original: Map<String, Value>,
+    reached: Option<OffsetDateTime>,
+    /// What the partition router and the cursor add to a request of a slice.
+    options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
+}
+
+impl<'a> Narrowing<'a> {
+    pub fn new(
+        spec: Arc<DatetimeSpec>,
+        slice: StreamSlice,
+        options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
+    ) -> Self {
+        Self {
+            original: slice.cursor_slice.clone(),
+            spec,
+            slice,
+            reached: None,
+            options,
+        }
+    }
+
+    fn observe(&mut self, record: &RecordData) {
+        let value = record.with_field(&self.spec.cursor_field, |r| self.spec.record_value(r));
+        if let Some(value) = value {
+            self.reached = Some(self.reached.map_or(value, |r| r.max(value)));
+        }
+    }
+
+    fn narrowed(&self) -> Map<String, Value> {
+        match self.reached {
+            Some(reached) => self.spec.narrowed_window(&self.original, reached),
+            None => self.original.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Narrowing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Narrowing")
+            .field("slice", &self.slice)
+            .field("reached", &self.reached)
+            .finish()
+    }
 }
 
 impl<'a> PageReader<'a> {
@@ -188,7 +243,38 @@ impl<'a> PageReader<'a> {
             done: false,
             failure: None,
             embedded_page: None,
+            narrowing: None,
         }
+    }
+
+    /// Narrows the slice to what is left on a pagination reset (`SPLIT_USING_CURSOR`).
+    pub fn with_narrowing(mut self, narrowing: Narrowing<'a>) -> Self {
+        self.tracker = self.retriever.reset_policy.tracker(true);
+        self.narrowing = Some(narrowing);
+        self
+    }
+
+    /// Starts the slice again from its first page: narrowed to what is left when a cursor can
+    /// narrow it, else the same slice, which may be restarted only so often.
+    fn restart(&mut self) -> Result<(), PaginateError> {
+        self.token = self.retriever.paginator.initial_token();
+        let Some(narrowing) = &mut self.narrowing else {
+            return self.tracker.restart(true);
+        };
+        let narrowed = narrowing.narrowed();
+        let unchanged = narrowed == narrowing.slice.cursor_slice;
+        self.tracker.restart(unchanged)?;
+        if !unchanged {
+            let from = serde_json::to_string(&narrowing.slice.cursor_slice).unwrap_or_default();
+            let to = serde_json::to_string(&narrowed).unwrap_or_default();
+            tracing::info!(
+                "Hitting PaginationReset event. StreamSlice used will go from {from} to {to}"
+            );
+            narrowing.slice.cursor_slice = narrowed;
+            self.stream_slice = narrowing.slice.template_value();
+            self.slice_options = (narrowing.options)(&narrowing.slice);
+        }
+        Ok(())
     }
 
     /// Reads the slice's first page from `body` instead of requesting it: a child whose parent
@@ -237,8 +323,7 @@ impl<'a> PageReader<'a> {
             // The error handler asks to read the slice again from its first page.
             Err(error) if error.action == Action::ResetPagination => {
                 tracing::info!("Hitting PaginationReset event: {}", error.message);
-                self.token = retriever.paginator.initial_token();
-                self.tracker.restart(true).map_err(paginate_error)?;
+                self.restart().map_err(paginate_error)?;
                 Ok(None)
             }
             Err(error) => Err(http_error(error)),
@@ -342,14 +427,16 @@ impl<'a> PageReader<'a> {
                 (page, last_record, emitted, outcome.extracted)
             }
         };
-        for _ in &page {
+        for record in &page {
             self.tracker.observe();
+            if let Some(narrowing) = &mut self.narrowing {
+                narrowing.observe(record);
+            }
         }
         if self.tracker.has_reached_limit() {
             tracing::info!("Hitting PaginationReset event: the page limit is reached");
-            self.token = retriever.paginator.initial_token();
             // The page's records go out before a refused restart fails the slice.
-            if let Err(error) = self.tracker.restart(true) {
+            if let Err(error) = self.restart() {
                 self.failure = Some(paginate_error(error));
             }
             return Ok(Some(page));

@@ -450,8 +450,27 @@ impl DatetimeSpec {
         }
     }
 
+    /// The window that is left of `window` once its records up to `reached` were read: from
+    /// `reached` (in the cursor's format) to the window's end, as the reference narrows a slice
+    /// on a pagination reset (`SPLIT_USING_CURSOR`).
+    pub fn narrowed_window(
+        &self,
+        window: &Map<String, Value>,
+        reached: OffsetDateTime,
+    ) -> Map<String, Value> {
+        let mut narrowed = Map::new();
+        narrowed.insert(
+            self.start_key.clone(),
+            Value::String(self.output.format(reached)),
+        );
+        if let Some(end) = window.get(&self.end_key) {
+            narrowed.insert(self.end_key.clone(), end.clone());
+        }
+        narrowed
+    }
+
     /// The record's cursor value, when it has one in a known format.
-    fn record_value(&self, record: &Value) -> Option<OffsetDateTime> {
+    pub fn record_value(&self, record: &Value) -> Option<OffsetDateTime> {
         parse_any(&self.inputs, record.get(&self.cursor_field)?)
     }
 
