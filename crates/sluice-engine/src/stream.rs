@@ -300,7 +300,7 @@ impl<'a> PageReader<'a> {
         let options = request_options(
             retriever.paginator.request_options(self.token.as_ref()),
             slice_options,
-        );
+        )?;
         let variables = RequestVariables {
             stream_slice: &self.stream_slice,
             next_page_token: self.token.as_ref().map(PageToken::as_mapping),
@@ -535,11 +535,27 @@ fn paginate_error(error: PaginateError) -> EngineError {
     }
 }
 
-/// The paginator's and the slice's parts of a request, in the requester's terms.
-fn request_options(page: PageRequestOptions, slice: &PageRequestOptions) -> RequestOptions {
-    let mut body_json = slice.body_json.clone();
-    body_json.extend(page.body_json);
-    RequestOptions {
+/// The paginator's and the slice's parts of a request, in the requester's terms. As in the
+/// reference, the two may not set the same key (a JSON body may repeat one with the same value).
+fn request_options(
+    page: PageRequestOptions,
+    slice: &PageRequestOptions,
+) -> Result<RequestOptions, EngineError> {
+    for (paged, sliced) in [
+        (&page.query, &slice.query),
+        (&page.headers, &slice.headers),
+        (&page.body_data, &slice.body_data),
+    ] {
+        if let Some((key, _)) = paged
+            .iter()
+            .find(|(k, _)| sliced.iter().any(|(s, _)| s == k))
+        {
+            return Err(collision(key));
+        }
+    }
+    let mut body_json = page.body_json;
+    merge_json_body(&mut body_json, &slice.body_json, &mut Vec::new())?;
+    Ok(RequestOptions {
         query: page
             .query
             .into_iter()
@@ -559,7 +575,36 @@ fn request_options(page: PageRequestOptions, slice: &PageRequestOptions) -> Requ
             .collect(),
         url_override: None,
         path_override: page.path,
+    })
+}
+
+/// Merges `source` into `target`, refusing a path that both set to different values.
+fn merge_json_body(
+    target: &mut Map<String, Value>,
+    source: &Map<String, Value>,
+    path: &mut Vec<String>,
+) -> Result<(), EngineError> {
+    for (key, value) in source {
+        path.push(key.clone());
+        match (target.get_mut(key), value) {
+            (None, _) => {
+                target.insert(key.clone(), value.clone());
+            }
+            (Some(Value::Object(nested)), Value::Object(source)) => {
+                merge_json_body(nested, source, path)?;
+            }
+            (Some(existing), _) if existing == value => {}
+            (Some(_), _) => return Err(collision(&path.join("."))),
+        }
+        path.pop();
     }
+    Ok(())
+}
+
+fn collision(key_path: &str) -> EngineError {
+    EngineError::system(format!(
+        "Request body collision, duplicate keys detected at key path: {key_path}. Please ensure that all keys in the request are unique."
+    ))
 }
 
 pub(crate) fn http_error(error: HttpError) -> EngineError {
