@@ -917,3 +917,102 @@ impl CountCursor {
         state
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use sluice_manifest::model::FromNode;
+
+    fn spec(extra: Value) -> Arc<DatetimeSpec> {
+        let mut node = json!({
+            "type": "DatetimeBasedCursor",
+            "cursor_field": "updated_at",
+            "datetime_format": "%Y-%m-%dT%H:%M:%SZ",
+            "start_datetime": "2024-01-01T00:00:00Z",
+            "end_datetime": "2024-01-03T12:00:00Z"
+        });
+        if let (Value::Object(node), Value::Object(extra)) = (&mut node, extra) {
+            node.extend(extra);
+        }
+        let model = model::DatetimeBasedCursor::from_node(&node, &ManifestPath::root()).unwrap();
+        let config = Arc::new(json!({}));
+        Arc::new(DatetimeSpec::from_model(&model, "s", &config, &ManifestPath::root()).unwrap())
+    }
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap()
+    }
+
+    fn progress(cursor: &DatetimeCursor, value: &str) -> SliceProgress {
+        let mut progress = SliceProgress::default();
+        cursor.observe(&mut progress, &json!({"updated_at": value}));
+        progress
+    }
+
+    #[test]
+    fn windows_step_by_day_less_the_granularity_and_the_last_ends_at_the_end() {
+        let mut cursor = spec(json!({"step": "P1D", "cursor_granularity": "PT1S"}))
+            .cursor(&Map::new())
+            .unwrap();
+        let windows: Vec<Value> = cursor
+            .windows()
+            .unwrap()
+            .into_iter()
+            .map(Value::Object)
+            .collect();
+        assert_eq!(
+            windows,
+            [
+                json!({"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-01-01T23:59:59Z"}),
+                json!({"start_time": "2024-01-02T00:00:00Z", "end_time": "2024-01-02T23:59:59Z"}),
+                json!({"start_time": "2024-01-03T00:00:00Z", "end_time": "2024-01-03T12:00:00Z"}),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_state_moves_only_over_windows_closed_from_the_start() {
+        let mut cursor = spec(json!({"step": "P1D", "cursor_granularity": "PT1S"}))
+            .cursor(&Map::new())
+            .unwrap();
+        let windows = cursor.windows().unwrap();
+        // The second day closes first: the first is still open, so the state stays at the start.
+        let second = progress(&cursor, "2024-01-02T10:00:00Z");
+        cursor.close(&windows[1], &second).unwrap();
+        assert_eq!(cursor.state()["updated_at"], json!("2024-01-01T00:00:00Z"));
+        let first = progress(&cursor, "2024-01-01T08:00:00Z");
+        cursor.close(&windows[0], &first).unwrap();
+        assert_eq!(cursor.state()["updated_at"], json!("2024-01-02T10:00:00Z"));
+    }
+
+    #[test]
+    fn a_stored_state_starts_the_window_at_its_value_less_the_lookback_and_keeps_other_keys() {
+        let state = object(json!({"updated_at": "2024-01-02T06:00:00Z", "other": 1}));
+        let mut cursor = spec(json!({"lookback_window": "PT6H"}))
+            .cursor(&state)
+            .unwrap();
+        let windows: Vec<Value> = cursor
+            .windows()
+            .unwrap()
+            .into_iter()
+            .map(Value::Object)
+            .collect();
+        assert_eq!(
+            windows,
+            [json!({"start_time": "2024-01-02T00:00:00Z", "end_time": "2024-01-03T12:00:00Z"})]
+        );
+        assert_eq!(
+            Value::Object(cursor.state()),
+            json!({"updated_at": "2024-01-02T06:00:00Z", "other": 1})
+        );
+    }
+
+    #[test]
+    fn a_state_in_an_unknown_format_names_the_stream_and_the_formats() {
+        let state = object(json!({"updated_at": "yesterday"}));
+        let error = spec(json!({})).cursor(&state).unwrap_err().to_string();
+        assert!(error.contains("stream 's'"), "{error}");
+        assert!(error.contains("%Y-%m-%dT%H:%M:%SZ"), "{error}");
+    }
+}
