@@ -2,7 +2,7 @@
 //! by two children is fetched once per page, as the reference's request cache makes it, and
 //! every child partition is read.
 
-use crate::support::sluice_read;
+use crate::support::{full_refresh_catalog, sluice_read, write_manifest_and_config};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use wiremock::matchers::{method, path, query_param, query_param_is_missing};
@@ -57,17 +57,6 @@ streams:
       partition_router: {$ref: "#/definitions/child_router"}
 "##;
 
-fn catalog() -> Value {
-    let stream = |name: &str| {
-        json!({
-            "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-            "sync_mode": "full_refresh",
-            "destination_sync_mode": "overwrite"
-        })
-    };
-    json!({"streams": [stream("boards"), stream("cards"), stream("lists")]})
-}
-
 #[tokio::test]
 async fn a_parent_read_by_two_children_and_selected_is_fetched_once_per_page() {
     let server = MockServer::start().await;
@@ -105,12 +94,13 @@ async fn a_parent_read_by_two_children_and_selected_is_fetched_once_per_page() {
     }
 
     let work = tempfile::tempdir().unwrap();
-    let manifest = work.path().join("manifest.yaml");
-    std::fs::write(&manifest, MANIFEST.replace("URL_BASE", &server.uri())).unwrap();
-    let config = work.path().join("config.json");
-    std::fs::write(&config, "{}").unwrap();
+    let (manifest, config) = write_manifest_and_config(work.path(), MANIFEST, &server.uri());
     let catalog_path = work.path().join("catalog.json");
-    std::fs::write(&catalog_path, catalog().to_string()).unwrap();
+    std::fs::write(
+        &catalog_path,
+        full_refresh_catalog(&["boards", "cards", "lists"]),
+    )
+    .unwrap();
     let output = sluice_read(manifest, config, catalog_path).await;
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "sluice failed:\n{stdout}");

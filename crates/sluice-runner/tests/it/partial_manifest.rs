@@ -2,7 +2,7 @@
 //! `check` and `discover` work, `read` of the other stream works, and reading the stream that
 //! cannot run fails naming the component, its path and the stream.
 
-use crate::support::sluice_read;
+use crate::support::{full_refresh_catalog, sluice_read, write_manifest_and_config};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -34,20 +34,6 @@ streams:
           class_name: source_example.components.EventsExtractor
 "##;
 
-fn catalog(names: &[&str]) -> String {
-    let streams: Vec<Value> = names
-        .iter()
-        .map(|name| {
-            json!({
-                "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
-                "sync_mode": "full_refresh",
-                "destination_sync_mode": "overwrite"
-            })
-        })
-        .collect();
-    json!({ "streams": streams }).to_string()
-}
-
 fn messages(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
@@ -66,10 +52,7 @@ async fn the_streams_that_can_run_still_run() {
         .mount(&server)
         .await;
     let work = tempfile::tempdir().unwrap();
-    let manifest = work.path().join("manifest.yaml");
-    std::fs::write(&manifest, MANIFEST.replace("URL_BASE", &server.uri())).unwrap();
-    let config = work.path().join("config.json");
-    std::fs::write(&config, "{}").unwrap();
+    let (manifest, config) = write_manifest_and_config(work.path(), MANIFEST, &server.uri());
 
     // check and discover.
     let run = |command: &'static str| {
@@ -104,7 +87,7 @@ async fn the_streams_that_can_run_still_run() {
 
     // Reading the stream that runs.
     let users_catalog = work.path().join("users.json");
-    std::fs::write(&users_catalog, catalog(&["users"])).unwrap();
+    std::fs::write(&users_catalog, full_refresh_catalog(&["users"])).unwrap();
     let read = sluice_read(manifest.clone(), config.clone(), users_catalog).await;
     let stdout = String::from_utf8(read.stdout).unwrap();
     assert!(read.status.success(), "{stdout}");
@@ -116,7 +99,7 @@ async fn the_streams_that_can_run_still_run() {
 
     // Reading both: users is read, events fails naming what it needs, and the exit code says so.
     let both = work.path().join("both.json");
-    std::fs::write(&both, catalog(&["users", "events"])).unwrap();
+    std::fs::write(&both, full_refresh_catalog(&["users", "events"])).unwrap();
     let read = sluice_read(manifest, config, both).await;
     let stdout = String::from_utf8(read.stdout).unwrap();
     assert!(!read.status.success(), "{stdout}");

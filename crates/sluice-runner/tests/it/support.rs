@@ -21,3 +21,31 @@ pub async fn sluice_read(manifest: PathBuf, config: PathBuf, catalog: PathBuf) -
     .await
     .unwrap()
 }
+
+/// A configured catalog reading `names` in full refresh, as JSON text.
+pub fn full_refresh_catalog(names: &[&str]) -> String {
+    let streams: Vec<serde_json::Value> = names
+        .iter()
+        .map(|name| {
+            serde_json::json!({
+                "stream": {"name": name, "json_schema": {}, "supported_sync_modes": ["full_refresh"]},
+                "sync_mode": "full_refresh",
+                "destination_sync_mode": "overwrite"
+            })
+        })
+        .collect();
+    serde_json::json!({ "streams": streams }).to_string()
+}
+
+/// Writes `manifest` (with `URL_BASE` replaced by `url_base`) and an empty config into `dir`.
+pub fn write_manifest_and_config(
+    dir: &std::path::Path,
+    manifest: &str,
+    url_base: &str,
+) -> (PathBuf, PathBuf) {
+    let manifest_path = dir.join("manifest.yaml");
+    std::fs::write(&manifest_path, manifest.replace("URL_BASE", url_base)).unwrap();
+    let config_path = dir.join("config.json");
+    std::fs::write(&config_path, "{}").unwrap();
+    (manifest_path, config_path)
+}
