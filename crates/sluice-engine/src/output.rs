@@ -200,6 +200,15 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
         }
     }
 
+    /// Hands the records written so far to the writer thread, so a slow source's records reach
+    /// stdout without waiting for a full batch (the engine calls this after each page).
+    pub fn send_records(&mut self) -> io::Result<()> {
+        match &mut self.sink {
+            Sink::Direct(out) => out.flush(),
+            Sink::Threaded(threaded) => threaded.send_batch(),
+        }
+    }
+
     /// Writes any message.
     pub fn message(&mut self, message: &AirbyteMessage) -> io::Result<()> {
         self.write_pending()?;
@@ -210,7 +219,13 @@ impl<W: Write + Send + 'static> MessageWriter<W> {
     /// only then).
     fn write_one(&mut self, message: Cow<'_, AirbyteMessage>) -> io::Result<()> {
         match &mut self.sink {
-            Sink::Direct(out) => write_message(out, &message),
+            Sink::Direct(out) => {
+                write_message(out, &message)?;
+                if matches!(*message, AirbyteMessage::State(_)) {
+                    out.flush()?;
+                }
+                Ok(())
+            }
             Sink::Threaded(threaded) => {
                 threaded.send_batch()?;
                 threaded.send(Chunk::Message(Box::new(message.into_owned())))
@@ -302,20 +317,45 @@ impl<W: Write + Send + 'static> Drop for MessageWriter<W> {
     }
 }
 
+/// Writes what the reading thread sends. Output reaches stdout promptly without a write per
+/// record: the buffer is flushed after every STATE (progress the platform must not lose) and
+/// whenever the writer has caught up with the reader, so records that arrive slowly are never
+/// held back, while records that arrive fast are written in large blocks.
 fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Result<W> {
     let mut result = Ok(());
-    for chunk in chunks {
+    let mut unflushed = false;
+    loop {
+        let chunk = match chunks.try_recv() {
+            Ok(chunk) => chunk,
+            Err(mpsc::TryRecvError::Empty) => {
+                if unflushed && result.is_ok() {
+                    result = out.flush();
+                    unflushed = false;
+                }
+                match chunks.recv() {
+                    Ok(chunk) => chunk,
+                    Err(_) => break,
+                }
+            }
+            Err(mpsc::TryRecvError::Disconnected) => break,
+        };
         match chunk {
             Chunk::Records(stream, records) => {
                 if result.is_ok() {
                     result = records
                         .iter()
                         .try_for_each(|r| write_record(&mut out, &stream, r));
+                    unflushed = true;
                 }
             }
             Chunk::Message(message) => {
                 if result.is_ok() {
                     result = write_message(&mut out, &message);
+                    if matches!(*message, AirbyteMessage::State(_)) && result.is_ok() {
+                        result = out.flush();
+                    } else {
+                        unflushed = true;
+                    }
                 }
             }
             Chunk::Flush(done) => {
@@ -323,6 +363,7 @@ fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Resu
                     Ok(()) => out.flush(),
                     Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                 };
+                unflushed = false;
                 let _ = done.send(flushed);
             }
         }

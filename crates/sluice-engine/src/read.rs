@@ -200,6 +200,7 @@ async fn read_stream<W: Write + Send + 'static>(
                 out.record_data(&stream.name, record)
                     .map_err(write_failure)?;
             }
+            out.send_records().map_err(write_failure)?;
         };
         let closed = read.and_then(|()| reader.cursor.close(&slice, &progress));
         match closed {

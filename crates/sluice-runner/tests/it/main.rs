@@ -11,4 +11,5 @@ mod first_read;
 mod normalise;
 mod parents_over_http;
 mod partial_manifest;
+mod prompt_output;
 mod support;
