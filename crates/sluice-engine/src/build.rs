@@ -733,6 +733,7 @@ impl Builder<'_> {
         )
         .map_err(|e| EngineError::config(e.to_string()))?;
         built.budget = self.budget.clone();
+        built.max_wait = self.options.max_wait;
         built.config_secrets = Arc::clone(&self.config_secrets);
         Ok(built)
     }

@@ -52,6 +52,8 @@ pub struct SourceOptions {
     /// Where messages raised outside the read loop go (CONTROL messages after an OAuth token
     /// rotation); give the same queue to the [`MessageWriter`].
     pub messages: Arc<PendingMessages>,
+    /// The longest wait before a retry; a server asking for more fails the stream at once.
+    pub max_wait: Option<std::time::Duration>,
 }
 
 impl Default for SourceOptions {
@@ -60,6 +62,7 @@ impl Default for SourceOptions {
             manifest_dir: None,
             transport: Arc::new(HyperTransport::default()),
             messages: PendingMessages::new(),
+            max_wait: None,
         }
     }
 }

@@ -137,6 +137,9 @@ pub struct Requester {
     pub config: Arc<Value>,
     /// The component's `$parameters`, visible to templates as `parameters`.
     pub parameters: Value,
+    /// The longest wait before a retry: a server asking for more fails the request at once
+    /// (`--max-wait`), so a sync never sleeps for a year.
+    pub max_wait: Option<Duration>,
 }
 
 /// The per-request variables of a requester's templates.
@@ -317,6 +320,7 @@ impl Requester {
             on_rate_limited: None,
             config: Arc::clone(config),
             parameters,
+            max_wait: None,
         })
     }
 
@@ -674,6 +678,28 @@ impl Requester {
                                 "Caught retryable error '{message}' after {tries} tries. Waiting {logged_wait} seconds then retrying..."
                             );
                         }
+                    }
+                    if let Some(max_wait) = self.max_wait.filter(|max| wait > *max) {
+                        let url = self.mask(&request.url);
+                        return Err(HttpError::with_internal(
+                            FailureType::TransientError,
+                            format!(
+                                "The API asked to wait {:.0} s before retrying {} {url}, longer than the longest wait allowed ({} s, --max-wait).",
+                                wait.as_secs_f64(),
+                                request.method,
+                                max_wait.as_secs()
+                            ),
+                            format!("Refused to wait {:.0} s: {message}", wait.as_secs_f64()),
+                        )
+                        .masked(|t| self.mask(t)));
+                    }
+                    if wait > Duration::from_secs(60) {
+                        tracing::warn!(
+                            "Waiting {:.0} s before retrying {} {}",
+                            wait.as_secs_f64(),
+                            request.method,
+                            self.mask(&request.url)
+                        );
                     }
                     self.transport.wait(wait).await;
                     loops.retried(kind);

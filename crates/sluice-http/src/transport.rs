@@ -38,6 +38,13 @@ pub enum TransportError {
     Connection { request: String, reason: String },
     #[error("timed out after {seconds}s on {request}")]
     Timeout { request: String, seconds: u64 },
+    /// No byte arrived for the stall timeout (`--stall-timeout`).
+    #[error("no data received for {seconds}s on {request}")]
+    Stalled { request: String, seconds: u64 },
+    /// The request was not complete within sluice's own limit (`--request-timeout`); a limit
+    /// the manifest sets gives [`TransportError::Timeout`], as the reference's do.
+    #[error("not complete within {seconds}s on {request}")]
+    TookTooLong { request: String, seconds: u64 },
     #[error("could not connect within {seconds}s on {request}")]
     ConnectTimeout { request: String, seconds: u64 },
     #[error("cannot read the response body of {request}: {reason}")]
@@ -74,6 +81,8 @@ pub struct HyperTransport {
     client: Arc<OnceLock<Client<HttpsConnector, Full<Bytes>>>>,
     proxies: Arc<Matcher>,
     timeout: Duration,
+    /// The longest time without receiving a byte before a request counts as failed.
+    stall: Duration,
 }
 
 impl HyperTransport {
@@ -84,7 +93,14 @@ impl HyperTransport {
             client: Arc::new(OnceLock::new()),
             proxies: Arc::new(ProxyEnv::from_env().matcher()),
             timeout,
+            stall: timeout,
         }
+    }
+
+    /// The same client, failing a request that receives no byte for `stall` (waiting for the
+    /// response's head, or between two parts of its body).
+    pub fn with_stall_timeout(self, stall: Duration) -> Self {
+        Self { stall, ..self }
     }
 
     /// The same client routed by `proxies` instead of the process environment.
@@ -99,6 +115,7 @@ impl HyperTransport {
             client: Arc::new(OnceLock::new()),
             proxies: Arc::new(proxies.matcher()),
             timeout: self.timeout,
+            stall: self.stall,
         }
     }
 
@@ -163,35 +180,49 @@ impl Transport for HyperTransport {
             let body = Full::new(request.body.clone().unwrap_or_default());
             let http_request = builder.body(body).map_err(|e| invalid(e.to_string()))?;
 
+            let stalled = || TransportError::Stalled {
+                request: request.to_string(),
+                seconds: self.stall.as_secs(),
+            };
             let exchange = async {
-                let response = self.client().request(http_request).await.map_err(|e| {
-                    TransportError::Connection {
-                        request: request.to_string(),
-                        reason: error_chain(&e),
-                    }
-                })?;
-                let (parts, body) = response.into_parts();
-                let bytes = body
-                    .collect()
+                let response =
+                    tokio::time::timeout(self.stall, self.client().request(http_request))
+                        .await
+                        .map_err(|_| stalled())?
+                        .map_err(|e| TransportError::Connection {
+                            request: request.to_string(),
+                            reason: error_chain(&e),
+                        })?;
+                let (parts, mut body) = response.into_parts();
+                let mut bytes = bytes::BytesMut::new();
+                // Frame by frame, so a server that stops sending mid-body is noticed.
+                while let Some(frame) = tokio::time::timeout(self.stall, body.frame())
                     .await
-                    .map_err(|e| TransportError::Body {
+                    .map_err(|_| stalled())?
+                {
+                    let frame = frame.map_err(|e| TransportError::Body {
                         request: request.to_string(),
                         reason: e.to_string(),
-                    })?
-                    .to_bytes();
-                Ok::<_, TransportError>((parts, bytes))
-            };
-            // The manifest's limits replace the client's: connecting plus reading the response.
-            let limit = match request.timeouts {
-                Some(Timeouts { connect, read }) => {
-                    connect.unwrap_or_default() + read.unwrap_or(self.timeout)
+                    })?;
+                    if let Ok(data) = frame.into_data() {
+                        bytes.extend_from_slice(&data);
+                    }
                 }
-                None => self.timeout,
+                Ok::<_, TransportError>((parts, bytes.freeze()))
             };
+            // The manifest's limits replace sluice's own: connecting plus reading the response.
+            let connect = request.timeouts.and_then(|t| t.connect).unwrap_or_default();
+            let manifest_limit = request
+                .timeouts
+                .and_then(|t| t.read)
+                .map(|read| connect + read);
+            let limit = manifest_limit.unwrap_or(connect + self.timeout);
             let (parts, raw) = tokio::time::timeout(limit, exchange).await.map_err(|_| {
-                TransportError::Timeout {
-                    request: request.to_string(),
-                    seconds: limit.as_secs(),
+                let request = request.to_string();
+                let seconds = limit.as_secs();
+                match manifest_limit {
+                    Some(_) => TransportError::Timeout { request, seconds },
+                    None => TransportError::TookTooLong { request, seconds },
                 }
             })??;
 

@@ -1,5 +1,6 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Runs Airbyte low-code (declarative) manifests as source connectors.
 #[derive(Debug, Parser)]
@@ -50,6 +51,18 @@ pub struct CommonArgs {
     /// Record every HTTP exchange into this cassette (secrets redacted).
     #[arg(long, value_name = "CASSETTE", conflicts_with = "replay")]
     pub record_cassette: Option<PathBuf>,
+    /// A request that receives no byte for this many seconds fails (and is retried as the
+    /// stream's error handler says).
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds)]
+    pub stall_timeout: Duration,
+    /// A request not complete within this many seconds fails (and is retried likewise); a
+    /// manifest's own timeouts take precedence.
+    #[arg(long, value_name = "SECONDS", default_value = "300", value_parser = seconds)]
+    pub request_timeout: Duration,
+    /// The longest wait before a retry: a server asking to wait longer fails the stream at once
+    /// with a transient error instead of sleeping.
+    #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = seconds)]
+    pub max_wait: Duration,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -69,4 +82,15 @@ pub struct ValidateArgs {
     /// The manifest YAML file.
     #[arg(long, visible_alias = "manifest-path")]
     pub manifest: PathBuf,
+}
+
+/// A number of seconds (fractions allowed), positive and finite.
+fn seconds(text: &str) -> Result<Duration, String> {
+    let value: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if value <= 0.0 {
+        return Err(format!("'{text}' must be more than 0 seconds"));
+    }
+    Duration::try_from_secs_f64(value).map_err(|e| format!("'{text}': {e}"))
 }

@@ -126,6 +126,11 @@ pub struct Transports {
 }
 
 /// Chooses the transport from the command's flags: a cassette to replay, a recording, or the network.
+/// The network client with the command line's time limits.
+fn network(common: &CommonArgs) -> HyperTransport {
+    HyperTransport::new(common.request_timeout).with_stall_timeout(common.stall_timeout)
+}
+
 pub fn transport(common: &CommonArgs) -> Result<Transports, EngineError> {
     if let Some(path) = &common.replay {
         // A case folder stands for the cassette inside it.
@@ -146,7 +151,7 @@ pub fn transport(common: &CommonArgs) -> Result<Transports, EngineError> {
         });
     }
     if common.record_cassette.is_some() {
-        let recorder = Arc::new(RecordingTransport::new(HyperTransport::default()));
+        let recorder = Arc::new(RecordingTransport::new(network(common)));
         let transport = Arc::new(SharedRecorder(Arc::clone(&recorder)));
         return Ok(Transports {
             transport,
@@ -154,7 +159,7 @@ pub fn transport(common: &CommonArgs) -> Result<Transports, EngineError> {
         });
     }
     Ok(Transports {
-        transport: Arc::new(HyperTransport::default()),
+        transport: Arc::new(network(common)),
         recorder: None,
     })
 }

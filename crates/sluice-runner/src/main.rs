@@ -115,6 +115,7 @@ async fn run_connector<W: Write + Send + 'static>(
         manifest_dir,
         transport,
         messages,
+        max_wait: Some(common.max_wait),
     };
     let source = Source::new(manifest, config, options)?;
     let result = match command {

@@ -241,7 +241,9 @@ pub(crate) fn python_exception_name(error: &TransportError) -> &'static str {
         TransportError::InvalidRequest { .. } => "InvalidURL",
         TransportError::Connection { .. } => "ConnectionError",
         TransportError::ConnectTimeout { .. } => "ConnectTimeout",
-        TransportError::Timeout { .. } => "ReadTimeout",
+        TransportError::Timeout { .. }
+        | TransportError::Stalled { .. }
+        | TransportError::TookTooLong { .. } => "ReadTimeout",
         TransportError::Body { .. } => "ChunkedEncodingError",
         TransportError::TooManyRedirects { .. } => "TooManyRedirects",
         TransportError::NotRecorded(_) => "RequestException",
@@ -257,6 +259,14 @@ pub(crate) fn default_for_transport_error(error: &TransportError) -> Option<Reso
             FailureType::ConfigError,
             format!("Invalid request: {reason}"),
         )),
+        // sluice's own limits (the reference would wait forever): a transient failure, retried.
+        TransportError::Stalled { .. } | TransportError::TookTooLong { .. } => {
+            Some(Resolution::new(
+                Action::Retry,
+                FailureType::TransientError,
+                error.to_string(),
+            ))
+        }
         // Replay has nothing to answer with; retrying cannot help.
         TransportError::NotRecorded(text) => Some(Resolution::new(
             Action::Fail,

@@ -8,6 +8,7 @@ mod control_message;
 mod corpus_spec;
 mod decoders_over_http;
 mod first_read;
+mod never_hang;
 mod normalise;
 mod parents_over_http;
 mod partial_manifest;
