@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 /// Messages raised away from the read loop (log lines from a `tracing` layer, CONTROL messages
 /// from an OAuth refresh), waiting to be written. Anything may push, from any thread; the
@@ -66,6 +67,9 @@ enum Sink<W: Write + Send + 'static> {
 /// threads busy, few enough that memory stays flat however long the stream.
 const BATCH_RECORDS: usize = 1000;
 const BATCHES_IN_FLIGHT: usize = 2;
+
+/// How long written records may wait in the buffer once the writer has nothing else to do.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Threaded<W> {
@@ -318,26 +322,39 @@ impl<W: Write + Send + 'static> Drop for MessageWriter<W> {
 }
 
 /// Writes what the reading thread sends. Output reaches stdout promptly without a write per
-/// record: the buffer is flushed after every STATE (progress the platform must not lose) and
-/// whenever the writer has caught up with the reader, so records that arrive slowly are never
-/// held back, while records that arrive fast are written in large blocks.
+/// record: the buffer is flushed after every STATE (progress the platform must not lose) and,
+/// once the writer has caught up with the reader, within [`FLUSH_INTERVAL`], so records that
+/// arrive slowly are never held back while records that arrive fast go out in large blocks.
 fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Result<W> {
     let mut result = Ok(());
     let mut unflushed = false;
+    let mut last_flush = Instant::now();
     loop {
         let chunk = match chunks.try_recv() {
             Ok(chunk) => chunk,
-            Err(mpsc::TryRecvError::Empty) => {
-                if unflushed && result.is_ok() {
-                    result = out.flush();
-                    unflushed = false;
-                }
+            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) if !(unflushed && result.is_ok()) => {
                 match chunks.recv() {
                     Ok(chunk) => chunk,
                     Err(_) => break,
                 }
             }
-            Err(mpsc::TryRecvError::Disconnected) => break,
+            Err(mpsc::TryRecvError::Empty) => {
+                let due = last_flush + FLUSH_INTERVAL;
+                let waited = due
+                    .checked_duration_since(Instant::now())
+                    .map(|left| chunks.recv_timeout(left));
+                match waited {
+                    Some(Ok(chunk)) => chunk,
+                    Some(Err(mpsc::RecvTimeoutError::Disconnected)) => break,
+                    Some(Err(mpsc::RecvTimeoutError::Timeout)) | None => {
+                        result = out.flush();
+                        unflushed = false;
+                        last_flush = Instant::now();
+                        continue;
+                    }
+                }
+            }
         };
         match chunk {
             Chunk::Records(stream, records) => {
@@ -353,6 +370,8 @@ fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Resu
                     result = write_message(&mut out, &message);
                     if matches!(*message, AirbyteMessage::State(_)) && result.is_ok() {
                         result = out.flush();
+                        unflushed = false;
+                        last_flush = Instant::now();
                     } else {
                         unflushed = true;
                     }

@@ -194,8 +194,15 @@ impl Transport for HyperTransport {
                             reason: error_chain(&e),
                         })?;
                 let (parts, mut body) = response.into_parts();
-                let mut bytes = bytes::BytesMut::new();
-                // Frame by frame, so a server that stops sending mid-body is noticed.
+                // Frame by frame, so a server that stops sending mid-body is noticed. A body of one
+                // frame is kept as it came; more are joined once, sized by Content-Length.
+                let expected = parts
+                    .headers
+                    .get(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .unwrap_or(0);
+                let mut frames: Vec<Bytes> = Vec::new();
                 while let Some(frame) = tokio::time::timeout(self.stall, body.frame())
                     .await
                     .map_err(|_| stalled())?
@@ -205,10 +212,22 @@ impl Transport for HyperTransport {
                         reason: e.to_string(),
                     })?;
                     if let Ok(data) = frame.into_data() {
-                        bytes.extend_from_slice(&data);
+                        frames.push(data);
                     }
                 }
-                Ok::<_, TransportError>((parts, bytes.freeze()))
+                let bytes = match frames.len() {
+                    0 => Bytes::new(),
+                    1 => frames.pop().unwrap_or_default(),
+                    _ => {
+                        let total = frames.iter().map(Bytes::len).sum::<usize>().max(expected);
+                        let mut joined = bytes::BytesMut::with_capacity(total);
+                        for frame in &frames {
+                            joined.extend_from_slice(frame);
+                        }
+                        joined.freeze()
+                    }
+                };
+                Ok::<_, TransportError>((parts, bytes))
             };
             // The manifest's limits replace sluice's own: connecting plus reading the response.
             let connect = request.timeouts.and_then(|t| t.connect).unwrap_or_default();
