@@ -1,7 +1,7 @@
 //! A sync never hangs: a server that stops sending mid-body, one that trickles a byte at a time,
 //! and one that asks to wait a year each end the sync with a `transient_error` in bounded time.
 
-use crate::support::{full_refresh_catalog, write_manifest_and_config};
+use crate::support::{full_refresh_catalog, sluice_read_with, write_manifest_and_config};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,21 +100,7 @@ async fn read(
     std::fs::write(&catalog, full_refresh_catalog(&["items"])).unwrap();
     let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
     let started = Instant::now();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("read")
-            .arg("--manifest")
-            .arg(&manifest)
-            .arg("--config")
-            .arg(&config)
-            .arg("--catalog")
-            .arg(&catalog)
-            .args(&flags)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = sluice_read_with(manifest, config, catalog, flags).await;
     let elapsed = started.elapsed();
     let stdout = String::from_utf8(output.stdout).unwrap();
     let mut failure_types = Vec::new();

@@ -6,6 +6,16 @@ use std::process::Output;
 /// Runs `sluice read --manifest M --config C --catalog K` off the async runtime (the tests'
 /// HTTP servers run on it) and returns what it printed and how it exited.
 pub async fn sluice_read(manifest: PathBuf, config: PathBuf, catalog: PathBuf) -> Output {
+    sluice_read_with(manifest, config, catalog, Vec::new()).await
+}
+
+/// [`sluice_read`] with more command-line flags.
+pub async fn sluice_read_with(
+    manifest: PathBuf,
+    config: PathBuf,
+    catalog: PathBuf,
+    flags: Vec<String>,
+) -> Output {
     tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("read")
@@ -15,6 +25,7 @@ pub async fn sluice_read(manifest: PathBuf, config: PathBuf, catalog: PathBuf) -
             .arg(&config)
             .arg("--catalog")
             .arg(&catalog)
+            .args(&flags)
             .output()
             .unwrap()
     })
