@@ -54,6 +54,9 @@ pub struct SourceOptions {
     pub messages: Arc<PendingMessages>,
     /// The longest wait before a retry; a server asking for more fails the stream at once.
     pub max_wait: Option<std::time::Duration>,
+    /// Emit a STATE every this many records inside a slice while its records come in ascending
+    /// cursor order (unpartitioned incremental streams; off by default, as in the reference).
+    pub checkpoint_every: Option<u64>,
 }
 
 impl Default for SourceOptions {
@@ -63,6 +66,7 @@ impl Default for SourceOptions {
             transport: Arc::new(HyperTransport::default()),
             messages: PendingMessages::new(),
             max_wait: None,
+            checkpoint_every: None,
         }
     }
 }
@@ -74,6 +78,7 @@ pub struct Source {
     config: Arc<Value>,
     streams: Vec<StreamSlot>,
     concurrency: usize,
+    checkpoint_every: Option<u64>,
     /// The components of `dynamic_streams` sluice cannot run: the streams they would make are
     /// missing.
     unbuilt_dynamic_streams: Vec<String>,
@@ -90,6 +95,7 @@ impl Source {
     ) -> Result<Self, EngineError> {
         let config = Arc::new(config);
         let streams = build::streams(&manifest, &config, &options)?;
+        let checkpoint_every = options.checkpoint_every;
         let concurrency = build::concurrency_level(&manifest, &config)?;
         let unbuilt_dynamic_streams = unsupported_components(&manifest)
             .into_iter()
@@ -101,6 +107,7 @@ impl Source {
             config,
             streams,
             concurrency,
+            checkpoint_every,
             unbuilt_dynamic_streams,
         })
     }
@@ -203,6 +210,7 @@ impl Source {
         read::read(
             &self.streams,
             &self.unbuilt_dynamic_streams,
+            self.checkpoint_every,
             catalog,
             state,
             out,

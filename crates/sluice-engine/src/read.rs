@@ -28,6 +28,7 @@ pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
 pub(crate) async fn read<W: Write + Send + 'static>(
     streams: &[StreamSlot],
     unbuilt_dynamic_streams: &[String],
+    checkpoint_every: Option<u64>,
     catalog: &ConfiguredAirbyteCatalog,
     state: &[AirbyteStateMessage],
     out: &mut MessageWriter<W>,
@@ -73,7 +74,8 @@ pub(crate) async fn read<W: Write + Send + 'static>(
             .get(&StreamDescriptor::new(name))
             .unwrap_or(&no_state);
         let cursor_field = configured.cursor_field.as_deref().unwrap_or_default();
-        if let Some(error) = read_stream(stream, state, cursor_field, out).await? {
+        if let Some(error) = read_stream(stream, state, cursor_field, checkpoint_every, out).await?
+        {
             failures.push((name.clone(), error));
         }
     }
@@ -108,6 +110,7 @@ async fn read_stream<W: Write + Send + 'static>(
     stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
+    checkpoint_every: Option<u64>,
     out: &mut MessageWriter<W>,
 ) -> Result<Option<EngineError>, EngineError> {
     let no_state = Map::new();
@@ -178,6 +181,8 @@ async fn read_stream<W: Write + Send + 'static>(
         };
         let mut pages = reader.pages(&slice);
         let mut progress = SliceProgress::default();
+        let mut in_slice: u64 = 0;
+        let mut checkpoints = checkpoint_every;
         let read = loop {
             let records = match reader.next_page(&mut pages, &slice).await {
                 Ok(Some(records)) => records,
@@ -197,8 +202,27 @@ async fn read_stream<W: Write + Send + 'static>(
                 }
                 total += 1;
                 since_state += 1;
+                in_slice += 1;
                 out.record_data(&stream.name, record)
                     .map_err(write_failure)?;
+                if checkpoints.is_some_and(|every| in_slice % every == 0) {
+                    if progress.out_of_order {
+                        let window = serde_json::to_string(&slice.cursor_slice).unwrap_or_default();
+                        tracing::warn!(
+                            "Records of stream {} are not in ascending order of its cursor in slice {window}: no more checkpoints inside this slice",
+                            stream.name
+                        );
+                        checkpoints = None;
+                    } else if let Some(state) = reader.cursor.checkpoint(&slice, &progress) {
+                        let message = AirbyteMessage::state_stream(
+                            descriptor.clone(),
+                            state,
+                            Some(since_state as f64),
+                        );
+                        emit(out, &message)?;
+                        since_state = 0;
+                    }
+                }
             }
             out.send_records().map_err(write_failure)?;
         };

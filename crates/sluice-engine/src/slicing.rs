@@ -251,6 +251,20 @@ impl Cursor {
         }
     }
 
+    /// The state a checkpoint inside `slice` may promise (`--checkpoint-every`): unpartitioned
+    /// cursors only, while the slice's records come in ascending order.
+    pub fn checkpoint(
+        &self,
+        slice: &StreamSlice,
+        progress: &SliceProgress,
+    ) -> Option<Map<String, Value>> {
+        match self {
+            Cursor::Datetime(cursor) => cursor.state_through(&slice.cursor_slice, progress),
+            Cursor::Count(cursor) => cursor.state_through(progress),
+            Cursor::Final | Cursor::PerPartition(_) => None,
+        }
+    }
+
     /// The state as it stands (a parent's state for its child).
     pub fn state(&self) -> Map<String, Value> {
         match self {

@@ -75,6 +75,10 @@ pub struct ReadArgs {
     /// The input state JSON file.
     #[arg(long)]
     pub state: Option<PathBuf>,
+    /// Emits a STATE every N records inside a slice while its records come in ascending cursor
+    /// order (off by default: the reference emits state only when a slice closes).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub checkpoint_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -116,6 +116,10 @@ async fn run_connector<W: Write + Send + 'static>(
         transport,
         messages,
         max_wait: Some(common.max_wait),
+        checkpoint_every: match &command {
+            Command::Read(args) => args.checkpoint_every,
+            _ => None,
+        },
     };
     let source = Source::new(manifest, config, options)?;
     let result = match command {

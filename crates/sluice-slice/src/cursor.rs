@@ -725,6 +725,28 @@ impl DatetimeCursor {
         Ok(())
     }
 
+    /// The state as if `window` were closed at the newest record read in it so far: what a
+    /// mid-window checkpoint may promise when the window's records come in ascending order
+    /// (the next sync re-reads from that value, inclusive). `None` before any record, or once a
+    /// record came out of order.
+    pub fn state_through(
+        &self,
+        window: &Map<String, Value>,
+        progress: &SliceProgress,
+    ) -> Option<Map<String, Value>> {
+        let reached = progress
+            .most_recent_time
+            .filter(|_| !progress.out_of_order)?;
+        let (start, _) = self.spec.window_bounds(window).ok()?;
+        let mut partial = self.clone();
+        partial.intervals.push(Interval {
+            start,
+            end: reached.max(start),
+            most_recent: Some(reached),
+        });
+        Some(partial.state())
+    }
+
     /// The low-water mark: the highest value read in the completed run from the sync start.
     pub fn low_water_mark(&self) -> OffsetDateTime {
         let merged = merge(self.intervals.clone(), self.spec.merge_step());
@@ -905,6 +927,18 @@ impl CountCursor {
         if let Some(value) = progress.most_recent_count {
             self.most_recent = Some(self.most_recent.map_or(value, |m| m.max(value)));
         }
+    }
+
+    /// The state as if the window were closed now: what a mid-window checkpoint may promise
+    /// while records come in ascending order. `None` before any record, or once one came out of
+    /// order.
+    pub fn state_through(&self, progress: &SliceProgress) -> Option<Map<String, Value>> {
+        progress
+            .most_recent_count
+            .filter(|_| !progress.out_of_order)?;
+        let mut partial = self.clone();
+        partial.close(progress);
+        Some(partial.state())
     }
 
     /// The state as the reference writes it.

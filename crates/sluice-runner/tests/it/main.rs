@@ -3,6 +3,7 @@
 mod as_sent;
 mod bad_input;
 mod bad_state;
+mod checkpoints;
 mod conformance;
 mod control_message;
 mod corpus_spec;
