@@ -40,7 +40,7 @@ pub fn invalid(message: impl Into<String>) -> Error {
 impl PyDateTime {
     /// The current time with Python's microsecond precision.
     pub fn now_utc() -> PyDateTime {
-        PyDateTime(truncate_to_micros(OffsetDateTime::now_utc()))
+        PyDateTime(crate::pytime::now_utc())
     }
 
     pub fn strftime(&self, pattern: &str) -> String {
@@ -105,11 +105,6 @@ fn format_date(date: Date) -> String {
         u8::from(date.month()),
         date.day()
     )
-}
-
-fn truncate_to_micros(dt: OffsetDateTime) -> OffsetDateTime {
-    let micros = dt.microsecond();
-    dt.replace_nanosecond(micros * 1000).unwrap_or(dt)
 }
 
 impl PyDuration {

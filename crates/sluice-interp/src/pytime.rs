@@ -109,6 +109,17 @@ fn underscores_between_digits(text: &str) -> bool {
     })
 }
 
+/// The current UTC time at Python's microsecond precision, rounded to the nearest microsecond
+/// (a clock set to a microsecond value, as a test's frozen clock is, reads back as that value).
+pub fn now_utc() -> OffsetDateTime {
+    round_to_micros(OffsetDateTime::now_utc())
+}
+
+fn round_to_micros(time: OffsetDateTime) -> OffsetDateTime {
+    let micros = (time.unix_timestamp_nanos() + 500).div_euclid(1000);
+    OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).unwrap_or(time)
+}
+
 /// Python's `datetime.timestamp()` of an aware datetime: the exact microseconds since the epoch,
 /// divided by 10^6 and rounded once to the nearest float.
 pub fn timestamp(dt: OffsetDateTime) -> f64 {
@@ -272,4 +283,22 @@ pub fn strftime_aware(dt: OffsetDateTime, pattern: &str) -> String {
         Some(dt.offset()),
         pattern,
     )
+}
+
+#[cfg(test)]
+mod now_tests {
+    use super::*;
+
+    #[test]
+    fn now_rounds_to_the_nearest_microsecond() {
+        let at = |nanos: i128| OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap();
+        assert_eq!(
+            round_to_micros(at(1_000_405_046_999)),
+            at(1_000_405_047_000)
+        );
+        assert_eq!(
+            round_to_micros(at(1_000_405_046_400)),
+            at(1_000_405_046_000)
+        );
+    }
 }

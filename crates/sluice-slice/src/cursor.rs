@@ -611,10 +611,7 @@ fn is_concurrent_state(state: &Map<String, Value>) -> bool {
 }
 
 fn now() -> OffsetDateTime {
-    let now = OffsetDateTime::now_utc();
-    // Python datetimes carry microseconds.
-    now.replace_nanosecond(now.nanosecond() / 1000 * 1000)
-        .unwrap_or(now)
+    sluice_interp::pytime::now_utc()
 }
 
 /// A completed stretch of the cursor: every record between `start` and `end` was read.
