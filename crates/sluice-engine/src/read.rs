@@ -183,6 +183,7 @@ async fn read_stream<W: Write + Send + 'static>(
         let mut progress = SliceProgress::default();
         let mut in_slice: u64 = 0;
         let mut checkpoints = checkpoint_every;
+        let slice_key = reader.cursor.slice_key(&slice);
         let read = loop {
             let records = match reader.next_page(&mut pages, &slice).await {
                 Ok(Some(records)) => records,
@@ -193,7 +194,7 @@ async fn read_stream<W: Write + Send + 'static>(
                 if let Some(field) = &cursor_field {
                     let cursor = &mut reader.cursor;
                     record.with_field(field, |record| {
-                        cursor.observe(&slice, &mut progress, record)
+                        cursor.observe(&slice_key, &mut progress, record)
                     });
                 }
                 if total == 0 {

@@ -218,13 +218,22 @@ impl Cursor {
         }
     }
 
-    /// Notes a record of `slice`.
-    pub fn observe(&mut self, slice: &StreamSlice, progress: &mut SliceProgress, record: &Value) {
+    /// What the cursor knows a slice's records by: its partition key for a per-partition
+    /// cursor (worked out once per slice, not per record), else nothing.
+    pub fn slice_key(&self, slice: &StreamSlice) -> String {
+        match self {
+            Cursor::PerPartition(_) => slice.partition_key(),
+            _ => String::new(),
+        }
+    }
+
+    /// Notes a record of the slice known by `slice_key` ([`Cursor::slice_key`]).
+    pub fn observe(&mut self, slice_key: &str, progress: &mut SliceProgress, record: &Value) {
         match self {
             Cursor::Final => {}
             Cursor::Datetime(cursor) => cursor.observe(progress, record),
             Cursor::Count(cursor) => cursor.observe(progress, record),
-            Cursor::PerPartition(cursor) => cursor.observe(slice, progress, record),
+            Cursor::PerPartition(cursor) => cursor.observe(slice_key, progress, record),
         }
     }
 
@@ -305,10 +314,10 @@ impl Cursor {
 
     /// Whether a record of `slice` is inside this sync's range (client-side incremental and
     /// data feeds).
-    fn should_be_synced(&self, slice: &StreamSlice, record: &Value) -> bool {
+    fn should_be_synced(&self, slice_key: &str, record: &Value) -> bool {
         let synced = match self {
             Cursor::Datetime(cursor) => cursor.should_be_synced(record),
-            Cursor::PerPartition(cursor) => cursor.should_be_synced(slice, record),
+            Cursor::PerPartition(cursor) => cursor.should_be_synced(slice_key, record),
             _ => Ok(true),
         };
         synced.unwrap_or(true)
@@ -444,7 +453,8 @@ impl<'a> SliceReader<'a> {
         slice: &StreamSlice,
     ) -> Result<Option<Vec<RecordData>>, EngineError> {
         let spec = self.cursor.datetime_spec();
-        let filter = |record: &Value| self.cursor.should_be_synced(slice, record);
+        let slice_key = self.cursor.slice_key(slice);
+        let filter = |record: &Value| self.cursor.should_be_synced(&slice_key, record);
         let gate = RecordGate {
             keep: spec
                 .filter(|s| s.client_side && !s.data_feed)
@@ -600,6 +610,8 @@ struct ParentRead<'a> {
 struct ParentSlice<'a> {
     slice: StreamSlice,
     pages: Option<PageReader<'a>>,
+    /// The parent cursor's key for the slice ([`Cursor::slice_key`]).
+    key: String,
     progress: SliceProgress,
     had_records: bool,
 }
@@ -723,11 +735,9 @@ impl<'a> ParentRead<'a> {
                             for record in records {
                                 let record = record.into_value();
                                 current.had_records = true;
-                                reader.cursor.observe(
-                                    &current.slice,
-                                    &mut current.progress,
-                                    &record,
-                                );
+                                reader
+                                    .cursor
+                                    .observe(&current.key, &mut current.progress, &record);
                                 if let Some(child) = self
                                     .parent
                                     .config
@@ -749,7 +759,9 @@ impl<'a> ParentRead<'a> {
                 _ => match reader.next_slice().await? {
                     Some(slice) => {
                         let pages = reader.pages(&slice);
+                        let key = reader.cursor.slice_key(&slice);
                         self.slice = Some(ParentSlice {
+                            key,
                             slice,
                             pages: Some(pages),
                             progress: SliceProgress::default(),

@@ -327,8 +327,10 @@ impl PerPartitionCursor {
         }
     }
 
-    /// Notes a record of `slice` in the slice's progress and in the global cursor.
-    pub fn observe(&mut self, slice: &StreamSlice, progress: &mut SliceProgress, record: &Value) {
+    /// Notes a record of the slice whose partition key is `partition_key` (see
+    /// [`StreamSlice::partition_key`], worked out once per slice) in the slice's progress and in
+    /// the global cursor.
+    pub fn observe(&mut self, partition_key: &str, progress: &mut SliceProgress, record: &Value) {
         let Some(value) = record
             .get(&self.spec.cursor_field)
             .and_then(|v| parse_any(self.spec.input_formats(), v))
@@ -338,7 +340,7 @@ impl PerPartitionCursor {
         self.synced_some_data = true;
         self.update_global_cursor(self.spec.format(value));
         if !self.use_global_cursor {
-            if let Some(cursor) = self.cursor_of(&slice.partition_key()) {
+            if let Some(cursor) = self.cursor_of(partition_key) {
                 cursor.observe(progress, record);
             }
         }
@@ -482,14 +484,15 @@ impl PerPartitionCursor {
         state
     }
 
-    /// Whether a record of `slice` is inside the range this sync reads.
+    /// Whether a record of the slice whose partition key is `partition_key` is inside the range
+    /// this sync reads.
     pub fn should_be_synced(
         &self,
-        slice: &StreamSlice,
+        partition_key: &str,
         record: &Value,
     ) -> Result<bool, SliceError> {
         if !self.use_global_cursor {
-            if let Some(cursor) = self.cursor_of(&slice.partition_key()) {
+            if let Some(cursor) = self.cursor_of(partition_key) {
                 return cursor.should_be_synced(record);
             }
         }
@@ -535,7 +538,7 @@ mod tests {
         for id in 0..count {
             for slice in cursor.slices_of(&partition(id), None).unwrap() {
                 let mut progress = SliceProgress::default();
-                cursor.observe(&slice, &mut progress, &record);
+                cursor.observe(&slice.partition_key(), &mut progress, &record);
                 cursor.close(&slice, &progress).unwrap();
             }
         }
