@@ -304,7 +304,7 @@ impl Cursor {
         }
     }
 
-    fn datetime_spec(&self) -> Option<&DatetimeSpec> {
+    fn datetime_spec(&self) -> Option<&Arc<DatetimeSpec>> {
         match self {
             Cursor::Datetime(cursor) => Some(cursor.spec()),
             Cursor::PerPartition(cursor) => Some(cursor.spec()),
@@ -431,7 +431,7 @@ impl<'a> SliceReader<'a> {
         let narrows = self.stream.retriever.reset_policy.split_using_cursor;
         match self.cursor.datetime_spec().filter(|_| narrows) {
             Some(spec) => {
-                let spec = Arc::new(spec.clone());
+                let spec = Arc::clone(spec);
                 let router = &self.stream.slicing.router;
                 let for_options = Arc::clone(&spec);
                 let options = Box::new(move |slice: &StreamSlice| {

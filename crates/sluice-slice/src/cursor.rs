@@ -338,6 +338,7 @@ impl DatetimeSpec {
             spec: Arc::clone(self),
             legacy: state.clone(),
             sync_start,
+            start,
             intervals: vec![Interval {
                 start,
                 end: sync_start,
@@ -402,6 +403,7 @@ impl DatetimeSpec {
             spec: Arc::clone(self),
             legacy,
             sync_start,
+            start,
             intervals,
         })
     }
@@ -653,6 +655,8 @@ pub struct DatetimeCursor {
     /// The input state, whose other keys the reference carries through.
     legacy: Map<String, Value>,
     sync_start: OffsetDateTime,
+    /// `start_datetime`, evaluated once when the cursor is made (as the reference does).
+    start: OffsetDateTime,
     intervals: Vec<Interval>,
 }
 
@@ -667,7 +671,7 @@ impl DatetimeCursor {
         let spec = &*self.spec;
         let merged = merge(std::mem::take(&mut self.intervals), spec.merge_step());
         self.intervals = merged.clone();
-        let start = spec.start.evaluate(&spec.config)?;
+        let start = self.start;
         let end = spec.end()?;
         let mut windows = Vec::new();
         let Some(first) = merged.first() else {
@@ -778,10 +782,7 @@ impl DatetimeCursor {
         let lowest = match self.spec.lookback {
             None => self.sync_start,
             Some(lookback) => match lookback.sub_from(self.sync_start) {
-                Ok(lower) => {
-                    let start = self.spec.start.evaluate(&self.spec.config)?;
-                    lower.max(self.sync_start.min(start))
-                }
+                Ok(lower) => lower.max(self.sync_start.min(self.start)),
                 Err(_) => self.sync_start,
             },
         };
