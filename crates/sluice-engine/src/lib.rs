@@ -57,6 +57,9 @@ pub struct SourceOptions {
     /// Emit a STATE every this many records inside a slice while its records come in ascending
     /// cursor order (unpartitioned incremental streams; off by default, as in the reference).
     pub checkpoint_every: Option<u64>,
+    /// How many partitions are read at once, across all streams; overrides the manifest's
+    /// `concurrency_level`.
+    pub concurrency: Option<usize>,
 }
 
 impl Default for SourceOptions {
@@ -67,6 +70,7 @@ impl Default for SourceOptions {
             messages: PendingMessages::new(),
             max_wait: None,
             checkpoint_every: None,
+            concurrency: None,
         }
     }
 }
@@ -96,7 +100,10 @@ impl Source {
         let config = Arc::new(config);
         let streams = build::streams(&manifest, &config, &options)?;
         let checkpoint_every = options.checkpoint_every;
-        let concurrency = build::concurrency_level(&manifest, &config)?;
+        let concurrency = match options.concurrency {
+            Some(concurrency) => concurrency.max(1),
+            None => build::concurrency_level(&manifest, &config)?,
+        };
         let unbuilt_dynamic_streams = unsupported_components(&manifest)
             .into_iter()
             .filter(|u| u.path.top_key() == Some("dynamic_streams"))
@@ -207,10 +214,14 @@ impl Source {
         state: &[AirbyteStateMessage],
         out: &mut MessageWriter<W>,
     ) -> Result<(), EngineError> {
+        let options = read::ReadOptions {
+            concurrency: self.concurrency,
+            checkpoint_every: self.checkpoint_every,
+        };
         read::read(
             &self.streams,
             &self.unbuilt_dynamic_streams,
-            self.checkpoint_every,
+            options,
             catalog,
             state,
             out,
@@ -218,8 +229,8 @@ impl Source {
         .await
     }
 
-    /// How many partitions the manifest allows to be read at once (`concurrency_level`, or the
-    /// reference's default of 2). sluice reads them one at a time today.
+    /// How many partitions are read at once: [`SourceOptions::concurrency`], else the
+    /// manifest's `concurrency_level`, else the reference's default of 2.
     pub fn concurrency_level(&self) -> usize {
         self.concurrency
     }

@@ -1,22 +1,28 @@
 //! The read loop: stream statuses, records and state, in the reference's order.
 
 use crate::build::StreamSlot;
+use crate::output::RecordData;
 use crate::slicing::{CursorSpec, SliceReader};
-use crate::stream::{Delegation, Stream};
+use crate::stream::{Delegation, PageReader, Stream};
 use crate::{EngineError, MessageWriter};
+use futures_util::future::join_all;
+use futures_util::stream::{self, FuturesUnordered, StreamExt};
 use serde_json::{Map, Value};
 use sluice_protocol::{
     AirbyteMessage, AirbyteStateMessage, AirbyteStreamStatus, ConfiguredAirbyteCatalog, EmittedAt,
     StreamDescriptor,
 };
-use sluice_slice::SliceProgress;
+use sluice_slice::{SliceProgress, StreamSlice};
+use std::cell::RefCell;
 use std::io::Write;
+use std::pin::pin;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Reads the first record of a stream (for `check`): the first page of its first slice; an
 /// empty stream is fine.
 pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
-    let mut reader = SliceReader::new(stream, &Map::new()).await?;
-    let Some(slice) = reader.next_slice().await? else {
+    let (reader, mut source) = SliceReader::open(stream, &Map::new()).await?;
+    let Some(slice) = source.next_slice(&reader).await? else {
         return Ok(());
     };
     let mut pages = reader.pages(&slice);
@@ -24,11 +30,39 @@ pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
     Ok(())
 }
 
+/// How a sync runs, the same for every stream.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadOptions {
+    /// How many partitions are read at once, across all streams.
+    pub concurrency: usize,
+    /// `--checkpoint-every`.
+    pub checkpoint_every: Option<u64>,
+}
+
+/// What the streams of one sync share. Streams and their partitions run as futures on one task,
+/// so the writer sits in a `RefCell` borrowed only to write a message, never across an await.
+struct Sync<'o, W: Write + Send + 'static> {
+    out: RefCell<&'o mut MessageWriter<W>>,
+    /// One permit per partition being read, across all streams.
+    readers: Semaphore,
+    /// One permit per stream generating its partitions: as in the reference, half the
+    /// workers, at least one. A stream whose partitions are all generated lets the next stream
+    /// start while its last partitions are still read.
+    generators: Semaphore,
+    options: ReadOptions,
+}
+
+impl<W: Write + Send + 'static> Sync<'_, W> {
+    fn emit(&self, message: &AirbyteMessage) -> Result<(), EngineError> {
+        self.out.borrow_mut().message(message).map_err(write_failure)
+    }
+}
+
 /// Reads every configured stream, then fails if any stream failed, naming them all.
 pub(crate) async fn read<W: Write + Send + 'static>(
     streams: &[StreamSlot],
     unbuilt_dynamic_streams: &[String],
-    checkpoint_every: Option<u64>,
+    options: ReadOptions,
     catalog: &ConfiguredAirbyteCatalog,
     state: &[AirbyteStateMessage],
     out: &mut MessageWriter<W>,
@@ -39,20 +73,33 @@ pub(crate) async fn read<W: Write + Send + 'static>(
     for warning in sluice_protocol::ignored_state_messages(state) {
         tracing::warn!("{warning}");
     }
+    let concurrency = options.concurrency.max(1);
+    let sync = Sync {
+        out: RefCell::new(out),
+        readers: Semaphore::new(concurrency),
+        generators: Semaphore::new((concurrency / 2).max(1)),
+        options,
+    };
     let no_state = Map::new();
     let mut failures: Vec<(String, EngineError)> = Vec::new();
+    let mut runnable = Vec::new();
     tracing::info!("Starting syncing");
     for configured in &catalog.streams {
         let name = &configured.stream.name;
-        let stream = match streams.iter().find(|s| s.name() == name) {
-            Some(StreamSlot::Ready(stream)) => stream,
+        match streams.iter().find(|s| s.name() == name) {
+            Some(StreamSlot::Ready(stream)) => {
+                let state = states
+                    .get(&StreamDescriptor::new(name))
+                    .unwrap_or(&no_state);
+                let cursor_field = configured.cursor_field.as_deref().unwrap_or_default();
+                runnable.push(read_stream(&sync, stream, state, cursor_field));
+            }
             Some(StreamSlot::Unrunnable(unrunnable)) => {
                 let descriptor = StreamDescriptor::new(name);
-                emit(out, &status(&descriptor, AirbyteStreamStatus::Started))?;
-                emit(out, &stream_error(name, &unrunnable.error))?;
-                emit(out, &status(&descriptor, AirbyteStreamStatus::Incomplete))?;
+                sync.emit(&status(&descriptor, AirbyteStreamStatus::Started))?;
+                sync.emit(&stream_error(name, &unrunnable.error))?;
+                sync.emit(&status(&descriptor, AirbyteStreamStatus::Incomplete))?;
                 failures.push((name.clone(), unrunnable.error.clone()));
-                continue;
             }
             None => {
                 let error = if unbuilt_dynamic_streams.is_empty() {
@@ -65,18 +112,16 @@ pub(crate) async fn read<W: Write + Send + 'static>(
                         unbuilt_dynamic_streams.join("; ")
                     ))
                 };
-                emit(out, &stream_error(name, &error))?;
+                sync.emit(&stream_error(name, &error))?;
                 failures.push((name.clone(), error));
-                continue;
             }
-        };
-        let state = states
-            .get(&StreamDescriptor::new(name))
-            .unwrap_or(&no_state);
-        let cursor_field = configured.cursor_field.as_deref().unwrap_or_default();
-        if let Some(error) = read_stream(stream, state, cursor_field, checkpoint_every, out).await?
-        {
-            failures.push((name.clone(), error));
+        }
+    }
+    // Streams wait for a generator permit in catalog order (the semaphore is fair), so at
+    // concurrency 1 they run one after the other, as listed.
+    for (name, outcome) in join_all(runnable).await {
+        if let Some(error) = outcome? {
+            failures.push((name, error));
         }
     }
     if failures.is_empty() {
@@ -102,16 +147,74 @@ pub(crate) async fn read<W: Write + Send + 'static>(
     Err(EngineError::config(message))
 }
 
-/// Reads one stream. The outer error is fatal (stdout is gone); the inner one is the stream's
-/// failure, already reported, after which the sync goes on with the next stream. A slice that
-/// fails is reported and the stream's other slices are still read; its state never moves past
-/// the failed slice.
-async fn read_stream<W: Write + Send + 'static>(
-    stream: &Stream,
+/// What a stream's partition generator yields.
+enum Generated {
+    Slice(StreamSlice),
+    /// Every partition is generated (or generating failed): the router's state at that point.
+    End {
+        router_state: Option<Value>,
+        error: Option<EngineError>,
+    },
+}
+
+/// One slice being read, page by page.
+struct Partition<'a, 'p> {
+    slice: StreamSlice,
+    pages: PageReader<'a>,
+    /// The cursor's key for the slice ([`crate::slicing::Cursor::slice_key`]).
+    key: String,
+    progress: SliceProgress,
+    records: u64,
+    checkpoint_every: Option<u64>,
+    /// Held from the first request to the slice's end.
+    permit: Option<SemaphorePermit<'p>>,
+}
+
+/// Reads the next page of `partition`, first waiting for a reader's permit.
+async fn read_page<'a, 'p>(
+    readers: &'p Semaphore,
+    reader: &SliceReader<'a>,
+    mut partition: Partition<'a, 'p>,
+) -> (
+    Partition<'a, 'p>,
+    Result<Option<Vec<RecordData>>, EngineError>,
+) {
+    if partition.permit.is_none() {
+        // The semaphore is never closed, so acquiring cannot fail.
+        partition.permit = readers.acquire().await.ok();
+    }
+    let page = reader.next_page(&mut partition.pages, &partition.slice).await;
+    (partition, page)
+}
+
+/// A stream's running counts.
+struct Tally {
+    total: u64,
+    since_state: u64,
+    failure: Option<EngineError>,
+}
+
+/// Reads one stream; gives its name and outcome. The outer error is fatal (stdout is gone);
+/// the inner one is the stream's failure, already reported, after which the sync goes on with
+/// the other streams. A slice that fails is reported and the stream's other slices are still
+/// read; its state never moves past the failed slice.
+async fn read_stream<'s, W: Write + Send + 'static>(
+    sync: &Sync<'_, W>,
+    stream: &'s Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
-    checkpoint_every: Option<u64>,
-    out: &mut MessageWriter<W>,
+) -> (String, Result<Option<EngineError>, EngineError>) {
+    let generator = sync.generators.acquire().await.ok();
+    let outcome = read_stream_with(sync, generator, stream, state, catalog_cursor_field).await;
+    (stream.name.clone(), outcome)
+}
+
+async fn read_stream_with<'s, W: Write + Send + 'static>(
+    sync: &Sync<'_, W>,
+    mut generator: Option<SemaphorePermit<'_>>,
+    stream: &'s Stream,
+    state: &Map<String, Value>,
+    catalog_cursor_field: &[String],
 ) -> Result<Option<EngineError>, EngineError> {
     let no_state = Map::new();
     let (stream, state) = match &stream.with_state {
@@ -124,10 +227,11 @@ async fn read_stream<W: Write + Send + 'static>(
                     stream.name
                 );
                 let descriptor = StreamDescriptor::new(&stream.name);
-                emit(
-                    out,
-                    &AirbyteMessage::state_stream(descriptor, Map::new(), Some(0.0)),
-                )?;
+                sync.emit(&AirbyteMessage::state_stream(
+                    descriptor,
+                    Map::new(),
+                    Some(0.0),
+                ))?;
                 (stream, &no_state)
             } else {
                 (&*delegation.incremental, state)
@@ -138,7 +242,7 @@ async fn read_stream<W: Write + Send + 'static>(
     let descriptor = StreamDescriptor::new(&stream.name);
     tracing::info!("Marking stream {} as STARTED", stream.name);
     tracing::info!("Syncing stream: {}", stream.name);
-    emit(out, &status(&descriptor, AirbyteStreamStatus::Started))?;
+    sync.emit(&status(&descriptor, AirbyteStreamStatus::Started))?;
     let cursor_spec = match catalog_cursor_field {
         // An empty name means no cursor chosen (the platform writes `[""]` for that).
         [] => Ok(None),
@@ -152,116 +256,199 @@ async fn read_stream<W: Write + Send + 'static>(
         }
         _ => Ok(None),
     };
-    let reader = match cursor_spec {
-        Ok(cursor_spec) => SliceReader::with_cursor(stream, state, cursor_spec.as_ref()).await,
+    let opened = match cursor_spec {
+        Ok(cursor_spec) => {
+            SliceReader::open_with_cursor(stream, state, cursor_spec.as_ref()).await
+        }
         Err(error) => Err(error),
     };
-    let mut reader = match reader {
-        Ok(reader) => reader,
+    let (reader, source) = match opened {
+        Ok(opened) => opened,
         Err(error) => {
             tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
-            emit(out, &stream_error(&stream.name, &error))?;
-            emit(out, &status(&descriptor, AirbyteStreamStatus::Incomplete))?;
+            sync.emit(&stream_error(&stream.name, &error))?;
+            sync.emit(&status(&descriptor, AirbyteStreamStatus::Incomplete))?;
             return Ok(Some(error));
         }
     };
-    let cursor_field = reader.cursor.field().map(str::to_owned);
-    let mut total: u64 = 0;
-    let mut since_state: u64 = 0;
-    let mut failure: Option<EngineError> = None;
-    loop {
-        let slice = match reader.next_slice().await {
-            Ok(Some(slice)) => slice,
-            Ok(None) => break,
-            Err(error) => {
-                emit(out, &stream_error(&stream.name, &error))?;
-                failure = Some(error);
-                break;
-            }
+    let reader = &reader;
+    let cursor_field = reader.cursor().field().map(str::to_owned);
+    let slices = stream::unfold(Some(source), |source| async move {
+        let mut source = source?;
+        let generated = match source.next_slice(reader).await {
+            Ok(Some(slice)) => return Some((Generated::Slice(slice), Some(source))),
+            Ok(None) => Generated::End {
+                router_state: source.router_state(),
+                error: None,
+            },
+            Err(error) => Generated::End {
+                router_state: source.router_state(),
+                error: Some(error),
+            },
         };
-        let mut pages = reader.pages(&slice);
-        let mut progress = SliceProgress::default();
-        let mut in_slice: u64 = 0;
-        let mut checkpoints = checkpoint_every;
-        let slice_key = reader.cursor.slice_key(&slice);
-        let read = loop {
-            let records = match reader.next_page(&mut pages, &slice).await {
-                Ok(Some(records)) => records,
-                Ok(None) => break Ok(()),
-                Err(error) => break Err(error),
-            };
-            for record in records {
-                if let Some(field) = &cursor_field {
-                    let cursor = &mut reader.cursor;
-                    record.with_field(field, |record| {
-                        cursor.observe(&slice_key, &mut progress, record)
-                    });
+        Some((generated, None))
+    });
+    let mut slices = pin!(slices);
+    let mut reading = FuturesUnordered::new();
+    let mut generating = true;
+    let mut router_state = None;
+    let mut tally = Tally {
+        total: 0,
+        since_state: 0,
+        failure: None,
+    };
+    // Partitions are generated a little ahead of the readers (twice as many as read at
+    // once), so reading a parent overlaps reading children, and memory stays bounded however
+    // many partitions there are.
+    let ahead = 2 * sync.options.concurrency.max(1);
+    loop {
+        let generate = generating && reading.len() < ahead;
+        if !generate && reading.is_empty() {
+            break;
+        }
+        tokio::select! {
+            Some((mut partition, page)) = reading.next(), if !reading.is_empty() => {
+                match page {
+                    Ok(Some(records)) => {
+                        write_page(sync, stream, reader, &cursor_field, &mut partition, records, &mut tally)?;
+                        reading.push(read_page(&sync.readers, reader, partition));
+                    }
+                    Ok(None) => close_partition(sync, stream, reader, &partition, Ok(()), &mut tally)?,
+                    Err(error) => close_partition(sync, stream, reader, &partition, Err(error), &mut tally)?,
                 }
-                if total == 0 {
-                    tracing::info!("Marking stream {} as RUNNING", stream.name);
-                    emit(out, &status(&descriptor, AirbyteStreamStatus::Running))?;
+            }
+            generated = slices.next(), if generate => match generated {
+                Some(Generated::Slice(slice)) => {
+                    let partition = Partition {
+                        pages: reader.pages(&slice),
+                        key: reader.cursor().slice_key(&slice),
+                        slice,
+                        progress: SliceProgress::default(),
+                        records: 0,
+                        checkpoint_every: sync.options.checkpoint_every,
+                        permit: None,
+                    };
+                    reading.push(read_page(&sync.readers, reader, partition));
                 }
-                total += 1;
-                since_state += 1;
-                in_slice += 1;
-                out.record_data(&stream.name, record)
-                    .map_err(write_failure)?;
-                if checkpoints.is_some_and(|every| in_slice % every == 0) {
-                    if progress.out_of_order {
-                        let window = serde_json::to_string(&slice.cursor_slice).unwrap_or_default();
-                        tracing::warn!(
-                            "Records of stream {} are not in ascending order of its cursor in slice {window}: no more checkpoints inside this slice",
-                            stream.name
-                        );
-                        checkpoints = None;
-                    } else if let Some(state) = reader.cursor.checkpoint(&slice, &progress) {
-                        let message = AirbyteMessage::state_stream(
-                            descriptor.clone(),
-                            state,
-                            Some(since_state as f64),
-                        );
-                        emit(out, &message)?;
-                        since_state = 0;
+                Some(Generated::End { router_state: state, error }) => {
+                    generating = false;
+                    router_state = state;
+                    generator.take();
+                    if let Some(error) = error {
+                        sync.emit(&stream_error(&stream.name, &error))?;
+                        tally.failure = Some(error);
                     }
                 }
-            }
-            out.send_records().map_err(write_failure)?;
-        };
-        let closed = read.and_then(|()| reader.cursor.close(&slice, &progress));
-        match closed {
-            Ok(Some(state)) => {
-                emit(
-                    out,
-                    &AirbyteMessage::state_stream(
-                        descriptor.clone(),
-                        state,
-                        Some(since_state as f64),
-                    ),
-                )?;
-                since_state = 0;
-            }
-            Ok(None) => {}
-            Err(error) => {
-                tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
-                emit(out, &stream_error(&stream.name, &error))?;
-                failure = Some(error);
-            }
+                None => generating = false,
+            },
         }
     }
-    tracing::info!("Read {total} records from {} stream", stream.name);
+    drop(generator);
+    tracing::info!("Read {} records from {} stream", tally.total, stream.name);
     tracing::info!("Marking stream {} as STOPPED", stream.name);
     tracing::info!("Finished syncing {}", stream.name);
-    let final_status = match failure {
+    let final_status = match tally.failure {
         None => AirbyteStreamStatus::Complete,
         Some(_) => AirbyteStreamStatus::Incomplete,
     };
-    emit(out, &status(&descriptor, final_status))?;
-    let final_state = reader.final_state();
-    emit(
-        out,
-        &AirbyteMessage::state_stream(descriptor, final_state, Some(since_state as f64)),
-    )?;
-    Ok(failure)
+    sync.emit(&status(&descriptor, final_status))?;
+    let final_state = reader.final_state(router_state);
+    sync.emit(&AirbyteMessage::state_stream(
+        descriptor,
+        final_state,
+        Some(tally.since_state as f64),
+    ))?;
+    Ok(tally.failure)
+}
+
+/// Writes a page of a partition's records, noting each in the cursor, with the mid-slice
+/// checkpoints `--checkpoint-every` asks for.
+fn write_page<W: Write + Send + 'static>(
+    sync: &Sync<'_, W>,
+    stream: &Stream,
+    reader: &SliceReader<'_>,
+    cursor_field: &Option<String>,
+    partition: &mut Partition<'_, '_>,
+    records: Vec<RecordData>,
+    tally: &mut Tally,
+) -> Result<(), EngineError> {
+    let descriptor = || StreamDescriptor::new(&stream.name);
+    for record in records {
+        if let Some(field) = cursor_field {
+            let mut cursor = reader.cursor();
+            record.with_field(field, |record| {
+                cursor.observe(&partition.key, &mut partition.progress, record)
+            });
+        }
+        if tally.total == 0 {
+            tracing::info!("Marking stream {} as RUNNING", stream.name);
+            sync.emit(&status(&descriptor(), AirbyteStreamStatus::Running))?;
+        }
+        tally.total += 1;
+        tally.since_state += 1;
+        partition.records += 1;
+        sync.out
+            .borrow_mut()
+            .record_data(&stream.name, record)
+            .map_err(write_failure)?;
+        let Some(every) = partition.checkpoint_every else {
+            continue;
+        };
+        if partition.records % every != 0 {
+            continue;
+        }
+        if partition.progress.out_of_order {
+            let window = serde_json::to_string(&partition.slice.cursor_slice).unwrap_or_default();
+            tracing::warn!(
+                "Records of stream {} are not in ascending order of its cursor in slice {window}: no more checkpoints inside this slice",
+                stream.name
+            );
+            partition.checkpoint_every = None;
+        } else if let Some(state) = reader
+            .cursor()
+            .checkpoint(&partition.slice, &partition.progress)
+        {
+            let message =
+                AirbyteMessage::state_stream(descriptor(), state, Some(tally.since_state as f64));
+            sync.emit(&message)?;
+            tally.since_state = 0;
+        }
+    }
+    sync.out.borrow_mut().send_records().map_err(write_failure)
+}
+
+/// Closes a partition whose pages are all read (or whose read failed): the cursor may move,
+/// and its state is written after the partition's records.
+fn close_partition<W: Write + Send + 'static>(
+    sync: &Sync<'_, W>,
+    stream: &Stream,
+    reader: &SliceReader<'_>,
+    partition: &Partition<'_, '_>,
+    read: Result<(), EngineError>,
+    tally: &mut Tally,
+) -> Result<(), EngineError> {
+    let closed = read.and_then(|()| {
+        reader
+            .cursor()
+            .close(&partition.slice, &partition.progress)
+    });
+    match closed {
+        Ok(Some(state)) => {
+            sync.emit(&AirbyteMessage::state_stream(
+                StreamDescriptor::new(&stream.name),
+                state,
+                Some(tally.since_state as f64),
+            ))?;
+            tally.since_state = 0;
+        }
+        Ok(None) => {}
+        Err(error) => {
+            tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
+            sync.emit(&stream_error(&stream.name, &error))?;
+            tally.failure = Some(error);
+        }
+    }
+    Ok(())
 }
 
 /// Whether a `StateDelegatingStream`'s state is older than its `api_retention_period` (or has
@@ -313,13 +500,6 @@ fn stream_error(stream: &str, error: &EngineError) -> AirbyteMessage {
         }
     }
     message
-}
-
-fn emit<W: Write + Send + 'static>(
-    out: &mut MessageWriter<W>,
-    message: &AirbyteMessage,
-) -> Result<(), EngineError> {
-    out.message(message).map_err(write_failure)
 }
 
 fn write_failure(error: std::io::Error) -> EngineError {

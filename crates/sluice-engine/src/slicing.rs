@@ -12,6 +12,7 @@ use sluice_slice::{
     ListRouter, ParentConfig, PerPartitionCursor, SliceError, SliceProgress, StreamSlice,
     cartesian_product, migrate_legacy_to_per_partition,
 };
+use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -326,32 +327,43 @@ impl Cursor {
 
 type BoxFuture<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
 
-/// The slices of one read of a stream and the cursor they advance.
+/// The shared half of one read of a stream: what reading a slice's pages needs, and the cursor
+/// the slices advance. Slices are read concurrently, each page between two awaits, so the cursor
+/// sits in a `RefCell` that is only ever borrowed for synchronous work.
 pub(crate) struct SliceReader<'a> {
     stream: &'a Stream,
     selector: SelectorHandle<'a>,
-    pub cursor: Cursor,
-    partitions: Partitions<'a>,
-    queue: VecDeque<StreamSlice>,
-    partitions_done: bool,
+    cursor: RefCell<Cursor>,
     /// Child slices read their first page from the parent record (`lazy_read_pointer`, on a
     /// sync without state).
     lazy: bool,
 }
 
+/// The generating half of one read of a stream: its partitions, turned into slices by the
+/// cursor. Owned by whoever generates slices (a parent is read here, page by page), apart from
+/// the slices being read.
+pub(crate) struct SliceSource<'a> {
+    partitions: Partitions<'a>,
+    queue: VecDeque<StreamSlice>,
+    partitions_done: bool,
+}
+
 impl<'a> SliceReader<'a> {
     /// A read of `stream` from `state`. Parents of a substream start from the part of `state`
     /// their child keeps for them (`incremental_dependency`).
-    pub async fn new(stream: &'a Stream, state: &Map<String, Value>) -> Result<Self, EngineError> {
-        Self::with_cursor(stream, state, None).await
+    pub async fn open(
+        stream: &'a Stream,
+        state: &Map<String, Value>,
+    ) -> Result<(Self, SliceSource<'a>), EngineError> {
+        Self::open_with_cursor(stream, state, None).await
     }
 
-    /// [`SliceReader::new`] with another cursor spec (a cursor field the catalog chose).
-    pub async fn with_cursor(
+    /// [`SliceReader::open`] with another cursor spec (a cursor field the catalog chose).
+    pub async fn open_with_cursor(
         stream: &'a Stream,
         state: &Map<String, Value>,
         cursor_spec: Option<&CursorSpec>,
-    ) -> Result<Self, EngineError> {
+    ) -> Result<(Self, SliceSource<'a>), EngineError> {
         let cursor = Cursor::new(stream, state, cursor_spec)?;
         let selector = stream.selector_for_read().await?;
         let partitions = Partitions::new(&stream.slicing.router, state)?;
@@ -359,19 +371,100 @@ impl<'a> SliceReader<'a> {
         if lazy {
             stream.slicing.check_lazy_read(&stream.name)?;
         }
-        Ok(Self {
+        let reader = Self {
             stream,
             selector,
-            cursor,
+            cursor: RefCell::new(cursor),
+            lazy,
+        };
+        let source = SliceSource {
             partitions,
             queue: VecDeque::new(),
             partitions_done: false,
-            lazy,
-        })
+        };
+        Ok((reader, source))
     }
 
+    /// The cursor, for synchronous work only (never held across an await).
+    pub fn cursor(&self) -> RefMut<'_, Cursor> {
+        self.cursor.borrow_mut()
+    }
+
+    /// A reader of the pages of `slice`.
+    pub fn pages(&self, slice: &StreamSlice) -> PageReader<'a> {
+        let cursor = self.cursor.borrow();
+        let mut options = PageRequestOptions::default();
+        self.stream
+            .slicing
+            .router
+            .request_options(slice, &mut options);
+        cursor.request_options(slice, &mut options);
+        let pages = PageReader::new(
+            &self.stream.retriever,
+            self.selector.clone(),
+            slice.template_value(),
+            options,
+        );
+        let pages = match slice.extra_fields.get(CHILD_RESPONSE).filter(|_| self.lazy) {
+            Some(embedded) => {
+                pages.with_first_page(serde_json::to_vec(embedded).unwrap_or_default().into())
+            }
+            None => pages,
+        };
+        let narrows = self.stream.retriever.reset_policy.split_using_cursor;
+        match cursor.datetime_spec().filter(|_| narrows) {
+            Some(spec) => {
+                let spec = Arc::clone(spec);
+                let router = &self.stream.slicing.router;
+                let for_options = Arc::clone(&spec);
+                let options = Box::new(move |slice: &StreamSlice| {
+                    let mut options = PageRequestOptions::default();
+                    router.request_options(slice, &mut options);
+                    for_options.request_options(&slice.cursor_slice, &mut options);
+                    options
+                });
+                pages.with_narrowing(Narrowing::new(spec, slice.clone(), options))
+            }
+            None => pages,
+        }
+    }
+
+    /// The next page of `pages`, filtered as the stream's cursor asks.
+    pub async fn next_page(
+        &self,
+        pages: &mut PageReader<'a>,
+        slice: &StreamSlice,
+    ) -> Result<Option<Vec<RecordData>>, EngineError> {
+        let (spec, slice_key) = {
+            let cursor = self.cursor.borrow();
+            (cursor.datetime_spec().cloned(), cursor.slice_key(slice))
+        };
+        let filter = |record: &Value| self.cursor.borrow().should_be_synced(&slice_key, record);
+        let gate = RecordGate {
+            keep: spec
+                .as_ref()
+                .filter(|s| s.client_side && !s.data_feed)
+                .map(|_| &filter as &dyn Fn(&Value) -> bool),
+            feed: spec
+                .as_ref()
+                .filter(|s| s.data_feed)
+                .map(|_| &filter as &dyn Fn(&Value) -> bool),
+        };
+        pages.next_page(gate).await
+    }
+
+    /// The stream's state at its end; `router_state` is the partition router's state then.
+    pub fn final_state(&self, router_state: Option<Value>) -> Map<String, Value> {
+        self.cursor.borrow_mut().final_state(router_state)
+    }
+}
+
+impl<'a> SliceSource<'a> {
     /// The next slice to read, or `None` when every partition is done.
-    pub async fn next_slice(&mut self) -> Result<Option<StreamSlice>, EngineError> {
+    pub async fn next_slice(
+        &mut self,
+        reader: &SliceReader<'a>,
+    ) -> Result<Option<StreamSlice>, EngineError> {
         loop {
             if let Some(slice) = self.queue.pop_front() {
                 return Ok(Some(slice));
@@ -383,7 +476,8 @@ impl<'a> SliceReader<'a> {
                 self.partitions_done = true;
                 continue;
             };
-            match &mut self.cursor {
+            let mut cursor = reader.cursor.borrow_mut();
+            match &mut *cursor {
                 Cursor::Final => self.queue.push_back(partition),
                 Cursor::Datetime(cursor) => {
                     for window in cursor.windows().map_err(slice_error)? {
@@ -408,73 +502,9 @@ impl<'a> SliceReader<'a> {
         }
     }
 
-    /// A reader of the pages of `slice`.
-    pub fn pages(&self, slice: &StreamSlice) -> PageReader<'a> {
-        let mut options = PageRequestOptions::default();
-        self.stream
-            .slicing
-            .router
-            .request_options(slice, &mut options);
-        self.cursor.request_options(slice, &mut options);
-        let pages = PageReader::new(
-            &self.stream.retriever,
-            self.selector.clone(),
-            slice.template_value(),
-            options,
-        );
-        let pages = match slice.extra_fields.get(CHILD_RESPONSE).filter(|_| self.lazy) {
-            Some(embedded) => {
-                pages.with_first_page(serde_json::to_vec(embedded).unwrap_or_default().into())
-            }
-            None => pages,
-        };
-        let narrows = self.stream.retriever.reset_policy.split_using_cursor;
-        match self.cursor.datetime_spec().filter(|_| narrows) {
-            Some(spec) => {
-                let spec = Arc::clone(spec);
-                let router = &self.stream.slicing.router;
-                let for_options = Arc::clone(&spec);
-                let options = Box::new(move |slice: &StreamSlice| {
-                    let mut options = PageRequestOptions::default();
-                    router.request_options(slice, &mut options);
-                    for_options.request_options(&slice.cursor_slice, &mut options);
-                    options
-                });
-                pages.with_narrowing(Narrowing::new(spec, slice.clone(), options))
-            }
-            None => pages,
-        }
-    }
-
-    /// The next page of `pages`, filtered as the stream's cursor asks.
-    pub async fn next_page(
-        &self,
-        pages: &mut PageReader<'a>,
-        slice: &StreamSlice,
-    ) -> Result<Option<Vec<RecordData>>, EngineError> {
-        let spec = self.cursor.datetime_spec();
-        let slice_key = self.cursor.slice_key(slice);
-        let filter = |record: &Value| self.cursor.should_be_synced(&slice_key, record);
-        let gate = RecordGate {
-            keep: spec
-                .filter(|s| s.client_side && !s.data_feed)
-                .map(|_| &filter as &dyn Fn(&Value) -> bool),
-            feed: spec
-                .filter(|s| s.data_feed)
-                .map(|_| &filter as &dyn Fn(&Value) -> bool),
-        };
-        pages.next_page(gate).await
-    }
-
     /// The partition router's state (the parents' states), for the stream's final state.
     pub fn router_state(&self) -> Option<Value> {
         self.partitions.state()
-    }
-
-    /// The stream's state at its end.
-    pub fn final_state(&mut self) -> Map<String, Value> {
-        let router_state = self.partitions.state();
-        self.cursor.final_state(router_state)
     }
 }
 
@@ -600,7 +630,7 @@ struct ParentRead<'a> {
     parent: &'a Parent,
     /// The parent's state as its child keeps it.
     state: Map<String, Value>,
-    reader: Option<SliceReader<'a>>,
+    reader: Option<(SliceReader<'a>, SliceSource<'a>)>,
     slice: Option<ParentSlice<'a>>,
     pending: VecDeque<StreamSlice>,
     done: bool,
@@ -651,7 +681,7 @@ impl<'a> Substream<'a> {
         for parent in &self.parents {
             if parent.parent.config.incremental_dependency {
                 let parent_state = match &parent.reader {
-                    Some(reader) => reader.cursor.state(),
+                    Some((reader, _)) => reader.cursor.borrow().state(),
                     None => parent.initial_state(),
                 };
                 state.insert(
@@ -719,9 +749,9 @@ impl<'a> ParentRead<'a> {
                 return Ok(self.pending.pop_front());
             }
             if self.reader.is_none() {
-                self.reader = Some(SliceReader::new(&self.parent.stream, &self.state).await?);
+                self.reader = Some(SliceReader::open(&self.parent.stream, &self.state).await?);
             }
-            let Some(reader) = self.reader.as_mut() else {
+            let Some((reader, source)) = self.reader.as_mut() else {
                 continue;
             };
             match self.slice.as_mut() {
@@ -735,9 +765,11 @@ impl<'a> ParentRead<'a> {
                             for record in records {
                                 let record = record.into_value();
                                 current.had_records = true;
-                                reader
-                                    .cursor
-                                    .observe(&current.key, &mut current.progress, &record);
+                                reader.cursor().observe(
+                                    &current.key,
+                                    &mut current.progress,
+                                    &record,
+                                );
                                 if let Some(child) = self
                                     .parent
                                     .config
@@ -750,16 +782,16 @@ impl<'a> ParentRead<'a> {
                         None => {
                             // The reference closes a parent slice only when it had records.
                             if current.had_records {
-                                reader.cursor.close(&current.slice, &current.progress)?;
+                                reader.cursor().close(&current.slice, &current.progress)?;
                             }
                             current.pages = None;
                         }
                     }
                 }
-                _ => match reader.next_slice().await? {
+                _ => match source.next_slice(reader).await? {
                     Some(slice) => {
                         let pages = reader.pages(&slice);
-                        let key = reader.cursor.slice_key(&slice);
+                        let key = reader.cursor.borrow().slice_key(&slice);
                         self.slice = Some(ParentSlice {
                             key,
                             slice,
@@ -769,8 +801,7 @@ impl<'a> ParentRead<'a> {
                         });
                     }
                     None => {
-                        let router_state = reader.router_state();
-                        reader.cursor.final_state(router_state);
+                        reader.final_state(source.router_state());
                         self.done = true;
                     }
                 },

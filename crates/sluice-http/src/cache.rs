@@ -10,6 +10,7 @@ use crate::transport::{Transport, TransportFuture};
 use crate::{HttpRequest, HttpResponse, Method};
 use lru::LruCache;
 use std::future::Future;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -74,6 +75,9 @@ struct Entries {
 pub struct ResponseCache {
     entries: Mutex<Entries>,
     capacity: usize,
+    /// The requests being sent, each with a lock its duplicates wait on: children reading the
+    /// same parent concurrently send each request once and share the answer.
+    in_flight: Mutex<HashMap<Key, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ResponseCache {
@@ -85,6 +89,7 @@ impl ResponseCache {
                 bytes: 0,
             }),
             capacity,
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -109,6 +114,10 @@ impl ResponseCache {
                 None => break,
             }
         }
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
+        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many bytes of requests and responses the cache holds.
@@ -142,11 +151,28 @@ impl Transport for CachingTransport {
             if let Some(response) = self.cache.get(&key) {
                 return Ok(response);
             }
-            let response = self.inner.send(request).await?;
-            if response.status == 200 {
-                self.cache.put(key, response.clone());
+            let flight = {
+                let mut in_flight = self.cache.lock_in_flight();
+                Arc::clone(in_flight.entry(key.clone()).or_default())
+            };
+            let turn = flight.lock().await;
+            let response = match self.cache.get(&key) {
+                Some(response) => Ok(response),
+                None => self.inner.send(request).await,
+            };
+            if let Ok(response) = &response {
+                if response.status == 200 {
+                    self.cache.put(key.clone(), response.clone());
+                }
             }
-            Ok(response)
+            drop(turn);
+            let mut in_flight = self.cache.lock_in_flight();
+            // Clones are only made under this lock: two left means the map's and ours, so no
+            // one else waits on this request.
+            if Arc::strong_count(&flight) == 2 {
+                in_flight.remove(&key);
+            }
+            response
         })
     }
 
@@ -175,6 +201,8 @@ mod tests {
                 "x".repeat(100)
             ));
             Box::pin(async move {
+                // Answers on a later poll, as a server does, so requests can overlap.
+                tokio::task::yield_now().await;
                 Ok(HttpResponse {
                     status: 200,
                     headers: Vec::new(),
@@ -197,6 +225,23 @@ mod tests {
         assert_eq!(first, again);
         transport.send(&get("http://a/2")).await.unwrap();
         assert_eq!(counting.sent.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_identical_gets_are_sent_once() {
+        let counting = Arc::new(Counting::default());
+        let cache = ResponseCache::new(1 << 20);
+        let transport = CachingTransport::new(counting.clone(), Arc::clone(&cache));
+        let request = get("http://a/1");
+        let (a, b, c) = tokio::join!(
+            transport.send(&request),
+            transport.send(&request),
+            transport.send(&request)
+        );
+        assert_eq!(a.unwrap(), b.unwrap());
+        assert!(c.is_ok());
+        assert_eq!(counting.sent.load(Ordering::SeqCst), 1);
+        assert!(cache.lock_in_flight().is_empty());
     }
 
     #[tokio::test]

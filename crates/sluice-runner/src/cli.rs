@@ -79,6 +79,10 @@ pub struct ReadArgs {
     /// order (off by default: the reference emits state only when a slice closes).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub checkpoint_every: Option<u64>,
+    /// How many partitions are read at once, across all streams (overrides the manifest's
+    /// `concurrency_level`; 1 reads streams and slices one after the other, in order).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -120,6 +120,10 @@ async fn run_connector<W: Write + Send + 'static>(
             Command::Read(args) => args.checkpoint_every,
             _ => None,
         },
+        concurrency: match &command {
+            Command::Read(args) => args.concurrency.and_then(|n| usize::try_from(n).ok()),
+            _ => None,
+        },
     };
     let source = Source::new(manifest, config, options)?;
     let result = match command {

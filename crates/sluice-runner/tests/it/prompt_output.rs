@@ -74,6 +74,8 @@ async fn every_line_reaches_stdout_within_a_second_of_its_page() {
             .arg(&config)
             .arg("--catalog")
             .arg(&catalog)
+            // One page at a time, so each page's serving time is known.
+            .args(["--concurrency", "1"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
