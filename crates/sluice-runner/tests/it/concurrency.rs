@@ -1,0 +1,1 @@
+//! Concurrent reads: limits honoured, no deadlock, one writer (being written).
