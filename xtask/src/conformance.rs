@@ -115,7 +115,7 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
     if !status.success() {
         bail!("building sluice failed");
     }
-    let sluice = workspace::root().join("target/debug/sluice");
+    let sluice = workspace::target_dir().join("debug/sluice");
     let mut matched = 0usize;
     let mut total = 0usize;
     let mut pending = 0usize;

@@ -35,3 +35,12 @@ pub fn write_or_check(
     println!("wrote {}", path.display());
     Ok(())
 }
+
+/// Where cargo builds: `CARGO_TARGET_DIR` (relative to the workspace root), else `target/`.
+pub fn target_dir() -> PathBuf {
+    let root = root();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
