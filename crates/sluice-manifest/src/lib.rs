@@ -35,6 +35,7 @@ pub mod legacy;
 pub mod model;
 mod path;
 pub mod propagate;
+pub mod pyyaml;
 pub mod resolve;
 mod suggest;
 pub mod yaml;

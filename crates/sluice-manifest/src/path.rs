@@ -52,6 +52,25 @@ impl ManifestPath {
         self.0.is_empty()
     }
 
+    /// This path followed by `rest` (a path relative to it).
+    pub fn join(&self, rest: &ManifestPath) -> Self {
+        let mut next = self.clone();
+        next.0.extend(rest.0.iter().cloned());
+        next
+    }
+
+    /// Whether this path is `prefix` or lies under it.
+    pub fn starts_with(&self, prefix: &ManifestPath) -> bool {
+        self.0.starts_with(&prefix.0)
+    }
+
+    /// The path holding this one (the root for the root).
+    pub fn parent(&self) -> Self {
+        let mut parent = self.clone();
+        parent.0.pop();
+        parent
+    }
+
     /// The top-level key this path lies under (`streams[2].retriever` gives `streams`).
     pub fn top_key(&self) -> Option<&str> {
         match self.0.first() {
@@ -99,5 +118,20 @@ mod tests {
         assert_eq!(p.to_string(), "streams[2].retriever.paginator");
         assert_eq!(ManifestPath::parse("streams[2].retriever.paginator"), p);
         assert_eq!(p.stream_index(), Some(2));
+    }
+
+    #[test]
+    fn joins_and_compares_prefixes() {
+        let template = ManifestPath::parse("dynamic_streams[0].stream_template");
+        let inner = ManifestPath::parse("retriever.requester");
+        let joined = template.join(&inner);
+        assert_eq!(
+            joined.to_string(),
+            "dynamic_streams[0].stream_template.retriever.requester"
+        );
+        assert!(joined.starts_with(&template));
+        assert!(!template.starts_with(&joined));
+        assert_eq!(joined.parent(), template.key("retriever"));
+        assert!(ManifestPath::root().parent().is_root());
     }
 }

@@ -55,6 +55,14 @@ pub fn parse(text: &str) -> Result<Value, ManifestError> {
     }
 }
 
+/// Parses any YAML document (a scalar, a list or a mapping) into JSON, with the manifest's
+/// rules; an empty document is null. The error is the reader's message.
+pub(crate) fn parse_any(text: &str) -> Result<Value, String> {
+    serde_norway::Deserializer::from_str(text)
+        .deserialize_any(NodeVisitor)
+        .map_err(|e| e.to_string())
+}
+
 fn yaml_error(error: serde_norway::Error) -> ManifestError {
     // serde_norway's message already ends with "at line L column C" when it knows where.
     ManifestError::new(
