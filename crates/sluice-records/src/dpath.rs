@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 /// One segment of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Segment {
+pub enum Segment {
     /// A glob over keys (and, when it reads as an integer, an index).
     Glob(String),
     /// An integer: matches array indices only.
@@ -21,7 +21,7 @@ pub(crate) enum Segment {
 
 impl Segment {
     /// The segment a rendered template value stands for.
-    pub(crate) fn from_rendered(value: Value) -> Segment {
+    pub fn from_rendered(value: Value) -> Segment {
         match value {
             Value::String(text) => Segment::Glob(text),
             Value::Number(n) => n.as_i64().map_or(Segment::Never, Segment::Index),
@@ -244,7 +244,7 @@ pub(crate) fn values_ref<'a>(node: &'a Value, path: &[Segment], out: &mut Vec<&'
 
 /// More than one value matched a path that must designate a single one (`dpath.get`).
 #[derive(Debug)]
-pub(crate) struct Ambiguous;
+pub struct Ambiguous;
 
 /// `dpath.get`: the single value at `path`, moved out of `node`.
 pub(crate) fn get(node: Value, path: &[Segment]) -> Result<Option<Value>, Ambiguous> {
@@ -277,7 +277,7 @@ pub(crate) fn get(node: Value, path: &[Segment]) -> Result<Option<Value>, Ambigu
 }
 
 /// `dpath.get` by reference.
-pub(crate) fn get_ref<'a>(
+pub fn get_ref<'a>(
     node: &'a Value,
     path: &[Segment],
 ) -> Result<Option<&'a Value>, Ambiguous> {
@@ -316,7 +316,7 @@ pub(crate) fn is_leaf(value: &Value) -> bool {
 
 /// `dpath.new`: sets `value` at `path` (not a glob), creating missing objects, or arrays where the
 /// next segment is a decimal number; arrays are extended with nulls up to the index set.
-pub(crate) fn new(record: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+pub fn new(record: &mut Value, path: &[String], value: Value) -> Result<(), String> {
     let Some((last, parents)) = path.split_last() else {
         return Err("the path is empty".to_string());
     };
@@ -549,6 +549,62 @@ fn delete_literal(record: &mut Value, glob: &[Segment]) -> usize {
     }
 }
 
+/// A path glob with more than one `**` (dpath's `InvalidGlob`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidGlob;
+
+/// `dpath.set`: replaces every value already in `node` whose path matches `glob` by `value`,
+/// creating nothing; gives how many were replaced. One `**` segment stands for any number of
+/// segments (at least none), as in dpath.
+pub fn set(node: &mut Value, glob: &[Segment], value: &Value) -> Result<usize, InvalidGlob> {
+    let double_stars = glob
+        .iter()
+        .filter(|g| matches!(g, Segment::Glob(text) if text == "**"))
+        .count();
+    if double_stars > 1 {
+        return Err(InvalidGlob);
+    }
+    let mut paths = Vec::new();
+    walk_paths(node, &mut Vec::new(), &mut paths);
+    let mut changed = 0;
+    for path in paths {
+        if !glob_matches(&path, glob) {
+            continue;
+        }
+        // A path under one replaced before it no longer exists.
+        if let Some(slot) = resolve_mut(node, &path) {
+            *slot = value.clone();
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+/// dpath's `match` of a concrete path against a glob, `**` included.
+fn glob_matches(path: &[Step], glob: &[Segment]) -> bool {
+    let all = |steps: &[Step], segments: &[Segment]| {
+        steps.len() == segments.len()
+            && steps.iter().zip(segments).all(|(s, g)| step_matches(s, g))
+    };
+    let Some(at) = glob
+        .iter()
+        .position(|g| matches!(g, Segment::Glob(text) if text == "**"))
+    else {
+        return all(path, glob);
+    };
+    let (before, after) = (&glob[..at], &glob[at + 1..]);
+    if path.len() >= glob.len() {
+        // `**` becomes as many `*` as make the lengths equal (at least one).
+        let stars = path.len() - glob.len() + 1;
+        all(&path[..at], before) && all(&path[at + stars..], after)
+    } else if path.len() + 1 == glob.len() {
+        // ... or collapses to nothing.
+        all(&path[..at], before) && all(&path[at..], after)
+    } else {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,5 +709,46 @@ mod tests {
         let removed = delete(&mut record, &globs(&["a"]), Some(&mut is_null)).unwrap();
         assert_eq!(removed, 4);
         assert_eq!(record, json!({"a": 1, "b": {"d": [null, 2]}}));
+    }
+
+    #[test]
+    fn set_replaces_existing_values_only() {
+        let mut node = json!({"name": "x", "retriever": {"requester": {"path": "/a"}}, "list": [{"v": 1}, {"v": 2}]});
+        let value = json!("new");
+        assert_eq!(set(&mut node, &globs(&["name"]), &value), Ok(1));
+        assert_eq!(
+            set(&mut node, &globs(&["retriever", "requester", "path"]), &value),
+            Ok(1)
+        );
+        assert_eq!(set(&mut node, &globs(&["missing"]), &value), Ok(0));
+        assert_eq!(set(&mut node, &globs(&["list", "*", "v"]), &value), Ok(2));
+        assert_eq!(node["name"], "new");
+        assert_eq!(node["retriever"]["requester"]["path"], "new");
+        assert_eq!(node["list"], json!([{"v": "new"}, {"v": "new"}]));
+        assert!(node.get("missing").is_none());
+    }
+
+    #[test]
+    fn set_matches_indices_and_double_stars() {
+        let mut node = json!({"t": [{"f": [{"value": "a"}]}], "deep": {"x": {"name": 1}, "name": 2}});
+        let index = [
+            Segment::Glob("t".into()),
+            Segment::Index(0),
+            Segment::Glob("f".into()),
+            Segment::Glob("0".into()),
+            Segment::Glob("value".into()),
+        ];
+        assert_eq!(set(&mut node, &index, &json!("b")), Ok(1));
+        assert_eq!(node["t"][0]["f"][0]["value"], "b");
+        // An integer never matches an object key.
+        let mut keyed = json!({"0": "x"});
+        assert_eq!(set(&mut keyed, &[Segment::Index(0)], &json!("y")), Ok(0));
+        // `**` stands for any depth, none included.
+        assert_eq!(set(&mut node, &globs(&["deep", "**", "name"]), &json!(0)), Ok(2));
+        assert_eq!(node["deep"], json!({"x": {"name": 0}, "name": 0}));
+        assert_eq!(
+            set(&mut node, &globs(&["**", "a", "**"]), &json!(0)),
+            Err(InvalidGlob)
+        );
     }
 }

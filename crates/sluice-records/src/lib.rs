@@ -43,7 +43,7 @@
 
 mod as_sent;
 mod decode;
-mod dpath;
+pub mod dpath;
 mod error;
 mod expand;
 mod extract;
