@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Everything a component needs while it is built.
-struct Builder<'a> {
+pub(crate) struct Builder<'a> {
     config: &'a Arc<Value>,
     options: &'a SourceOptions,
     /// Shared by every authenticator: token refreshes and config rotations happen once.
@@ -67,101 +67,153 @@ impl StreamSlot {
     }
 }
 
-/// Builds every stream. A stream that needs a component sluice cannot run becomes
-/// [`StreamSlot::Unrunnable`], so the others still run; so do streams that `dynamic_streams`
-/// would generate (they are missing) and a `check` sluice cannot run (check fails). A component
-/// sluice cannot run anywhere else refuses the whole manifest.
+/// What the streams of a source share, kept for as long as the source: the streams of
+/// `dynamic_streams` are built from it when they are resolved (at `discover`, `read` or `check`),
+/// sharing the authenticators' state, the API budget and the parents' response cache with the
+/// manifest's own streams.
+#[derive(Debug)]
+pub(crate) struct Factory {
+    config: Arc<Value>,
+    options: SourceOptions,
+    /// Shared by every authenticator: token refreshes and config rotations happen once.
+    auth: AuthContext,
+    /// The manifest's `api_budget`, shared by every requester.
+    budget: Option<ApiBudget>,
+    /// The config's secret values, masked in every message.
+    config_secrets: Arc<Vec<String>>,
+    parent_cache: Arc<ResponseCache>,
+}
+
+impl Factory {
+    /// What the streams of `manifest` share. A component sluice cannot run outside the streams,
+    /// `dynamic_streams` and `check` refuses the whole manifest here, naming it.
+    pub fn new(
+        manifest: &Manifest,
+        config: &Arc<Value>,
+        options: &SourceOptions,
+    ) -> Result<Self, EngineError> {
+        let global: Vec<String> = unsupported_components(manifest)
+            .iter()
+            .filter(|u| {
+                !matches!(
+                    u.path.top_key(),
+                    Some("streams" | "definitions" | "dynamic_streams" | "check")
+                )
+            })
+            .map(ToString::to_string)
+            .collect();
+        if !global.is_empty() {
+            return Err(EngineError::config(format!(
+                "sluice cannot run this manifest: {}",
+                global.join("; ")
+            )));
+        }
+        let auth = AuthContext::new(Arc::clone(config), Arc::clone(&options.transport));
+        let messages = Arc::clone(&options.messages);
+        auth.on_config_update(move |updated| {
+            if let Value::Object(config) = updated {
+                messages.push(AirbyteMessage::control_config(config.clone()));
+            }
+        });
+        let budget = match &manifest.model.api_budget {
+            Some(budget) => Some(
+                ApiBudget::from_model(budget, config, &ManifestPath::root().key("api_budget"))
+                    .map_err(|e| EngineError::config(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let config_secrets = match manifest.resolved.pointer("/spec/connection_specification") {
+            Some(spec) => sluice_http::cassette::config_secrets(spec, config),
+            None => Vec::new(),
+        };
+        Ok(Self {
+            config: Arc::clone(config),
+            options: options.clone(),
+            auth,
+            budget,
+            config_secrets: Arc::new(config_secrets),
+            parent_cache: ResponseCache::new(DEFAULT_CACHE_BYTES),
+        })
+    }
+
+    /// The config the streams are built with.
+    pub fn config(&self) -> &Arc<Value> {
+        &self.config
+    }
+
+    /// A builder whose streams named in `parent_names` cache their responses.
+    pub(crate) fn builder(&self, parent_names: HashSet<String>) -> Builder<'_> {
+        Builder {
+            config: &self.config,
+            options: &self.options,
+            auth: &self.auth,
+            budget: self.budget.clone(),
+            config_secrets: Arc::clone(&self.config_secrets),
+            parent_names,
+            parent_cache: Arc::clone(&self.parent_cache),
+        }
+    }
+
+    /// Builds every stream of the manifest's `streams`. A stream that needs a component sluice
+    /// cannot run becomes [`StreamSlot::Unrunnable`], so the others still run.
+    pub fn streams(&self, manifest: &Manifest) -> Result<Vec<StreamSlot>, EngineError> {
+        let unsupported = unsupported_components(manifest);
+        let builder = self.builder(parent_stream_names(manifest.model.streams.iter().flatten()));
+        let root = ManifestPath::root().key("streams");
+        let mut streams = Vec::new();
+        for (index, entry) in manifest.model.streams.iter().flatten().enumerate() {
+            let path = root.index(index);
+            let missing: Vec<String> = unsupported
+                .iter()
+                .filter(|u| u.path.stream_index() == Some(index))
+                .map(ToString::to_string)
+                .collect();
+            let built = if !missing.is_empty() {
+                Err(EngineError::config(format!(
+                    "sluice cannot run this stream: {}",
+                    missing.join("; ")
+                )))
+            } else {
+                match entry {
+                    StreamEntry::DeclarativeStream(stream) => builder.stream(stream, &path),
+                    StreamEntry::StateDelegatingStream(delegating) => {
+                        builder.state_delegating_stream(delegating, &path)
+                    }
+                    other => Err(at(
+                        &path,
+                        format!("{} is not supported yet", variant_name(other)),
+                    )),
+                }
+            };
+            streams.push(match built {
+                Ok(stream) => StreamSlot::Ready(Box::new(stream)),
+                Err(error) if !missing.is_empty() => {
+                    StreamSlot::Unrunnable(Box::new(unrunnable(entry, &builder, &path, error)))
+                }
+                // A stream the reference cannot build either refuses the whole manifest, as in
+                // the reference (where it is a system error, raised while building).
+                Err(error) => {
+                    return Err(EngineError {
+                        failure_type: FailureType::SystemError,
+                        ..error
+                    });
+                }
+            });
+        }
+        Ok(streams)
+    }
+}
+
+/// Builds every stream of the manifest's `streams` (see [`Factory::streams`]), with what they
+/// share.
 pub(crate) fn streams(
     manifest: &Manifest,
     config: &Arc<Value>,
     options: &SourceOptions,
-) -> Result<Vec<StreamSlot>, EngineError> {
-    let unsupported = unsupported_components(manifest);
-    let global: Vec<String> = unsupported
-        .iter()
-        .filter(|u| {
-            !matches!(
-                u.path.top_key(),
-                Some("streams" | "definitions" | "dynamic_streams" | "check")
-            )
-        })
-        .map(ToString::to_string)
-        .collect();
-    if !global.is_empty() {
-        return Err(EngineError::config(format!(
-            "sluice cannot run this manifest: {}",
-            global.join("; ")
-        )));
-    }
-    let auth = AuthContext::new(Arc::clone(config), Arc::clone(&options.transport));
-    let messages = Arc::clone(&options.messages);
-    auth.on_config_update(move |updated| {
-        if let Value::Object(config) = updated {
-            messages.push(AirbyteMessage::control_config(config.clone()));
-        }
-    });
-    let budget = match &manifest.model.api_budget {
-        Some(budget) => Some(
-            ApiBudget::from_model(budget, config, &ManifestPath::root().key("api_budget"))
-                .map_err(|e| EngineError::config(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let config_secrets = match manifest.resolved.pointer("/spec/connection_specification") {
-        Some(spec) => sluice_http::cassette::config_secrets(spec, config),
-        None => Vec::new(),
-    };
-    let builder = Builder {
-        config,
-        options,
-        auth: &auth,
-        budget,
-        config_secrets: Arc::new(config_secrets),
-        parent_names: parent_stream_names(manifest.model.streams.iter().flatten()),
-        parent_cache: ResponseCache::new(DEFAULT_CACHE_BYTES),
-    };
-    let root = ManifestPath::root().key("streams");
-    let mut streams = Vec::new();
-    for (index, entry) in manifest.model.streams.iter().flatten().enumerate() {
-        let path = root.index(index);
-        let missing: Vec<String> = unsupported
-            .iter()
-            .filter(|u| u.path.stream_index() == Some(index))
-            .map(ToString::to_string)
-            .collect();
-        let built = if !missing.is_empty() {
-            Err(EngineError::config(format!(
-                "sluice cannot run this stream: {}",
-                missing.join("; ")
-            )))
-        } else {
-            match entry {
-                StreamEntry::DeclarativeStream(stream) => builder.stream(stream, &path),
-                StreamEntry::StateDelegatingStream(delegating) => {
-                    builder.state_delegating_stream(delegating, &path)
-                }
-                other => Err(at(
-                    &path,
-                    format!("{} is not supported yet", variant_name(other)),
-                )),
-            }
-        };
-        streams.push(match built {
-            Ok(stream) => StreamSlot::Ready(Box::new(stream)),
-            Err(error) if !missing.is_empty() => {
-                StreamSlot::Unrunnable(Box::new(unrunnable(entry, &builder, &path, error)))
-            }
-            // A stream the reference cannot build either refuses the whole manifest, as in the
-            // reference (where it is a system error, raised while building).
-            Err(error) => {
-                return Err(EngineError {
-                    failure_type: FailureType::SystemError,
-                    ..error
-                });
-            }
-        });
-    }
-    Ok(streams)
+) -> Result<(Factory, Vec<StreamSlot>), EngineError> {
+    let factory = Factory::new(manifest, config, options)?;
+    let streams = factory.streams(manifest)?;
+    Ok((factory, streams))
 }
 
 /// What `discover` can say of a stream that cannot run: its name, its schema when it is
@@ -181,25 +233,7 @@ fn unrunnable(
         }
         StreamEntry::ConditionalStreams(_) => (String::new(), None),
     };
-    let schema = stream
-        .and_then(|s| {
-            let parameters = parameters_value(s.parameters.as_ref());
-            match builder.schema(s, &name, &parameters, &path.key("schema_loader")) {
-                Ok(SchemaSource::Static(schema)) => Some(schema),
-                _ => None,
-            }
-        })
-        .unwrap_or_default();
-    let incremental = stream.is_some_and(|s| s.incremental_sync.is_some());
-    let modes = if incremental {
-        vec![SyncMode::FullRefresh, SyncMode::Incremental]
-    } else {
-        vec![SyncMode::FullRefresh]
-    };
-    let mut entry = sluice_protocol::AirbyteStream::new(&name, schema, modes);
-    entry.is_resumable = Some(incremental);
-    entry.is_file_based = Some(false);
-    Unrunnable { name, entry, error }
+    builder.unrunnable(name, stream, path, error)
 }
 
 fn variant_name(entry: &StreamEntry) -> &'static str {
@@ -211,7 +245,38 @@ fn variant_name(entry: &StreamEntry) -> &'static str {
 }
 
 impl Builder<'_> {
-    fn stream(
+    /// What `discover` can say of a stream named `name` that cannot run (`stream` is its model,
+    /// or its full refresh stream's): its schema when it is written in the manifest, and its
+    /// sync modes.
+    pub(crate) fn unrunnable(
+        &self,
+        name: String,
+        stream: Option<&model::DeclarativeStream>,
+        path: &ManifestPath,
+        error: EngineError,
+    ) -> Unrunnable {
+        let schema = stream
+            .and_then(|s| {
+                let parameters = parameters_value(s.parameters.as_ref());
+                match self.schema(s, &name, &parameters, &path.key("schema_loader")) {
+                    Ok(SchemaSource::Static(schema)) => Some(schema),
+                    _ => None,
+                }
+            })
+            .unwrap_or_default();
+        let incremental = stream.is_some_and(|s| s.incremental_sync.is_some());
+        let modes = if incremental {
+            vec![SyncMode::FullRefresh, SyncMode::Incremental]
+        } else {
+            vec![SyncMode::FullRefresh]
+        };
+        let mut entry = sluice_protocol::AirbyteStream::new(&name, schema, modes);
+        entry.is_resumable = Some(incremental);
+        entry.is_file_based = Some(false);
+        Unrunnable { name, entry, error }
+    }
+
+    pub(crate) fn stream(
         &self,
         stream: &model::DeclarativeStream,
         path: &ManifestPath,
@@ -275,7 +340,7 @@ impl Builder<'_> {
 
     /// A `StateDelegatingStream`: its full refresh stream, reading its incremental stream
     /// instead once there is state.
-    fn state_delegating_stream(
+    pub(crate) fn state_delegating_stream(
         &self,
         delegating: &model::StateDelegatingStream,
         path: &ManifestPath,
@@ -741,7 +806,9 @@ impl Builder<'_> {
 
 /// The names of the streams other streams read as parents, at any depth (the reference caches
 /// these streams' responses, wherever they are read).
-fn parent_stream_names<'m>(streams: impl Iterator<Item = &'m StreamEntry>) -> HashSet<String> {
+pub(crate) fn parent_stream_names<'m>(
+    streams: impl Iterator<Item = &'m StreamEntry>,
+) -> HashSet<String> {
     fn from_router(router: &model::PartitionRouter, names: &mut HashSet<String>) {
         use model::PartitionRouter as R;
         match router {
@@ -832,11 +899,12 @@ fn with_cursor_defaults<'r>(
     std::borrow::Cow::Owned(retriever)
 }
 
-/// The path of the stream a component path is in (`streams[2].schema_loader` -> `streams[2]`).
+/// The path of the stream a schema loader's path is in (`streams[2].schema_loader` ->
+/// `streams[2]`; outside `streams`, what holds the loader).
 fn stream_path(path: &ManifestPath) -> ManifestPath {
     match path.stream_index() {
         Some(index) => ManifestPath::root().key("streams").index(index),
-        None => ManifestPath::root(),
+        None => path.parent(),
     }
 }
 
@@ -924,15 +992,4 @@ pub(crate) fn concurrency_level(manifest: &Manifest, config: &Value) -> Result<u
                 "a concurrency level must be at least 1, got {level_value}"
             ))
         })
-}
-
-/// The streams the manifest's check reads.
-pub(crate) fn check_stream_names(manifest: &Manifest) -> Result<Vec<String>, EngineError> {
-    match &manifest.model.check {
-        model::Check::CheckStream(check) => Ok(check.stream_names.clone().unwrap_or_default()),
-        model::Check::CheckDynamicStream(_) => Err(at(
-            &ManifestPath::root().key("check"),
-            "CheckDynamicStream is not supported yet",
-        )),
-    }
 }

@@ -17,6 +17,7 @@
 
 mod build;
 mod config;
+mod dynamic;
 mod dynamic_schema;
 mod error;
 mod output;
@@ -31,12 +32,14 @@ pub use output::{MessageWriter, PendingMessages, RecordData};
 pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
+use dynamic::DynamicStream;
 use serde_json::Value;
 use sluice_http::{HyperTransport, Transport};
-use sluice_manifest::Manifest;
+use sluice_manifest::{Manifest, model};
 use sluice_protocol::{
-    AirbyteCatalog, AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog,
-    ConfiguredAirbyteStream, ConnectorSpecification, DestinationSyncMode, Status, SyncMode,
+    AirbyteCatalog, AirbyteConnectionStatus, AirbyteMessage, AirbyteStateMessage,
+    ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, ConnectorSpecification,
+    DestinationSyncMode, FailureType, Status, SyncMode,
 };
 use std::io::Write;
 use std::path::PathBuf;
@@ -80,39 +83,48 @@ impl Default for SourceOptions {
 pub struct Source {
     manifest: Manifest,
     config: Arc<Value>,
+    /// What the streams share; the streams of `dynamic_streams` are built from it later.
+    factory: build::Factory,
     streams: Vec<StreamSlot>,
+    /// The streams `dynamic_streams` make, resolved the first time they are needed (the HTTP
+    /// resolver reads the API for them), as the reference resolves them whenever it lists its
+    /// streams.
+    dynamic: tokio::sync::OnceCell<Result<Vec<DynamicStream>, EngineError>>,
     concurrency: usize,
     checkpoint_every: Option<u64>,
-    /// The components of `dynamic_streams` sluice cannot run: the streams they would make are
-    /// missing.
+    /// The entries of `dynamic_streams` whose resolver sluice cannot run, with the components
+    /// it needs: the streams they would make are missing.
     unbuilt_dynamic_streams: Vec<String>,
 }
 
 impl Source {
     /// Builds every stream of the manifest. A stream that needs a component sluice cannot run
     /// is kept aside (discover lists it, reading it fails naming the component); a component
-    /// sluice cannot run outside the streams fails here, naming it.
+    /// sluice cannot run outside the streams fails here, naming it. The streams of
+    /// `dynamic_streams` are made when a command first needs them.
     pub fn new(
         manifest: Manifest,
         config: Value,
         options: SourceOptions,
     ) -> Result<Self, EngineError> {
         let config = Arc::new(config);
-        let streams = build::streams(&manifest, &config, &options)?;
+        let (factory, streams) = build::streams(&manifest, &config, &options)?;
         let checkpoint_every = options.checkpoint_every;
         let concurrency = match options.concurrency {
             Some(concurrency) => concurrency.max(1),
             None => build::concurrency_level(&manifest, &config)?,
         };
-        let unbuilt_dynamic_streams = unsupported_components(&manifest)
+        let unbuilt_dynamic_streams = dynamic::unresolvable(&manifest)
             .into_iter()
-            .filter(|u| u.path.top_key() == Some("dynamic_streams"))
+            .flat_map(|(_, needs)| needs)
             .map(|u| u.to_string())
             .collect();
         Ok(Self {
             manifest,
             config,
+            factory,
             streams,
+            dynamic: tokio::sync::OnceCell::new(),
             concurrency,
             checkpoint_every,
             unbuilt_dynamic_streams,
@@ -136,49 +148,189 @@ impl Source {
         }
     }
 
-    /// `check`: the config against the spec, then the manifest's CheckStream.
+    /// The streams of `dynamic_streams`, resolved (reading the API for an HTTP resolver) the
+    /// first time they are asked for.
+    async fn dynamic_streams(&self) -> Result<&[DynamicStream], EngineError> {
+        let resolved = self
+            .dynamic
+            .get_or_init(|| async {
+                for unbuilt in &self.unbuilt_dynamic_streams {
+                    tracing::warn!("The streams of this dynamic stream are left out: {unbuilt}");
+                }
+                dynamic::resolve(&self.manifest, &self.factory).await
+            })
+            .await;
+        match resolved {
+            Ok(streams) => Ok(streams),
+            Err(error) => Err(error.clone()),
+        }
+    }
+
+    /// Every stream, in the reference's order: the manifest's `streams`, then those its
+    /// `dynamic_streams` make.
+    async fn all_streams(&self) -> Result<Vec<&StreamSlot>, EngineError> {
+        let dynamic = self.dynamic_streams().await?;
+        Ok(self
+            .streams
+            .iter()
+            .chain(dynamic.iter().map(|d| &d.slot))
+            .collect())
+    }
+
+    /// `check`: the config against the spec, then the manifest's `CheckStream` or
+    /// `CheckDynamicStream`.
     pub async fn check<W: Write + Send + 'static>(
         &self,
         out: &mut MessageWriter<W>,
     ) -> Result<AirbyteConnectionStatus, EngineError> {
-        let _ = out;
         if let Err(error) = self.validate_config() {
             return Ok(failed(error.message));
         }
-        let names = build::check_stream_names(&self.manifest)?;
-        for name in names {
-            let stream = match self.streams.iter().find(|s| s.name() == name) {
-                Some(StreamSlot::Ready(stream)) => stream,
-                Some(StreamSlot::Unrunnable(unrunnable)) => {
+        match &self.manifest.model.check {
+            model::Check::CheckStream(check) => self.check_streams(check).await,
+            model::Check::CheckDynamicStream(check) => self.check_dynamic_streams(check, out).await,
+        }
+    }
+
+    /// `CheckStream`: reads the first record of each named stream, then of the streams each
+    /// `dynamic_streams_check_configs` entry names. Only static streams are built when they
+    /// are all it names, as in the reference; otherwise the dynamic streams are resolved, and
+    /// failing that fails the check.
+    async fn check_streams(
+        &self,
+        check: &model::CheckStream,
+    ) -> Result<AirbyteConnectionStatus, EngineError> {
+        let names = check.stream_names.clone().unwrap_or_default();
+        let dynamic_checks = check.dynamic_streams_check_configs.as_deref().unwrap_or(&[]);
+        let all_static = !names.is_empty()
+            && names
+                .iter()
+                .all(|name| self.streams.iter().any(|s| s.name() == name));
+        let streams: Vec<&StreamSlot> = if dynamic_checks.is_empty() && all_static {
+            self.streams.iter().collect()
+        } else {
+            match self.all_streams().await {
+                Ok(streams) => streams,
+                Err(error) => {
                     return Ok(failed(format!(
-                        "Unable to connect to stream {name} - {}",
-                        unrunnable.error.message
+                        "Encountered an error while discovering streams. Error: {}",
+                        error.message
                     )));
                 }
-                None => {
-                    return Ok(failed(format!(
-                        "Check failed: stream '{name}' is not in the manifest"
-                    )));
-                }
-            };
-            if let Err(error) = read::first_record(stream).await {
+            }
+        };
+        if streams.is_empty() {
+            return Ok(failed("No streams to connect to from source".to_owned()));
+        }
+        for name in &names {
+            let Some(stream) = streams.iter().rev().find(|s| s.name() == name) else {
                 return Ok(failed(format!(
-                    "Unable to connect to stream {name} - {}",
-                    error.internal_message.as_deref().unwrap_or(&error.message)
+                    "Check failed: stream '{name}' is not in the manifest"
+                )));
+            };
+            if let Err(reason) = availability(stream).await {
+                return Ok(failed(format!(
+                    "Unable to connect to stream {name} - {reason}"
                 )));
             }
         }
-        Ok(AirbyteConnectionStatus {
-            status: Status::Succeeded,
-            message: None,
-        })
+        for dynamic_check in dynamic_checks {
+            let wanted = &dynamic_check.dynamic_stream_name;
+            let count = self.manifest.model.dynamic_streams.as_ref().map_or(0, Vec::len);
+            let Some(index) = (0..count).find(|i| dynamic::definition_name(&self.manifest, *i) == *wanted) else {
+                return Ok(failed(format!(
+                    "Dynamic stream {wanted} is not found in manifest."
+                )));
+            };
+            if let Some((_, needs)) = dynamic::unresolvable(&self.manifest)
+                .into_iter()
+                .find(|(i, _)| *i == index)
+            {
+                let needs: Vec<String> = needs.iter().map(ToString::to_string).collect();
+                return Ok(failed(format!(
+                    "Dynamic stream {wanted} cannot be made by sluice: {}",
+                    needs.join("; ")
+                )));
+            }
+            let generated: Vec<&StreamSlot> = self
+                .dynamic_streams()
+                .await?
+                .iter()
+                .filter(|d| d.definition == *wanted)
+                .map(|d| &d.slot)
+                .collect();
+            let end = match dynamic_check.stream_count {
+                None => generated.len(),
+                Some(count) => python_slice_end(generated.len(), count),
+            };
+            for stream in &generated[..end] {
+                if let Err(reason) = availability(stream).await {
+                    return Ok(failed(format!(
+                        "Dynamic Stream {} is not available: {reason}",
+                        stream.name()
+                    )));
+                }
+            }
+        }
+        Ok(succeeded())
     }
 
-    /// `discover`: one catalog entry per stream. A stream with a `DynamicSchemaLoader` reads
-    /// its schema from the API here.
+    /// `CheckDynamicStream`: reads the first record of the first `stream_count` streams, the
+    /// manifest's own first, then those its `dynamic_streams` make. Resolving them happens
+    /// outside the check proper, as in the reference: a config error fails the check (after
+    /// its trace), any other error fails the command.
+    async fn check_dynamic_streams<W: Write + Send + 'static>(
+        &self,
+        check: &model::CheckDynamicStream,
+        out: &mut MessageWriter<W>,
+    ) -> Result<AirbyteConnectionStatus, EngineError> {
+        let count = check.stream_count;
+        let use_availability = check.use_check_availability.unwrap_or(true);
+        let all = match self.all_streams().await {
+            Ok(all) => all,
+            Err(error) if error.failure_type == FailureType::ConfigError => {
+                let trace = AirbyteMessage::error_trace(
+                    error.message.clone(),
+                    error.internal_message.clone(),
+                    error.failure_type,
+                    None,
+                );
+                out.message(&trace).map_err(|e| {
+                    EngineError::system(format!("cannot write to stdout: {e}"))
+                })?;
+                return Ok(failed(error.message));
+            }
+            Err(error) => return Err(error),
+        };
+        let streams = if use_availability && count >= 1 {
+            &all[..python_slice_end(all.len(), count)]
+        } else {
+            &all[..]
+        };
+        if streams.is_empty() {
+            return Ok(failed("No streams to connect to from source".to_owned()));
+        }
+        if !use_availability {
+            return Ok(succeeded());
+        }
+        for stream in &streams[..python_slice_end(streams.len(), count)] {
+            if let Err(reason) = availability(stream).await {
+                return Ok(failed(format!(
+                    "Stream {} is not available: {reason}",
+                    stream.name()
+                )));
+            }
+        }
+        Ok(succeeded())
+    }
+
+    /// `discover`: one catalog entry per stream, the manifest's own then those its
+    /// `dynamic_streams` make. A stream with a `DynamicSchemaLoader` reads its schema from the
+    /// API here.
     pub async fn discover(&self) -> Result<AirbyteCatalog, EngineError> {
-        let mut streams = Vec::with_capacity(self.streams.len());
-        for slot in &self.streams {
+        let all = self.all_streams().await?;
+        let mut streams = Vec::with_capacity(all.len());
+        for slot in all {
             streams.push(match slot {
                 StreamSlot::Ready(stream) => stream.discover_entry().await?,
                 StreamSlot::Unrunnable(unrunnable) => unrunnable.entry.clone(),
@@ -187,11 +339,21 @@ impl Source {
         Ok(AirbyteCatalog { streams })
     }
 
+    /// The streams known without reaching the API: the manifest's own, and those of
+    /// `dynamic_streams` once a command has resolved them.
+    fn known_streams(&self) -> impl Iterator<Item = &StreamSlot> {
+        let dynamic = match self.dynamic.get() {
+            Some(Ok(dynamic)) => &dynamic[..],
+            _ => &[],
+        };
+        self.streams.iter().chain(dynamic.iter().map(|d| &d.slot))
+    }
+
     /// A configured catalog that reads every stream in full refresh (for tools and examples).
+    /// The streams of `dynamic_streams` are in it once a command has resolved them.
     pub fn configured_catalog_all_full_refresh(&self) -> ConfiguredAirbyteCatalog {
         let streams = self
-            .streams
-            .iter()
+            .known_streams()
             .map(|slot| {
                 let entry = match slot {
                     StreamSlot::Ready(stream) => stream.catalog_entry(),
@@ -207,7 +369,9 @@ impl Source {
         ConfiguredAirbyteCatalog { streams }
     }
 
-    /// `read`: the configured streams, with their state, into `out`.
+    /// `read`: the configured streams, with their state, into `out`. The streams of
+    /// `dynamic_streams` are resolved first, whichever streams the catalog selects, as in the
+    /// reference.
     pub async fn read<W: Write + Send + 'static>(
         &self,
         catalog: &ConfiguredAirbyteCatalog,
@@ -218,8 +382,9 @@ impl Source {
             concurrency: self.concurrency,
             checkpoint_every: self.checkpoint_every,
         };
+        let streams = self.all_streams().await?;
         read::read(
-            &self.streams,
+            &streams,
             &self.unbuilt_dynamic_streams,
             options,
             catalog,
@@ -235,10 +400,10 @@ impl Source {
         self.concurrency
     }
 
-    /// The streams sluice cannot run, each with the reason (the components it needs).
+    /// The streams sluice cannot run, each with the reason (the components it needs): the
+    /// manifest's own, and those of `dynamic_streams` once a command has resolved them.
     pub fn unrunnable_streams(&self) -> Vec<(&str, &EngineError)> {
-        self.streams
-            .iter()
+        self.known_streams()
             .filter_map(|slot| match slot {
                 StreamSlot::Unrunnable(u) => Some((u.name.as_str(), &u.error)),
                 StreamSlot::Ready(_) => None,
@@ -249,6 +414,32 @@ impl Source {
     /// The config the source runs with.
     pub fn config_value(&self) -> &Value {
         &self.config
+    }
+}
+
+/// Whether a stream can be read, as the reference's `check_availability` tells: its first
+/// slice's first page reads (an empty one is fine); the reason when not.
+async fn availability(stream: &StreamSlot) -> Result<(), String> {
+    match stream {
+        StreamSlot::Ready(stream) => read::first_record(stream)
+            .await
+            .map_err(|e| e.internal_message.unwrap_or(e.message)),
+        StreamSlot::Unrunnable(unrunnable) => Err(unrunnable.error.message.clone()),
+    }
+}
+
+/// Where Python's `items[:count]` ends.
+fn python_slice_end(len: usize, count: i64) -> usize {
+    match usize::try_from(count) {
+        Ok(count) => count.min(len),
+        Err(_) => len.saturating_sub(usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX)),
+    }
+}
+
+fn succeeded() -> AirbyteConnectionStatus {
+    AirbyteConnectionStatus {
+        status: Status::Succeeded,
+        message: None,
     }
 }
 

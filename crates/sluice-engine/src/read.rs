@@ -19,11 +19,14 @@ use std::pin::pin;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Reads the first record of a stream (for `check`): the first page of its first slice; an
-/// empty stream is fine.
+/// empty slice is fine, a stream without any slice is not (as in the reference).
 pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
     let (reader, mut source) = SliceReader::open(stream, &Map::new()).await?;
     let Some(slice) = source.next_slice(&reader).await? else {
-        return Ok(());
+        return Err(EngineError::config(format!(
+            "Cannot attempt to connect to stream {} - no stream slices were found",
+            stream.name
+        )));
     };
     let mut pages = reader.pages(&slice);
     reader.next_page(&mut pages, &slice).await?;
@@ -60,7 +63,7 @@ impl<W: Write + Send + 'static> Sync<'_, W> {
 
 /// Reads every configured stream, then fails if any stream failed, naming them all.
 pub(crate) async fn read<W: Write + Send + 'static>(
-    streams: &[StreamSlot],
+    streams: &[&StreamSlot],
     unbuilt_dynamic_streams: &[String],
     options: ReadOptions,
     catalog: &ConfiguredAirbyteCatalog,
@@ -86,7 +89,8 @@ pub(crate) async fn read<W: Write + Send + 'static>(
     tracing::info!("Starting syncing");
     for configured in &catalog.streams {
         let name = &configured.stream.name;
-        match streams.iter().find(|s| s.name() == name) {
+        // As in the reference, a later stream of the same name (a dynamic one) wins.
+        match streams.iter().rev().find(|s| s.name() == name) {
             Some(StreamSlot::Ready(stream)) => {
                 let state = states
                     .get(&StreamDescriptor::new(name))

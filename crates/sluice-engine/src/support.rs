@@ -18,10 +18,19 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "ComplexFieldType",
     "CheckStream",
     "Spec",
+    "DynamicDeclarativeStream",
+    "HttpComponentsResolver",
+    "ConfigComponentsResolver",
+    "ParametrizedComponentsResolver",
+    "ComponentMappingDefinition",
+    "StreamConfig",
+    "StreamParametersDefinition",
+    "CheckDynamicStream",
+    "DynamicStreamCheckConfig",
 ];
 
 /// Whether sluice can run a component of this type.
-fn is_supported(component_type: &str) -> bool {
+pub(crate) fn is_supported(component_type: &str) -> bool {
     [
         ENGINE_COMPONENTS,
         sluice_http::SUPPORTED_COMPONENTS,
@@ -107,7 +116,7 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
     // Errors that only repeat the components listed above are left out.
     let is_new = |message: &str| !message.starts_with("sluice cannot run this");
     match crate::build::streams(manifest, &config, &crate::SourceOptions::default()) {
-        Ok(streams) => problems.extend(streams.into_iter().filter_map(|slot| match slot {
+        Ok((_, streams)) => problems.extend(streams.into_iter().filter_map(|slot| match slot {
             crate::build::StreamSlot::Unrunnable(u) if is_new(&u.error.message) => {
                 Some(u.error.message)
             }
