@@ -16,6 +16,7 @@ use crate::build::{Factory, StreamSlot, parent_stream_names};
 use crate::slicing::SliceReader;
 use crate::stream::Stream;
 use crate::support::{Unsupported, is_supported, unsupported_components};
+use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 use sluice_interp::{Context, InterpolatedBoolean, LiteralType, Template};
 use sluice_manifest::model::{self, FromNode, StreamEntry};
@@ -90,53 +91,90 @@ pub(crate) async fn resolve(
     manifest: &Manifest,
     factory: &Factory,
 ) -> Result<Vec<DynamicStream>, EngineError> {
-    let Some(definitions) = manifest.model.dynamic_streams.as_ref() else {
-        return Ok(Vec::new());
-    };
+    let count = manifest.model.dynamic_streams.as_ref().map_or(0, Vec::len);
     let skipped: Vec<usize> = unresolvable(manifest).into_iter().map(|(i, _)| i).collect();
     let mut generated = Vec::new();
     let mut seen = HashSet::new();
-    for (index, definition) in definitions.iter().enumerate() {
-        if skipped.contains(&index) {
-            continue;
+    for index in (0..count).filter(|i| !skipped.contains(i)) {
+        generated.extend(generate(manifest, factory, index, &mut seen).await?);
+    }
+    build_all(manifest, factory, generated)
+}
+
+/// Resolves one entry of `dynamic_streams` alone and builds its streams.
+async fn resolve_one(
+    manifest: &Manifest,
+    factory: &Factory,
+    index: usize,
+) -> Result<Vec<DynamicStream>, EngineError> {
+    let generated = generate(manifest, factory, index, &mut HashSet::new()).await?;
+    build_all(manifest, factory, generated)
+}
+
+/// The stream configs the `index`-th entry of `dynamic_streams` makes, typed; `seen` holds
+/// the names of the dynamic streams made so far.
+async fn generate(
+    manifest: &Manifest,
+    factory: &Factory,
+    index: usize,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<Generated>, EngineError> {
+    let Some(definition) = manifest
+        .model
+        .dynamic_streams
+        .as_ref()
+        .and_then(|d| d.get(index))
+    else {
+        return Ok(Vec::new());
+    };
+    let path = definition_path(index);
+    let resolved = manifest
+        .resolved
+        .get("dynamic_streams")
+        .and_then(|d| d.get(index));
+    let template = match resolved.and_then(|d| d.get("stream_template")) {
+        Some(Value::Object(template)) => template.clone(),
+        _ => {
+            return Err(EngineError::config(format!(
+                "manifest at {path}.stream_template: a stream template must be a mapping"
+            )));
         }
-        let path = definition_path(index);
-        let resolved = manifest
-            .resolved
-            .get("dynamic_streams")
-            .and_then(|d| d.get(index));
-        let template = match resolved.and_then(|d| d.get("stream_template")) {
-            Some(Value::Object(template)) => template.clone(),
-            _ => {
-                return Err(EngineError::config(format!(
-                    "manifest at {path}.stream_template: a stream template must be a mapping"
-                )));
-            }
-        };
-        let name = definition_name(manifest, index);
-        let resolver = Resolver::build(
-            &definition.components_resolver,
-            resolved.and_then(|d| d.get("components_resolver")),
-            resolved.and_then(|d| d.get("name")),
-            factory,
-            &resolver_path(index),
-        )?;
-        let configs = resolver
-            .stream_configs(&template, factory.config())
-            .await
-            .map_err(|e| in_resolver(&resolver_path(index), e))?;
-        let use_parent_parameters = definition.use_parent_parameters.unwrap_or(true);
-        for stream_config in configs {
-            generated.push(typed_stream(
+    };
+    let name = definition_name(manifest, index);
+    let resolver = Resolver::build(
+        &definition.components_resolver,
+        resolved.and_then(|d| d.get("components_resolver")),
+        resolved.and_then(|d| d.get("name")),
+        factory,
+        &resolver_path(index),
+    )?;
+    let configs = resolver
+        .stream_configs(&template, factory.config())
+        .await
+        .map_err(|e| in_resolver(&resolver_path(index), e))?;
+    let use_parent_parameters = definition.use_parent_parameters.unwrap_or(true);
+    configs
+        .into_iter()
+        .map(|stream_config| {
+            typed_stream(
                 stream_config,
                 &name,
                 &path.key("stream_template"),
                 use_parent_parameters,
                 resolver.is_config(),
-                &mut seen,
-            )?);
-        }
-    }
+                seen,
+            )
+        })
+        .collect()
+}
+
+/// Builds the streams made, as the manifest's own are built (a parent's responses are cached
+/// when a stream of the manifest or of `dynamic_streams` reads it as a parent).
+fn build_all(
+    manifest: &Manifest,
+    factory: &Factory,
+    generated: Vec<Generated>,
+) -> Result<Vec<DynamicStream>, EngineError> {
     let parent_names = parent_stream_names(
         manifest
             .model
@@ -189,6 +227,45 @@ pub(crate) async fn resolve(
         });
     }
     Ok(streams)
+}
+
+/// What `sluice validate` finds wrong with `dynamic_streams` without reaching an API: a
+/// resolver that does not build, and, for the resolvers that need no API, a stream they make
+/// from the (sample) config that does not build.
+pub(crate) fn problems(manifest: &Manifest, factory: &Factory) -> Vec<String> {
+    let Some(definitions) = manifest.model.dynamic_streams.as_ref() else {
+        return Vec::new();
+    };
+    let skipped: Vec<usize> = unresolvable(manifest).into_iter().map(|(i, _)| i).collect();
+    let mut problems = Vec::new();
+    for (index, definition) in definitions.iter().enumerate() {
+        if skipped.contains(&index) {
+            continue;
+        }
+        let resolved = manifest
+            .resolved
+            .get("dynamic_streams")
+            .and_then(|d| d.get(index));
+        let built = Resolver::build(
+            &definition.components_resolver,
+            resolved.and_then(|d| d.get("components_resolver")),
+            resolved.and_then(|d| d.get("name")),
+            factory,
+            &resolver_path(index),
+        );
+        match built {
+            Err(error) => problems.push(error.message),
+            Ok(Resolver::Http { .. }) => {}
+            Ok(_) => {
+                // Nothing to await: these resolvers read no API.
+                let resolved = resolve_one(manifest, factory, index).now_or_never();
+                if let Some(Err(error)) = resolved {
+                    problems.push(error.message);
+                }
+            }
+        }
+    }
+    problems
 }
 
 /// Names where an error of a resolver comes from.
@@ -252,7 +329,7 @@ fn typed_stream(
             .to_string()
         })
         .collect();
-    let entry = match model::Stream::from_node(&Value::Object(stream), template_path) {
+    let entry = match typed_with_coercion(Value::Object(stream), template_path) {
         Ok(model::Stream::DeclarativeStream(s)) => StreamEntry::DeclarativeStream(s),
         Ok(model::Stream::StateDelegatingStream(s)) => StreamEntry::StateDelegatingStream(s),
         Err(e) => {
@@ -268,6 +345,36 @@ fn typed_stream(
         entry,
         cannot_run,
     })
+}
+
+/// Reads a made stream into the typed model as the reference's pydantic models read it: no
+/// schema validates it (the manifest's was validated before its values were mapped in), and a
+/// number or a boolean where a string is expected becomes its Python text (`True`, `5`), as
+/// pydantic coerces it. A value mapped in from YAML (`yes` -> true) thus still fits a string
+/// field, such as a request parameter.
+fn typed_with_coercion(
+    mut stream: Value,
+    template_path: &ManifestPath,
+) -> Result<model::Stream, sluice_manifest::ManifestError> {
+    // Each round fixes one value; a stream has far fewer fields than this.
+    for _ in 0..256 {
+        let error = match model::Stream::from_node(&stream, template_path) {
+            Ok(typed) => return Ok(typed),
+            Err(error) => error,
+        };
+        let coercible = error.kind == sluice_manifest::ManifestErrorKind::InvalidValue
+            && error.message.starts_with("expected a string");
+        let slot = error
+            .path
+            .strip_prefix(template_path)
+            .and_then(|at| stream.pointer_mut(&at.json_pointer()))
+            .filter(|slot| coercible && (slot.is_number() || slot.is_boolean()));
+        match slot {
+            Some(slot) => *slot = Value::String(sluice_interp::python_str(slot)),
+            None => return Err(error),
+        }
+    }
+    model::Stream::from_node(&stream, template_path)
 }
 
 /// Python's `type(value)` as it prints.

@@ -106,7 +106,8 @@ pub fn unsupported_components(manifest: &Manifest) -> Vec<Unsupported> {
 /// Everything that keeps a manifest from running, as `sluice validate` reports it: each
 /// component sluice cannot run, or else the error building its streams gives with a sample
 /// config made from the spec (a malformed duration, template or path that fails whatever the
-/// user's config says).
+/// user's config says). For `dynamic_streams`, each resolver is built; the streams of a resolver
+/// that needs no API (config or parameters) are made from the sample config and built too.
 pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
     let mut problems: Vec<String> = unsupported_components(manifest)
         .iter()
@@ -115,8 +116,18 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
     let config = std::sync::Arc::new(crate::sample_config(manifest));
     // Errors that only repeat the components listed above are left out.
     let is_new = |message: &str| !message.starts_with("sluice cannot run this");
-    match crate::build::streams(manifest, &config, &crate::SourceOptions::default()) {
-        Ok((_, streams)) => problems.extend(streams.into_iter().filter_map(|slot| match slot {
+    let factory =
+        match crate::build::Factory::new(manifest, &config, &crate::SourceOptions::default()) {
+            Ok(factory) => factory,
+            Err(error) => {
+                if is_new(&error.message) {
+                    problems.push(error.message);
+                }
+                return problems;
+            }
+        };
+    match factory.streams(manifest) {
+        Ok(streams) => problems.extend(streams.into_iter().filter_map(|slot| match slot {
             crate::build::StreamSlot::Unrunnable(u) if is_new(&u.error.message) => {
                 Some(u.error.message)
             }
@@ -125,5 +136,6 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
         Err(error) if is_new(&error.message) => problems.push(error.message),
         Err(_) => {}
     }
+    problems.extend(crate::dynamic::problems(manifest, &factory));
     problems
 }

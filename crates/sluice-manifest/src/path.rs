@@ -64,6 +64,27 @@ impl ManifestPath {
         self.0.starts_with(&prefix.0)
     }
 
+    /// This path relative to `prefix`, when it lies under it.
+    pub fn strip_prefix(&self, prefix: &ManifestPath) -> Option<ManifestPath> {
+        self.0
+            .strip_prefix(prefix.0.as_slice())
+            .map(|rest| ManifestPath(rest.to_vec()))
+    }
+
+    /// The path as a JSON pointer into the manifest's tree (`/streams/2/retriever`), for
+    /// `serde_json::Value::pointer`.
+    pub fn json_pointer(&self) -> String {
+        let mut pointer = String::new();
+        for segment in &self.0 {
+            pointer.push('/');
+            match segment {
+                Segment::Key(key) => pointer.push_str(&key.replace('~', "~0").replace('/', "~1")),
+                Segment::Index(index) => pointer.push_str(&index.to_string()),
+            }
+        }
+        pointer
+    }
+
     /// The path holding this one (the root for the root).
     pub fn parent(&self) -> Self {
         let mut parent = self.clone();
@@ -133,5 +154,9 @@ mod tests {
         assert!(!template.starts_with(&joined));
         assert_eq!(joined.parent(), template.key("retriever"));
         assert!(ManifestPath::root().parent().is_root());
+        assert_eq!(joined.strip_prefix(&template), Some(inner));
+        assert_eq!(template.strip_prefix(&joined), None);
+        let odd = ManifestPath::root().key("a/b~c").index(3);
+        assert_eq!(odd.json_pointer(), "/a~1b~0c/3");
     }
 }
