@@ -1080,4 +1080,41 @@ mod tests {
             error.message
         );
     }
+
+    #[test]
+    fn numbers_and_booleans_fit_string_fields_as_python_text() {
+        let at = ManifestPath::parse("dynamic_streams[0].stream_template");
+        let stream = json!({"type": "DeclarativeStream", "name": "s", "primary_key": 5,
+            "retriever": {"type": "SimpleRetriever",
+                "requester": {"type": "HttpRequester", "url_base": "https://x", "path": 7,
+                    "request_parameters": {"active": true, "ratio": 0.5}},
+                "record_selector": {"type": "RecordSelector",
+                    "extractor": {"type": "DpathExtractor", "field_path": []}}}});
+        let model::Stream::DeclarativeStream(stream) = typed_with_coercion(stream, &at).unwrap()
+        else {
+            panic!("a DeclarativeStream")
+        };
+        assert!(matches!(&stream.primary_key, Some(model::PrimaryKey::String(k)) if k == "5"));
+        let model::Retriever::SimpleRetriever(retriever) = &stream.retriever else {
+            panic!()
+        };
+        let model::Requester::HttpRequester(requester) = &retriever.requester else {
+            panic!()
+        };
+        assert_eq!(requester.path.as_deref(), Some("7"));
+        let shown = serde_json::to_value(&requester.request_parameters).unwrap();
+        assert_eq!(shown, json!({"active": "True", "ratio": "0.5"}));
+        // Anything else still fails, naming the path.
+        let wrong = json!({"type": "DeclarativeStream", "name": "s",
+            "retriever": {"type": "SimpleRetriever", "requester": ["not", "a", "requester"],
+                "record_selector": {"type": "RecordSelector",
+                    "extractor": {"type": "DpathExtractor", "field_path": []}}}});
+        let error = typed_with_coercion(wrong, &at).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("dynamic_streams[0].stream_template.retriever.requester"),
+            "{error}"
+        );
+    }
 }

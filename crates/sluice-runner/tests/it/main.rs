@@ -9,6 +9,7 @@ mod conformance;
 mod control_message;
 mod corpus_spec;
 mod decoders_over_http;
+mod dynamic_streams;
 mod first_read;
 mod kill_resume;
 mod never_hang;
