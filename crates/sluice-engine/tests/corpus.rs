@@ -250,3 +250,55 @@ fn report(outcomes: &[Outcome]) {
     }
     eprintln!("{summary}");
 }
+
+/// Dynamic streams run: in no manifest of the corpus (Airtable, Google Sheets, HubSpot, Criteo,
+/// Pinterest, ...) is a component of dynamic streams or of their check refused; what is refused
+/// under `dynamic_streams` is a component that would be refused in any stream (custom Python
+/// code, or one sluice does not run yet), and validate finds no other problem there.
+#[test]
+fn dynamic_stream_components_are_never_refused() {
+    const DYNAMIC: &[&str] = &[
+        "DynamicDeclarativeStream",
+        "HttpComponentsResolver",
+        "ConfigComponentsResolver",
+        "ParametrizedComponentsResolver",
+        "ComponentMappingDefinition",
+        "StreamConfig",
+        "StreamParametersDefinition",
+        "CheckDynamicStream",
+        "DynamicStreamCheckConfig",
+    ];
+    let dir = corpus_dir();
+    let mut with_dynamic_streams = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path().join("manifest.yaml");
+        if !path.is_file() {
+            continue;
+        }
+        let manifest =
+            sluice_manifest::load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if manifest.model.dynamic_streams.is_some() {
+            with_dynamic_streams += 1;
+        }
+        let connector = connector(&path);
+        let unsupported = unsupported_components(&manifest);
+        for component in &unsupported {
+            assert!(
+                !DYNAMIC.contains(&component.component_type.as_str()),
+                "{connector}: {} is refused",
+                describe(component)
+            );
+        }
+        let listed: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
+        for problem in manifest_problems(&manifest) {
+            assert!(
+                !problem.contains("dynamic_streams") || listed.contains(&problem),
+                "{connector}: {problem}"
+            );
+        }
+    }
+    assert!(
+        with_dynamic_streams >= 4,
+        "{with_dynamic_streams} manifests with dynamic_streams"
+    );
+}
