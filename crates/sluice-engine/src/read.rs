@@ -57,7 +57,10 @@ struct Sync<'o, W: Write + Send + 'static> {
 
 impl<W: Write + Send + 'static> Sync<'_, W> {
     fn emit(&self, message: &AirbyteMessage) -> Result<(), EngineError> {
-        self.out.borrow_mut().message(message).map_err(write_failure)
+        self.out
+            .borrow_mut()
+            .message(message)
+            .map_err(write_failure)
     }
 }
 
@@ -187,7 +190,9 @@ async fn read_page<'a, 'p>(
         // The semaphore is never closed, so acquiring cannot fail.
         partition.permit = readers.acquire().await.ok();
     }
-    let page = reader.next_page(&mut partition.pages, &partition.slice).await;
+    let page = reader
+        .next_page(&mut partition.pages, &partition.slice)
+        .await;
     (partition, page)
 }
 
@@ -202,9 +207,9 @@ struct Tally {
 /// the inner one is the stream's failure, already reported, after which the sync goes on with
 /// the other streams. A slice that fails is reported and the stream's other slices are still
 /// read; its state never moves past the failed slice.
-async fn read_stream<'s, W: Write + Send + 'static>(
+async fn read_stream<W: Write + Send + 'static>(
     sync: &Sync<'_, W>,
-    stream: &'s Stream,
+    stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
 ) -> (String, Result<Option<EngineError>, EngineError>) {
@@ -213,10 +218,10 @@ async fn read_stream<'s, W: Write + Send + 'static>(
     (stream.name.clone(), outcome)
 }
 
-async fn read_stream_with<'s, W: Write + Send + 'static>(
+async fn read_stream_with<W: Write + Send + 'static>(
     sync: &Sync<'_, W>,
     mut generator: Option<SemaphorePermit<'_>>,
-    stream: &'s Stream,
+    stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
 ) -> Result<Option<EngineError>, EngineError> {
@@ -261,9 +266,7 @@ async fn read_stream_with<'s, W: Write + Send + 'static>(
         _ => Ok(None),
     };
     let opened = match cursor_spec {
-        Ok(cursor_spec) => {
-            SliceReader::open_with_cursor(stream, state, cursor_spec.as_ref()).await
-        }
+        Ok(cursor_spec) => SliceReader::open_with_cursor(stream, state, cursor_spec.as_ref()).await,
         Err(error) => Err(error),
     };
     let (reader, source) = match opened {
@@ -431,11 +434,7 @@ fn close_partition<W: Write + Send + 'static>(
     read: Result<(), EngineError>,
     tally: &mut Tally,
 ) -> Result<(), EngineError> {
-    let closed = read.and_then(|()| {
-        reader
-            .cursor()
-            .close(&partition.slice, &partition.progress)
-    });
+    let closed = read.and_then(|()| reader.cursor().close(&partition.slice, &partition.progress));
     match closed {
         Ok(Some(state)) => {
             sync.emit(&AirbyteMessage::state_stream(
