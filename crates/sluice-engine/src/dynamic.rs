@@ -312,8 +312,7 @@ fn typed_stream(
         } else {
             ("Please contact Airbyte Support.", FailureType::SystemError)
         };
-        let message =
-            format!("Dynamic streams list contains a duplicate name: {name}. {advice}");
+        let message = format!("Dynamic streams list contains a duplicate name: {name}. {advice}");
         return Err(EngineError::new(failure_type, message.clone()).with_internal(message));
     }
     let cannot_run: Vec<String> = sluice_manifest::components(&Value::Object(stream.clone()))
@@ -614,9 +613,9 @@ impl Mapping {
                     path.key("condition")
                 )));
             }
-            Some(condition) => Some(
-                InterpolatedBoolean::new(condition).map_err(|e| invalid("condition", &e))?,
-            ),
+            Some(condition) => {
+                Some(InterpolatedBoolean::new(condition).map_err(|e| invalid("condition", &e))?)
+            }
             None => None,
         };
         let field_path = mapping
@@ -694,8 +693,7 @@ fn map_values(
             ValueParsing::AsRendered => value,
             ValueParsing::YamlLenient if keeps_string => value,
             ValueParsing::YamlLenient | ValueParsing::YamlStrict => {
-                parse_yaml(value, parsing == ValueParsing::YamlLenient)
-                    .map_err(|e| failed(&e))?
+                parse_yaml(value, parsing == ValueParsing::YamlLenient).map_err(|e| failed(&e))?
             }
         };
         let glob: Vec<Segment> = path.iter().cloned().map(Segment::from_rendered).collect();
@@ -737,7 +735,8 @@ fn parse_yaml(value: Value, lenient: bool) -> Result<Value, SafeLoadError> {
         Err(SafeLoadError::Parser(_)) => Ok(Value::String(text)),
         Err(SafeLoadError::Scanner(message))
             if lenient
-                && (message.contains("expected alphabetic or numeric character, but found '%'")
+                && (message
+                    .contains("expected alphabetic or numeric character, but found '%'")
                     || message.contains("found character '\\t' that cannot start any token")) =>
         {
             Ok(Value::String(text))
@@ -860,8 +859,8 @@ mod tests {
     use super::*;
 
     fn mapping(node: Value) -> Mapping {
-        let model = model::ComponentMappingDefinition::from_node(&node, &ManifestPath::root())
-            .unwrap();
+        let model =
+            model::ComponentMappingDefinition::from_node(&node, &ManifestPath::root()).unwrap();
         Mapping::build(&model, &ManifestPath::parse("components_mapping[0]"), true).unwrap()
     }
 
@@ -889,16 +888,20 @@ mod tests {
     #[test]
     fn values_go_where_the_template_has_them() {
         let mappings = [
-            mapping(json!({"type": "ComponentMappingDefinition", "field_path": ["name"],
-                "value": "{{ components_values.name }}"})),
+            mapping(
+                json!({"type": "ComponentMappingDefinition", "field_path": ["name"],
+                "value": "{{ components_values.name }}"}),
+            ),
             mapping(json!({"type": "ComponentMappingDefinition",
                 "field_path": ["retriever", "requester", "path"],
                 "value": "{{ stream_slice.base_id }}/{{ components_values.id }}"})),
             mapping(json!({"type": "ComponentMappingDefinition",
                 "field_path": ["transformations", "0", "fields", "0", "value"],
                 "value": "{{ stream_slice.extra_fields.name }}"})),
-            mapping(json!({"type": "ComponentMappingDefinition", "field_path": ["missing"],
-                "value": "{{ components_values.id }}"})),
+            mapping(
+                json!({"type": "ComponentMappingDefinition", "field_path": ["missing"],
+                "value": "{{ components_values.id }}"}),
+            ),
         ];
         let template = json!({"name": "", "retriever": {"requester": {"path": "x"}},
             "transformations": [{"fields": [{"value": "v"}]}]});
@@ -918,8 +921,10 @@ mod tests {
     #[test]
     fn create_or_update_creates_a_truthy_value_only() {
         let create = |field: &str, value: &str| {
-            mapping(json!({"type": "ComponentMappingDefinition", "field_path": ["a", field],
-                "value": value, "create_or_update": true}))
+            mapping(
+                json!({"type": "ComponentMappingDefinition", "field_path": ["a", field],
+                "value": value, "create_or_update": true}),
+            )
         };
         let mappings = [create("b", "{{ components_values.x }}"), create("c", "")];
         let out = apply(
@@ -945,14 +950,22 @@ mod tests {
     #[test]
     fn config_resolver_keeps_strings_typed_as_strings_and_honours_conditions() {
         let mappings = [
-            mapping(json!({"type": "ComponentMappingDefinition", "field_path": ["a"],
-                "value": "{{ components_values.v }}", "value_type": "string"})),
-            mapping(json!({"type": "ComponentMappingDefinition", "field_path": ["b"],
-                "value": "{{ components_values.v }}"})),
-            mapping(json!({"type": "ComponentMappingDefinition", "field_path": ["c"],
-                "value": "set", "condition": "{{ components_values.get('flag') }}"})),
-            mapping(json!({"type": "ComponentMappingDefinition", "field_path": ["d"],
-                "value": "%Y-%m-%d"})),
+            mapping(
+                json!({"type": "ComponentMappingDefinition", "field_path": ["a"],
+                "value": "{{ components_values.v }}", "value_type": "string"}),
+            ),
+            mapping(
+                json!({"type": "ComponentMappingDefinition", "field_path": ["b"],
+                "value": "{{ components_values.v }}"}),
+            ),
+            mapping(
+                json!({"type": "ComponentMappingDefinition", "field_path": ["c"],
+                "value": "set", "condition": "{{ components_values.get('flag') }}"}),
+            ),
+            mapping(
+                json!({"type": "ComponentMappingDefinition", "field_path": ["d"],
+                "value": "%Y-%m-%d"}),
+            ),
         ];
         let template = json!({"a": "", "b": "", "c": "unset", "d": ""});
         let out = apply(
@@ -962,7 +975,10 @@ mod tests {
             ValueParsing::YamlLenient,
         )
         .unwrap();
-        assert_eq!(out, json!({"a": "on", "b": true, "c": "unset", "d": "%Y-%m-%d"}));
+        assert_eq!(
+            out,
+            json!({"a": "on", "b": true, "c": "unset", "d": "%Y-%m-%d"})
+        );
         // The parametrized resolver fails on what YAML's scanner refuses.
         let error = apply(
             json!({"d": ""}),
@@ -1033,7 +1049,15 @@ mod tests {
         assert!(none.is_empty());
         // A value that is not a list is one stream config.
         let one = config_combinations(&[pointer(&["regions", "0"], json!([]))], &config).unwrap();
-        assert_eq!(one, vec![json!({"source_config_0": [0, "eu"]}).as_object().unwrap().clone()]);
+        assert_eq!(
+            one,
+            vec![
+                json!({"source_config_0": [0, "eu"]})
+                    .as_object()
+                    .unwrap()
+                    .clone()
+            ]
+        );
     }
 
     #[test]

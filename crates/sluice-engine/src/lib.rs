@@ -38,8 +38,8 @@ use sluice_http::{HyperTransport, Transport};
 use sluice_manifest::{Manifest, model};
 use sluice_protocol::{
     AirbyteCatalog, AirbyteConnectionStatus, AirbyteMessage, AirbyteStateMessage,
-    ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, ConnectorSpecification,
-    DestinationSyncMode, FailureType, Status, SyncMode,
+    ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, ConnectorSpecification, DestinationSyncMode,
+    FailureType, Status, SyncMode,
 };
 use std::io::Write;
 use std::path::PathBuf;
@@ -201,7 +201,10 @@ impl Source {
         check: &model::CheckStream,
     ) -> Result<AirbyteConnectionStatus, EngineError> {
         let names = check.stream_names.clone().unwrap_or_default();
-        let dynamic_checks = check.dynamic_streams_check_configs.as_deref().unwrap_or(&[]);
+        let dynamic_checks = check
+            .dynamic_streams_check_configs
+            .as_deref()
+            .unwrap_or(&[]);
         let all_static = !names.is_empty()
             && names
                 .iter()
@@ -236,8 +239,15 @@ impl Source {
         }
         for dynamic_check in dynamic_checks {
             let wanted = &dynamic_check.dynamic_stream_name;
-            let count = self.manifest.model.dynamic_streams.as_ref().map_or(0, Vec::len);
-            let Some(index) = (0..count).find(|i| dynamic::definition_name(&self.manifest, *i) == *wanted) else {
+            let count = self
+                .manifest
+                .model
+                .dynamic_streams
+                .as_ref()
+                .map_or(0, Vec::len);
+            let Some(index) =
+                (0..count).find(|i| dynamic::definition_name(&self.manifest, *i) == *wanted)
+            else {
                 return Ok(failed(format!(
                     "Dynamic stream {wanted} is not found in manifest."
                 )));
@@ -295,9 +305,8 @@ impl Source {
                     error.failure_type,
                     None,
                 );
-                out.message(&trace).map_err(|e| {
-                    EngineError::system(format!("cannot write to stdout: {e}"))
-                })?;
+                out.message(&trace)
+                    .map_err(|e| EngineError::system(format!("cannot write to stdout: {e}")))?;
                 return Ok(failed(error.message));
             }
             Err(error) => return Err(error),

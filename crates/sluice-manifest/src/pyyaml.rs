@@ -90,8 +90,12 @@ fn single_plain_scalar(text: &str) -> Option<&str> {
 
 /// A plain scalar typed by PyYAML's implicit resolvers.
 fn plain_scalar(text: &str) -> Result<Value, SafeLoadError> {
-    const TRUE: &[&str] = &["yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"];
-    const FALSE: &[&str] = &["no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"];
+    const TRUE: &[&str] = &[
+        "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON",
+    ];
+    const FALSE: &[&str] = &[
+        "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
+    ];
     if TRUE.contains(&text) {
         return Ok(Value::Bool(true));
     }
@@ -322,14 +326,13 @@ fn starts_quoted(text: &str) -> bool {
 /// stand: the text's start, and after `: `, `- `, `[`, `{` and `, `.
 fn token_starts(text: &str) -> impl Iterator<Item = char> + '_ {
     let first = text.chars().next();
-    let after = ["- ", ": ", "[", "{", ", "].into_iter().flat_map(move |marker| {
-        text.match_indices(marker).filter_map(move |(i, m)| {
-            text[i + m.len()..]
-                .trim_start_matches(' ')
-                .chars()
-                .next()
-        })
-    });
+    let after = ["- ", ": ", "[", "{", ", "]
+        .into_iter()
+        .flat_map(move |marker| {
+            text.match_indices(marker).filter_map(move |(i, m)| {
+                text[i + m.len()..].trim_start_matches(' ').chars().next()
+            })
+        });
     first.into_iter().chain(after)
 }
 
@@ -434,8 +437,7 @@ mod tests {
             other => panic!("{text:?}: {other:?}"),
         };
         assert!(
-            scanner("%Y-%m-%d")
-                .contains("expected alphabetic or numeric character, but found '%'")
+            scanner("%Y-%m-%d").contains("expected alphabetic or numeric character, but found '%'")
         );
         assert!(scanner("%").contains("but found '\\x00'"));
         assert!(scanner("x\ty").contains("found character '\\t' that cannot start any token"));

@@ -277,10 +277,7 @@ pub(crate) fn get(node: Value, path: &[Segment]) -> Result<Option<Value>, Ambigu
 }
 
 /// `dpath.get` by reference.
-pub fn get_ref<'a>(
-    node: &'a Value,
-    path: &[Segment],
-) -> Result<Option<&'a Value>, Ambiguous> {
+pub fn get_ref<'a>(node: &'a Value, path: &[Segment]) -> Result<Option<&'a Value>, Ambiguous> {
     if path.iter().all(Segment::is_literal) {
         let mut node = node;
         for segment in path {
@@ -583,8 +580,7 @@ pub fn set(node: &mut Value, glob: &[Segment], value: &Value) -> Result<usize, I
 /// dpath's `match` of a concrete path against a glob, `**` included.
 fn glob_matches(path: &[Step], glob: &[Segment]) -> bool {
     let all = |steps: &[Step], segments: &[Segment]| {
-        steps.len() == segments.len()
-            && steps.iter().zip(segments).all(|(s, g)| step_matches(s, g))
+        steps.len() == segments.len() && steps.iter().zip(segments).all(|(s, g)| step_matches(s, g))
     };
     let Some(at) = glob
         .iter()
@@ -717,7 +713,11 @@ mod tests {
         let value = json!("new");
         assert_eq!(set(&mut node, &globs(&["name"]), &value), Ok(1));
         assert_eq!(
-            set(&mut node, &globs(&["retriever", "requester", "path"]), &value),
+            set(
+                &mut node,
+                &globs(&["retriever", "requester", "path"]),
+                &value
+            ),
             Ok(1)
         );
         assert_eq!(set(&mut node, &globs(&["missing"]), &value), Ok(0));
@@ -730,7 +730,8 @@ mod tests {
 
     #[test]
     fn set_matches_indices_and_double_stars() {
-        let mut node = json!({"t": [{"f": [{"value": "a"}]}], "deep": {"x": {"name": 1}, "name": 2}});
+        let mut node =
+            json!({"t": [{"f": [{"value": "a"}]}], "deep": {"x": {"name": 1}, "name": 2}});
         let index = [
             Segment::Glob("t".into()),
             Segment::Index(0),
@@ -744,7 +745,10 @@ mod tests {
         let mut keyed = json!({"0": "x"});
         assert_eq!(set(&mut keyed, &[Segment::Index(0)], &json!("y")), Ok(0));
         // `**` stands for any depth, none included.
-        assert_eq!(set(&mut node, &globs(&["deep", "**", "name"]), &json!(0)), Ok(2));
+        assert_eq!(
+            set(&mut node, &globs(&["deep", "**", "name"]), &json!(0)),
+            Ok(2)
+        );
         assert_eq!(node["deep"], json!({"x": {"name": 0}, "name": 0}));
         assert_eq!(
             set(&mut node, &globs(&["**", "a", "**"]), &json!(0)),

@@ -130,7 +130,10 @@ async fn streams_with_custom_code_are_named_and_the_others_run() {
         "dynamic_streams[1].components_resolver.retriever.record_selector.extractor",
         "source_example.components.TablesExtractor",
     ] {
-        assert!(report.contains(expected), "{expected} missing from: {report}");
+        assert!(
+            report.contains(expected),
+            "{expected} missing from: {report}"
+        );
     }
 
     // discover lists the streams the template makes, not those of the resolver sluice cannot run.
@@ -152,7 +155,11 @@ async fn streams_with_custom_code_are_named_and_the_others_run() {
     // read: users runs; contacts names its custom extractor; a stream the unrunnable resolver
     // might make names the resolver's.
     let catalog = work.path().join("catalog.json");
-    std::fs::write(&catalog, full_refresh_catalog(&["users", "contacts", "tables_a"])).unwrap();
+    std::fs::write(
+        &catalog,
+        full_refresh_catalog(&["users", "contacts", "tables_a"]),
+    )
+    .unwrap();
     let read = sluice_read(manifest, config, catalog).await;
     let stdout = String::from_utf8(read.stdout).unwrap();
     assert!(!read.status.success(), "{stdout}");
@@ -174,7 +181,8 @@ async fn streams_with_custom_code_are_named_and_the_others_run() {
     );
     let tables = of("tables_a");
     assert!(
-        tables.contains("dynamic_streams[1].components_resolver.retriever.record_selector.extractor")
+        tables
+            .contains("dynamic_streams[1].components_resolver.retriever.record_selector.extractor")
             && tables.contains("TablesExtractor"),
         "{tables}"
     );
