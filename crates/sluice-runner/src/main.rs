@@ -190,5 +190,8 @@ fn validate(path: &std::path::Path) -> ExitCode {
     for warning in sluice_slice::lint::lint(&manifest) {
         eprintln!("warning: {warning}");
     }
+    for (path, message) in sluice_manifest::ignored_components(&manifest.resolved) {
+        eprintln!("warning: {path}: {message}");
+    }
     code
 }
