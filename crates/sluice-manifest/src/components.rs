@@ -39,6 +39,9 @@ const DATA_FIELDS: &[(&str, &str)] = &[
     ("OAuthAuthenticator", "refresh_request_body"),
     ("OAuthAuthenticator", "refresh_request_headers"),
     ("SessionTokenAuthenticator", "request_body"),
+    ("ValidateAdheresToSchema", "base_schema"),
+    ("PredicateValidator", "value"),
+    ("ConfigRemapField", "map"),
 ];
 
 /// Lists every declarative component of a resolved manifest in document order, the manifest
