@@ -54,7 +54,10 @@ struct Sync<'o, W: Write + Send + 'static> {
 
 impl<W: Write + Send + 'static> Sync<'_, W> {
     fn emit(&self, message: &AirbyteMessage) -> Result<(), EngineError> {
-        self.out.borrow_mut().message(message).map_err(write_failure)
+        self.out
+            .borrow_mut()
+            .message(message)
+            .map_err(write_failure)
     }
 }
 
@@ -183,7 +186,9 @@ async fn read_page<'a, 'p>(
         // The semaphore is never closed, so acquiring cannot fail.
         partition.permit = readers.acquire().await.ok();
     }
-    let page = reader.next_page(&mut partition.pages, &partition.slice).await;
+    let page = reader
+        .next_page(&mut partition.pages, &partition.slice)
+        .await;
     (partition, page)
 }
 
@@ -257,9 +262,7 @@ async fn read_stream_with<'s, W: Write + Send + 'static>(
         _ => Ok(None),
     };
     let opened = match cursor_spec {
-        Ok(cursor_spec) => {
-            SliceReader::open_with_cursor(stream, state, cursor_spec.as_ref()).await
-        }
+        Ok(cursor_spec) => SliceReader::open_with_cursor(stream, state, cursor_spec.as_ref()).await,
         Err(error) => Err(error),
     };
     let (reader, source) = match opened {
@@ -427,11 +430,7 @@ fn close_partition<W: Write + Send + 'static>(
     read: Result<(), EngineError>,
     tally: &mut Tally,
 ) -> Result<(), EngineError> {
-    let closed = read.and_then(|()| {
-        reader
-            .cursor()
-            .close(&partition.slice, &partition.progress)
-    });
+    let closed = read.and_then(|()| reader.cursor().close(&partition.slice, &partition.progress));
     match closed {
         Ok(Some(state)) => {
             sync.emit(&AirbyteMessage::state_stream(

@@ -9,8 +9,8 @@
 use crate::transport::{Transport, TransportFuture};
 use crate::{HttpRequest, HttpResponse, Method};
 use lru::LruCache;
-use std::future::Future;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -116,7 +116,9 @@ impl ResponseCache {
         }
     }
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
+    fn lock_in_flight(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Key, Arc<tokio::sync::Mutex<()>>>> {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 
