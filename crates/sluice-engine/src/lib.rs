@@ -169,7 +169,9 @@ impl Source {
         }
     }
 
-    /// `check`: the config against the spec, then the manifest's CheckStream.
+    /// `check`: the config against the spec, then the spec's config validations and the
+    /// manifest's CheckStream. As the reference, logs "Check succeeded" or "Check failed" once the
+    /// config matched the spec.
     pub async fn check<W: Write + Send + 'static>(
         &self,
         out: &mut MessageWriter<W>,
@@ -178,6 +180,16 @@ impl Source {
         if let Err(error) = self.validate_against_spec() {
             return Ok(failed(error.message));
         }
+        let status = self.check_streams().await?;
+        match status.status {
+            Status::Succeeded => tracing::info!("Check succeeded"),
+            Status::Failed => tracing::error!("Check failed"),
+        }
+        Ok(status)
+    }
+
+    /// The config validations, then a first record of each of the CheckStream's streams.
+    async fn check_streams(&self) -> Result<AirbyteConnectionStatus, EngineError> {
         if let Err(error) = self.config_rules.validate(&self.config) {
             return Ok(failed(format!(
                 "Encountered an error while discovering streams. Error: {}",
