@@ -203,9 +203,9 @@ struct Tally {
 /// the inner one is the stream's failure, already reported, after which the sync goes on with
 /// the other streams. A slice that fails is reported and the stream's other slices are still
 /// read; its state never moves past the failed slice.
-async fn read_stream<'s, W: Write + Send + 'static>(
+async fn read_stream<W: Write + Send + 'static>(
     sync: &Sync<'_, W>,
-    stream: &'s Stream,
+    stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
 ) -> (String, Result<Option<EngineError>, EngineError>) {
@@ -214,10 +214,10 @@ async fn read_stream<'s, W: Write + Send + 'static>(
     (stream.name.clone(), outcome)
 }
 
-async fn read_stream_with<'s, W: Write + Send + 'static>(
+async fn read_stream_with<W: Write + Send + 'static>(
     sync: &Sync<'_, W>,
     mut generator: Option<SemaphorePermit<'_>>,
-    stream: &'s Stream,
+    stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
 ) -> Result<Option<EngineError>, EngineError> {
