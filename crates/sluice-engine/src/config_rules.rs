@@ -171,11 +171,6 @@ impl ConfigRules {
         })
     }
 
-    /// Whether there is no rule at all.
-    pub fn is_empty(&self) -> bool {
-        self.migrations.is_empty() && self.transformations.is_empty() && self.validations.is_empty()
-    }
-
     /// Migrates, then transforms, the config. An empty config (or one that is not an object) is
     /// left alone, as the reference leaves it.
     pub fn normalise(&self, config: Value) -> Result<NormalisedConfig, EngineError> {
