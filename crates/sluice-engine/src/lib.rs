@@ -17,6 +17,7 @@
 
 mod build;
 mod config;
+mod config_rules;
 mod dynamic_schema;
 mod error;
 mod output;
@@ -26,17 +27,19 @@ mod stream;
 mod support;
 
 pub use config::validate_config;
+pub use config_rules::{ConfigRules, NormalisedConfig};
 pub use error::EngineError;
 pub use output::{MessageWriter, PendingMessages, RecordData};
 pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sluice_http::{HyperTransport, Transport};
 use sluice_manifest::Manifest;
 use sluice_protocol::{
-    AirbyteCatalog, AirbyteConnectionStatus, AirbyteStateMessage, ConfiguredAirbyteCatalog,
-    ConfiguredAirbyteStream, ConnectorSpecification, DestinationSyncMode, Status, SyncMode,
+    AirbyteCatalog, AirbyteConnectionStatus, AirbyteMessage, AirbyteStateMessage,
+    ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, ConnectorSpecification, DestinationSyncMode,
+    Status, SyncMode,
 };
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,8 +52,8 @@ pub struct SourceOptions {
     pub manifest_dir: Option<PathBuf>,
     /// Where requests go: the network, or a cassette.
     pub transport: Arc<dyn Transport>,
-    /// Where messages raised outside the read loop go (CONTROL messages after an OAuth token
-    /// rotation); give the same queue to the [`MessageWriter`].
+    /// Where messages raised outside the read loop go (CONTROL messages after a config
+    /// migration or an OAuth token rotation); give the same queue to the [`MessageWriter`].
     pub messages: Arc<PendingMessages>,
     /// The longest wait before a retry; a server asking for more fails the stream at once.
     pub max_wait: Option<std::time::Duration>,
@@ -80,6 +83,10 @@ impl Default for SourceOptions {
 pub struct Source {
     manifest: Manifest,
     config: Arc<Value>,
+    /// The spec's `config_normalization_rules`.
+    config_rules: ConfigRules,
+    /// The config after the spec's migrations, when they changed it.
+    migrated_config: Option<Map<String, Value>>,
     streams: Vec<StreamSlot>,
     concurrency: usize,
     checkpoint_every: Option<u64>,
@@ -92,11 +99,27 @@ impl Source {
     /// Builds every stream of the manifest. A stream that needs a component sluice cannot run
     /// is kept aside (discover lists it, reading it fails naming the component); a component
     /// sluice cannot run outside the streams fails here, naming it.
+    ///
+    /// The config first goes through the spec's `config_normalization_rules` (see
+    /// [`ConfigRules`]): when its migrations change it, a CONTROL message with the migrated
+    /// config is queued on [`SourceOptions::messages`] and [`Source::migrated_config`] has it.
     pub fn new(
         manifest: Manifest,
         config: Value,
         options: SourceOptions,
     ) -> Result<Self, EngineError> {
+        // A manifest refused anyway is refused before its config is migrated and announced.
+        support::refuse_outside_streams(&unsupported_components(&manifest))?;
+        let config_rules = ConfigRules::from_spec(manifest.model.spec.as_ref())?;
+        let NormalisedConfig {
+            config,
+            migrated: migrated_config,
+        } = config_rules.normalise(config)?;
+        if let Some(migrated) = &migrated_config {
+            options
+                .messages
+                .push(AirbyteMessage::control_config(migrated.clone()));
+        }
         let config = Arc::new(config);
         let streams = build::streams(&manifest, &config, &options)?;
         let checkpoint_every = options.checkpoint_every;
@@ -112,6 +135,8 @@ impl Source {
         Ok(Self {
             manifest,
             config,
+            config_rules,
+            migrated_config,
             streams,
             concurrency,
             checkpoint_every,
@@ -124,8 +149,16 @@ impl Source {
         &self.manifest
     }
 
-    /// Checks the config against the spec's `connection_specification`, when the manifest has a spec.
+    /// Checks the config against the spec's `connection_specification`, then runs the spec's
+    /// `config_normalization_rules.validations` (whose failures are system errors, as in the
+    /// reference).
     pub fn validate_config(&self) -> Result<(), EngineError> {
+        self.validate_against_spec()?;
+        self.config_rules.validate(&self.config)
+    }
+
+    /// Checks the config against the spec's `connection_specification`, when the manifest has a spec.
+    fn validate_against_spec(&self) -> Result<(), EngineError> {
         match self
             .manifest
             .resolved
@@ -136,14 +169,32 @@ impl Source {
         }
     }
 
-    /// `check`: the config against the spec, then the manifest's CheckStream.
+    /// `check`: the config against the spec, then the spec's config validations and the
+    /// manifest's CheckStream. As the reference, logs "Check succeeded" or "Check failed" once the
+    /// config matched the spec.
     pub async fn check<W: Write + Send + 'static>(
         &self,
         out: &mut MessageWriter<W>,
     ) -> Result<AirbyteConnectionStatus, EngineError> {
         let _ = out;
-        if let Err(error) = self.validate_config() {
+        if let Err(error) = self.validate_against_spec() {
             return Ok(failed(error.message));
+        }
+        let status = self.check_streams().await?;
+        match status.status {
+            Status::Succeeded => tracing::info!("Check succeeded"),
+            Status::Failed => tracing::error!("Check failed"),
+        }
+        Ok(status)
+    }
+
+    /// The config validations, then a first record of each of the CheckStream's streams.
+    async fn check_streams(&self) -> Result<AirbyteConnectionStatus, EngineError> {
+        if let Err(error) = self.config_rules.validate(&self.config) {
+            return Ok(failed(format!(
+                "Encountered an error while discovering streams. Error: {}",
+                error.message
+            )));
         }
         let names = build::check_stream_names(&self.manifest)?;
         for name in names {
@@ -246,9 +297,16 @@ impl Source {
             .collect()
     }
 
-    /// The config the source runs with.
+    /// The config the source runs with (after the spec's migrations and transformations).
     pub fn config_value(&self) -> &Value {
         &self.config
+    }
+
+    /// The config after the spec's migrations, when they changed it (the reference tells a
+    /// change only at the top level, see [`ConfigRules`]): what the CONTROL message announced,
+    /// and what the reference writes back to the config file.
+    pub fn migrated_config(&self) -> Option<&Map<String, Value>> {
+        self.migrated_config.as_ref()
     }
 }
 

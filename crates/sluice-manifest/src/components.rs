@@ -39,6 +39,9 @@ const DATA_FIELDS: &[(&str, &str)] = &[
     ("OAuthAuthenticator", "refresh_request_body"),
     ("OAuthAuthenticator", "refresh_request_headers"),
     ("SessionTokenAuthenticator", "request_body"),
+    ("ValidateAdheresToSchema", "base_schema"),
+    ("PredicateValidator", "value"),
+    ("ConfigRemapField", "map"),
 ];
 
 /// Where a component is written that the reference never reads, so it does nothing: a

@@ -50,6 +50,7 @@ mod extract;
 mod filter;
 mod json;
 mod normalize;
+pub mod paths;
 mod selector;
 mod transform;
 mod xml;
