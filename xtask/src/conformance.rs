@@ -132,13 +132,24 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
         let expected: Option<Value> = std::fs::read_to_string(dir.join("expected.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
+        // sluice writes a migrated config back to its file, as the reference does: each command
+        // gets a fresh copy of the case's config.
+        let scratch = workspace::target_dir()
+            .join("conformance-check")
+            .join(case_name(dir));
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))?;
+        let config = scratch.join("config.json");
         for command in &spec.commands {
             total += 1;
             let verdict = match expected.as_ref().and_then(|e| e.get(command)) {
                 None => "NOT RECORDED (run with --record)".to_owned(),
                 Some(expected) => {
-                    let output =
-                        run_command(Command::new(&sluice).args(sluice_args(dir, command)))?;
+                    std::fs::copy(dir.join("config.json"), &config)
+                        .with_context(|| format!("cannot copy {}", dir.display()))?;
+                    let output = run_command(
+                        Command::new(&sluice).args(sluice_args(dir, &config, command)),
+                    )?;
                     let actual =
                         normalise(command, &output.stdout, output.success, spec.record_order);
                     let differences = diff(expected, &actual, 3);
@@ -170,15 +181,16 @@ fn pending_reason(dir: &Path) -> Option<String> {
     spec.get("pending")?.as_str().map(str::to_owned)
 }
 
-/// sluice's arguments for a case command (the conformance test passes the same).
-fn sluice_args(dir: &Path, command: &str) -> Vec<String> {
+/// sluice's arguments for a case command, with the case's config copied to `config` (the
+/// conformance test passes the same).
+fn sluice_args(dir: &Path, config: &Path, command: &str) -> Vec<String> {
     let path = |name: &str| dir.join(name).display().to_string();
     let mut args = vec![
         command.to_owned(),
         "--manifest".into(),
         path("manifest.yaml"),
         "--config".into(),
-        path("config.json"),
+        config.display().to_string(),
     ];
     if command == "read" {
         args.extend(["--catalog".into(), path("catalog.json")]);
@@ -280,11 +292,16 @@ async fn record_case(entrypoint: &Path, dir: &Path) -> anyhow::Result<String> {
         // A fresh server per command, so "answer in recorded order" starts over each time.
         let server = FixtureServer::start(cassette.clone(), 0).await?;
         let rewriter = server.rewriter();
-        for name in ["manifest.yaml", "config.json"] {
-            let text = std::fs::read_to_string(dir.join(name))
-                .with_context(|| format!("cannot read {}", dir.join(name).display()))?;
-            std::fs::write(work.join(name), rewriter.rewrite(&text))?;
-        }
+        // Written afresh for every run of the reference: it writes a migrated config back.
+        let write_inputs = || -> anyhow::Result<()> {
+            for name in ["manifest.yaml", "config.json"] {
+                let text = std::fs::read_to_string(dir.join(name))
+                    .with_context(|| format!("cannot read {}", dir.join(name).display()))?;
+                std::fs::write(work.join(name), rewriter.rewrite(&text))?;
+            }
+            Ok(())
+        };
+        write_inputs()?;
         let mut process = Command::new(entrypoint);
         process.arg(command);
         process.arg("--config").arg(work.join("config.json"));
@@ -294,6 +311,7 @@ async fn record_case(entrypoint: &Path, dir: &Path) -> anyhow::Result<String> {
         if command == "read" {
             if !dir.join("catalog.json").exists() {
                 write_default_catalog(entrypoint, dir, &work)?;
+                write_inputs()?;
             }
             process.arg("--catalog").arg(dir.join("catalog.json"));
             if dir.join("state.json").exists() {

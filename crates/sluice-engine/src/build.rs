@@ -5,7 +5,7 @@
 use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
 use crate::stream::{Delegation, Retriever, SchemaSource, Stream};
-use crate::support::unsupported_components;
+use crate::support::{refuse_outside_streams, unsupported_components};
 use crate::{EngineError, SourceOptions};
 use serde_json::{Map, Value};
 use sluice_http::auth::{AuthContext, Authenticator};
@@ -92,22 +92,7 @@ impl Factory {
         config: &Arc<Value>,
         options: &SourceOptions,
     ) -> Result<Self, EngineError> {
-        let global: Vec<String> = unsupported_components(manifest)
-            .iter()
-            .filter(|u| {
-                !matches!(
-                    u.path.top_key(),
-                    Some("streams" | "definitions" | "dynamic_streams" | "check")
-                )
-            })
-            .map(ToString::to_string)
-            .collect();
-        if !global.is_empty() {
-            return Err(EngineError::config(format!(
-                "sluice cannot run this manifest: {}",
-                global.join("; ")
-            )));
-        }
+        refuse_outside_streams(&unsupported_components(manifest))?;
         let auth = AuthContext::new(Arc::clone(config), Arc::clone(&options.transport));
         let messages = Arc::clone(&options.messages);
         auth.on_config_update(move |updated| {

@@ -14,8 +14,30 @@ pub fn validate_config(
             "the spec's connection_specification is not a valid JSON Schema: {e}"
         ))
     })?;
-    let problems: Vec<String> = validator
-        .iter_errors(config)
+    let problems = problems(&validator, config);
+    match problems.first() {
+        None => Ok(()),
+        Some(first) => Err(
+            EngineError::config(format!("Config validation error: {first}"))
+                .with_internal(problems.join("; ")),
+        ),
+    }
+}
+
+/// Checks a value against a JSON Schema: the first problem, in the reference's words, or why
+/// the schema is not one.
+pub(crate) fn check_against_schema(schema: &Value, value: &Value) -> Result<(), String> {
+    let validator =
+        jsonschema::validator_for(schema).map_err(|e| format!("invalid JSON Schema: {e}"))?;
+    match problems(&validator, value).into_iter().next() {
+        None => Ok(()),
+        Some(problem) => Err(problem),
+    }
+}
+
+fn problems(validator: &jsonschema::Validator, value: &Value) -> Vec<String> {
+    validator
+        .iter_errors(value)
         .map(|e| {
             let at = e.instance_path().to_string();
             let text = pythonish(&e.to_string());
@@ -25,14 +47,7 @@ pub fn validate_config(
                 format!("{text} (at {at})")
             }
         })
-        .collect();
-    match problems.first() {
-        None => Ok(()),
-        Some(first) => Err(
-            EngineError::config(format!("Config validation error: {first}"))
-                .with_internal(problems.join("; ")),
-        ),
-    }
+        .collect()
 }
 
 /// The jsonschema crate quotes names JSON-style (`"token"`); Python's jsonschema uses reprs (`'token'`).

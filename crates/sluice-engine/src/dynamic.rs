@@ -23,7 +23,7 @@ use sluice_manifest::model::{self, FromNode, StreamEntry};
 use sluice_manifest::pyyaml::{SafeLoadError, safe_load};
 use sluice_manifest::{Manifest, ManifestPath};
 use sluice_protocol::FailureType;
-use sluice_records::dpath::{self, Segment};
+use sluice_records::paths;
 use std::collections::HashSet;
 
 /// A stream an entry of `dynamic_streams` made.
@@ -696,8 +696,7 @@ fn map_values(
                 parse_yaml(value, parsing == ValueParsing::YamlLenient).map_err(|e| failed(&e))?
             }
         };
-        let glob: Vec<Segment> = path.iter().cloned().map(Segment::from_rendered).collect();
-        let changed = dpath::set(&mut updated, &glob, &value).map_err(|_| {
+        let changed = paths::set_existing(&mut updated, &path, &value).map_err(|_| {
             failed(&format!(
                 "Invalid glob. Only one '**' is permitted per glob: {}",
                 sluice_interp::python_str(&Value::Array(path.clone()))
@@ -706,7 +705,7 @@ fn map_values(
         let creates = parsing != ValueParsing::AsRendered && mapping.create_or_update;
         if changed == 0 && creates && sluice_interp::is_truthy(&value) {
             let keys: Vec<String> = path.iter().map(path_key).collect();
-            dpath::new(&mut updated, &keys, value).map_err(|e| failed(&e))?;
+            paths::set(&mut updated, &keys, value).map_err(|e| failed(&e))?;
         }
     }
     match updated {
@@ -789,14 +788,14 @@ impl ConfigPointer {
         let glob = self
             .configs_pointer
             .iter()
-            .map(|t| t.render(&ctx).map(Segment::from_rendered))
+            .map(|t| t.render(&ctx))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| EngineError::config(format!("manifest at {}: {e}", self.path)))?;
-        let mut values = match dpath::get_ref(config, &glob) {
+        let mut values = match paths::get(config, &glob) {
             Ok(None) => Vec::new(),
             Ok(Some(Value::Array(items))) => items.clone(),
             Ok(Some(value)) => vec![value.clone()],
-            Err(dpath::Ambiguous) => {
+            Err(paths::MoreThanOne) => {
                 return Err(EngineError::config(format!(
                     "manifest at {}: dpath.get() globs must match only one leaf: the configs_pointer matches several values of the config",
                     self.path.key("configs_pointer")

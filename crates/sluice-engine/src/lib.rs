@@ -17,6 +17,7 @@
 
 mod build;
 mod config;
+mod config_rules;
 mod dynamic;
 mod dynamic_schema;
 mod error;
@@ -27,13 +28,14 @@ mod stream;
 mod support;
 
 pub use config::validate_config;
+pub use config_rules::{ConfigRules, NormalisedConfig};
 pub use error::EngineError;
 pub use output::{MessageWriter, PendingMessages, RecordData};
 pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
 use dynamic::DynamicStream;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sluice_http::{HyperTransport, Transport};
 use sluice_manifest::{Manifest, model};
 use sluice_protocol::{
@@ -52,8 +54,8 @@ pub struct SourceOptions {
     pub manifest_dir: Option<PathBuf>,
     /// Where requests go: the network, or a cassette.
     pub transport: Arc<dyn Transport>,
-    /// Where messages raised outside the read loop go (CONTROL messages after an OAuth token
-    /// rotation); give the same queue to the [`MessageWriter`].
+    /// Where messages raised outside the read loop go (CONTROL messages after a config
+    /// migration or an OAuth token rotation); give the same queue to the [`MessageWriter`].
     pub messages: Arc<PendingMessages>,
     /// The longest wait before a retry; a server asking for more fails the stream at once.
     pub max_wait: Option<std::time::Duration>,
@@ -83,6 +85,10 @@ impl Default for SourceOptions {
 pub struct Source {
     manifest: Manifest,
     config: Arc<Value>,
+    /// The spec's `config_normalization_rules`.
+    config_rules: ConfigRules,
+    /// The config after the spec's migrations, when they changed it.
+    migrated_config: Option<Map<String, Value>>,
     /// What the streams share; the streams of `dynamic_streams` are built from it later.
     factory: build::Factory,
     streams: Vec<StreamSlot>,
@@ -102,11 +108,27 @@ impl Source {
     /// is kept aside (discover lists it, reading it fails naming the component); a component
     /// sluice cannot run outside the streams fails here, naming it. The streams of
     /// `dynamic_streams` are made when a command first needs them.
+    ///
+    /// The config first goes through the spec's `config_normalization_rules` (see
+    /// [`ConfigRules`]): when its migrations change it, a CONTROL message with the migrated
+    /// config is queued on [`SourceOptions::messages`] and [`Source::migrated_config`] has it.
     pub fn new(
         manifest: Manifest,
         config: Value,
         options: SourceOptions,
     ) -> Result<Self, EngineError> {
+        // A manifest refused anyway is refused before its config is migrated and announced.
+        support::refuse_outside_streams(&unsupported_components(&manifest))?;
+        let config_rules = ConfigRules::from_spec(manifest.model.spec.as_ref())?;
+        let NormalisedConfig {
+            config,
+            migrated: migrated_config,
+        } = config_rules.normalise(config)?;
+        if let Some(migrated) = &migrated_config {
+            options
+                .messages
+                .push(AirbyteMessage::control_config(migrated.clone()));
+        }
         let config = Arc::new(config);
         let (factory, streams) = build::streams(&manifest, &config, &options)?;
         let checkpoint_every = options.checkpoint_every;
@@ -122,6 +144,8 @@ impl Source {
         Ok(Self {
             manifest,
             config,
+            config_rules,
+            migrated_config,
             factory,
             streams,
             dynamic: tokio::sync::OnceCell::new(),
@@ -136,8 +160,16 @@ impl Source {
         &self.manifest
     }
 
-    /// Checks the config against the spec's `connection_specification`, when the manifest has a spec.
+    /// Checks the config against the spec's `connection_specification`, then runs the spec's
+    /// `config_normalization_rules.validations` (whose failures are system errors, as in the
+    /// reference).
     pub fn validate_config(&self) -> Result<(), EngineError> {
+        self.validate_against_spec()?;
+        self.config_rules.validate(&self.config)
+    }
+
+    /// Checks the config against the spec's `connection_specification`, when the manifest has a spec.
+    fn validate_against_spec(&self) -> Result<(), EngineError> {
         match self
             .manifest
             .resolved
@@ -177,19 +209,27 @@ impl Source {
             .collect())
     }
 
-    /// `check`: the config against the spec, then the manifest's `CheckStream` or
-    /// `CheckDynamicStream`.
+    /// `check`: the config against the spec, then the spec's config validations and the
+    /// manifest's `CheckStream` or `CheckDynamicStream`. As the reference, logs "Check succeeded"
+    /// or "Check failed" once the config matched the spec.
     pub async fn check<W: Write + Send + 'static>(
         &self,
         out: &mut MessageWriter<W>,
     ) -> Result<AirbyteConnectionStatus, EngineError> {
-        if let Err(error) = self.validate_config() {
+        if let Err(error) = self.validate_against_spec() {
             return Ok(failed(error.message));
         }
-        match &self.manifest.model.check {
-            model::Check::CheckStream(check) => self.check_streams(check).await,
-            model::Check::CheckDynamicStream(check) => self.check_dynamic_streams(check, out).await,
+        let status = match &self.manifest.model.check {
+            model::Check::CheckStream(check) => self.check_streams(check).await?,
+            model::Check::CheckDynamicStream(check) => {
+                self.check_dynamic_streams(check, out).await?
+            }
+        };
+        match status.status {
+            Status::Succeeded => tracing::info!("Check succeeded"),
+            Status::Failed => tracing::error!("Check failed"),
         }
+        Ok(status)
     }
 
     /// `CheckStream`: reads the first record of each named stream, then of the streams each
@@ -200,6 +240,12 @@ impl Source {
         &self,
         check: &model::CheckStream,
     ) -> Result<AirbyteConnectionStatus, EngineError> {
+        if let Err(error) = self.config_rules.validate(&self.config) {
+            return Ok(failed(format!(
+                "Encountered an error while discovering streams. Error: {}",
+                error.message
+            )));
+        }
         let names = check.stream_names.clone().unwrap_or_default();
         let dynamic_checks = check
             .dynamic_streams_check_configs
@@ -296,7 +342,12 @@ impl Source {
     ) -> Result<AirbyteConnectionStatus, EngineError> {
         let count = check.stream_count;
         let use_availability = check.use_check_availability.unwrap_or(true);
-        let all = match self.all_streams().await {
+        // The config validations run as the streams are listed, outside the check proper.
+        let listed = match self.config_rules.validate(&self.config) {
+            Ok(()) => self.all_streams().await,
+            Err(error) => Err(error),
+        };
+        let all = match listed {
             Ok(all) => all,
             Err(error) if error.failure_type == FailureType::ConfigError => {
                 let trace = AirbyteMessage::error_trace(
@@ -420,9 +471,16 @@ impl Source {
             .collect()
     }
 
-    /// The config the source runs with.
+    /// The config the source runs with (after the spec's migrations and transformations).
     pub fn config_value(&self) -> &Value {
         &self.config
+    }
+
+    /// The config after the spec's migrations, when they changed it (the reference tells a
+    /// change only at the top level, see [`ConfigRules`]): what the CONTROL message announced,
+    /// and what the reference writes back to the config file.
+    pub fn migrated_config(&self) -> Option<&Map<String, Value>> {
+        self.migrated_config.as_ref()
     }
 }
 

@@ -27,6 +27,14 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "StreamParametersDefinition",
     "CheckDynamicStream",
     "DynamicStreamCheckConfig",
+    "ConfigNormalizationRules",
+    "ConfigMigration",
+    "ConfigAddFields",
+    "ConfigRemapField",
+    "ConfigRemoveFields",
+    "DpathValidator",
+    "PredicateValidator",
+    "ValidateAdheresToSchema",
 ];
 
 /// Whether sluice can run a component of this type.
@@ -103,6 +111,30 @@ pub fn unsupported_components(manifest: &Manifest) -> Vec<Unsupported> {
         .collect()
 }
 
+/// Refuses a manifest that needs a component sluice cannot run outside the streams (where a
+/// stream could be kept aside), naming every such component.
+pub(crate) fn refuse_outside_streams(
+    unsupported: &[Unsupported],
+) -> Result<(), crate::EngineError> {
+    let global: Vec<String> = unsupported
+        .iter()
+        .filter(|u| {
+            !matches!(
+                u.path.top_key(),
+                Some("streams" | "definitions" | "dynamic_streams" | "check")
+            )
+        })
+        .map(ToString::to_string)
+        .collect();
+    if global.is_empty() {
+        return Ok(());
+    }
+    Err(crate::EngineError::config(format!(
+        "sluice cannot run this manifest: {}",
+        global.join("; ")
+    )))
+}
+
 /// Everything that keeps a manifest from running, as `sluice validate` reports it: each
 /// component sluice cannot run, or else the error building its streams gives with a sample
 /// config made from the spec (a malformed duration, template or path that fails whatever the
@@ -116,6 +148,11 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
     let config = std::sync::Arc::new(crate::sample_config(manifest));
     // Errors that only repeat the components listed above are left out.
     let is_new = |message: &str| !message.starts_with("sluice cannot run this");
+    if let Err(error) = crate::ConfigRules::from_spec(manifest.model.spec.as_ref()) {
+        if is_new(&error.message) {
+            problems.push(error.message);
+        }
+    }
     let factory =
         match crate::build::Factory::new(manifest, &config, &crate::SourceOptions::default()) {
             Ok(factory) => factory,

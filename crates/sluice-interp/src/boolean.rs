@@ -46,6 +46,16 @@ impl InterpolatedBoolean {
     }
 }
 
+/// Python's `bool(value)`: `None`, `False`, zero, and empty strings, lists and dicts are false
+/// (the string `"0"` is true, unlike for [`is_truthy`]). What the reference's plain `if value:`
+/// tests.
+pub fn python_bool(value: &Json) -> bool {
+    match value {
+        Json::String(s) => !s.is_empty(),
+        other => is_truthy(other),
+    }
+}
+
 /// Whether an evaluated value counts as true for the reference (`evaluated not in FALSE_VALUES`).
 pub fn is_truthy(value: &Json) -> bool {
     match value {

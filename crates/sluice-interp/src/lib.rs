@@ -61,7 +61,7 @@ mod rewrite;
 pub mod strftime;
 mod template;
 
-pub use boolean::{InterpolatedBoolean, is_truthy};
+pub use boolean::{InterpolatedBoolean, is_truthy, python_bool};
 pub use context::{Context, IntoJson};
 pub use error::InterpError;
 pub use literal::LiteralType;

@@ -39,7 +39,27 @@ const DATA_FIELDS: &[(&str, &str)] = &[
     ("OAuthAuthenticator", "refresh_request_body"),
     ("OAuthAuthenticator", "refresh_request_headers"),
     ("SessionTokenAuthenticator", "request_body"),
+    ("ValidateAdheresToSchema", "base_schema"),
+    ("PredicateValidator", "value"),
+    ("ConfigRemapField", "map"),
 ];
+
+/// Where a component is written that the reference never reads, so it does nothing: a
+/// `paginator` under a `record_selector` (the real Fullstory manifest has one) instead of under
+/// the retriever. Each is `(path, what happens)`, for a `sluice validate` warning.
+pub fn ignored_components(resolved: &Value) -> Vec<(ManifestPath, String)> {
+    components(resolved)
+        .into_iter()
+        .filter(|c| c.path.to_string().ends_with("record_selector.paginator"))
+        .map(|c| {
+            let message = format!(
+                "a {} under a record_selector is ignored, as the reference ignores it: the stream is read without pagination (a paginator belongs to the retriever)",
+                c.component_type
+            );
+            (c.path, message)
+        })
+        .collect()
+}
 
 /// Lists every declarative component of a resolved manifest in document order, the manifest
 /// itself (`DeclarativeSource`) first.
@@ -154,4 +174,24 @@ fn is_json_schema(node: &Value) -> bool {
                 .is_some_and(|s| !s.starts_with(|c: char| c.is_ascii_uppercase()))
     }) || node.get("properties").is_some_and(Value::is_object)
         || node.get("$schema").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_paginator_under_a_record_selector_is_named() {
+        let resolved = json!({"type": "DeclarativeSource", "streams": [{"type": "DeclarativeStream", "name": "s",
+            "retriever": {"type": "SimpleRetriever",
+                "record_selector": {"type": "RecordSelector", "paginator": {"type": "DefaultPaginator"}},
+                "paginator": {"type": "NoPagination"}}}]});
+        let ignored = ignored_components(&resolved);
+        assert_eq!(ignored.len(), 1, "{ignored:?}");
+        assert_eq!(
+            ignored[0].0.to_string(),
+            "streams[0].retriever.record_selector.paginator"
+        );
+    }
 }

@@ -22,6 +22,7 @@
 //! | `LimitPaginator` (`page_size`, `limit_option`) | `DefaultPaginator` (strategy `page_size`, `page_size_option`) |
 //! | paginator `url_base` | dropped: modern paginators use the requester's |
 //! | `RequestOption` with `inject_into: path` | `RequestPath` |
+//! | `page_token_option` without `type` (a `version: 0.1.x` manifest only) | `RequestOption` |
 //! | `JsonSchema` | `JsonFileSchemaLoader` |
 //! | `TokenAuthenticator` | `BearerAuthenticator`, or `ApiKeyAuthenticator` for another header or scheme |
 //!
@@ -45,38 +46,58 @@ use serde_json::{Map, Value, json};
 /// assert_eq!(new["streams"][0]["retriever"]["requester"]["request_parameters"], json!({"limit": "10"}));
 /// ```
 pub fn upgrade(mut tree: Value) -> Result<Value, ManifestError> {
+    let mut old_era = false;
     if let Value::Object(root) = &mut tree {
         if !root.contains_key("check") {
             if let Some(checker) = root.shift_remove("checker") {
                 root.insert("check".to_owned(), checker);
             }
         }
+        old_era = root
+            .get("version")
+            .and_then(Value::as_str)
+            .is_some_and(|version| version.starts_with("0.1."));
     }
-    upgrade_node(&mut tree, &ManifestPath::root())?;
+    upgrade_node(&mut tree, &ManifestPath::root(), old_era)?;
     Ok(tree)
 }
 
-fn upgrade_node(node: &mut Value, at: &ManifestPath) -> Result<(), ManifestError> {
+fn upgrade_node(node: &mut Value, at: &ManifestPath, old_era: bool) -> Result<(), ManifestError> {
     match node {
         Value::Object(map) => {
             upgrade_fields(map, at)?;
+            if old_era {
+                type_page_token_option(map);
+            }
             if map.get("inject_into").and_then(Value::as_str) == Some("path") {
                 // The old page token option "inject into path" is the modern RequestPath.
                 map.retain(|k, _| k == "$parameters");
                 map.shift_insert(0, "type".to_owned(), json!("RequestPath"));
             }
             for (key, child) in map.iter_mut() {
-                upgrade_node(child, &at.key(key))?;
+                upgrade_node(child, &at.key(key), old_era)?;
             }
             move_stream_slicer(map, at)
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                upgrade_node(item, &at.index(i))?;
+                upgrade_node(item, &at.index(i), old_era)?;
             }
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// A 0.1.0-era `page_token_option` needed no `type`: it was a request option (a path when
+/// `inject_into: path`, which [`upgrade_node`] rewrites). The reference now refuses one without a
+/// type, so this applies to manifests of that era only.
+fn type_page_token_option(map: &mut Map<String, Value>) {
+    if let Some(Value::Object(option)) = map.get_mut("page_token_option") {
+        let to_path = option.get("inject_into").and_then(Value::as_str) == Some("path");
+        if !option.contains_key("type") && !to_path {
+            option.shift_insert(0, "type".to_owned(), json!("RequestOption"));
+        }
     }
 }
 
@@ -407,6 +428,33 @@ fn invalid(at: ManifestPath, message: &str) -> ManifestError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_old_page_token_option_without_type_is_a_request_option_or_a_path() {
+        let paginator = |option: Value| json!({"version": "0.1.0", "streams": [{"retriever": {"paginator": {"page_token_option": option}}}]});
+        let option_of = |tree: Value| {
+            upgrade(tree).unwrap()["streams"][0]["retriever"]["paginator"]["page_token_option"]
+                .clone()
+        };
+        assert_eq!(
+            option_of(paginator(
+                json!({"inject_into": "request_parameter", "field_name": "page"})
+            )),
+            json!({"type": "RequestOption", "inject_into": "request_parameter", "field_name": "page"})
+        );
+        assert_eq!(
+            option_of(paginator(json!({"inject_into": "path"}))),
+            json!({"type": "RequestPath"})
+        );
+        // A modern manifest is left as written: the reference refuses it, and so does sluice.
+        let mut modern =
+            paginator(json!({"inject_into": "request_parameter", "field_name": "page"}));
+        modern["version"] = json!("6.7.0");
+        assert_eq!(
+            option_of(modern),
+            json!({"inject_into": "request_parameter", "field_name": "page"})
+        );
+    }
 
     #[test]
     fn converts_old_durations() {

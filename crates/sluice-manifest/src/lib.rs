@@ -40,7 +40,7 @@ pub mod resolve;
 mod suggest;
 pub mod yaml;
 
-pub use components::{ComponentUse, components};
+pub use components::{ComponentUse, components, ignored_components};
 pub use error::{ManifestError, ManifestErrorKind};
 pub use path::ManifestPath;
 pub use suggest::did_you_mean;

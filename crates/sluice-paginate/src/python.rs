@@ -8,14 +8,7 @@ use sluice_interp::python_str;
 /// The reference drops a next-page token that is falsy, so a cursor of `""` or `0` ends the
 /// pagination.
 pub(crate) fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(items) => !items.is_empty(),
-        Value::Object(map) => !map.is_empty(),
-    }
+    sluice_interp::python_bool(value)
 }
 
 /// The value as a Python `int`, if it is one (`bool` is an `int` in Python).

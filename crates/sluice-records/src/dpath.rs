@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 /// One segment of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
+pub(crate) enum Segment {
     /// A glob over keys (and, when it reads as an integer, an index).
     Glob(String),
     /// An integer: matches array indices only.
@@ -21,7 +21,7 @@ pub enum Segment {
 
 impl Segment {
     /// The segment a rendered template value stands for.
-    pub fn from_rendered(value: Value) -> Segment {
+    pub(crate) fn from_rendered(value: Value) -> Segment {
         match value {
             Value::String(text) => Segment::Glob(text),
             Value::Number(n) => n.as_i64().map_or(Segment::Never, Segment::Index),
@@ -244,7 +244,7 @@ pub(crate) fn values_ref<'a>(node: &'a Value, path: &[Segment], out: &mut Vec<&'
 
 /// More than one value matched a path that must designate a single one (`dpath.get`).
 #[derive(Debug)]
-pub struct Ambiguous;
+pub(crate) struct Ambiguous;
 
 /// `dpath.get`: the single value at `path`, moved out of `node`.
 pub(crate) fn get(node: Value, path: &[Segment]) -> Result<Option<Value>, Ambiguous> {
@@ -277,7 +277,10 @@ pub(crate) fn get(node: Value, path: &[Segment]) -> Result<Option<Value>, Ambigu
 }
 
 /// `dpath.get` by reference.
-pub fn get_ref<'a>(node: &'a Value, path: &[Segment]) -> Result<Option<&'a Value>, Ambiguous> {
+pub(crate) fn get_ref<'a>(
+    node: &'a Value,
+    path: &[Segment],
+) -> Result<Option<&'a Value>, Ambiguous> {
     if path.iter().all(Segment::is_literal) {
         let mut node = node;
         for segment in path {
@@ -313,7 +316,7 @@ pub(crate) fn is_leaf(value: &Value) -> bool {
 
 /// `dpath.new`: sets `value` at `path` (not a glob), creating missing objects, or arrays where the
 /// next segment is a decimal number; arrays are extended with nulls up to the index set.
-pub fn new(record: &mut Value, path: &[String], value: Value) -> Result<(), String> {
+pub(crate) fn new(record: &mut Value, path: &[String], value: Value) -> Result<(), String> {
     let Some((last, parents)) = path.split_last() else {
         return Err("the path is empty".to_string());
     };
@@ -548,12 +551,12 @@ fn delete_literal(record: &mut Value, glob: &[Segment]) -> usize {
 
 /// A path glob with more than one `**` (dpath's `InvalidGlob`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InvalidGlob;
+pub(crate) struct InvalidGlob;
 
 /// `dpath.set`: replaces every value already in `node` whose path matches `glob` by `value`,
 /// creating nothing; gives how many were replaced. One `**` segment stands for any number of
 /// segments (at least none), as in dpath.
-pub fn set(node: &mut Value, glob: &[Segment], value: &Value) -> Result<usize, InvalidGlob> {
+pub(crate) fn set(node: &mut Value, glob: &[Segment], value: &Value) -> Result<usize, InvalidGlob> {
     let double_stars = glob
         .iter()
         .filter(|g| matches!(g, Segment::Glob(text) if text == "**"))

@@ -43,13 +43,14 @@
 
 mod as_sent;
 mod decode;
-pub mod dpath;
+mod dpath;
 mod error;
 mod expand;
 mod extract;
 mod filter;
 mod json;
 mod normalize;
+pub mod paths;
 mod selector;
 mod transform;
 mod xml;

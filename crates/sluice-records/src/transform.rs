@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sluice_interp::{Context, InterpolatedBoolean, LiteralType, Template, is_truthy, python_str};
+use sluice_interp::{Context, InterpolatedBoolean, LiteralType, Template, python_str};
 use sluice_manifest::{ManifestPath, model};
 
 use crate::dpath::{self, Segment};
@@ -545,10 +545,7 @@ impl DpathFlattenFields {
 
 /// Python truthiness (`if prefix:`).
 fn is_truthy_python(value: &Value) -> bool {
-    match value {
-        Value::String(s) => !s.is_empty(),
-        other => is_truthy(other),
-    }
+    sluice_interp::python_bool(value)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ fn opt_out_of_transparent_huge_pages() {
 }
 
 mod cli;
+mod config_file;
 mod inputs;
 mod logging;
 
@@ -126,6 +127,16 @@ async fn run_connector<W: Write + Send + 'static>(
         },
     };
     let source = Source::new(manifest, config, options)?;
+    if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
+        // The reference writes the migrated config back to the file (and fails the command when
+        // it cannot); a read-only config only costs the migration being redone next time.
+        if let Err(error) = config_file::rewrite(path, migrated) {
+            tracing::warn!(
+                "cannot write the migrated config back to {}: {error}",
+                path.display()
+            );
+        }
+    }
     let result = match command {
         Command::Spec(_) => unreachable!("answered before the runtime starts"),
         Command::Check(_) => {
@@ -188,6 +199,12 @@ fn validate(path: &std::path::Path) -> ExitCode {
     };
     // Settings the reference accepts silently but that hurt; they never fail validation.
     for warning in sluice_slice::lint::lint(&manifest) {
+        eprintln!("warning: {warning}");
+    }
+    for (path, message) in sluice_manifest::ignored_components(&manifest.resolved) {
+        eprintln!("warning: {path}: {message}");
+    }
+    for warning in sluice_engine::ConfigRules::warnings(manifest.model.spec.as_ref()) {
         eprintln!("warning: {warning}");
     }
     code

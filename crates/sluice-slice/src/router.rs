@@ -4,7 +4,7 @@
 use crate::SliceError;
 use crate::slice::StreamSlice;
 use serde_json::{Map, Value};
-use sluice_interp::{Context, Template, is_truthy, python_str};
+use sluice_interp::{Context, Template, python_bool, python_str};
 use sluice_manifest::ManifestPath;
 use sluice_manifest::model;
 use sluice_paginate::{PageRequestOptions, RequestOption};
@@ -118,11 +118,11 @@ impl ListRouter {
             .collect()
     }
 
-    /// What the router adds to a request of `slice`: its value, when truthy (the reference
-    /// drops 0 and "").
+    /// What the router adds to a request of `slice`: its value, when truthy in Python (the
+    /// reference drops 0 and "", but sends "0").
     pub fn request_options(&self, slice: &StreamSlice, options: &mut PageRequestOptions) {
         if let (Some(option), Some(value)) = (&self.request_option, slice.get(&self.key)) {
-            if is_truthy(value) {
+            if python_bool(value) {
                 option.inject(options, value);
             }
         }
@@ -262,12 +262,12 @@ impl ParentConfig {
         self.request_option.is_some()
     }
 
-    /// What the parent adds to a child's request: the partition's value, when truthy.
+    /// What the parent adds to a child's request: the partition's value, when truthy in Python.
     pub fn request_options(&self, slice: &StreamSlice, options: &mut PageRequestOptions) {
         if let (Some(option), Some(value)) =
             (&self.request_option, slice.get(&self.partition_field))
         {
-            if is_truthy(value) {
+            if python_bool(value) {
                 option.inject(options, value);
             }
         }
@@ -454,6 +454,30 @@ mod tests {
 
     fn object(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_list_value_of_zero_text_is_sent_and_an_empty_one_is_not() {
+        use sluice_manifest::model::FromNode;
+        let node = json!({
+            "type": "ListPartitionRouter",
+            "cursor_field": "region",
+            "values": ["0", "", "1"],
+            "request_option": {"type": "RequestOption", "inject_into": "request_parameter", "field_name": "region"}
+        });
+        let model = model::ListPartitionRouter::from_node(&node, &ManifestPath::root()).unwrap();
+        let router = ListRouter::from_model(&model, &json!({}), &ManifestPath::root()).unwrap();
+        let sent: Vec<Vec<(String, String)>> = router
+            .partitions()
+            .iter()
+            .map(|slice| {
+                let mut options = PageRequestOptions::default();
+                router.request_options(slice, &mut options);
+                options.query
+            })
+            .collect();
+        let query = |value: &str| vec![("region".to_owned(), value.to_owned())];
+        assert_eq!(sent, vec![query("0"), vec![], query("1")]);
     }
 
     #[test]

@@ -18,6 +18,8 @@ const KEPT_LINES: usize = 200;
 const KEPT_LINE_BYTES: usize = 64 * 1024;
 /// How a RECORD message line starts, compact (sluice, the reference) or spaced.
 const RECORD_PREFIXES: [&[u8]; 2] = [b"{\"type\":\"RECORD\"", b"{\"type\": \"RECORD\""];
+/// How a STATE message line starts.
+const STATE_PREFIXES: [&[u8]; 2] = [b"{\"type\":\"STATE\"", b"{\"type\": \"STATE\""];
 /// Bytes of a line that tell whether it is a record: the longest prefix.
 const HEAD_BYTES: usize = 18;
 
@@ -130,6 +132,8 @@ pub struct OutputSummary {
     pub first_record: Option<String>,
     /// Up to [`KEPT_LINES`] other lines (LOG, TRACE, SPEC, CONNECTION_STATUS, ...).
     pub other_lines: Vec<String>,
+    /// Lines whose message type is STATE (kept or not).
+    pub states: u64,
     pub bytes: u64,
 }
 
@@ -266,6 +270,13 @@ impl LineScanner {
         if self.mode == LineMode::Undecided {
             self.decide();
         }
+        if !self.current_is_record
+            && STATE_PREFIXES
+                .iter()
+                .any(|prefix| self.current.starts_with(prefix))
+        {
+            self.summary.states += 1;
+        }
         if self.mode == LineMode::Keep && !self.current.is_empty() {
             let line = String::from_utf8_lossy(&self.current).into_owned();
             if self.current_is_record {
@@ -320,6 +331,19 @@ fn tail_of(mut stream: impl Read) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_records_and_states_across_chunks() {
+        let mut scanner = LineScanner::new();
+        let output = b"{\"type\":\"LOG\",\"log\":{}}\n{\"type\":\"RECORD\",\"record\":{}}\n{\"type\":\"RECORD\",\"record\":{}}\n{\"type\": \"STATE\", \"state\":{}}\n{\"type\":\"STATE\",\"state\":{}}\n";
+        for chunk in output.chunks(7) {
+            scanner.feed(chunk);
+        }
+        scanner.finish_line();
+        assert_eq!(scanner.summary.records, 2);
+        assert_eq!(scanner.summary.states, 2);
+        assert_eq!(scanner.summary.other_lines.len(), 3);
+    }
 
     #[test]
     fn reads_the_high_water_mark_in_bytes() {

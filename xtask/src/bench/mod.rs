@@ -10,10 +10,20 @@
 //! The reference is far slower, so it reads `--reference-records` records (200,000 by default)
 //! and is compared by records per second. Benchmarks are measurements, never tests: nothing
 //! here is timed in `cargo test`.
+//!
+//! Partitioned scenarios ([`Workload::Partitioned`]: concurrency, substreams, daily slices,
+//! memory with many partitions) have no floor. Their shape goes to the connectors in a config
+//! written per run (`target/bench/config-SCENARIO-RUNNER-cN.json`): sluice reads at each level
+//! with `--concurrency N`, the reference at the level its manifest sets or, through the config's
+//! `concurrency`, at each of sluice's. Each has a target the footer says was met or not.
+//!
+//! sluice is built into, and the results written under, `$CARGO_TARGET_DIR` when it is set,
+//! else `target/`.
 
 mod floor;
 mod measure;
 mod pages;
+mod partitions;
 mod report;
 mod scenarios;
 mod server;
@@ -24,7 +34,7 @@ use anyhow::{Context, bail};
 use measure::{ChildRun, run_child};
 use pages::{PageSet, round_up_to_pages};
 use report::{Outcome, Report, Row, Runner, ScenarioResult};
-use scenarios::{Compare, ReadSize, SCENARIOS, Scenario, Workload};
+use scenarios::{Compare, Parents, ReadSize, ReferenceRuns, SCENARIOS, Scenario, Shape, Workload};
 use server::BenchServer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,7 +65,8 @@ pub struct Args {
     /// peak RSS (the reference, far slower, runs once).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Benchmark this sluice binary instead of building target/release/sluice.
+    /// Benchmark this sluice binary instead of building target/release/sluice (in
+    /// `$CARGO_TARGET_DIR` when set).
     #[arg(long, value_name = "PATH")]
     sluice: Option<PathBuf>,
 }
@@ -74,12 +85,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let reference_records = round_up_to_pages(args.reference_records.clamp(1, records));
 
     let root = workspace::root();
-    let work = root.join("target/bench");
+    let target_dir = target_dir(&root);
+    let work = target_dir.join("bench");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
 
     let sluice = match &args.sluice {
         Some(path) => Ok(path.clone()),
-        None => build_sluice(&root),
+        None => build_sluice(&root, &target_dir),
     };
     let reference = if args.no_reference {
         Err("skipped (--no-reference)".to_owned())
@@ -164,9 +176,19 @@ fn select_scenarios(selectors: &[String]) -> anyhow::Result<Vec<&'static Scenari
         .collect())
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the workspace root) when set,
+/// else `target/`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
 /// `cargo build --release -p sluice-runner`; a failure becomes every sluice row's reason.
-fn build_sluice(root: &Path) -> Result<PathBuf, String> {
-    eprintln!("building target/release/sluice...");
+fn build_sluice(root: &Path, target_dir: &Path) -> Result<PathBuf, String> {
+    let binary = target_dir.join("release/sluice");
+    eprintln!("building {}...", binary.display());
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
@@ -179,7 +201,7 @@ fn build_sluice(root: &Path) -> Result<PathBuf, String> {
         .current_dir(root)
         .status();
     match status {
-        Ok(status) if status.success() => Ok(root.join("target/release/sluice")),
+        Ok(status) if status.success() => Ok(binary),
         Ok(status) => Err(format!(
             "cargo build --release -p sluice-runner failed ({status}; compiler output above)"
         )),
@@ -230,11 +252,17 @@ fn reference_entrypoint(root: &Path) -> Result<PathBuf, String> {
     Ok(bench_venv.join("bin/source-declarative-manifest"))
 }
 
-/// The config and catalog every connector run reads.
+/// The config and catalogs the connector runs read.
 #[derive(Debug)]
 struct Inputs {
+    work: PathBuf,
+    api_url: String,
+    /// `{"api_url": ...}`, the config of the unpartitioned scenarios.
     config: PathBuf,
+    /// Full refresh of `items`.
     catalog: PathBuf,
+    /// Incremental sync of `items` on `updated_at`.
+    incremental_catalog: PathBuf,
     manifests: PathBuf,
 }
 
@@ -247,10 +275,119 @@ impl Inputs {
             .with_context(|| format!("cannot write {}", config.display()))?;
         let manifests = workspace::root().join("fixtures/bench");
         Ok(Self {
+            work: work.to_path_buf(),
+            api_url: server.base_url(),
             config,
             catalog: manifests.join("catalog.json"),
+            incremental_catalog: manifests.join("catalog_incremental.json"),
             manifests,
         })
+    }
+
+    /// What an unpartitioned scenario's runs read: the shared config, the full-refresh catalog.
+    fn plain(&self) -> RunInputs {
+        RunInputs {
+            config: self.config.clone(),
+            catalog: self.catalog.clone(),
+            concurrency: None,
+        }
+    }
+
+    /// Writes the config of one partitioned run: `api_url`, the plan's keys and the
+    /// `concurrency`.
+    fn partitioned(
+        &self,
+        scenario: &Scenario,
+        runner: Runner,
+        plan: &Plan,
+        incremental: bool,
+        concurrency: usize,
+    ) -> anyhow::Result<RunInputs> {
+        let mut config = serde_json::Map::new();
+        config.insert("api_url".to_owned(), self.api_url.clone().into());
+        config.extend(plan.config.clone());
+        config.insert("concurrency".to_owned(), concurrency.into());
+        let path = self.work.join(format!(
+            "config-{}-{}-c{concurrency}.json",
+            scenario.name,
+            runner.name()
+        ));
+        let text = serde_json::to_string_pretty(&serde_json::Value::Object(config))?;
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(RunInputs {
+            config: path,
+            catalog: if incremental {
+                self.incremental_catalog.clone()
+            } else {
+                self.catalog.clone()
+            },
+            concurrency: Some(concurrency),
+        })
+    }
+}
+
+/// The files and the concurrency of one connector run.
+#[derive(Debug, Clone)]
+struct RunInputs {
+    config: PathBuf,
+    catalog: PathBuf,
+    /// Partitions read at once: sluice gets `--concurrency N`, the reference's manifest reads
+    /// it from the config (or sets its own); the row shows it.
+    concurrency: Option<usize>,
+}
+
+/// What a partitioned scenario's API holds for one runner, and the config keys that say so.
+#[derive(Debug, Clone)]
+struct Plan {
+    config: serde_json::Map<String, serde_json::Value>,
+    /// Records the API serves (parents included).
+    served: u64,
+    /// Records the connector emits.
+    emitted: u64,
+}
+
+impl Plan {
+    /// The plan of `shape` for a runner whose record budget is `budget` (`--records` for
+    /// sluice, `--reference-records` for the reference): only daily slices and the tenth-sized
+    /// substream shrink with it.
+    fn new(shape: Shape, budget: u64) -> Self {
+        let mut config = serde_json::Map::new();
+        let (served, emitted) = match shape {
+            Shape::Delayed {
+                partitions,
+                records,
+                delay_ms,
+            } => {
+                config.insert("partition_records".to_owned(), records.into());
+                config.insert("delay_ms".to_owned(), delay_ms.into());
+                (partitions * records, partitions * records)
+            }
+            Shape::Substream {
+                parents,
+                records_per_parent,
+            } => {
+                let parents = match parents {
+                    Parents::Fixed(parents) => parents,
+                    Parents::TenthOfRecordsUpTo(most) => round_up_to_pages(budget / 10).min(most),
+                };
+                config.insert("parents".to_owned(), parents.into());
+                config.insert("child_records".to_owned(), records_per_parent.into());
+                let children = parents * records_per_parent;
+                (parents + children, children)
+            }
+            Shape::Daily { days } => {
+                let days = days.min(budget / 1000).max(1);
+                let end = format!("{}T23:59:59Z", partitions::date_of_day(days - 1));
+                config.insert("end_date".to_owned(), end.into());
+                let records = partitions::records_in_days(days);
+                (records, records)
+            }
+        };
+        Self {
+            config,
+            served,
+            emitted,
+        }
     }
 }
 
@@ -277,7 +414,7 @@ impl Connector<'_> {
     }
 
     /// The command line of `command` (spec, check, read) on `manifest`.
-    fn command(self, command: &str, manifest: &Path, inputs: &Inputs) -> Command {
+    fn command(self, command: &str, manifest: &Path, inputs: &RunInputs) -> Command {
         let (program, manifest_flag) = match self {
             Connector::Sluice(path) => (path, "--manifest"),
             Connector::Reference(path) => (path, "--manifest-path"),
@@ -291,6 +428,9 @@ impl Connector<'_> {
             .arg(manifest);
         if command == "read" {
             process.arg("--catalog").arg(&inputs.catalog);
+            if let (Connector::Sluice(_), Some(level)) = (self, inputs.concurrency) {
+                process.arg("--concurrency").arg(level.to_string());
+            }
         }
         // Both must talk to the local server directly, never through a proxy.
         process
@@ -319,6 +459,8 @@ struct ReadExpectation {
     /// Records the manifest emits from them.
     emitted: u64,
     check_record: fn(&serde_json::Value) -> Result<(), String>,
+    /// An incremental read: at least one STATE message must be printed.
+    states: bool,
 }
 
 impl Bench<'_> {
@@ -340,20 +482,80 @@ impl Bench<'_> {
                     served,
                     emitted: (0..served).filter(|&id| emits(id)).count() as u64,
                     check_record,
+                    states: false,
                 };
+                let plain = self.inputs.plain();
                 let mut rows = Vec::new();
                 if compare == Compare::All {
                     rows.push(self.median_of(|| self.floor_row(pagination, full)));
                 }
-                rows.push(
-                    self.median_of(|| {
-                        self.read_row(self.sluice_connector(), &manifest, expect(full))
-                    }),
-                );
+                rows.push(self.median_of(|| {
+                    self.read_row(self.sluice_connector(), &manifest, expect(full), &plain)
+                }));
                 if compare == Compare::All {
                     let reference = self.reference_connector();
                     let served = self.reference_records.min(full);
-                    rows.push(self.read_row(reference, &manifest, expect(served)));
+                    rows.push(self.read_row(reference, &manifest, expect(served), &plain));
+                }
+                rows
+            }
+            Workload::Partitioned {
+                shape,
+                incremental,
+                sluice_levels,
+                reference,
+                check_record,
+                target: _,
+            } => {
+                let run = |connector: Result<Connector<'_>, (Runner, String)>,
+                           budget: u64,
+                           level: usize| {
+                    let runner = match connector {
+                        Ok(connector) => connector.runner(),
+                        Err((runner, _)) => runner,
+                    };
+                    let plan = Plan::new(shape, budget);
+                    let expect = ReadExpectation {
+                        served: plan.served,
+                        emitted: plan.emitted,
+                        check_record,
+                        states: incremental,
+                    };
+                    let mut row =
+                        match self
+                            .inputs
+                            .partitioned(scenario, runner, &plan, incremental, level)
+                        {
+                            Ok(inputs) => {
+                                let measure =
+                                    || self.read_row(connector.clone(), &manifest, expect, &inputs);
+                                match runner {
+                                    Runner::Reference => measure(),
+                                    _ => self.median_of(measure),
+                                }
+                            }
+                            Err(e) => Row::unavailable(runner, "read", &format!("{e:#}")),
+                        };
+                    row.concurrency = Some(level);
+                    row
+                };
+                let mut rows = Vec::new();
+                for &level in sluice_levels {
+                    rows.push(run(self.sluice_connector(), self.records, level));
+                    if reference == ReferenceRuns::AtEachLevel {
+                        rows.push(run(
+                            self.reference_connector(),
+                            self.reference_records,
+                            level,
+                        ));
+                    }
+                }
+                if let ReferenceRuns::Once { level } = reference {
+                    rows.push(run(
+                        self.reference_connector(),
+                        self.reference_records,
+                        level,
+                    ));
                 }
                 rows
             }
@@ -441,6 +643,7 @@ impl Bench<'_> {
         connector: Result<Connector<'_>, (Runner, String)>,
         manifest: &Path,
         expect: ReadExpectation,
+        inputs: &RunInputs,
     ) -> Row {
         let connector = match connector {
             Ok(connector) => connector,
@@ -448,8 +651,9 @@ impl Bench<'_> {
         };
         let runner = connector.runner();
         let mut row = Row::new(runner, "read");
+        row.concurrency = inputs.concurrency;
         self.server.serve_records(expect.served);
-        let mut command = connector.command("read", manifest, self.inputs);
+        let mut command = connector.command("read", manifest, inputs);
         match run_child(&mut command, connector.time_limit()) {
             Ok(run) => {
                 let served = self.server.stats();
@@ -486,11 +690,12 @@ impl Bench<'_> {
         let runner = connector.runner();
         let mut row = Row::new(runner, command_name);
         self.server.serve_records(self.records);
+        let inputs = self.inputs.plain();
         let mut walls = Vec::with_capacity(runs);
         let mut peak: Option<u64> = None;
         // One untimed run first, so every timed run finds the binary and libraries cached.
         for attempt in 0..=runs {
-            let mut command = connector.command(command_name, manifest, self.inputs);
+            let mut command = connector.command(command_name, manifest, &inputs);
             let failure = match run_child(&mut command, connector.time_limit()) {
                 Ok(run) => match startup_failure(&run, command_name) {
                     None => {
@@ -538,16 +743,30 @@ fn read_failure(
             run.output.records
         ));
     }
+    // What the server refused says more than the connector's own message about it.
+    let rejected = || match &served.first_rejection {
+        Some(rejection) => format!(
+            " (the server rejected {} request(s), first: {rejection})",
+            served.rejected
+        ),
+        None => String::new(),
+    };
     if !run.status.success() {
-        return Some(format!("{}: {}", run.status, detail()));
+        return Some(format!("{}: {}{}", run.status, detail(), rejected()));
     }
     if let Some(error) = run.output.first_error() {
-        return Some(format!("reported an error: {error}"));
+        return Some(format!("reported an error: {error}{}", rejected()));
     }
     if let Some(rejection) = &served.first_rejection {
         return Some(format!(
             "the server rejected {} request(s), first: {rejection}",
             served.rejected
+        ));
+    }
+    if expect.states && run.output.states == 0 {
+        return Some(format!(
+            "an incremental read printed no STATE message ({} records)",
+            run.output.records
         ));
     }
     if run.output.records != expect.emitted {

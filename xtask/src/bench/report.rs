@@ -1,7 +1,7 @@
 //! Results: one row per runner and command, ratios per scenario, printed as a table and
 //! serialised as target/bench/results.json for tracking across commits.
 
-use super::scenarios::Scenario;
+use super::scenarios::{Scenario, Target, Workload};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -56,6 +56,13 @@ pub struct Row {
     pub speedup_vs_reference: Option<f64>,
     /// sluice rows: sluice's wall time over the floor's.
     pub wall_vs_floor: Option<f64>,
+    /// Partitioned scenarios: partitions read at once (sluice's `--concurrency`; the
+    /// reference's concurrency_level).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
+    /// sluice rows of a concurrency scenario: wall time over (wall time at concurrency 1) / N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_vs_ideal: Option<f64>,
 }
 
 impl Row {
@@ -74,6 +81,16 @@ impl Row {
             runs: None,
             speedup_vs_reference: None,
             wall_vs_floor: None,
+            concurrency: None,
+            wall_vs_ideal: None,
+        }
+    }
+
+    /// The command column: the command, and the concurrency when there is one (`read c8`).
+    pub fn label(&self) -> String {
+        match self.concurrency {
+            Some(level) => format!("{} c{level}", self.command),
+            None => self.command.to_owned(),
         }
     }
 
@@ -94,7 +111,7 @@ impl Row {
 
     /// One line for the progress log while the benchmark runs.
     pub fn progress_line(&self) -> String {
-        let label = format!("{} {}", self.runner.name(), self.command);
+        let label = format!("{} {}", self.runner.name(), self.label());
         match &self.outcome {
             Outcome::Ok => format!(
                 "{label:<16} {} in {}, {}",
@@ -114,6 +131,18 @@ pub struct ScenarioResult {
     pub about: &'static str,
     pub manifest: &'static str,
     pub rows: Vec<Row>,
+    /// Partitioned scenarios: whether the scenario's target was met, and the numbers that say so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
+}
+
+/// A scenario's target, checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    /// `None` when the runs it needs failed.
+    pub met: Option<bool>,
+    /// Lines for the table's footer: the first says what was aimed for and whether it was met.
+    pub summary: Vec<String>,
 }
 
 impl ScenarioResult {
@@ -131,12 +160,25 @@ impl ScenarioResult {
                 .find(|r| r.runner == runner && r.command == command && r.ok())
                 .cloned()
         };
+        // A sluice row is compared with the reference at the same concurrency, else with the
+        // reference's one run (at the concurrency the manifest sets).
+        let find_reference = |rows: &[Row], command: &str, level: Option<usize>| {
+            rows.iter()
+                .find(|r| {
+                    r.runner == Runner::Reference
+                        && r.command == command
+                        && r.concurrency == level
+                        && r.ok()
+                })
+                .cloned()
+                .or_else(|| find(rows, Runner::Reference, command))
+        };
         let snapshot = rows.clone();
         for row in rows
             .iter_mut()
             .filter(|r| r.runner == Runner::Sluice && r.ok())
         {
-            let reference = find(&snapshot, Runner::Reference, row.command);
+            let reference = find_reference(&snapshot, row.command, row.concurrency);
             let floor = find(&snapshot, Runner::Floor, row.command);
             if row.command == "read" {
                 row.speedup_vs_reference =
@@ -146,12 +188,172 @@ impl ScenarioResult {
                 row.speedup_vs_reference = ratio(reference.and_then(|r| r.wall_s), row.wall_s);
             }
         }
+        let target = match scenario.workload {
+            Workload::Partitioned { target, .. } => Some(check_target(target, &mut rows)),
+            _ => None,
+        };
         Self {
             name: scenario.name,
             about: scenario.about,
             manifest: scenario.manifest,
             rows,
+            target,
         }
+    }
+}
+
+/// Checks `target` against a partitioned scenario's rows, filling in `wall_vs_ideal`.
+fn check_target(target: Target, rows: &mut [Row]) -> TargetReport {
+    let sluice_at = |rows: &[Row], level: usize| {
+        rows.iter()
+            .find(|r| r.runner == Runner::Sluice && r.concurrency == Some(level) && r.ok())
+            .cloned()
+    };
+    let reference_at = |rows: &[Row], level: Option<usize>| {
+        rows.iter()
+            .find(|r| r.runner == Runner::Reference && r.concurrency == level && r.ok())
+            .cloned()
+    };
+    let sluice_levels: Vec<usize> = rows
+        .iter()
+        .filter(|r| r.runner == Runner::Sluice)
+        .filter_map(|r| r.concurrency)
+        .collect();
+    match target {
+        Target::ScalesWithConcurrency { max_ratio } => {
+            let serial = sluice_at(rows, 1).and_then(|r| r.wall_s);
+            let highest = sluice_levels.iter().copied().max().unwrap_or(1);
+            let mut summary = vec![String::new()];
+            summary.push(format!(
+                "  {:>3} {:>12} {:>10} {:>10} {:>15} {:>13}",
+                "N", "sluice wall", "serial/N", "ratio", "reference wall", "ref / sluice"
+            ));
+            let mut met = serial.map(|_| true);
+            let mut misses = Vec::new();
+            for &level in &sluice_levels {
+                let sluice = sluice_at(rows, level);
+                let ideal = serial.map(|s| s / level as f64);
+                let vs_ideal = ratio(sluice.as_ref().and_then(|r| r.wall_s), ideal);
+                if let Some(row) = rows
+                    .iter_mut()
+                    .find(|r| r.runner == Runner::Sluice && r.concurrency == Some(level) && r.ok())
+                {
+                    row.wall_vs_ideal = vs_ideal;
+                }
+                match vs_ideal {
+                    Some(r) if r <= max_ratio => {}
+                    Some(r) => {
+                        met = met.map(|_| false);
+                        misses.push(format!("{r:.2}x at N={level}"));
+                    }
+                    None => met = None,
+                }
+                let reference = reference_at(rows, Some(level));
+                summary.push(format!(
+                    "  {level:>3} {:>12} {:>10} {:>10} {:>15} {:>13}",
+                    seconds(sluice.as_ref().and_then(|r| r.wall_s)),
+                    seconds(ideal),
+                    times(vs_ideal),
+                    seconds(reference.as_ref().and_then(|r| r.wall_s)),
+                    times(ratio(
+                        reference.and_then(|r| r.wall_s),
+                        sluice.and_then(|r| r.wall_s)
+                    )),
+                ));
+            }
+            summary[0] = format!(
+                "sluice wall time at concurrency N within {max_ratio:.2}x of serial/N (serial: sluice at N=1) up to N={highest}: {}",
+                verdict(met, &misses.join(", "), "a sluice run failed")
+            );
+            TargetReport { met, summary }
+        }
+        Target::SpeedupAtSameConcurrency { min_speedup } => {
+            // The reference's row says its concurrency even when it did not run.
+            let level = rows
+                .iter()
+                .find(|r| r.runner == Runner::Reference)
+                .and_then(|r| r.concurrency);
+            let reference = reference_at(rows, level);
+            let same = level.and_then(|level| sluice_at(rows, level));
+            let speedup = same.as_ref().and_then(|r| r.speedup_vs_reference);
+            let met = speedup.map(|s| s >= min_speedup);
+            let unmeasured = if reference.is_none() {
+                "the reference did not run".to_owned()
+            } else {
+                format!(
+                    "sluice failed at concurrency {}",
+                    level.map_or("-".to_owned(), |l| l.to_string())
+                )
+            };
+            let mut summary = vec![format!(
+                "sluice rec/s at least {min_speedup:.0}x the reference's at the same concurrency ({}): sluice {} vs reference {} = {}: {}",
+                level.map_or("-".to_owned(), |l| l.to_string()),
+                rate(same.as_ref().and_then(|r| r.records_per_s)),
+                rate(reference.as_ref().and_then(|r| r.records_per_s)),
+                times(speedup),
+                verdict(met, "", &unmeasured)
+            )];
+            let best = rows
+                .iter()
+                .filter(|r| r.runner == Runner::Sluice && r.ok())
+                .max_by(|a, b| {
+                    a.records_per_s
+                        .unwrap_or(0.0)
+                        .total_cmp(&b.records_per_s.unwrap_or(0.0))
+                });
+            if let Some(best) = best {
+                summary.push(format!(
+                    "  sluice's best: {} at concurrency {} ({} the reference at {})",
+                    rate(best.records_per_s),
+                    best.concurrency.map_or("-".to_owned(), |l| l.to_string()),
+                    times(best.speedup_vs_reference),
+                    level.map_or("-".to_owned(), |l| l.to_string()),
+                ));
+            }
+            TargetReport { met, summary }
+        }
+        Target::PeakRssUnder { max_bytes } => {
+            let sluice: Vec<&Row> = rows.iter().filter(|r| r.runner == Runner::Sluice).collect();
+            let peaks: Vec<Option<u64>> = sluice
+                .iter()
+                .map(|r| r.peak_rss_bytes.filter(|_| r.ok()))
+                .collect();
+            let met = peaks
+                .iter()
+                .map(|p| p.map(|p| p < max_bytes))
+                .collect::<Option<Vec<bool>>>()
+                .map(|all| all.iter().all(|&under| under));
+            let measured: Vec<String> = sluice
+                .iter()
+                .zip(&peaks)
+                .map(|(row, peak)| {
+                    format!(
+                        "{} ({}) at concurrency {}",
+                        megabytes(*peak),
+                        mebibytes(*peak),
+                        row.concurrency.map_or("-".to_owned(), |l| l.to_string())
+                    )
+                })
+                .collect();
+            let summary = vec![format!(
+                "sluice peak RSS under {} ({}): {}: {}",
+                mebibytes(Some(max_bytes)),
+                megabytes(Some(max_bytes)),
+                measured.join(", "),
+                verdict(met, "", "a sluice run failed")
+            )];
+            TargetReport { met, summary }
+        }
+    }
+}
+
+/// "met", "NOT met (misses)", or "not measured (why)".
+fn verdict(met: Option<bool>, misses: &str, unmeasured: &str) -> String {
+    match met {
+        Some(true) => "met".to_owned(),
+        Some(false) if misses.is_empty() => "NOT met".to_owned(),
+        Some(false) => format!("NOT met ({misses})"),
+        None => format!("not measured ({unmeasured})"),
     }
 }
 
@@ -237,9 +439,18 @@ impl Report {
     /// The human-readable table, with a legend and the server's own throughput.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        // `read c16` on partitioned scenarios' rows; the usual 6 otherwise.
+        let cmd_width = self
+            .scenarios
+            .iter()
+            .flat_map(|s| &s.rows)
+            .map(|r| r.label().len())
+            .max()
+            .unwrap_or(0)
+            .max(6);
         let _ = writeln!(
             out,
-            "{:<15} {:<9} {:<6} {:>10} {:>10} {:>11} {:>9} {:>10} {:>10}",
+            "{:<15} {:<9} {:<cmd_width$} {:>10} {:>10} {:>11} {:>9} {:>10} {:>10}",
             "scenario",
             "runner",
             "cmd",
@@ -253,10 +464,10 @@ impl Report {
         for scenario in &self.scenarios {
             for row in &scenario.rows {
                 let lead = format!(
-                    "{:<15} {:<9} {:<6}",
+                    "{:<15} {:<9} {:<cmd_width$}",
                     scenario.name,
                     row.runner.name(),
-                    row.command
+                    row.label()
                 );
                 match &row.outcome {
                     Outcome::Ok => {
@@ -303,6 +514,32 @@ impl Report {
             "The reference reads {} records per read scenario (it is slow); it is compared by rec/s.",
             count(Some(self.reference_records))
         );
+        if cmd_width > 6 {
+            let _ = writeln!(
+                out,
+                "read cN: a read at concurrency N (sluice --concurrency N; the reference's concurrency_level). \
+                 vs ref compares with the reference at the same N, else with its one run.\n\
+                 Partitioned scenarios (no floor): the reference reads the whole data set, daily slices at most \
+                 --reference-records / 1,000 days."
+            );
+        }
+        let targets: Vec<(&str, &TargetReport)> = self
+            .scenarios
+            .iter()
+            .filter_map(|s| s.target.as_ref().map(|t| (s.name, t)))
+            .collect();
+        if !targets.is_empty() {
+            let _ = writeln!(out, "Targets:");
+            for (name, target) in targets {
+                let mut lines = target.summary.iter();
+                if let Some(first) = lines.next() {
+                    let _ = writeln!(out, "{name}: {first}");
+                }
+                for line in lines {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
         if let Some(load) = self.load_average.filter(|&load| load >= 0.5) {
             let _ = writeln!(
                 out,
@@ -396,6 +633,12 @@ fn rate(value: Option<f64>) -> String {
 
 fn megabytes(value: Option<u64>) -> String {
     value.map_or("-".to_owned(), |b| format!("{:.1} MB", b as f64 / 1e6))
+}
+
+fn mebibytes(value: Option<u64>) -> String {
+    value.map_or("-".to_owned(), |b| {
+        format!("{:.1} MiB", b as f64 / f64::from(1u32 << 20))
+    })
 }
 
 fn times(value: Option<f64>) -> String {

@@ -1,7 +1,8 @@
 //! The table of benchmark scenarios. A scenario names a manifest in fixtures/bench/ and a
-//! workload; adding one (partitions, incremental slices, concurrency) is a new row here, a new
-//! manifest, and, if its requests differ, a route in the server and a [`Pagination`] variant the
-//! floor client can follow.
+//! workload; adding one is a new row here, a new manifest, and, if its requests differ, a route in
+//! the server and a [`Pagination`] variant the floor client can follow. Partitioned reads
+//! ([`Workload::Partitioned`]: (f) to (i)) have no floor; their [`Shape`] says what the API holds,
+//! passed to the manifest through the run's config, and their [`Target`] what they aim for.
 
 use super::pages::kept_by_status_filter;
 use serde_json::Value;
@@ -51,6 +52,71 @@ pub enum Workload {
         runs: usize,
         reference_runs: usize,
     },
+    /// `read` of the catalog's one stream, partitioned: `shape` says what the API holds (the
+    /// config the harness writes per run carries it), sluice reads at each of `sluice_levels`
+    /// (`--concurrency N`), the reference as `reference` says. No floor.
+    Partitioned {
+        shape: Shape,
+        /// Read in incremental mode (catalog_incremental.json, a STATE message expected), else
+        /// full refresh (catalog.json).
+        incremental: bool,
+        sluice_levels: &'static [usize],
+        reference: ReferenceRuns,
+        check_record: fn(&Value) -> Result<(), String>,
+        target: Target,
+    },
+}
+
+/// What the API holds for a [`Workload::Partitioned`] scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `partitions` partitions of a ListPartitionRouter (the manifest lists them), each one
+    /// request answered after `delay_ms` with `records` records.
+    Delayed {
+        partitions: u64,
+        records: u64,
+        delay_ms: u64,
+    },
+    /// A substream: parent records (paged by the manifest), each parent one child request
+    /// answered at once with `records_per_parent` records.
+    Substream {
+        parents: Parents,
+        records_per_parent: u64,
+    },
+    /// Daily slices from 2024-01-01: at most `days` days, a thousandth of `--records` if
+    /// fewer (the reference: of `--reference-records`), each day 600 to 1,400 records.
+    Daily { days: u64 },
+}
+
+/// How many parents a [`Shape::Substream`] has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parents {
+    Fixed(u64),
+    /// A tenth of `--records` (whole pages of 1,000), at most this many.
+    TenthOfRecordsUpTo(u64),
+}
+
+/// How the reference reads a [`Workload::Partitioned`] scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceRuns {
+    /// Not at all: only sluice's numbers matter.
+    Never,
+    /// Once, at the level the manifest sets (its default of 2 when it sets none).
+    Once { level: usize },
+    /// Once at each of sluice's levels, through the config's `concurrency`.
+    AtEachLevel,
+}
+
+/// What a [`Workload::Partitioned`] scenario aims for; the report says whether it was met.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// sluice's wall time at concurrency N within `max_ratio` times its time at concurrency 1
+    /// divided by N, for every level measured.
+    ScalesWithConcurrency { max_ratio: f64 },
+    /// sluice's records/s at least `min_speedup` times the reference's at the same concurrency.
+    SpeedupAtSameConcurrency { min_speedup: f64 },
+    /// sluice's peak RSS under `max_bytes` at every level.
+    PeakRssUnder { max_bytes: u64 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,6 +209,71 @@ pub const SCENARIOS: &[Scenario] = &[
             check_record: plain_record,
         },
     },
+    Scenario {
+        name: "f-concurrency",
+        about: "32 partitions (ListPartitionRouter) x 100 records, each request answered after 50 ms, at concurrency 1, 2, 8, 16",
+        manifest: "concurrency.yaml",
+        workload: Workload::Partitioned {
+            shape: Shape::Delayed {
+                // The manifest's ListPartitionRouter lists 32 values.
+                partitions: 32,
+                records: 100,
+                delay_ms: 50,
+            },
+            incremental: false,
+            sluice_levels: &[1, 2, 8, 16],
+            reference: ReferenceRuns::AtEachLevel,
+            check_record: plain_record,
+            target: Target::ScalesWithConcurrency { max_ratio: 1.25 },
+        },
+    },
+    Scenario {
+        name: "g-substream",
+        about: "substream: 1,000 parents (pages of 100), one request per parent, 5 records each",
+        manifest: "substream.yaml",
+        workload: Workload::Partitioned {
+            shape: Shape::Substream {
+                parents: Parents::Fixed(1_000),
+                records_per_parent: 5,
+            },
+            incremental: false,
+            sluice_levels: &[2, 8, 16],
+            reference: ReferenceRuns::Once { level: 2 },
+            check_record: child_record,
+            target: Target::SpeedupAtSameConcurrency { min_speedup: 10.0 },
+        },
+    },
+    Scenario {
+        name: "h-incremental",
+        about: "incremental DatetimeBasedCursor, step P1D, 100 days of 600 to 1,400 records, pages of 1,000",
+        manifest: "daily.yaml",
+        workload: Workload::Partitioned {
+            shape: Shape::Daily { days: 100 },
+            incremental: true,
+            sluice_levels: &[2, 8, 16],
+            reference: ReferenceRuns::Once { level: 2 },
+            check_record: dated_record,
+            target: Target::SpeedupAtSameConcurrency { min_speedup: 10.0 },
+        },
+    },
+    Scenario {
+        name: "i-partitions",
+        about: "peak memory, incremental substream with a cursor per partition: 100,000 parents (a tenth of --records at most), 1 record each",
+        manifest: "partitions.yaml",
+        workload: Workload::Partitioned {
+            shape: Shape::Substream {
+                parents: Parents::TenthOfRecordsUpTo(100_000),
+                records_per_parent: 1,
+            },
+            incremental: true,
+            sluice_levels: &[2, 16],
+            reference: ReferenceRuns::Never,
+            check_record: incremental_child_record,
+            target: Target::PeakRssUnder {
+                max_bytes: 64 << 20,
+            },
+        },
+    },
 ];
 
 fn every_record(_: u64) -> bool {
@@ -165,6 +296,30 @@ fn plain_record(message: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A record of a substream: as served, with its parent's id.
+fn child_record(message: &Value) -> Result<(), String> {
+    plain_record(message)?;
+    if !data_of(message)?.contains_key("parent_id") {
+        return Err("the first record lacks the served field parent_id".to_owned());
+    }
+    Ok(())
+}
+
+/// A record of daily.yaml: as served, with its cursor field.
+fn dated_record(message: &Value) -> Result<(), String> {
+    plain_record(message)?;
+    match data_of(message)?.get("updated_at").and_then(Value::as_str) {
+        Some(time) if time.starts_with("2024-") => Ok(()),
+        other => Err(format!("the first record's updated_at is {other:?}")),
+    }
+}
+
+/// A record of partitions.yaml: a substream record with its cursor field.
+fn incremental_child_record(message: &Value) -> Result<(), String> {
+    child_record(message)?;
+    dated_record(message)
 }
 
 /// A record after transform.yaml's AddFields and RemoveFields.

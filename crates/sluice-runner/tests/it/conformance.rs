@@ -18,15 +18,16 @@ fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/conformance")
 }
 
-/// The arguments sluice gets for `command` on the case in `dir`.
-fn sluice_args(dir: &Path, command: &str) -> Vec<String> {
+/// The arguments sluice gets for `command` on the case in `dir`, with the case's config copied
+/// to `config` (sluice writes a migrated config back to its file, as the reference does).
+fn sluice_args(dir: &Path, config: &Path, command: &str) -> Vec<String> {
     let path = |name: &str| dir.join(name).display().to_string();
     let mut args = vec![
         command.to_owned(),
         "--manifest".into(),
         path("manifest.yaml"),
     ];
-    args.extend(["--config".into(), path("config.json")]);
+    args.extend(["--config".into(), config.display().to_string()]);
     if command == "read" {
         args.extend(["--catalog".into(), path("catalog.json")]);
         if dir.join("state.json").exists() {
@@ -100,15 +101,24 @@ fn check_case(dir: &Path) -> Vec<String> {
             ];
         }
     };
+    let scratch = match tempfile::tempdir() {
+        Ok(scratch) => scratch,
+        Err(e) => return vec![format!("cannot make a scratch directory: {e}")],
+    };
+    let config = scratch.path().join("config.json");
     let mut problems = Vec::new();
     for command in &spec.commands {
+        if let Err(e) = std::fs::copy(dir.join("config.json"), &config) {
+            problems.push(format!("config.json: {e}"));
+            break;
+        }
         let Some(expected) = expected.get(command) else {
             problems.push(format!(
                 "{command}: expected.json has no `{command}` entry; re-record the case"
             ));
             continue;
         };
-        let run = match run_sluice(&sluice_args(dir, command)) {
+        let run = match run_sluice(&sluice_args(dir, &config, command)) {
             Ok(run) => run,
             Err(e) => {
                 problems.push(format!("{command}: {e}"));

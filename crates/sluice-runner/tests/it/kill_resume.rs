@@ -558,6 +558,18 @@ struct Sweep {
 }
 
 impl Sweep {
+    fn new(label: &str, kill_points: usize) -> Self {
+        Self {
+            label: label.to_owned(),
+            kill_points,
+            failures: Vec::new(),
+            shortened_resumes: 0,
+            mid_sync_parent_states: 0,
+        }
+    }
+}
+
+impl Sweep {
     fn assert_no_loss(&self) {
         assert!(
             self.failures.is_empty(),
@@ -637,13 +649,7 @@ fn sweep(
             .chain((1..=whole.requests).map(Kill::AtRequest))
             .collect(),
     };
-    let mut sweep = Sweep {
-        label: label.clone(),
-        kill_points: kills.len(),
-        failures: Vec::new(),
-        shortened_resumes: 0,
-        mid_sync_parent_states: 0,
-    };
+    let mut sweep = Sweep::new(&label, kills.len());
     for kill in kills {
         let killed = match harness.killed_run(None, kill, &flags) {
             Ok(killed) => killed,
@@ -718,13 +724,7 @@ fn sweep_twice(name: &str, harness: &Harness, concurrency: usize) -> Sweep {
         .map(Kill::AfterRecords)
         .chain((1..=whole.states).map(Kill::AfterStates))
         .collect();
-    let mut sweep = Sweep {
-        label: label.clone(),
-        kill_points: kills.len(),
-        failures: Vec::new(),
-        shortened_resumes: 0,
-        mid_sync_parent_states: 0,
-    };
+    let mut sweep = Sweep::new(&label, kills.len());
     for kill in kills {
         let first = match harness.killed_run(None, kill, &flags) {
             Ok(first) => first,

@@ -12,7 +12,13 @@
 //!   `sourceStats` (`"__global__"` for a GLOBAL state, `"__legacy__"` for a LEGACY one);
 //! - check: `status` of the CONNECTION_STATUS (`SUCCEEDED` / `FAILED`);
 //! - discover: `streams` = for each catalog stream, its name, supported sync modes, cursor and
-//!   primary-key fields.
+//!   primary-key fields;
+//! - any command: `controls` = the config of each CONTROL message, in order, when there is at
+//!   least one (a config migration, an OAuth token rotation). The reference's configs carry the
+//!   manifest (`__injected_declarative_manifest`, which its entrypoint injects when given
+//!   `--manifest-path`): it is dropped, as sluice keeps the manifest out of the config. A
+//!   rotated token's `token_expiry_date` (now plus the token's lifetime, a wall-clock figure)
+//!   becomes [`WALL_CLOCK_MARKER`].
 //!
 //! Log lines, traces other than ERROR, messages' text and timestamps are not compared.
 //!
@@ -40,6 +46,12 @@ use std::collections::BTreeMap;
 
 /// What a per-partition state's `lookback_window` (a wall-clock figure) is replaced by.
 pub const LOOKBACK_WINDOW_MARKER: &str = "<wall-clock seconds>";
+
+/// What a CONTROL config's `token_expiry_date` (a wall-clock instant) is replaced by.
+pub const WALL_CLOCK_MARKER: &str = "<wall-clock instant>";
+
+/// The config key under which the reference's entrypoint injects the manifest.
+const INJECTED_MANIFEST_KEY: &str = "__injected_declarative_manifest";
 
 /// The Airbyte commands a case can run.
 pub const COMMANDS: [&str; 3] = ["check", "discover", "read"];
@@ -114,6 +126,7 @@ pub fn normalise(command: &str, stdout: &str, exit_success: bool, order: RecordO
     let mut errors: Vec<String> = Vec::new();
     let mut status = Value::Null;
     let mut streams: Vec<Value> = Vec::new();
+    let mut controls: Vec<Value> = Vec::new();
 
     for line in stdout.lines() {
         let Ok(Value::Object(message)) = serde_json::from_str::<Value>(line.trim()) else {
@@ -147,6 +160,16 @@ pub fn normalise(command: &str, stdout: &str, exit_success: bool, order: RecordO
                     .get("status")
                     .cloned()
                     .unwrap_or(Value::Null);
+            }
+            Some("CONTROL") => {
+                if let Some(Value::Object(config)) = message["control"]
+                    .get("connectorConfig")
+                    .and_then(|c| c.get("config"))
+                {
+                    let mut config = config.clone();
+                    config.shift_remove(INJECTED_MANIFEST_KEY);
+                    controls.push(Value::Object(config));
+                }
             }
             Some("CATALOG") => {
                 if let Some(Value::Array(catalog)) = message["catalog"].get("streams") {
@@ -190,6 +213,9 @@ pub fn normalise(command: &str, stdout: &str, exit_success: bool, order: RecordO
         }
         _ => {}
     }
+    if !controls.is_empty() {
+        out.insert("controls".into(), Value::Array(controls));
+    }
     canonicalise(&Value::Object(out))
 }
 
@@ -198,6 +224,11 @@ pub fn normalise(command: &str, stdout: &str, exit_success: bool, order: RecordO
 /// and applying it twice changes nothing.
 pub fn canonicalise(output: &Value) -> Value {
     let mut output = output.clone();
+    if let Some(Value::Array(controls)) = output.get_mut("controls") {
+        for config in controls {
+            mark_token_expiry(config);
+        }
+    }
     if let Some(Value::Object(states)) = output.get_mut("states") {
         for entry in states.values_mut() {
             let Value::Object(entry) = entry else {
@@ -224,6 +255,23 @@ pub fn canonicalise(output: &Value) -> Value {
         }
     }
     output
+}
+
+/// Replaces every `token_expiry_date` string in a CONTROL config by [`WALL_CLOCK_MARKER`].
+fn mark_token_expiry(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                if key == "token_expiry_date" && child.is_string() {
+                    *child = json!(WALL_CLOCK_MARKER);
+                } else {
+                    mark_token_expiry(child);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mark_token_expiry),
+        _ => {}
+    }
 }
 
 /// Whether `state` has the shape of a per-partition cursor's state.
@@ -533,6 +581,34 @@ not json at all
             normalised["states"]["events"],
             json!({"stream_state": {"updated_at": "2024-01-05", "lookback_window": 3, "states": "not a list"},
                    "sourceStats": {"recordCount": 2.0}})
+        );
+    }
+
+    #[test]
+    fn control_configs_are_kept_without_the_injected_manifest_or_the_clock() {
+        let output = r#"{"type":"CONTROL","control":{"type":"CONNECTOR_CONFIG","emitted_at":1.5,"connectorConfig":{"config":{"region":"eu","__injected_declarative_manifest":{"version":"6.0.0"},"credentials":{"token_expiry_date":"2026-01-01T00:00:00+00:00"}}}}}
+{"type":"CONNECTION_STATUS","connectionStatus":{"status":"SUCCEEDED"}}"#;
+        let normalised = normalise("check", output, true, RecordOrder::Emitted);
+        assert_eq!(
+            normalised["controls"],
+            json!([{"region": "eu", "credentials": {"token_expiry_date": WALL_CLOCK_MARKER}}])
+        );
+        let quiet = normalise(
+            "check",
+            r#"{"type":"CONNECTION_STATUS","connectionStatus":{"status":"SUCCEEDED"}}"#,
+            true,
+            RecordOrder::Emitted,
+        );
+        assert!(
+            quiet.get("controls").is_none(),
+            "no CONTROL, no key: {quiet}"
+        );
+        assert_eq!(
+            diff(&normalised, &quiet, 10),
+            vec![format!(
+                "controls: missing, expected {}",
+                normalised["controls"]
+            )]
         );
     }
 
