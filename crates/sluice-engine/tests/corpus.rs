@@ -297,6 +297,9 @@ fn dynamic_stream_components_are_never_refused() {
             );
         }
     }
+    // Airtable needs nothing but dynamic streams and config migrations, which both run.
+    let airtable = sluice_manifest::load_file(&dir.join("airtable/manifest.yaml")).unwrap();
+    assert_eq!(manifest_problems(&airtable), Vec::<String>::new());
     assert!(
         with_dynamic_streams >= 4,
         "{with_dynamic_streams} manifests with dynamic_streams"
