@@ -618,19 +618,7 @@ impl Mapping {
             }
             None => None,
         };
-        let field_path = mapping
-            .field_path
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                Template::new(p).map_err(|e| {
-                    EngineError::config(format!(
-                        "manifest at {}: {e}",
-                        path.key("field_path").index(i)
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let field_path = templates(&mapping.field_path, &path.key("field_path"))?;
         let value_type = mapping.value_type.as_ref().map(|t| match t {
             model::ValueType::String => LiteralType::String,
             model::ValueType::Number => LiteralType::Float,
@@ -754,19 +742,7 @@ struct ConfigPointer {
 
 impl ConfigPointer {
     fn build(config: &model::StreamConfig, path: &ManifestPath) -> Result<Self, EngineError> {
-        let configs_pointer = config
-            .configs_pointer
-            .iter()
-            .enumerate()
-            .map(|(i, p)| {
-                Template::new(p).map_err(|e| {
-                    EngineError::config(format!(
-                        "manifest at {}: {e}",
-                        path.key("configs_pointer").index(i)
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        let configs_pointer = templates(&config.configs_pointer, &path.key("configs_pointer"))?;
         Ok(Self {
             path: path.clone(),
             configs_pointer,
@@ -851,6 +827,18 @@ fn config_combinations(
             merged
         })
         .collect())
+}
+
+/// Each text of a list of templates compiled; an error names the item's path under `path`.
+fn templates(sources: &[String], path: &ManifestPath) -> Result<Vec<Template>, EngineError> {
+    sources
+        .iter()
+        .enumerate()
+        .map(|(i, source)| {
+            Template::new(source)
+                .map_err(|e| EngineError::config(format!("manifest at {}: {e}", path.index(i))))
+        })
+        .collect()
 }
 
 #[cfg(test)]
