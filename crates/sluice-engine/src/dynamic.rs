@@ -505,7 +505,8 @@ impl Resolver {
                 while let Some(slice) = source.next_slice(&reader).await? {
                     let stream_slice = slice.template_value();
                     let mut pages = reader.pages(&slice);
-                    while let Some(page) = reader.next_page(&mut pages, &slice).await? {
+                    let key = reader.cursor().slice_key(&slice);
+                    while let Some(page) = reader.next_page(&mut pages, &key).await? {
                         for record in page {
                             let values = record.into_value();
                             let vars = Variables {
@@ -530,34 +531,28 @@ impl Resolver {
             } => {
                 for values in config_combinations(stream_configs, config)? {
                     let values = Value::Object(values);
-                    let vars = Variables {
-                        config,
-                        template: &template_value,
-                        components_values: &values,
-                        stream_slice: None,
-                    };
-                    out.push(map_values(
+                    let parsing = ValueParsing::YamlLenient;
+                    out.push(map_components_values(
                         template,
+                        &template_value,
                         mappings,
-                        &vars,
-                        ValueParsing::YamlLenient,
+                        config,
+                        &values,
+                        parsing,
                     )?);
                 }
             }
             Resolver::Parametrized { values, mappings } => {
                 for values in values {
                     let values = Value::Object(values.clone());
-                    let vars = Variables {
-                        config,
-                        template: &template_value,
-                        components_values: &values,
-                        stream_slice: None,
-                    };
-                    out.push(map_values(
+                    let parsing = ValueParsing::YamlStrict;
+                    out.push(map_components_values(
                         template,
+                        &template_value,
                         mappings,
-                        &vars,
-                        ValueParsing::YamlStrict,
+                        config,
+                        &values,
+                        parsing,
                     )?);
                 }
             }
@@ -638,6 +633,25 @@ impl Mapping {
 }
 
 /// A copy of `template` with every mapping applied for one set of components values.
+/// [`map_values`] for a resolver whose values come from the config or the manifest, not from
+/// a stream slice.
+fn map_components_values(
+    template: &Map<String, Value>,
+    template_value: &Value,
+    mappings: &[Mapping],
+    config: &Value,
+    values: &Value,
+    parsing: ValueParsing,
+) -> Result<Map<String, Value>, EngineError> {
+    let vars = Variables {
+        config,
+        template: template_value,
+        components_values: values,
+        stream_slice: None,
+    };
+    map_values(template, mappings, &vars, parsing)
+}
+
 fn map_values(
     template: &Map<String, Value>,
     mappings: &[Mapping],

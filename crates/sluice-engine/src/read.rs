@@ -29,7 +29,8 @@ pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
         )));
     };
     let mut pages = reader.pages(&slice);
-    reader.next_page(&mut pages, &slice).await?;
+    let key = reader.cursor().slice_key(&slice);
+    reader.next_page(&mut pages, &key).await?;
     Ok(())
 }
 
@@ -190,9 +191,7 @@ async fn read_page<'a, 'p>(
         // The semaphore is never closed, so acquiring cannot fail.
         partition.permit = readers.acquire().await.ok();
     }
-    let page = reader
-        .next_page(&mut partition.pages, &partition.slice)
-        .await;
+    let page = reader.next_page(&mut partition.pages, &partition.key).await;
     (partition, page)
 }
 

@@ -429,17 +429,15 @@ impl<'a> SliceReader<'a> {
         }
     }
 
-    /// The next page of `pages`, filtered as the stream's cursor asks.
+    /// The next page of `pages`, filtered as the stream's cursor asks; `slice_key` is the
+    /// cursor's key for the slice ([`Cursor::slice_key`], worked out once per slice).
     pub async fn next_page(
         &self,
         pages: &mut PageReader<'a>,
-        slice: &StreamSlice,
+        slice_key: &str,
     ) -> Result<Option<Vec<RecordData>>, EngineError> {
-        let (spec, slice_key) = {
-            let cursor = self.cursor.borrow();
-            (cursor.datetime_spec().cloned(), cursor.slice_key(slice))
-        };
-        let filter = |record: &Value| self.cursor.borrow().should_be_synced(&slice_key, record);
+        let spec = self.cursor.borrow().datetime_spec().cloned();
+        let filter = |record: &Value| self.cursor.borrow().should_be_synced(slice_key, record);
         let gate = RecordGate {
             keep: spec
                 .as_ref()
@@ -757,7 +755,7 @@ impl<'a> ParentRead<'a> {
             match self.slice.as_mut() {
                 Some(current) if current.pages.is_some() => {
                     let page = match current.pages.as_mut() {
-                        Some(pages) => reader.next_page(pages, &current.slice).await?,
+                        Some(pages) => reader.next_page(pages, &current.key).await?,
                         None => None,
                     };
                     match page {

@@ -85,7 +85,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let reference_records = round_up_to_pages(args.reference_records.clamp(1, records));
 
     let root = workspace::root();
-    let target_dir = target_dir(&root);
+    let target_dir = crate::workspace::target_dir();
     let work = target_dir.join("bench");
     std::fs::create_dir_all(&work).with_context(|| format!("cannot create {}", work.display()))?;
 
@@ -178,13 +178,6 @@ fn select_scenarios(selectors: &[String]) -> anyhow::Result<Vec<&'static Scenari
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the workspace root) when set,
 /// else `target/`.
-fn target_dir(root: &Path) -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join("target"),
-    }
-}
-
 /// `cargo build --release -p sluice-runner`; a failure becomes every sluice row's reason.
 fn build_sluice(root: &Path, target_dir: &Path) -> Result<PathBuf, String> {
     let binary = target_dir.join("release/sluice");
