@@ -45,7 +45,7 @@ pub(crate) struct ReadOptions {
 
 /// What the streams of one sync share. Streams and their partitions run as futures on one task,
 /// so the writer sits in a `RefCell` borrowed only to write a message, never across an await.
-struct Sync<'o, W: Write + Send + 'static> {
+struct SyncContext<'o, W: Write + Send + 'static> {
     out: RefCell<&'o mut MessageWriter<W>>,
     /// One permit per partition being read, across all streams.
     readers: Semaphore,
@@ -56,7 +56,7 @@ struct Sync<'o, W: Write + Send + 'static> {
     options: ReadOptions,
 }
 
-impl<W: Write + Send + 'static> Sync<'_, W> {
+impl<W: Write + Send + 'static> SyncContext<'_, W> {
     fn emit(&self, message: &AirbyteMessage) -> Result<(), EngineError> {
         self.out
             .borrow_mut()
@@ -81,7 +81,7 @@ pub(crate) async fn read<W: Write + Send + 'static>(
         tracing::warn!("{warning}");
     }
     let concurrency = options.concurrency.max(1);
-    let sync = Sync {
+    let sync = SyncContext {
         out: RefCell::new(out),
         readers: Semaphore::new(concurrency),
         generators: Semaphore::new((concurrency / 2).max(1)),
@@ -207,7 +207,7 @@ struct Tally {
 /// the other streams. A slice that fails is reported and the stream's other slices are still
 /// read; its state never moves past the failed slice.
 async fn read_stream<W: Write + Send + 'static>(
-    sync: &Sync<'_, W>,
+    sync: &SyncContext<'_, W>,
     stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
@@ -218,7 +218,7 @@ async fn read_stream<W: Write + Send + 'static>(
 }
 
 async fn read_stream_with<W: Write + Send + 'static>(
-    sync: &Sync<'_, W>,
+    sync: &SyncContext<'_, W>,
     mut generator: Option<SemaphorePermit<'_>>,
     stream: &Stream,
     state: &Map<String, Value>,
@@ -370,7 +370,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
 /// Writes a page of a partition's records, noting each in the cursor, with the mid-slice
 /// checkpoints `--checkpoint-every` asks for.
 fn write_page<W: Write + Send + 'static>(
-    sync: &Sync<'_, W>,
+    sync: &SyncContext<'_, W>,
     stream: &Stream,
     reader: &SliceReader<'_>,
     cursor_field: &Option<String>,
@@ -426,7 +426,7 @@ fn write_page<W: Write + Send + 'static>(
 /// Closes a partition whose pages are all read (or whose read failed): the cursor may move,
 /// and its state is written after the partition's records.
 fn close_partition<W: Write + Send + 'static>(
-    sync: &Sync<'_, W>,
+    sync: &SyncContext<'_, W>,
     stream: &Stream,
     reader: &SliceReader<'_>,
     partition: &Partition<'_, '_>,
