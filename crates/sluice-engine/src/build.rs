@@ -565,13 +565,16 @@ impl Builder<'_> {
         for (index, parent) in substream.parent_stream_configs.iter().enumerate() {
             let at_parent = path.key("parent_stream_configs").index(index);
             let stream_path = at_parent.key("stream");
-            let model::Stream::DeclarativeStream(declarative) = &parent.stream else {
-                return Err(at(
-                    &stream_path,
-                    "a StateDelegatingStream as a parent stream is not supported yet",
-                ));
+            // A StateDelegatingStream parent is read as its incremental stream once the child
+            // keeps state for it (`incremental_dependency`), else as its full refresh stream.
+            let stream = match &parent.stream {
+                model::Stream::DeclarativeStream(declarative) => {
+                    self.stream(declarative, &stream_path)?
+                }
+                model::Stream::StateDelegatingStream(delegating) => {
+                    self.state_delegating_stream(delegating, &stream_path)?
+                }
             };
-            let stream = self.stream(declarative, &stream_path)?;
             let config = ParentConfig::from_model(parent, &stream.name, self.config, &at_parent)
                 .map_err(slice_error)?;
             parents.push(Parent {

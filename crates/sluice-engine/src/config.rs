@@ -87,8 +87,11 @@ mod tests {
 }
 
 /// A config that satisfies a spec's shape, for checking a manifest without a user's config:
-/// each property's `default`, else its first example, `const` or enum value, else a value of
-/// its type (dates for date-like strings), following the first variant of a `oneOf`/`anyOf`.
+/// each property's `default`, else its first example that fits (an item example of an array
+/// property becomes a one-item list; a string example that does not match the property's
+/// `pattern`, such as the placeholder `YYYY-MM-DD`, is passed over), `const` or enum value, else
+/// a value of its type (a date or datetime in the shape its `format` or `pattern` asks for),
+/// following the first variant of a `oneOf`/`anyOf`.
 pub(crate) fn sample_config(connection_specification: &Value) -> Value {
     sample(connection_specification, 0)
 }
@@ -106,7 +109,11 @@ fn sample(schema: &Value, depth: usize) -> Value {
     if let Some(value) = schema.get("default").or_else(|| schema.get("const")) {
         return value.clone();
     }
-    if let Some(value) = first("examples").or_else(|| first("enum")) {
+    let declared = declared_type(schema);
+    if let Some(example) = fitting_example(schema, declared) {
+        return example;
+    }
+    if let Some(value) = first("enum") {
         return value.clone();
     }
     if let Some(variant) = first("oneOf").or_else(|| first("anyOf")) {
@@ -123,16 +130,6 @@ fn sample(schema: &Value, depth: usize) -> Value {
         }
         return value;
     }
-    let declared = match schema.get("type") {
-        Some(Value::String(t)) => t.as_str(),
-        Some(Value::Array(types)) => types
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("null"),
-        _ if schema.get("properties").is_some() => "object",
-        _ => "string",
-    };
     match declared {
         "object" => sample_object(schema, depth),
         "array" => Value::Array(Vec::new()),
@@ -141,6 +138,43 @@ fn sample(schema: &Value, depth: usize) -> Value {
         "null" => Value::Null,
         _ => Value::String(sample_string(schema)),
     }
+}
+
+fn declared_type(schema: &Value) -> &str {
+    match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    }
+}
+
+/// The first of the property's `examples` a user could have typed: specs often give an array
+/// property examples of its items, and a string property a placeholder of its format.
+fn fitting_example(schema: &Value, declared: &str) -> Option<Value> {
+    let examples = schema.get("examples")?.as_array()?;
+    let pattern = string_pattern(schema);
+    examples
+        .iter()
+        .find_map(|example| match (declared, example) {
+            ("array", Value::Array(_)) => Some(example.clone()),
+            ("array", item) => Some(Value::Array(vec![item.clone()])),
+            ("string", Value::String(text)) => match &pattern {
+                Some(pattern) if !pattern.is_match(text) => None,
+                _ => Some(example.clone()),
+            },
+            _ => Some(example.clone()),
+        })
+}
+
+/// The property's `pattern`, when the regex engine reads it (JSON Schema patterns are ECMA
+/// regexes; the few it cannot read are ignored here, as a sample is only a best guess).
+fn string_pattern(schema: &Value) -> Option<regex::Regex> {
+    regex::Regex::new(schema.get("pattern")?.as_str()?).ok()
 }
 
 fn sample_object(schema: &Value, depth: usize) -> Value {
@@ -154,24 +188,40 @@ fn sample_object(schema: &Value, depth: usize) -> Value {
     )
 }
 
+/// A string for the property: the first candidate its `pattern` accepts, trying those of its
+/// `format` first (connectors' specs write dates as `2020-01-01`, `01-01-2020`, ...).
 fn sample_string(schema: &Value) -> String {
+    const DATETIMES: &[&str] = &[
+        "2020-01-01T00:00:00Z",
+        "2020-01-01T00:00:00.000Z",
+        "2020-01-01T00:00:00",
+        "2020-01-01 00:00:00",
+        "2020-01-01T00:00:00+00:00",
+    ];
+    const DATES: &[&str] = &["2020-01-01", "01-01-2020", "2020/01/01", "01/01/2020"];
+    const OTHERS: &[&str] = &["sample", "1", "2020-01"];
     let format = schema
         .get("format")
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let pattern = schema
-        .get("pattern")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let date_like =
-        pattern.contains("[0-9]{4}-[0-9]{2}-[0-9]{2}") || pattern.contains(r"\d{4}-\d{2}-\d{2}");
-    match format {
-        "date-time" => "2020-01-01T00:00:00Z".to_owned(),
-        "date" => "2020-01-01".to_owned(),
-        _ if date_like && pattern.contains('T') => "2020-01-01T00:00:00Z".to_owned(),
-        _ if date_like => "2020-01-01".to_owned(),
-        _ => "sample".to_owned(),
-    }
+    let candidates: Vec<&str> = match format {
+        "date-time" => [DATETIMES, DATES, OTHERS].concat(),
+        "date" => [DATES, DATETIMES, OTHERS].concat(),
+        _ => [OTHERS, DATETIMES, DATES].concat(),
+    };
+    let fallback = match format {
+        "date-time" => DATETIMES[0],
+        "date" => DATES[0],
+        _ => OTHERS[0],
+    };
+    let Some(pattern) = string_pattern(schema) else {
+        return fallback.to_owned();
+    };
+    candidates
+        .into_iter()
+        .find(|candidate| pattern.is_match(candidate))
+        .unwrap_or(fallback)
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -194,6 +244,27 @@ mod sample_tests {
             sample_config(&spec),
             json!({"page_size": 50, "region": "eu", "start_date": "2020-01-01T00:00:00Z",
                    "credentials": {"auth_type": "oauth", "client_id": "sample"}})
+        );
+    }
+
+    #[test]
+    fn samples_fit_patterns_and_item_examples() {
+        let spec = json!({"type": "object", "properties": {
+            // coingecko-coins: a date in dd-mm-yyyy.
+            "start": {"type": "string", "format": "date", "pattern": "^[0-9]{2}-[0-9]{2}-[0-9]{4}$"},
+            // exchange-rates: the example is a placeholder the pattern rejects.
+            "from": {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                     "examples": ["YYYY-MM-DD"]},
+            // trustpilot: examples of the items of an array.
+            "units": {"type": "array", "items": {"type": "string"}, "examples": ["a.com", "b.com"]},
+            "lists": {"type": "array", "examples": [["x"]]},
+            "stamp": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"},
+            "free": {"type": "string", "pattern": "^[a-z]+$", "examples": ["abc"]}
+        }});
+        assert_eq!(
+            sample_config(&spec),
+            json!({"start": "01-01-2020", "from": "2020-01-01", "units": ["a.com"],
+                   "lists": ["x"], "stamp": "2020-01-01T00:00:00Z", "free": "abc"})
         );
     }
 }

@@ -455,7 +455,7 @@ fn close_partition<W: Write + Send + 'static>(
 
 /// Whether a `StateDelegatingStream`'s state is older than its `api_retention_period` (or has
 /// no readable cursor, which counts as older, as in the reference).
-fn is_past_retention(
+pub(crate) fn is_past_retention(
     full_refresh: &Stream,
     delegation: &Delegation,
     state: &Map<String, Value>,

@@ -46,6 +46,28 @@ pub(crate) struct Parent {
     pub stream: Box<Stream>,
 }
 
+impl Parent {
+    /// The stream to read and the state to read it from: a `StateDelegatingStream` reads its
+    /// incremental stream once it has state younger than its `api_retention_period`, and its
+    /// full refresh stream from no state otherwise.
+    fn delegate(&self, state: Map<String, Value>) -> (&Stream, Map<String, Value>) {
+        match &self.stream.with_state {
+            Some(delegation) if !state.is_empty() => {
+                if crate::read::is_past_retention(&self.stream, delegation, &state) {
+                    tracing::warn!(
+                        "Stream '{}' has a cursor value older than the API's retention period. Falling back to full refresh to avoid data loss.",
+                        self.stream.name
+                    );
+                    (&self.stream, Map::new())
+                } else {
+                    (&delegation.incremental, state)
+                }
+            }
+            _ => (&self.stream, state),
+        }
+    }
+}
+
 /// An incremental cursor, as built from the manifest.
 #[derive(Debug, Default)]
 pub(crate) enum CursorSpec {
@@ -626,6 +648,8 @@ struct Substream<'a> {
 /// One parent stream being read for its children.
 struct ParentRead<'a> {
     parent: &'a Parent,
+    /// The stream read: the parent's own, or a `StateDelegatingStream`'s side for its state.
+    stream: &'a Stream,
     /// The parent's state as its child keeps it.
     state: Map<String, Value>,
     reader: Option<(SliceReader<'a>, SliceSource<'a>)>,
@@ -648,13 +672,17 @@ impl<'a> Substream<'a> {
     fn new(parents: &'a [Parent], child_state: &Map<String, Value>) -> Result<Self, EngineError> {
         let parents = parents
             .iter()
-            .map(|parent| ParentRead {
-                state: parent_state(parent, child_state),
-                parent,
-                reader: None,
-                slice: None,
-                pending: VecDeque::new(),
-                done: false,
+            .map(|parent| {
+                let (stream, state) = parent.delegate(parent_state(parent, child_state));
+                ParentRead {
+                    state,
+                    stream,
+                    parent,
+                    reader: None,
+                    slice: None,
+                    pending: VecDeque::new(),
+                    done: false,
+                }
             })
             .collect();
         Ok(Self {
@@ -717,7 +745,12 @@ fn parent_state(parent: &Parent, child_state: &Map<String, Value>) -> Map<String
     }
     let values: Vec<&Value> = child_state.values().collect();
     if let [value @ (Value::String(_) | Value::Number(_))] = values.as_slice() {
-        if let Some(field) = parent.stream.slicing.cursor.cursor_field() {
+        // A StateDelegatingStream's incremental stream names the field, as the child has state.
+        let stream = match &parent.stream.with_state {
+            Some(delegation) => &delegation.incremental,
+            None => &parent.stream,
+        };
+        if let Some(field) = stream.slicing.cursor.cursor_field() {
             let mut state = Map::new();
             state.insert(field.to_owned(), (*value).clone());
             return state;
@@ -728,7 +761,7 @@ fn parent_state(parent: &Parent, child_state: &Map<String, Value>) -> Map<String
 
 impl<'a> ParentRead<'a> {
     fn initial_state(&self) -> Map<String, Value> {
-        match Cursor::new(&self.parent.stream, &self.state, None) {
+        match Cursor::new(self.stream, &self.state, None) {
             Ok(cursor) => cursor.state(),
             Err(_) => self.state.clone(),
         }
@@ -747,7 +780,7 @@ impl<'a> ParentRead<'a> {
                 return Ok(self.pending.pop_front());
             }
             if self.reader.is_none() {
-                self.reader = Some(SliceReader::open(&self.parent.stream, &self.state).await?);
+                self.reader = Some(SliceReader::open(self.stream, &self.state).await?);
             }
             let Some((reader, source)) = self.reader.as_mut() else {
                 continue;
