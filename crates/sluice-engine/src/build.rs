@@ -3,6 +3,7 @@
 //! Every error names the manifest path of the component it comes from.
 
 use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
+use crate::file_upload::FileUploader;
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
 use crate::stream::{Delegation, Retriever, SchemaSource, Stream};
 use crate::support::{refuse_outside_streams, unsupported_components};
@@ -16,7 +17,7 @@ use sluice_manifest::{Manifest, ManifestPath};
 use sluice_paginate::{PaginationResetPolicy, Paginator};
 use sluice_protocol::ConnectorSpecification;
 use sluice_protocol::{AirbyteMessage, FailureType, SyncMode};
-use sluice_records::RecordSelector;
+use sluice_records::{Decoder, Extractor, RecordSelector};
 use sluice_slice::datetime::IsoDuration;
 use sluice_slice::{CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError};
 use std::collections::HashSet;
@@ -299,6 +300,10 @@ impl Builder<'_> {
             }
         };
         let mut retriever = retriever;
+        if let Some(uploader) = &stream.file_uploader {
+            retriever.file_uploader =
+                Some(self.file_uploader(uploader, &name, &path.key("file_uploader"))?);
+        }
         let caches = match &stream.retriever {
             model::Retriever::SimpleRetriever(r) => match &r.requester {
                 model::Requester::HttpRequester(h) => h.use_cache != Some(false),
@@ -759,6 +764,49 @@ impl Builder<'_> {
             ignore_slice_options_when_paginated: retriever
                 .ignore_stream_slicer_parameters_on_paginated_requests
                 .unwrap_or(false),
+            file_uploader: None,
+        })
+    }
+
+    /// A stream's `file_uploader`. Its `file_extractor` is not read: the reference does not
+    /// read it either (the whole response body is the file).
+    fn file_uploader(
+        &self,
+        uploader: &model::FileUploader,
+        stream: &str,
+        path: &ManifestPath,
+    ) -> Result<FileUploader, EngineError> {
+        let requester = match &uploader.requester {
+            model::Requester::HttpRequester(r) => self.requester(r, &path.key("requester"))?,
+            model::Requester::CustomRequester(_) => {
+                return Err(at(
+                    &path.key("requester"),
+                    "a custom requester cannot run in sluice",
+                ));
+            }
+        };
+        let at_target = path.key("download_target_extractor");
+        let target = Extractor::from_model(
+            &uploader.download_target_extractor,
+            &Decoder::Json,
+            self.config,
+            &at_target,
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        let filename = uploader
+            .filename_extractor
+            .as_deref()
+            .filter(|source| !source.is_empty())
+            .map(|source| compile(source, &path.key("filename_extractor")))
+            .transpose()?;
+        Ok(FileUploader {
+            requester,
+            target,
+            filename,
+            parameters: parameters_value(uploader.parameters.as_ref()),
+            config: Arc::clone(self.config),
+            stream: stream.to_owned(),
+            path: path.clone(),
         })
     }
 

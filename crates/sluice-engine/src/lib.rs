@@ -21,6 +21,7 @@ mod config_rules;
 mod dynamic;
 mod dynamic_schema;
 mod error;
+mod file_upload;
 mod output;
 mod read;
 mod slicing;

@@ -1,5 +1,5 @@
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sluice_protocol::{AirbyteMessage, Level};
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -91,6 +91,8 @@ pub enum RecordData {
     /// ([`AsSent::Reprint`](sluice_protocol::AsSent::Reprint)): parsed where it is written, off
     /// the reading thread.
     Unparsed(Bytes),
+    /// A parsed record whose file was downloaded (`file_uploader`): its RECORD says where.
+    WithFile(Box<(Value, sluice_protocol::AirbyteRecordMessageFileReference)>),
 }
 
 impl RecordData {
@@ -98,6 +100,7 @@ impl RecordData {
     pub fn to_value(&self) -> Value {
         match self {
             RecordData::Parsed(value) => value.clone(),
+            RecordData::WithFile(filed) => filed.0.clone(),
             RecordData::AsSent(json) | RecordData::Unparsed(json) => parse_checked(json),
         }
     }
@@ -107,6 +110,7 @@ impl RecordData {
     pub fn with_field<T>(&self, name: &str, read: impl FnOnce(&Value) -> T) -> T {
         match self {
             RecordData::Parsed(value) => read(value),
+            RecordData::WithFile(filed) => read(&filed.0),
             RecordData::AsSent(json) | RecordData::Unparsed(json) => {
                 let mut only = serde_json::Map::new();
                 let fields: Result<
@@ -130,6 +134,7 @@ impl RecordData {
     pub fn into_value(self) -> Value {
         match self {
             RecordData::Parsed(value) => value,
+            RecordData::WithFile(filed) => filed.0,
             RecordData::AsSent(json) | RecordData::Unparsed(json) => parse_checked(&json),
         }
     }
@@ -395,6 +400,19 @@ fn write_record<W: Write>(out: &mut W, stream: &str, data: &RecordData) -> io::R
     match data {
         RecordData::Parsed(value) => {
             sluice_protocol::write_record_json(&mut *out, stream, value, emitted_at)?;
+        }
+        RecordData::WithFile(filed) => {
+            let (value, file) = &**filed;
+            let data = match value {
+                Value::Object(data) => data.clone(),
+                _ => Map::new(),
+            };
+            let mut record = sluice_protocol::AirbyteRecordMessage::new(stream, data, emitted_at);
+            record.file_reference = Some(file.clone());
+            sluice_protocol::write_message_json(
+                &mut *out,
+                &sluice_protocol::AirbyteMessage::Record(record),
+            )?;
         }
         RecordData::AsSent(json) => {
             sluice_protocol::write_record_json_as_sent(&mut *out, stream, json, emitted_at)?;

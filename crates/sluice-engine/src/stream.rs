@@ -2,6 +2,7 @@
 
 use crate::EngineError;
 use crate::dynamic_schema::DynamicSchema;
+use crate::file_upload::FileUploader;
 use crate::output::RecordData;
 use crate::slicing::Slicing;
 use bytes::Bytes;
@@ -101,7 +102,7 @@ impl Stream {
             entry.source_defined_primary_key = Some(self.primary_key.clone());
         }
         entry.is_resumable = Some(cursor_field.is_some());
-        entry.is_file_based = Some(false);
+        entry.is_file_based = Some(self.retriever.file_uploader.is_some());
         entry
     }
 }
@@ -134,6 +135,8 @@ pub(crate) struct Retriever {
     /// `ignore_stream_slicer_parameters_on_paginated_requests`: a request with a page token
     /// (the initial one included) carries only the paginator's options, not the slice's.
     pub ignore_slice_options_when_paginated: bool,
+    /// The stream's `file_uploader`, run on every record selected.
+    pub file_uploader: Option<FileUploader>,
 }
 
 /// Which records of a page go on, for incremental streams: a client-side filter counts as part
@@ -376,7 +379,8 @@ impl<'a> PageReader<'a> {
 
         let selector = &*self.selector;
         let first_body;
-        let as_sent = if gate.is_open() {
+        // Records are parsed when each one has a file to download.
+        let as_sent = if gate.is_open() && retriever.file_uploader.is_none() {
             retriever.page_as_sent(selector, &response.body)
         } else {
             None
@@ -423,7 +427,17 @@ impl<'a> PageReader<'a> {
                 if let Some(feed) = gate.feed {
                     self.records.retain(|record| feed(record));
                 }
-                let page = self.records.drain(..).map(RecordData::Parsed).collect();
+                let page = match &retriever.file_uploader {
+                    None => self.records.drain(..).map(RecordData::Parsed).collect(),
+                    Some(uploader) => {
+                        let mut page = Vec::with_capacity(self.records.len());
+                        for record in self.records.drain(..) {
+                            let file = uploader.upload(&record).await?;
+                            page.push(RecordData::WithFile(Box::new((record, file))));
+                        }
+                        page
+                    }
+                };
                 (page, last_record, emitted, outcome.extracted)
             }
         };

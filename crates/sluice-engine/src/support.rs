@@ -35,6 +35,7 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "DpathValidator",
     "PredicateValidator",
     "ValidateAdheresToSchema",
+    "FileUploader",
 ];
 
 /// Whether sluice can run a component of this type.

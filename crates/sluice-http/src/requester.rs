@@ -353,6 +353,13 @@ impl Requester {
         if let Some(token) = variables.next_page_token {
             ctx = ctx.next_page_token(token);
         }
+        // As the reference's interpolation context: the slice's extra fields are also
+        // variables of their own (`{{ download_target }}`), over the names above.
+        if let Some(Value::Object(extra)) = variables.stream_slice.get("extra_fields") {
+            for (name, value) in extra {
+                ctx = ctx.with(name, value);
+            }
+        }
         let ctx = &ctx;
         let build_error = |what: &str, e: String| {
             HttpError::config(format!("{}: cannot render {what}: {e}", self.origin))

@@ -11,6 +11,7 @@ pub(crate) fn error(path: &ManifestPath, message: impl Into<String>) -> AuthBuil
     AuthBuildError {
         path: path.to_string(),
         message: message.into(),
+        rendering: false,
     }
 }
 
@@ -45,7 +46,10 @@ impl BuildRenderer<'_> {
         let ctx = Context::new()
             .config(self.config)
             .parameters(&self.parameters);
-        render_text(&template, &ctx).map_err(|e| error(path, e))
+        render_text(&template, &ctx).map_err(|e| AuthBuildError {
+            rendering: true,
+            ..error(path, e)
+        })
     }
 }
 
@@ -288,15 +292,26 @@ fn selective(
     url_base: Option<&str>,
     path: &ManifestPath,
 ) -> Result<Authenticator, AuthBuildError> {
+    let selection_path = path.key("authenticator_selection_path");
+    let selected_name =
+        support::config_get(&context.config, &m.authenticator_selection_path).map(|selected| {
+            match selected {
+                Value::String(text) => text.clone(),
+                other => sluice_interp::python_str(other),
+            }
+        });
     let mut built = Vec::with_capacity(m.authenticators.len());
     for (name, candidate) in &m.authenticators {
         let candidate_path = path.key("authenticators").key(name);
-        built.push((
-            name.as_str(),
-            selectable(candidate, context, url_base, &candidate_path)?,
-        ));
+        match selectable(candidate, context, url_base, &candidate_path) {
+            Ok(auth) => built.push((name.as_str(), auth)),
+            // Every candidate is built, as in the reference, but one not selected is never
+            // used: its templates need not render with this config (an API token user's
+            // config has no OAuth fields).
+            Err(e) if e.rendering && selected_name.as_deref() != Some(name.as_str()) => {}
+            Err(e) => return Err(e),
+        }
     }
-    let selection_path = path.key("authenticator_selection_path");
     let selected = support::config_get(&context.config, &m.authenticator_selection_path)
         .ok_or_else(|| {
             error(

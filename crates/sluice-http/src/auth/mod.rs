@@ -111,6 +111,9 @@ pub struct AuthBuildError {
     /// The manifest path of the offending field (`streams[0].retriever.requester.authenticator`).
     pub path: String,
     pub message: String,
+    /// Whether a template failed to render with the config: the reference renders such
+    /// templates only when the authenticator is used, so this only matters for one in use.
+    pub(crate) rendering: bool,
 }
 
 /// What every authenticator of one source shares: the config, the transport, the live config

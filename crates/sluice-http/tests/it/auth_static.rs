@@ -188,6 +188,37 @@ async fn selective_picks_by_config_value() {
     assert_eq!(error.path, "authenticator.authenticator_selection_path");
 }
 
+/// Zendesk Support: the Basic candidate's username (`email + '/token'`) does not render with an
+/// OAuth user's config, which the reference never renders, as that candidate is not used.
+#[tokio::test]
+async fn selective_ignores_candidates_not_selected_whose_templates_need_other_config() {
+    let selective = json!({
+        "type": "SelectiveAuthenticator",
+        "authenticator_selection_path": ["credentials", "credentials"],
+        "authenticators": {
+            "oauth2.0": {"type": "BearerAuthenticator", "api_token": "{{ config['credentials']['access_token'] }}"},
+            "api_token": {"type": "BasicHttpAuthenticator",
+                          "username": "{{ config['credentials']['email'] + '/token' }}",
+                          "password": "{{ config['credentials']['api_token'] }}"}
+        }
+    });
+    let oauth =
+        context(json!({"credentials": {"credentials": "oauth2.0", "access_token": "at-1"}}));
+    let auth = build(selective.clone(), &oauth);
+    assert_eq!(
+        pairs(&auth.injections().await.unwrap()),
+        [("Authorization".to_owned(), "Bearer at-1".to_owned())]
+    );
+    // The selected candidate's templates must render.
+    let token_user =
+        context(json!({"credentials": {"credentials": "api_token", "api_token": "t"}}));
+    let error = try_build(selective, &token_user).err().unwrap();
+    assert_eq!(
+        error.path,
+        "authenticator.authenticators.api_token.username"
+    );
+}
+
 #[tokio::test]
 async fn python_components_are_refused_with_their_class() {
     let error = try_build(

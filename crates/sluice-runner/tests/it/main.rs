@@ -10,6 +10,7 @@ mod control_message;
 mod corpus_spec;
 mod decoders_over_http;
 mod dynamic_streams;
+mod file_uploader;
 mod first_read;
 mod kill_resume;
 mod never_hang;
