@@ -141,17 +141,26 @@ impl Factory {
     }
 
     /// Builds every stream of the manifest's `streams`. A stream that needs a component sluice
-    /// cannot run becomes [`StreamSlot::Unrunnable`], so the others still run.
+    /// cannot run becomes [`StreamSlot::Unrunnable`], so the others still run. The streams of a
+    /// `ConditionalStreams` are built when its condition holds for the config.
     pub fn streams(&self, manifest: &Manifest) -> Result<Vec<StreamSlot>, EngineError> {
+        self.streams_where(manifest, false)
+    }
+
+    /// [`Factory::streams`], with every `ConditionalStreams` taken as holding when
+    /// `every_condition_holds` (so `validate` checks the streams of both outcomes).
+    pub(crate) fn streams_where(
+        &self,
+        manifest: &Manifest,
+        every_condition_holds: bool,
+    ) -> Result<Vec<StreamSlot>, EngineError> {
         let unsupported = unsupported_components(manifest);
         let builder = self.builder(parent_stream_names(manifest.model.streams.iter().flatten()));
-        let root = ManifestPath::root().key("streams");
         let mut streams = Vec::new();
-        for (index, entry) in manifest.model.streams.iter().flatten().enumerate() {
-            let path = root.index(index);
+        for (entry, path) in self.streams_in_effect(manifest, every_condition_holds)? {
             let missing: Vec<String> = unsupported
                 .iter()
-                .filter(|u| u.path.stream_index() == Some(index))
+                .filter(|u| u.path.is_within(&path))
                 .map(ToString::to_string)
                 .collect();
             let built = if !missing.is_empty() {
@@ -161,14 +170,10 @@ impl Factory {
                 )))
             } else {
                 match entry {
-                    StreamEntry::DeclarativeStream(stream) => builder.stream(stream, &path),
-                    StreamEntry::StateDelegatingStream(delegating) => {
+                    InEffect::Declarative(stream) => builder.stream(stream, &path),
+                    InEffect::Delegating(delegating) => {
                         builder.state_delegating_stream(delegating, &path)
                     }
-                    other => Err(at(
-                        &path,
-                        format!("{} is not supported yet", variant_name(other)),
-                    )),
                 }
             };
             streams.push(match built {
@@ -190,6 +195,60 @@ impl Factory {
     }
 }
 
+/// A stream of the manifest's `streams` that is in effect for the config.
+#[derive(Clone, Copy)]
+enum InEffect<'m> {
+    Declarative(&'m model::DeclarativeStream),
+    Delegating(&'m model::StateDelegatingStream),
+}
+
+impl Factory {
+    /// The manifest's streams with their paths, a `ConditionalStreams` giving its own streams
+    /// (`streams[i].streams[j]`) when its condition holds for the config, none otherwise. As in
+    /// the reference, the condition reads the config only (its `$parameters` are not given).
+    fn streams_in_effect<'m>(
+        &self,
+        manifest: &'m Manifest,
+        every_condition_holds: bool,
+    ) -> Result<Vec<(InEffect<'m>, ManifestPath)>, EngineError> {
+        let root = ManifestPath::root().key("streams");
+        let mut in_effect = Vec::new();
+        for (index, entry) in manifest.model.streams.iter().flatten().enumerate() {
+            let path = root.index(index);
+            match entry {
+                StreamEntry::DeclarativeStream(stream) => {
+                    in_effect.push((InEffect::Declarative(stream), path));
+                }
+                StreamEntry::StateDelegatingStream(delegating) => {
+                    in_effect.push((InEffect::Delegating(delegating), path));
+                }
+                StreamEntry::ConditionalStreams(conditional) => {
+                    let at_condition = path.key("condition");
+                    let holds = every_condition_holds || {
+                        let condition =
+                            sluice_interp::InterpolatedBoolean::new(&conditional.condition)
+                                .map_err(|e| at(&at_condition, e))?;
+                        let no_parameters = Value::Object(Map::new());
+                        let ctx = Context::new()
+                            .config(&*self.config)
+                            .parameters(&no_parameters);
+                        condition.eval(&ctx).map_err(|e| at(&at_condition, e))?
+                    };
+                    if holds {
+                        for (inner, stream) in conditional.streams.iter().enumerate() {
+                            in_effect.push((
+                                InEffect::Declarative(stream),
+                                path.key("streams").index(inner),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Ok(in_effect)
+    }
+}
+
 /// Builds every stream of the manifest's `streams` (see [`Factory::streams`]), with what they
 /// share.
 pub(crate) fn streams(
@@ -205,29 +264,16 @@ pub(crate) fn streams(
 /// What `discover` can say of a stream that cannot run: its name, its schema when it is
 /// written in the manifest, and its sync modes.
 fn unrunnable(
-    entry: &StreamEntry,
+    entry: InEffect<'_>,
     builder: &Builder<'_>,
     path: &ManifestPath,
     error: EngineError,
 ) -> Unrunnable {
     let (name, stream) = match entry {
-        StreamEntry::DeclarativeStream(stream) => {
-            (stream.name.clone().unwrap_or_default(), Some(&**stream))
-        }
-        StreamEntry::StateDelegatingStream(stream) => {
-            (stream.name.clone(), Some(&stream.full_refresh_stream))
-        }
-        StreamEntry::ConditionalStreams(_) => (String::new(), None),
+        InEffect::Declarative(stream) => (stream.name.clone().unwrap_or_default(), stream),
+        InEffect::Delegating(stream) => (stream.name.clone(), &stream.full_refresh_stream),
     };
-    builder.unrunnable(name, stream, path, error)
-}
-
-fn variant_name(entry: &StreamEntry) -> &'static str {
-    match entry {
-        StreamEntry::ConditionalStreams(_) => "ConditionalStreams",
-        StreamEntry::DeclarativeStream(_) => "DeclarativeStream",
-        StreamEntry::StateDelegatingStream(_) => "StateDelegatingStream",
-    }
+    builder.unrunnable(name, Some(stream), path, error)
 }
 
 impl Builder<'_> {

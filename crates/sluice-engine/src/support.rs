@@ -36,6 +36,7 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "PredicateValidator",
     "ValidateAdheresToSchema",
     "FileUploader",
+    "ConditionalStreams",
 ];
 
 /// Whether sluice can run a component of this type.
@@ -164,7 +165,7 @@ pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
                 return problems;
             }
         };
-    match factory.streams(manifest) {
+    match factory.streams_where(manifest, true) {
         Ok(streams) => problems.extend(streams.into_iter().filter_map(|slot| match slot {
             crate::build::StreamSlot::Unrunnable(u) if is_new(&u.error.message) => {
                 Some(u.error.message)

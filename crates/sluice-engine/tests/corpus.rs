@@ -305,3 +305,76 @@ fn dynamic_stream_components_are_never_refused() {
         "{with_dynamic_streams} manifests with dynamic_streams"
     );
 }
+
+/// Manifests the reference (airbyte-cdk 7.39.1) itself refuses to build, with the error it
+/// raises; sluice refuses them with the same message. Checked by running the reference's
+/// `streams()` on each with a config made from the spec.
+const REFUSED_BY_THE_REFERENCE: &[(&str, &str)] = &[
+    // `SessionTokenAuthenticator.expiration_duration: "7200"` is not an ISO 8601 duration.
+    ("feishu", "Unable to parse duration string '7200'"),
+    // `page_size_option` and `page_token_option` both set the query parameter `offset`.
+    (
+        "postmarkapp",
+        "Request body collision, duplicate keys detected at key path: offset.",
+    ),
+    // A `RequestOption` with both `field_name` and `field_path`.
+    (
+        "workable",
+        "Only one of field_name or field_path can be provided to RequestOption",
+    ),
+];
+
+/// `sluice validate` accepts every manifest of the corpus but those that need custom Python
+/// code, which it names, and those the reference refuses too, with the reference's message.
+#[test]
+fn validate_refuses_only_custom_python_and_what_the_reference_refuses() {
+    let dir = corpus_dir();
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path().join("manifest.yaml"))
+        .filter(|p| p.is_file())
+        .collect();
+    manifests.sort();
+    let mut needing_python = Vec::new();
+    for path in &manifests {
+        let connector = connector(path);
+        let manifest =
+            sluice_manifest::load_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let unsupported = unsupported_components(&manifest);
+        let not_python: Vec<String> = unsupported
+            .iter()
+            .filter(|c| !c.is_custom_code())
+            .map(describe)
+            .collect();
+        assert!(
+            not_python.is_empty(),
+            "{connector}: sluice refuses components that are not custom Python: {not_python:?}"
+        );
+        let listed: Vec<String> = unsupported.iter().map(ToString::to_string).collect();
+        let other_problems: Vec<String> = manifest_problems(&manifest)
+            .into_iter()
+            .filter(|p| !listed.contains(p))
+            .collect();
+        match REFUSED_BY_THE_REFERENCE
+            .iter()
+            .find(|(name, _)| *name == connector)
+        {
+            Some((_, message)) => assert!(
+                other_problems.len() == 1 && other_problems[0].contains(message),
+                "{connector}: expected the reference's refusal '{message}', got {other_problems:?}"
+            ),
+            None => assert!(
+                other_problems.is_empty(),
+                "{connector}: validate refuses more than custom Python code: {other_problems:?}"
+            ),
+        }
+        if !unsupported.is_empty() {
+            needing_python.push(connector);
+        }
+    }
+    eprintln!(
+        "{} manifests need custom Python components: {}",
+        needing_python.len(),
+        needing_python.join(", ")
+    );
+}

@@ -100,6 +100,12 @@ impl ManifestPath {
         }
     }
 
+    /// Whether this path is `ancestor` or lies under it (`streams[1].retriever` is within
+    /// `streams[1]`, not within `streams[10]`).
+    pub fn is_within(&self, ancestor: &ManifestPath) -> bool {
+        self.0.starts_with(&ancestor.0)
+    }
+
     /// The index of the stream this path lies in (`streams[2]...` gives 2).
     pub fn stream_index(&self) -> Option<usize> {
         match self.0.as_slice() {
