@@ -19,7 +19,9 @@ use sluice_protocol::ConnectorSpecification;
 use sluice_protocol::{AirbyteMessage, FailureType, SyncMode};
 use sluice_records::{Decoder, Extractor, RecordSelector};
 use sluice_slice::datetime::IsoDuration;
-use sluice_slice::{CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError};
+use sluice_slice::{
+    CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError, UnionRouter,
+};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -456,9 +458,11 @@ impl Builder<'_> {
         let router = match &stream.retriever {
             model::Retriever::SimpleRetriever(retriever) => match &retriever.partition_router {
                 None => Router::Single,
-                Some(router) => {
-                    self.stream_router(router, &path.key("retriever").key("partition_router"))?
-                }
+                Some(router) => self.stream_router(
+                    router,
+                    &path.key("retriever").key("partition_router"),
+                    name,
+                )?,
             },
             _ => Router::Single,
         };
@@ -527,36 +531,101 @@ impl Builder<'_> {
         &self,
         router: &model::StreamPartitionRouter,
         path: &ManifestPath,
+        stream: &str,
     ) -> Result<Router, EngineError> {
         use model::StreamPartitionRouter as R;
         match router {
             R::ListPartitionRouter(list) => self.list_router(list, path),
             R::SubstreamPartitionRouter(substream) => self.substream_router(substream, path),
-            R::GroupingPartitionRouter(grouping) => self.grouping_router(grouping, path),
+            R::GroupingPartitionRouter(grouping) => self.grouping_router(grouping, path, stream),
             R::List(routers) => {
                 let mut built = Vec::with_capacity(routers.len());
                 for (index, router) in routers.iter().enumerate() {
-                    built.push(self.partition_router(router, &path.index(index))?);
+                    built.push(self.partition_router(router, &path.index(index), stream)?);
                 }
                 Ok(Router::Product(built))
             }
-            R::UnionPartitionRouter(_) | R::CustomPartitionRouter(_) => {
+            R::UnionPartitionRouter(union) => self.union_router(union, path, stream),
+            R::CustomPartitionRouter(_) => {
                 Err(at(path, "this partition router is not supported yet"))
             }
         }
+    }
+
+    fn underlying_router(
+        &self,
+        router: &model::UnderlyingPartitionRouter,
+        path: &ManifestPath,
+        stream: &str,
+    ) -> Result<Router, EngineError> {
+        use model::UnderlyingPartitionRouter as U;
+        match router {
+            U::ListPartitionRouter(list) => self.list_router(list, path),
+            U::SubstreamPartitionRouter(substream) => self.substream_router(substream, path),
+            U::UnionPartitionRouter(union) => self.union_router(union, path, stream),
+            U::CustomPartitionRouter(_) => {
+                Err(at(path, "this partition router is not supported yet"))
+            }
+        }
+    }
+
+    /// A `UnionPartitionRouter`: its children, which must all emit its partition field and put
+    /// nothing into requests (a union's partition comes from one child, so a child's request
+    /// option could not apply to it consistently).
+    fn union_router(
+        &self,
+        union: &model::UnionPartitionRouter,
+        path: &ManifestPath,
+        stream: &str,
+    ) -> Result<Router, EngineError> {
+        let at_children = path.key("partition_routers");
+        let mut children = Vec::with_capacity(union.partition_routers.len());
+        let mut child_fields = Vec::new();
+        for (index, child) in union.partition_routers.iter().enumerate() {
+            let built = self.underlying_router(child, &at_children.index(index), stream)?;
+            match &built {
+                Router::List(list) => child_fields.push((list.key.clone(), "ListPartitionRouter")),
+                Router::Substream(parents) => child_fields.extend(
+                    parents
+                        .iter()
+                        .map(|p| (p.config.partition_field.clone(), "SubstreamPartitionRouter")),
+                ),
+                Router::Union(union, _) => {
+                    child_fields.push((union.field.clone(), "UnionPartitionRouter"));
+                }
+                _ => {}
+            }
+            children.push(built);
+        }
+        let own = UnionRouter::from_model(union, &child_fields, self.config, stream, path)
+            .map_err(slice_error)?;
+        let injects = children.iter().any(|child| match child {
+            Router::List(list) => list.has_request_option(),
+            Router::Substream(parents) => parents.iter().any(|p| p.config.has_request_option()),
+            _ => false,
+        });
+        if injects {
+            return Err(at(
+                path,
+                "Request options are not supported for UnionPartitionRouter.",
+            ));
+        }
+        Ok(Router::Union(own, children))
     }
 
     fn partition_router(
         &self,
         router: &model::PartitionRouter,
         path: &ManifestPath,
+        stream: &str,
     ) -> Result<Router, EngineError> {
         use model::PartitionRouter as R;
         match router {
             R::ListPartitionRouter(list) => self.list_router(list, path),
             R::SubstreamPartitionRouter(substream) => self.substream_router(substream, path),
-            R::GroupingPartitionRouter(grouping) => self.grouping_router(grouping, path),
-            R::UnionPartitionRouter(_) | R::CustomPartitionRouter(_) => {
+            R::GroupingPartitionRouter(grouping) => self.grouping_router(grouping, path, stream),
+            R::UnionPartitionRouter(union) => self.union_router(union, path, stream),
+            R::CustomPartitionRouter(_) => {
                 Err(at(path, "this partition router is not supported yet"))
             }
         }
@@ -576,21 +645,11 @@ impl Builder<'_> {
         &self,
         grouping: &model::GroupingPartitionRouter,
         path: &ManifestPath,
+        stream: &str,
     ) -> Result<Router, EngineError> {
-        use model::UnderlyingPartitionRouter as U;
         let inner_path = path.key("underlying_partition_router");
-        let inner = match &grouping.underlying_partition_router {
-            U::ListPartitionRouter(list) => self.list_router(list, &inner_path)?,
-            U::SubstreamPartitionRouter(substream) => {
-                self.substream_router(substream, &inner_path)?
-            }
-            U::UnionPartitionRouter(_) | U::CustomPartitionRouter(_) => {
-                return Err(at(
-                    &inner_path,
-                    "this partition router is not supported yet",
-                ));
-            }
-        };
+        let inner =
+            self.underlying_router(&grouping.underlying_partition_router, &inner_path, stream)?;
         // Request options belong to single partitions, which a group no longer is.
         let injects = match &inner {
             Router::List(list) => list.has_request_option(),
@@ -898,12 +957,21 @@ pub(crate) fn parent_stream_names<'m>(
             R::GroupingPartitionRouter(grouping) => {
                 from_underlying(&grouping.underlying_partition_router, names)
             }
+            R::UnionPartitionRouter(union) => from_union(union, names),
             _ => {}
         }
     }
     fn from_underlying(router: &model::UnderlyingPartitionRouter, names: &mut HashSet<String>) {
-        if let model::UnderlyingPartitionRouter::SubstreamPartitionRouter(substream) = router {
-            from_substream(substream, names);
+        use model::UnderlyingPartitionRouter as U;
+        match router {
+            U::SubstreamPartitionRouter(substream) => from_substream(substream, names),
+            U::UnionPartitionRouter(union) => from_union(union, names),
+            _ => {}
+        }
+    }
+    fn from_union(union: &model::UnionPartitionRouter, names: &mut HashSet<String>) {
+        for child in &union.partition_routers {
+            from_underlying(child, names);
         }
     }
     fn from_substream(substream: &model::SubstreamPartitionRouter, names: &mut HashSet<String>) {
@@ -931,6 +999,7 @@ pub(crate) fn parent_stream_names<'m>(
             Some(R::GroupingPartitionRouter(grouping)) => {
                 from_underlying(&grouping.underlying_partition_router, names)
             }
+            Some(R::UnionPartitionRouter(union)) => from_union(union, names),
             Some(R::List(routers)) => {
                 for router in routers {
                     from_router(router, names);

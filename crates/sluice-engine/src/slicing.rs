@@ -10,7 +10,7 @@ use sluice_paginate::PageRequestOptions;
 use sluice_slice::{
     CHILD_RESPONSE, CountCursor, CountSpec, DatetimeCursor, DatetimeSpec, GroupingRouter,
     ListRouter, ParentConfig, PerPartitionCursor, SliceError, SliceProgress, StreamSlice,
-    cartesian_product, migrate_legacy_to_per_partition,
+    UnionRouter, cartesian_product, migrate_legacy_to_per_partition,
 };
 use std::cell::{RefCell, RefMut};
 use std::collections::VecDeque;
@@ -37,6 +37,8 @@ pub(crate) enum Router {
     /// A list of routers: the cartesian product of their partitions.
     Product(Vec<Router>),
     Grouping(GroupingRouter, Box<Router>),
+    /// Each partition value of the child routers once, normalised to one key.
+    Union(UnionRouter, Vec<Router>),
 }
 
 /// A parent stream of a `SubstreamPartitionRouter`.
@@ -143,7 +145,7 @@ impl Router {
     /// What the router adds to a request of `slice`.
     fn request_options(&self, slice: &StreamSlice, options: &mut PageRequestOptions) {
         match self {
-            Router::Single | Router::Grouping(..) => {}
+            Router::Single | Router::Grouping(..) | Router::Union(..) => {}
             Router::List(list) => list.request_options(slice, options),
             Router::Substream(parents) => {
                 for parent in parents {
@@ -546,6 +548,12 @@ enum Partitions<'a> {
         inner_done: bool,
         state: Option<Value>,
     },
+    /// The children are read one after the other, each to its end.
+    Union {
+        union: UnionRouter,
+        children: Vec<Partitions<'a>>,
+        current: usize,
+    },
 }
 
 impl<'a> Partitions<'a> {
@@ -566,6 +574,14 @@ impl<'a> Partitions<'a> {
                 inner: Box::new(Partitions::new(inner, state)?),
                 inner_done: false,
                 state: None,
+            },
+            Router::Union(union, routers) => Partitions::Union {
+                union: union.clone(),
+                children: routers
+                    .iter()
+                    .map(|router| Partitions::new(router, state))
+                    .collect::<Result<_, _>>()?,
+                current: 0,
             },
         })
     }
@@ -625,6 +641,25 @@ impl<'a> Partitions<'a> {
                         }
                     }
                 },
+                Partitions::Union {
+                    union,
+                    children,
+                    current,
+                } => {
+                    while let Some(child) = children.get_mut(*current) {
+                        match child.next().await? {
+                            Some(partition) => {
+                                if let Some(admitted) =
+                                    union.admit(partition).map_err(slice_error)?
+                                {
+                                    return Ok(Some(admitted));
+                                }
+                            }
+                            None => *current += 1,
+                        }
+                    }
+                    Ok(None)
+                }
             }
         })
     }
@@ -634,6 +669,17 @@ impl<'a> Partitions<'a> {
         match self {
             Partitions::Substream(substream) => Some(substream.state()),
             Partitions::Grouping { state, .. } => state.clone(),
+            // The parents' states of every child, merged (a parent two children share keeps
+            // the last one's, as in the reference, which warns about it once it happens).
+            Partitions::Union { children, .. } => {
+                let mut merged = Map::new();
+                for child in children {
+                    if let Some(Value::Object(state)) = child.state() {
+                        merged.extend(state);
+                    }
+                }
+                Some(Value::Object(merged))
+            }
             _ => None,
         }
     }

@@ -55,7 +55,7 @@ pub use cursor::{CountCursor, CountSpec, DatetimeCursor, DatetimeSpec, SliceProg
 pub use error::SliceError;
 pub use per_partition::{MAX_PARTITION_CURSORS, PerPartitionCursor, SWITCH_TO_GLOBAL_LIMIT};
 pub use router::{
-    CHILD_RESPONSE, GroupingRouter, ListRouter, ParentConfig, cartesian_product,
+    CHILD_RESPONSE, GroupingRouter, ListRouter, ParentConfig, UnionRouter, cartesian_product,
     migrate_legacy_to_per_partition,
 };
 pub use slice::{StreamSlice, partition_key};
@@ -69,6 +69,7 @@ pub const SUPPORTED_COMPONENTS: &[&str] = &[
     "SubstreamPartitionRouter",
     "ParentStreamConfig",
     "GroupingPartitionRouter",
+    "UnionPartitionRouter",
     "LegacyToPerPartitionStateMigration",
     "Clamping",
 ];

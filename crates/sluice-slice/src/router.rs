@@ -283,6 +283,94 @@ fn lookup<'v>(record: &'v Value, path: &[String]) -> Option<&'v Value> {
     })
 }
 
+/// A `UnionPartitionRouter`'s own part: the partitions of its child routers (built and read by
+/// the caller), each partition value once, normalised to `{partition_field: value}` with the
+/// child's other partition keys moved into the slice's extra fields.
+#[derive(Debug, Clone)]
+pub struct UnionRouter {
+    /// The one partition key every child emits (`partition_field`, rendered when built).
+    pub field: String,
+    /// The values given so far, as JSON text: a string `"1"` and a number `1` differ, as in
+    /// Python (where `1` and `1.0` would not, a difference no API's ids show).
+    seen: HashSet<String>,
+}
+
+impl UnionRouter {
+    /// Builds the union's own part; `child_fields` are the partition keys its children are
+    /// known to emit, which must all be the union's.
+    pub fn from_model(
+        model: &model::UnionPartitionRouter,
+        child_fields: &[(String, &'static str)],
+        config: &Value,
+        stream: &str,
+        path: &ManifestPath,
+    ) -> Result<Self, SliceError> {
+        if model.partition_routers.len() < 2 {
+            return Err(SliceError::invalid(
+                &path.key("partition_routers"),
+                format!(
+                    "UnionPartitionRouter for stream {stream} needs at least 2 child partition routers"
+                ),
+            ));
+        }
+        let parameters = parameters_of(model.parameters.as_ref());
+        let field = render_string(
+            &model.partition_field,
+            config,
+            &parameters,
+            &path.key("partition_field"),
+        )?;
+        if let Some((child_field, child_type)) = child_fields.iter().find(|(f, _)| *f != field) {
+            return Err(SliceError::invalid(
+                path,
+                format!(
+                    "UnionPartitionRouter expects all child partition routers to emit the partition field '{field}', but a {child_type} child emits '{child_field}'."
+                ),
+            ));
+        }
+        Ok(Self {
+            field,
+            seen: HashSet::new(),
+        })
+    }
+
+    /// Takes one partition of a child router: the union's partition, or `None` for a value
+    /// an earlier partition already gave.
+    pub fn admit(&mut self, slice: StreamSlice) -> Result<Option<StreamSlice>, SliceError> {
+        let StreamSlice {
+            mut partition,
+            extra_fields,
+            ..
+        } = slice;
+        let Some(value) = partition.remove(&self.field) else {
+            return Err(SliceError::Runtime(format!(
+                "UnionPartitionRouter expects all child partition routers to emit the partition field '{}'. Got {}",
+                self.field,
+                python_str(&Value::Object(partition))
+            )));
+        };
+        if matches!(value, Value::Object(_) | Value::Array(_)) {
+            return Err(SliceError::Runtime(format!(
+                "UnionPartitionRouter can only deduplicate hashable partition values. Got unhashable value {} for partition field '{}'.",
+                python_str(&value),
+                self.field
+            )));
+        }
+        if !self.seen.insert(value.to_string()) {
+            return Ok(None);
+        }
+        let mut extra = extra_fields;
+        extra.extend(partition);
+        let mut normalised = Map::new();
+        normalised.insert(self.field.clone(), value);
+        Ok(Some(StreamSlice {
+            partition: normalised,
+            cursor_slice: Map::new(),
+            extra_fields: extra,
+        }))
+    }
+}
+
 /// A `GroupingPartitionRouter`: batches of the underlying router's partitions.
 #[derive(Debug, Clone)]
 pub struct GroupingRouter {
@@ -454,6 +542,72 @@ mod tests {
 
     fn object(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap()
+    }
+
+    fn union(node: Value) -> Result<UnionRouter, SliceError> {
+        use sluice_manifest::model::FromNode;
+        let model = model::UnionPartitionRouter::from_node(&node, &ManifestPath::root()).unwrap();
+        let fields = [("repository".to_owned(), "ListPartitionRouter")];
+        UnionRouter::from_model(&model, &fields, &json!({}), "issues", &ManifestPath::root())
+    }
+
+    #[test]
+    fn a_union_gives_each_value_once_with_other_keys_as_extra_fields() {
+        let routers = json!([{"type": "ListPartitionRouter", "cursor_field": "repository", "values": ["a"]},
+                             {"type": "ListPartitionRouter", "cursor_field": "repository", "values": ["b"]}]);
+        let mut router = union(
+            json!({"type": "UnionPartitionRouter", "partition_field": "repository",
+                                      "partition_routers": routers}),
+        )
+        .unwrap();
+        let from_parent = StreamSlice {
+            partition: object(json!({"repository": "a", "parent_slice": {"org": 1}})),
+            extra_fields: object(json!({"name": "n"})),
+            ..StreamSlice::default()
+        };
+        let admitted = router.admit(from_parent).unwrap().unwrap();
+        assert_eq!(admitted.partition, object(json!({"repository": "a"})));
+        assert_eq!(
+            admitted.extra_fields,
+            object(json!({"name": "n", "parent_slice": {"org": 1}}))
+        );
+        let again = StreamSlice::partition(object(json!({"repository": "a"})));
+        assert_eq!(router.admit(again).unwrap(), None);
+        // A number is another value than the string of its digits.
+        let number = StreamSlice::partition(object(json!({"repository": 1})));
+        assert!(router.admit(number.clone()).unwrap().is_some());
+        assert!(
+            router
+                .admit(StreamSlice::partition(object(json!({"repository": "1"}))))
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(router.admit(number).unwrap(), None);
+
+        let missing = router.admit(StreamSlice::partition(object(json!({"repo": "x"}))));
+        assert!(missing.unwrap_err().to_string().contains(
+            "expects all child partition routers to emit the partition field 'repository'. Got {'repo': 'x'}"
+        ));
+        let unhashable = router.admit(StreamSlice::partition(object(json!({"repository": ["x"]}))));
+        assert!(
+            unhashable
+                .unwrap_err()
+                .to_string()
+                .contains("Got unhashable value ['x']")
+        );
+    }
+
+    #[test]
+    fn a_union_needs_children_emitting_its_field() {
+        // (Fewer than two children are refused by the model, as by the schema.)
+        let other_field = union(
+            json!({"type": "UnionPartitionRouter", "partition_field": "repo",
+            "partition_routers": [{"type": "ListPartitionRouter", "cursor_field": "repository", "values": ["a"]},
+                                  {"type": "ListPartitionRouter", "cursor_field": "repository", "values": ["b"]}]}),
+        );
+        assert!(other_field.unwrap_err().to_string().contains(
+            "expects all child partition routers to emit the partition field 'repo', but a ListPartitionRouter child emits 'repository'."
+        ));
     }
 
     #[test]
