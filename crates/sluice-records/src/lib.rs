@@ -74,6 +74,7 @@ pub const SUPPORTED_COMPONENTS: &[&str] = &[
     "DpathExtractor",
     "CombinedExtractor",
     "RecordExpander",
+    "ParentFieldPath",
     "RecordFilter",
     "AddFields",
     "AddedFieldDefinition",
