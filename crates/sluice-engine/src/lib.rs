@@ -22,6 +22,7 @@ mod dynamic;
 mod dynamic_schema;
 mod error;
 mod file_upload;
+mod groups;
 mod output;
 mod read;
 mod slicing;
@@ -36,6 +37,7 @@ pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
 use dynamic::DynamicStream;
+use groups::StreamGroups;
 use serde_json::{Map, Value};
 use sluice_http::{HyperTransport, Transport};
 use sluice_manifest::{Manifest, model};
@@ -203,11 +205,14 @@ impl Source {
     /// `dynamic_streams` make.
     async fn all_streams(&self) -> Result<Vec<&StreamSlot>, EngineError> {
         let dynamic = self.dynamic_streams().await?;
-        Ok(self
+        let all: Vec<&StreamSlot> = self
             .streams
             .iter()
             .chain(dynamic.iter().map(|d| &d.slot))
-            .collect())
+            .collect();
+        // As in the reference, a stream grouped with one of its ancestors fails every command.
+        StreamGroups::new(self.manifest.model.stream_groups.as_ref(), &all)?;
+        Ok(all)
     }
 
     /// `check`: the config against the spec, then the spec's config validations and the
@@ -444,8 +449,10 @@ impl Source {
             checkpoint_every: self.checkpoint_every,
         };
         let streams = self.all_streams().await?;
+        let groups = StreamGroups::new(self.manifest.model.stream_groups.as_ref(), &streams)?;
         read::read(
             &streams,
+            groups,
             &self.unbuilt_dynamic_streams,
             options,
             catalog,

@@ -1,6 +1,7 @@
 //! The read loop: stream statuses, records and state, in the reference's order.
 
 use crate::build::StreamSlot;
+use crate::groups::StreamGroups;
 use crate::output::RecordData;
 use crate::slicing::{CursorSpec, SliceReader};
 use crate::stream::{Delegation, PageReader, Stream};
@@ -53,6 +54,8 @@ struct SyncContext<'o, W: Write + Send + 'static> {
     /// workers, at least one. A stream whose partitions are all generated lets the next stream
     /// start while its last partitions are still read.
     generators: Semaphore,
+    /// `stream_groups`: which streams may not be read at the same time.
+    groups: StreamGroups,
     options: ReadOptions,
 }
 
@@ -68,6 +71,7 @@ impl<W: Write + Send + 'static> SyncContext<'_, W> {
 /// Reads every configured stream, then fails if any stream failed, naming them all.
 pub(crate) async fn read<W: Write + Send + 'static>(
     streams: &[&StreamSlot],
+    groups: StreamGroups,
     unbuilt_dynamic_streams: &[String],
     options: ReadOptions,
     catalog: &ConfiguredAirbyteCatalog,
@@ -85,6 +89,7 @@ pub(crate) async fn read<W: Write + Send + 'static>(
         out: RefCell::new(out),
         readers: Semaphore::new(concurrency),
         generators: Semaphore::new((concurrency / 2).max(1)),
+        groups,
         options,
     };
     let no_state = Map::new();
@@ -100,6 +105,11 @@ pub(crate) async fn read<W: Write + Send + 'static>(
                     .get(&StreamDescriptor::new(name))
                     .unwrap_or(&no_state);
                 let cursor_field = configured.cursor_field.as_deref().unwrap_or_default();
+                if let Some(group) = sync.groups.group(name) {
+                    tracing::info!(
+                        "Stream '{name}' is in blocking group '{group}'. Will defer starting this stream if another stream in the same group or its parents are active."
+                    );
+                }
                 runnable.push(read_stream(&sync, stream, state, cursor_field));
             }
             Some(StreamSlot::Unrunnable(unrunnable)) => {
@@ -212,8 +222,12 @@ async fn read_stream<W: Write + Send + 'static>(
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
 ) -> (String, Result<Option<EngineError>, EngineError>) {
+    // A stream whose group is busy waits before it takes a generator's place.
+    sync.groups.start(&stream.name).await;
     let generator = sync.generators.acquire().await.ok();
     let outcome = read_stream_with(sync, generator, stream, state, catalog_cursor_field).await;
+    sync.groups.partitions_generated(&stream.name);
+    sync.groups.done(&stream.name);
     (stream.name.clone(), outcome)
 }
 
@@ -340,6 +354,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
                     generating = false;
                     router_state = state;
                     generator.take();
+                    sync.groups.partitions_generated(&stream.name);
                     if let Some(error) = error {
                         sync.emit(&stream_error(&stream.name, &error))?;
                         tally.failure = Some(error);

@@ -37,6 +37,7 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "ValidateAdheresToSchema",
     "FileUploader",
     "ConditionalStreams",
+    "BlockSimultaneousSyncsAction",
 ];
 
 /// Whether sluice can run a component of this type.

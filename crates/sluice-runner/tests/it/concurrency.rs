@@ -1086,3 +1086,105 @@ fn every_concurrency_level_reads_the_same_records_and_ends_in_the_same_state() {
         .sum();
     assert_eq!(total, 160);
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. `stream_groups`: streams of one group are never read at the same time.
+
+const GROUPS_MANIFEST: &str = r##"
+version: 7.0.0
+type: DeclarativeSource
+check: {type: CheckStream, stream_names: [a]}
+concurrency_level: {type: ConcurrencyLevel, default_concurrency: 8, max_concurrency: 8}
+definitions:
+  a: {$ref: "#/definitions/base", name: a, $parameters: {name: a}}
+  b: {$ref: "#/definitions/base", name: b, $parameters: {name: b}}
+  c: {$ref: "#/definitions/base", name: c, $parameters: {name: c}}
+  base:
+    type: DeclarativeStream
+    retriever:
+      type: SimpleRetriever
+      requester: {type: HttpRequester, url_base: "URL_BASE", path: "/{{ parameters.name }}", http_method: GET}
+      record_selector:
+        type: RecordSelector
+        extractor: {type: DpathExtractor, field_path: [data]}
+      partition_router:
+        type: ListPartitionRouter
+        cursor_field: partition
+        values: ["1", "2", "3", "4"]
+        request_option: {type: RequestOption, inject_into: request_parameter, field_name: partition}
+streams:
+  - $ref: "#/definitions/a"
+  - $ref: "#/definitions/b"
+  - $ref: "#/definitions/c"
+stream_groups:
+  shared_session:
+    streams:
+      - $ref: "#/definitions/a"
+      - $ref: "#/definitions/b"
+    action: {type: BlockSimultaneousSyncsAction}
+"##;
+
+#[test]
+fn streams_of_one_group_are_never_read_at_the_same_time() {
+    let in_flight: Arc<std::sync::Mutex<HashMap<String, usize>>> = Arc::default();
+    let overlaps = Arc::new(AtomicUsize::new(0));
+    let ungrouped_overlaps = Arc::new(AtomicUsize::new(0));
+    let (seen, grouped, ungrouped) = (
+        Arc::clone(&in_flight),
+        Arc::clone(&overlaps),
+        Arc::clone(&ungrouped_overlaps),
+    );
+    let server = serve(move |request| {
+        let stream = request.path.trim_start_matches('/').to_owned();
+        {
+            let mut now = seen.lock().unwrap();
+            *now.entry(stream.clone()).or_default() += 1;
+            let count = |name: &str| now.get(name).copied().unwrap_or(0);
+            if count("a") > 0 && count("b") > 0 {
+                grouped.fetch_add(1, SeqCst);
+            }
+            if count("c") > 0 && count("a") + count("b") > 0 {
+                ungrouped.fetch_add(1, SeqCst);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(80));
+        *seen.lock().unwrap().get_mut(&stream).unwrap() -= 1;
+        Reply::json(
+            json!({"data": [{"partition": request.param("partition")}]}),
+            Duration::ZERO,
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let run = sluice(
+        dir.path(),
+        GROUPS_MANIFEST,
+        &server.url,
+        &json!({}),
+        &catalog(&[("a", false), ("b", false), ("c", false)]),
+        &[],
+        Duration::from_secs(60),
+    );
+    for stream in ["a", "b", "c"] {
+        assert_eq!(run.records(stream).len(), 4, "{stream}");
+    }
+    assert_eq!(
+        overlaps.load(SeqCst),
+        0,
+        "a and b were read at the same time"
+    );
+    // The group does not hold back the stream outside it.
+    assert!(
+        ungrouped_overlaps.load(SeqCst) > 0,
+        "c never ran beside a or b"
+    );
+    assert!(run.stderr.is_empty() || !run.stderr.contains("panicked"));
+    let logs: Vec<&str> = run
+        .messages
+        .iter()
+        .filter(|m| m["type"] == "LOG")
+        .filter_map(|m| m["log"]["message"].as_str())
+        .collect();
+    assert!(logs.iter().any(|l| l.starts_with(
+        "Stream 'b' is in blocking group 'shared_session'. Will defer starting this stream"
+    )));
+}
