@@ -2,7 +2,9 @@
 //!
 //! Every error names the manifest path of the component it comes from.
 
-use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
+use crate::dynamic_schema::{
+    DynamicSchema, DynamicSchemaLoader, SchemaLoad, SchemaPart, SelectorRecipe, combine_schemas,
+};
 use crate::file_upload::FileUploader;
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
 use crate::stream::{Delegation, Retriever, SchemaSource, Stream};
@@ -719,28 +721,77 @@ impl Builder<'_> {
                 )?))
             }
             Some(model::StreamSchemaLoader::DynamicSchemaLoader(loader)) => {
-                let loader = self.dynamic_schema(loader, path)?;
-                let normalizing_selector = match &stream.retriever {
-                    model::Retriever::SimpleRetriever(retriever)
-                        if SelectorRecipe::normalizes(&retriever.record_selector) =>
-                    {
-                        Some(SelectorRecipe {
-                            record_selector: retriever.record_selector.clone(),
-                            decoder: retriever.decoder.clone(),
-                            transformations: stream.transformations.clone().unwrap_or_default(),
-                            config: Arc::clone(self.config),
-                            path: stream_path(path),
+                let loader = SchemaLoad::One(self.dynamic_schema(loader, path)?);
+                Ok(self.loaded_schema(stream, loader, path))
+            }
+            Some(model::StreamSchemaLoader::List(loaders)) => {
+                let mut parts = Vec::with_capacity(loaders.len());
+                for (index, loader) in loaders.iter().enumerate() {
+                    let at_loader = path.index(index);
+                    parts.push(match loader {
+                        model::SchemaLoader::InlineSchemaLoader(inline) => {
+                            SchemaPart::Static(inline.schema.clone().unwrap_or_default())
+                        }
+                        model::SchemaLoader::JsonFileSchemaLoader(file) => {
+                            SchemaPart::Static(self.schema_file(
+                                file.file_path.as_deref(),
+                                name,
+                                parameters,
+                                &at_loader,
+                            )?)
+                        }
+                        model::SchemaLoader::DynamicSchemaLoader(loader) => {
+                            SchemaPart::Loaded(self.dynamic_schema(loader, &at_loader)?)
+                        }
+                        model::SchemaLoader::CustomSchemaLoader(_) => {
+                            return Err(at(&at_loader, "a custom schema loader cannot run"));
+                        }
+                    });
+                }
+                if parts.iter().all(|p| matches!(p, SchemaPart::Static(_))) {
+                    let schemas = parts
+                        .into_iter()
+                        .filter_map(|part| match part {
+                            SchemaPart::Static(schema) => Some(schema),
+                            SchemaPart::Loaded(_) => None,
                         })
-                    }
-                    _ => None,
-                };
-                Ok(SchemaSource::Dynamic(Box::new(DynamicSchema {
-                    loader,
-                    normalizing_selector,
-                })))
+                        .collect();
+                    return Ok(SchemaSource::Static(
+                        combine_schemas(schemas).map_err(|e| at(path, e.message))?,
+                    ));
+                }
+                Ok(self.loaded_schema(stream, SchemaLoad::Composite(parts), path))
             }
             Some(_) => Err(at(path, "this schema loader is not supported yet")),
         }
+    }
+
+    /// A schema loaded from the API when asked for, with how to rebuild the stream's record
+    /// selector around it.
+    fn loaded_schema(
+        &self,
+        stream: &model::DeclarativeStream,
+        loader: SchemaLoad,
+        path: &ManifestPath,
+    ) -> SchemaSource {
+        let normalizing_selector = match &stream.retriever {
+            model::Retriever::SimpleRetriever(retriever)
+                if SelectorRecipe::normalizes(&retriever.record_selector) =>
+            {
+                Some(SelectorRecipe {
+                    record_selector: retriever.record_selector.clone(),
+                    decoder: retriever.decoder.clone(),
+                    transformations: stream.transformations.clone().unwrap_or_default(),
+                    config: Arc::clone(self.config),
+                    path: stream_path(path),
+                })
+            }
+            _ => None,
+        };
+        SchemaSource::Dynamic(Box::new(DynamicSchema {
+            loader,
+            normalizing_selector,
+        }))
     }
 
     /// A DynamicSchemaLoader with its own SimpleRetriever, which (as in the reference) applies

@@ -33,11 +33,74 @@ pub(crate) struct DynamicSchemaLoader {
     path: ManifestPath,
 }
 
+/// Where a loaded schema comes from: one `DynamicSchemaLoader`, or a list of schema loaders at
+/// least one of which is one (`CompositeSchemaLoader`).
+#[derive(Debug)]
+pub(crate) enum SchemaLoad {
+    One(DynamicSchemaLoader),
+    Composite(Vec<SchemaPart>),
+}
+
+/// One schema loader of a list.
+#[derive(Debug)]
+pub(crate) enum SchemaPart {
+    Static(Map<String, Value>),
+    Loaded(DynamicSchemaLoader),
+}
+
+impl SchemaLoad {
+    pub async fn load(&self) -> Result<Map<String, Value>, EngineError> {
+        match self {
+            SchemaLoad::One(loader) => loader.load().await,
+            SchemaLoad::Composite(parts) => {
+                let mut schemas = Vec::with_capacity(parts.len());
+                for part in parts {
+                    schemas.push(match part {
+                        SchemaPart::Static(schema) => schema.clone(),
+                        SchemaPart::Loaded(loader) => loader.load().await?,
+                    });
+                }
+                combine_schemas(schemas)
+            }
+        }
+    }
+}
+
+/// The schemas of a list of schema loaders as one, as the reference's `CompositeSchemaLoader`
+/// combines them: an object (or null) whose properties are those of every schema, an earlier
+/// loader's property winning over a later one's (in the order of Python's `{**later,
+/// **earlier}`); each schema must have `properties`.
+pub(crate) fn combine_schemas(
+    schemas: Vec<Map<String, Value>>,
+) -> Result<Map<String, Value>, EngineError> {
+    let mut combined = Map::new();
+    for (index, mut schema) in schemas.into_iter().enumerate() {
+        let Some(Value::Object(properties)) = schema.remove("properties") else {
+            return Err(EngineError::system(format!(
+                "the schema of schema loader {index} has no properties: KeyError: 'properties'"
+            )));
+        };
+        let earlier = std::mem::take(&mut combined);
+        combined = properties;
+        for (name, value) in earlier {
+            combined.insert(name, value);
+        }
+    }
+    let mut schema = Map::new();
+    schema.insert(
+        "$schema".into(),
+        json!("http://json-schema.org/draft-07/schema#"),
+    );
+    schema.insert("type".into(), json!(["null", "object"]));
+    schema.insert("properties".into(), Value::Object(combined));
+    Ok(schema)
+}
+
 /// A stream whose schema a [`DynamicSchemaLoader`] gives. As in the reference, a read loads the
 /// schema first (a loader that fails fails the stream) and normalises records by it.
 #[derive(Debug)]
 pub(crate) struct DynamicSchema {
-    pub loader: DynamicSchemaLoader,
+    pub loader: SchemaLoad,
     /// How to build the stream's record selector for the loaded schema; `None` when the
     /// selector does not normalise records (the one built without a schema then serves).
     pub normalizing_selector: Option<SelectorRecipe>,
