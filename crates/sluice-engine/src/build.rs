@@ -98,7 +98,8 @@ impl Factory {
         options: &SourceOptions,
     ) -> Result<Self, EngineError> {
         refuse_outside_streams(&unsupported_components(manifest))?;
-        let auth = AuthContext::new(Arc::clone(config), Arc::clone(&options.transport));
+        let auth = AuthContext::new(Arc::clone(config), Arc::clone(&options.transport))
+            .with_xml_decoder(Arc::new(sluice_records::decode_xml_body));
         let messages = Arc::clone(&options.messages);
         auth.on_config_update(move |updated| {
             if let Value::Object(config) = updated {

@@ -436,15 +436,21 @@ fn csv_error(error: csv::Error) -> SelectError {
     SelectError::Decode(format!("cannot parse the CSV body: {error}"))
 }
 
-fn decode_xml(bytes: &[u8]) -> Value {
+/// A body read as the reference's `XmlDecoder` reads it (for other crates: a session login's
+/// response); `None` when it is not well-formed XML (the reference then warns and reads `{}`).
+pub fn decode_xml_body(bytes: &[u8]) -> Option<Value> {
     let text = String::from_utf8_lossy(bytes);
     match xml_to_value(&text) {
-        Ok(value) => value,
+        Ok(value) => Some(value),
         Err(error) => {
             tracing::warn!("Response cannot be parsed from XML: {error}");
-            Value::Object(Map::new())
+            None
         }
     }
+}
+
+fn decode_xml(bytes: &[u8]) -> Value {
+    decode_xml_body(bytes).unwrap_or_else(|| Value::Object(Map::new()))
 }
 
 /// `requests.iter_lines()`: lines split at `\n`, `\r\n` or `\r`, without a last empty line.

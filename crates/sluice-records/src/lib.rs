@@ -56,7 +56,9 @@ mod transform;
 mod xml;
 
 pub use as_sent::PageAsSent;
-pub use decode::{CsvOptions, Decoded, Decoder, Parser, TextEncoding, decode_json_bodies};
+pub use decode::{
+    CsvOptions, Decoded, Decoder, Parser, TextEncoding, decode_json_bodies, decode_xml_body,
+};
 pub use error::{BuildError, SelectError};
 pub use expand::RecordExpander;
 pub use extract::{CombinedExtractor, DpathExtractor, Extractor};

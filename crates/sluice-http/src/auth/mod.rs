@@ -126,7 +126,13 @@ pub struct AuthContext {
     config: Arc<Value>,
     transport: Arc<dyn Transport>,
     shared: Arc<Shared>,
+    /// Reads an XML login response (`SessionTokenAuthenticator.decoder: XmlDecoder`); the
+    /// XML conventions belong to the records crate, which gives this.
+    xml_decoder: Option<XmlDecoder>,
 }
+
+/// XML to JSON as the reference's `XmlDecoder` reads a body (`None`: not XML).
+pub type XmlDecoder = Arc<dyn Fn(&[u8]) -> Option<Value> + Send + Sync>;
 
 struct Shared {
     /// The connector config as rotations left it; its lock is also what makes concurrent
@@ -155,7 +161,14 @@ impl AuthContext {
                 listener: Mutex::new(None),
                 legacy_tokens: tokio::sync::Mutex::new(HashMap::new()),
             }),
+            xml_decoder: None,
         }
+    }
+
+    /// Lets session logins read XML responses with `decoder`.
+    pub fn with_xml_decoder(mut self, decoder: XmlDecoder) -> Self {
+        self.xml_decoder = Some(decoder);
+        self
     }
 
     /// Hands every config update to `listener` the moment it happens (as the reference prints

@@ -19,6 +19,8 @@ use time::OffsetDateTime;
 
 pub(crate) struct SessionToken {
     login: LoginRequest,
+    /// Reads the login response as XML (`decoder: XmlDecoder`) instead of JSON.
+    xml: Option<super::XmlDecoder>,
     token_path: Vec<String>,
     /// Without one the reference logs in for every request.
     lifetime: Option<IsoDuration>,
@@ -43,12 +45,17 @@ impl SessionToken {
         secrets: &Secrets,
         path: &ManifestPath,
     ) -> Result<Self, AuthBuildError> {
-        if let Some(model::SessionTokenDecoder::XmlDecoder(_)) = &m.decoder {
-            return Err(error(
-                &path.key("decoder"),
-                "an XmlDecoder for the login response is not supported by sluice",
-            ));
-        }
+        let xml = match &m.decoder {
+            Some(model::SessionTokenDecoder::XmlDecoder(_)) => {
+                Some(context.xml_decoder.clone().ok_or_else(|| {
+                    error(
+                        &path.key("decoder"),
+                        "an XmlDecoder for the login response needs the XML decoder of sluice-records (AuthContext::with_xml_decoder)",
+                    )
+                })?)
+            }
+            _ => None,
+        };
         let lifetime = m
             .expiration_duration
             .as_deref()
@@ -84,6 +91,7 @@ impl SessionToken {
             }
         };
         Ok(Self {
+            xml,
             login: LoginRequest::from_model(
                 &m.login_requester,
                 context,
@@ -145,13 +153,17 @@ impl SessionToken {
             return Ok(token);
         }
         let response = self.login.send(secrets, "Login request").await?;
-        let body: Value = serde_json::from_slice(&response.body).map_err(|e| {
-            auth_error(
-                FailureType::SystemError,
-                "Failed to get session token: the login response is not JSON",
-                format!("{}: the login response is not JSON: {e}", self.login.origin),
-            )
-        })?;
+        let body: Value = match &self.xml {
+            // As the reference's XmlDecoder, a body that is not XML reads as `{}`.
+            Some(xml) => xml(&response.body).unwrap_or_else(|| Value::Object(Map::new())),
+            None => serde_json::from_slice(&response.body).map_err(|e| {
+                auth_error(
+                    FailureType::SystemError,
+                    "Failed to get session token: the login response is not JSON",
+                    format!("{}: the login response is not JSON: {e}", self.login.origin),
+                )
+            })?,
+        };
         let first = match body {
             Value::Array(mut items) if !items.is_empty() => items.swap_remove(0),
             other => other,
