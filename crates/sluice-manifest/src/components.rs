@@ -46,17 +46,26 @@ const DATA_FIELDS: &[(&str, &str)] = &[
 
 /// Where a component is written that the reference never reads, so it does nothing: a
 /// `paginator` under a `record_selector` (the real Fullstory manifest has one) instead of under
-/// the retriever. Each is `(path, what happens)`, for a `sluice validate` warning.
+/// the retriever, or a `FileUploader`'s `file_extractor`. Each is `(path, what happens)`, for a `sluice validate` warning.
 pub fn ignored_components(resolved: &Value) -> Vec<(ManifestPath, String)> {
     components(resolved)
         .into_iter()
-        .filter(|c| c.path.to_string().ends_with("record_selector.paginator"))
-        .map(|c| {
-            let message = format!(
-                "a {} under a record_selector is ignored, as the reference ignores it: the stream is read without pagination (a paginator belongs to the retriever)",
-                c.component_type
-            );
-            (c.path, message)
+        .filter_map(|c| {
+            let path = c.path.to_string();
+            let message = if path.ends_with("record_selector.paginator") {
+                format!(
+                    "a {} under a record_selector is ignored, as the reference ignores it: the stream is read without pagination (a paginator belongs to the retriever)",
+                    c.component_type
+                )
+            } else if path.ends_with("file_uploader.file_extractor") {
+                format!(
+                    "the file_extractor ({}) of a FileUploader is ignored, as the reference ignores it: the whole response body is the file",
+                    c.component_type
+                )
+            } else {
+                return None;
+            };
+            Some((c.path, message))
         })
         .collect()
 }
@@ -193,5 +202,20 @@ mod tests {
             ignored[0].0.to_string(),
             "streams[0].retriever.record_selector.paginator"
         );
+    }
+
+    #[test]
+    fn a_file_uploaders_file_extractor_is_named() {
+        let resolved = json!({"type": "DeclarativeSource", "streams": [{"type": "DeclarativeStream", "name": "s",
+            "file_uploader": {"type": "FileUploader",
+                "download_target_extractor": {"type": "DpathExtractor", "field_path": ["url"]},
+                "file_extractor": {"type": "DpathExtractor", "field_path": ["content"]}}}]});
+        let ignored = ignored_components(&resolved);
+        assert_eq!(ignored.len(), 1, "{ignored:?}");
+        assert_eq!(
+            ignored[0].0.to_string(),
+            "streams[0].file_uploader.file_extractor"
+        );
+        assert!(ignored[0].1.contains("the whole response body is the file"));
     }
 }
