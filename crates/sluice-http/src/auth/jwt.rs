@@ -240,10 +240,12 @@ impl Jwt {
     fn key(&self, ctx: &Context<'_>) -> Result<EncodingKey, String> {
         let secret = render_text(&self.secret_key, ctx)?;
         if let Some(passphrase) = &self.passphrase {
-            if !render_text(passphrase, ctx)?.is_empty() {
-                return Err(
-                    "encrypted private keys (passphrase) are not supported by sluice".to_owned(),
-                );
+            let passphrase = render_text(passphrase, ctx)?;
+            if !passphrase.is_empty() {
+                // As the reference: the key is an encrypted PEM, decrypted with the passphrase
+                // (and never base64-encoded first).
+                let pem = decrypt_private_key(&secret, &passphrase)?;
+                return self.asymmetric_key(pem.as_bytes());
             }
         }
         let secret = if self.base64_encode_secret_key {
@@ -256,6 +258,16 @@ impl Jwt {
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
                 Ok(EncodingKey::from_secret(pem))
             }
+            _ => self.asymmetric_key(pem),
+        }
+    }
+
+    fn asymmetric_key(&self, pem: &[u8]) -> Result<EncodingKey, String> {
+        match self.algorithm {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => Err(format!(
+                "an encrypted private key cannot sign with {:?}, an HMAC algorithm",
+                self.algorithm
+            )),
             Algorithm::ES256 | Algorithm::ES384 => {
                 EncodingKey::from_ec_pem(pem).map_err(|e| e.to_string())
             }
@@ -263,6 +275,37 @@ impl Jwt {
             _ => EncodingKey::from_rsa_pem(pem).map_err(|e| e.to_string()),
         }
     }
+}
+
+/// An encrypted PKCS#8 private key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`) decrypted with
+/// `passphrase`, as an unencrypted PKCS#8 PEM. (The older OpenSSL form with a `DEK-Info`
+/// header is not read.)
+fn decrypt_private_key(
+    pem: &str,
+    passphrase: &str,
+) -> Result<pkcs8::der::zeroize::Zeroizing<String>, String> {
+    use pkcs8::der::pem::LineEnding;
+    if pem.contains("DEK-Info:") {
+        return Err(
+            "the private key is encrypted in the legacy OpenSSL PEM form (DEK-Info); encrypt it as PKCS#8 (`openssl pkcs8 -topk8`)"
+                .to_owned(),
+        );
+    }
+    let (label, der) = pkcs8::der::Document::from_pem(pem.trim())
+        .map_err(|e| format!("the private key is not a PEM document: {e}"))?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        return Err(format!(
+            "a passphrase was given but the private key is not encrypted (it is a {label})"
+        ));
+    }
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_bytes())
+        .map_err(|e| format!("the encrypted private key cannot be read: {e}"))?;
+    let decrypted = encrypted
+        .decrypt(passphrase)
+        .map_err(|e| format!("the private key cannot be decrypted with the passphrase: {e}"))?;
+    decrypted
+        .to_pem("PRIVATE KEY", LineEnding::LF)
+        .map_err(|e| e.to_string())
 }
 
 /// Compact JSON, base64url-encoded without padding (one part of a JWT).
@@ -318,6 +361,45 @@ mod tests {
         validation.set_issuer(&["me"]);
         let key = jsonwebtoken::DecodingKey::from_secret(b"a-long-enough-shared-secret");
         jsonwebtoken::decode::<Value>(signed, &key, &validation).unwrap();
+    }
+
+    /// A P-256 key encrypted as PKCS#8 (AES-256-CBC, PBKDF2) with the passphrase `s3cret`,
+    /// made for this test by `openssl pkcs8 -topk8 -v2 aes-256-cbc`, and its public key.
+    const ENCRYPTED_EC_KEY: &str = r#"-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAi6dWhMx31d4QICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEJaoYLvWSlTtuPP5GsN5BscEgZDc
+Uqj88y4FHN/j6t2V/QFjoYEzWpBGs0K/JzUmtTeCvGQMv7+BSXYqRgkFTBaAUxve
+kUT//UHiuTp1tYlkHTquMwFOQliF6Oe6YwR4QdupZ9lhllaFjlTLQkBo40jplXec
+mrZQjWyf+GsUW8pykLTXLgh+1n3BdWt+4ID/SYHdLskG0s0AYcaNdGwCuQMpuDc=
+-----END ENCRYPTED PRIVATE KEY-----"#;
+    const EC_PUBLIC_KEY: &str = r#"-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEu8aAX1bT5QKmGw37nUoYnyxt70B7
+MsIAhUZ+7FArAzAwqB/Sj/SQunbyOnW41zIjJSW792FEiVAJgV8DbMpIfg==
+-----END PUBLIC KEY-----"#;
+
+    #[test]
+    fn an_encrypted_private_key_is_decrypted_with_the_passphrase() {
+        let node = |passphrase: &str| {
+            json!({"type": "JwtAuthenticator", "secret_key": "{{ config['key'] }}", "algorithm": "ES256",
+                   "passphrase": passphrase, "token_duration": 60})
+        };
+        let config = json!({"key": ENCRYPTED_EC_KEY, "pass": "s3cret"});
+        let token = jwt(node("{{ config['pass'] }}"), config.clone())
+            .token()
+            .unwrap();
+        let signed = token.strip_prefix("Bearer ").unwrap_or(&token);
+        let key = jsonwebtoken::DecodingKey::from_ec_pem(EC_PUBLIC_KEY.as_bytes()).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+        validation.required_spec_claims.clear();
+        jsonwebtoken::decode::<Value>(signed, &key, &validation).unwrap();
+
+        let wrong = jwt(node("not-it"), config.clone()).token().unwrap_err();
+        assert!(
+            wrong.contains("cannot be decrypted with the passphrase"),
+            "{wrong}"
+        );
+        // Without a passphrase the encrypted key is read as a plain one, and fails.
+        assert!(jwt(node(""), config).token().is_err());
     }
 
     #[test]
