@@ -722,7 +722,7 @@ impl Builder<'_> {
                 )?))
             }
             Some(model::StreamSchemaLoader::DynamicSchemaLoader(loader)) => {
-                let loader = SchemaLoad::One(self.dynamic_schema(loader, path)?);
+                let loader = SchemaLoad::One(Box::new(self.dynamic_schema(loader, path)?));
                 Ok(self.loaded_schema(stream, loader, path))
             }
             Some(model::StreamSchemaLoader::List(loaders)) => {
@@ -742,7 +742,7 @@ impl Builder<'_> {
                             )?)
                         }
                         model::SchemaLoader::DynamicSchemaLoader(loader) => {
-                            SchemaPart::Loaded(self.dynamic_schema(loader, &at_loader)?)
+                            SchemaPart::Loaded(Box::new(self.dynamic_schema(loader, &at_loader)?))
                         }
                         model::SchemaLoader::CustomSchemaLoader(_) => {
                             return Err(at(&at_loader, "a custom schema loader cannot run"));
@@ -913,7 +913,12 @@ impl Builder<'_> {
             &path.key("pagination_reset"),
         )
         .map_err(|e| EngineError::config(e.to_string()))?;
+        let truncated_list = self.truncated_list_retriever(
+            &retriever.record_selector.extractor,
+            &path.key("record_selector").key("extractor"),
+        )?;
         Ok(Retriever {
+            truncated_list,
             requester,
             selector,
             paginator,
@@ -923,6 +928,61 @@ impl Builder<'_> {
                 .unwrap_or(false),
             file_uploader: None,
         })
+    }
+
+    /// The `truncated_list_retriever` of the record selector's record expander, which reads a
+    /// truncated record's complete list (with no stream transformations and no schema, as the
+    /// reference builds it).
+    fn truncated_list_retriever(
+        &self,
+        extractor: &model::RecordExtractor,
+        path: &ManifestPath,
+    ) -> Result<Option<Box<Retriever>>, EngineError> {
+        fn expander_retriever(
+            e: &model::DpathExtractor,
+        ) -> Option<&model::SimpleOrCustomRetriever> {
+            e.record_expander
+                .as_ref()
+                .and_then(|x| x.truncated_list_retriever.as_ref())
+        }
+        match extractor {
+            model::RecordExtractor::DpathExtractor(dpath) => {
+                let Some(retriever) = expander_retriever(dpath) else {
+                    return Ok(None);
+                };
+                let at_retriever = path.key("record_expander").key("truncated_list_retriever");
+                let model::SimpleOrCustomRetriever::SimpleRetriever(simple) = retriever else {
+                    return Err(at(&at_retriever, "a custom retriever cannot run in sluice"));
+                };
+                for (option, set) in [
+                    ("partition_router", simple.partition_router.is_some()),
+                    ("pagination_reset", simple.pagination_reset.is_some()),
+                ] {
+                    if set {
+                        return Err(at(
+                            &at_retriever,
+                            format!("`{option}` is not supported on `truncated_list_retriever`."),
+                        ));
+                    }
+                }
+                let built =
+                    self.simple_retriever(simple, &[], &Map::new(), &at_retriever, &at_retriever)?;
+                Ok(Some(Box::new(built)))
+            }
+            model::RecordExtractor::CombinedExtractor(combined) => {
+                let nested = combined.extractors.iter().position(|e| {
+                    matches!(e, model::RecordExtractor::DpathExtractor(d) if expander_retriever(d).is_some())
+                });
+                match nested {
+                    Some(index) => Err(at(
+                        &path.key("extractors").index(index),
+                        "a truncated_list_retriever inside a CombinedExtractor is not supported by sluice",
+                    )),
+                    None => Ok(None),
+                }
+            }
+            model::RecordExtractor::CustomRecordExtractor(_) => Ok(None),
+        }
     }
 
     /// A stream's `file_uploader`. Its `file_extractor` is not read: the reference does not

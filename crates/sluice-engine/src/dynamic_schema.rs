@@ -37,7 +37,7 @@ pub(crate) struct DynamicSchemaLoader {
 /// least one of which is one (`CompositeSchemaLoader`).
 #[derive(Debug)]
 pub(crate) enum SchemaLoad {
-    One(DynamicSchemaLoader),
+    One(Box<DynamicSchemaLoader>),
     Composite(Vec<SchemaPart>),
 }
 
@@ -45,7 +45,7 @@ pub(crate) enum SchemaLoad {
 #[derive(Debug)]
 pub(crate) enum SchemaPart {
     Static(Map<String, Value>),
-    Loaded(DynamicSchemaLoader),
+    Loaded(Box<DynamicSchemaLoader>),
 }
 
 impl SchemaLoad {

@@ -6,6 +6,7 @@ use crate::file_upload::FileUploader;
 use crate::output::RecordData;
 use crate::slicing::Slicing;
 use bytes::Bytes;
+use futures_util::FutureExt;
 use serde_json::{Map, Value};
 use sluice_http::{Action, HttpError, HttpResponse, RequestOptions, RequestVariables, Requester};
 use sluice_paginate::{
@@ -13,7 +14,7 @@ use sluice_paginate::{
     PaginationTracker, Paginator,
 };
 use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
-use sluice_records::{RecordSelector, SelectError, SelectVariables};
+use sluice_records::{RecordSelector, SelectError, SelectVariables, TruncatedLists};
 use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -137,6 +138,9 @@ pub(crate) struct Retriever {
     pub ignore_slice_options_when_paginated: bool,
     /// The stream's `file_uploader`, run on every record selected.
     pub file_uploader: Option<FileUploader>,
+    /// The record expander's `truncated_list_retriever`: reads the complete nested list of a
+    /// record marked as truncated.
+    pub truncated_list: Option<Box<Retriever>>,
 }
 
 /// Which records of a page go on, for incremental streams: a client-side filter counts as part
@@ -401,11 +405,26 @@ impl<'a> PageReader<'a> {
                     .needs_response_body()
                     .then(|| decoded.pagination_body().clone());
                 self.records.clear();
+                let complete_lists = match &retriever.truncated_list {
+                    Some(fetcher) => {
+                        let truncated = selector
+                            .truncated_records(decoded.clone())
+                            .map_err(select_error)?;
+                        let mut lists = Vec::with_capacity(truncated.len());
+                        for record in truncated {
+                            // Boxed: the fetch reads pages as this function does.
+                            lists.push(fetcher.complete_list(record).boxed_local().await?);
+                        }
+                        (!lists.is_empty()).then(|| TruncatedLists::serving(lists))
+                    }
+                    None => None,
+                };
                 let empty_state = Value::Object(Map::new());
                 let select_variables = SelectVariables {
                     stream_slice,
                     next_page_token: self.token.as_ref().map(PageToken::as_mapping),
                     stream_state: &empty_state,
+                    truncated: complete_lists.as_ref(),
                 };
                 let outcome = match selector.select(decoded, &select_variables, &mut self.records) {
                     Ok(outcome) => outcome,
@@ -485,6 +504,24 @@ impl<'a> PageReader<'a> {
 }
 
 impl Retriever {
+    /// Every record this `truncated_list_retriever` reads for `parent_record`, the truncated
+    /// record it completes (seen by its templates as `stream_slice['parent_record']`).
+    async fn complete_list(&self, parent_record: Value) -> Result<Vec<Value>, EngineError> {
+        let mut slice = Map::new();
+        slice.insert("parent_record".to_owned(), parent_record);
+        let mut reader = PageReader::new(
+            self,
+            SelectorHandle::Borrowed(&self.selector),
+            Value::Object(slice),
+            PageRequestOptions::default(),
+        );
+        let mut records = Vec::new();
+        while let Some(page) = reader.next_page(RecordGate::default()).await? {
+            records.extend(page.into_iter().map(RecordData::into_value));
+        }
+        Ok(records)
+    }
+
     /// The first record of the unpartitioned stream, reading pages until one has a record.
     pub async fn first_record(&self) -> Result<Option<Value>, EngineError> {
         let mut reader = PageReader::new(

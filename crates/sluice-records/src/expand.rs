@@ -1,5 +1,7 @@
 //! `RecordExpander`: one record per item of a nested array of each extracted record.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,7 +22,47 @@ pub struct RecordExpander {
     emit_parent_when_empty: bool,
     parent_fields: Vec<ParentField>,
     truncation_indicator: Option<Vec<Segment>>,
+    /// Whether a `truncated_list_retriever` fetches the complete list of a truncated record
+    /// (the engine runs it; see [`TruncatedLists`]).
+    fetches_truncated: bool,
     warned_truncation: AtomicBool,
+    warned_incomplete_fetch: AtomicBool,
+}
+
+/// The complete lists of a page's truncated records, fetched by the engine with the expander's
+/// `truncated_list_retriever`. A page is extracted twice: once [`collecting`](Self::collecting)
+/// the truncated records, whose lists the engine then fetches, and once
+/// [`serving`](Self::serving) those lists, in the same order, to the expander.
+#[derive(Debug)]
+pub struct TruncatedLists {
+    collecting: bool,
+    wanted: RefCell<Vec<Value>>,
+    lists: RefCell<VecDeque<Vec<Value>>>,
+}
+
+impl TruncatedLists {
+    /// Notes each truncated record met (expanding its embedded items meanwhile).
+    pub fn collecting() -> Self {
+        Self {
+            collecting: true,
+            wanted: RefCell::default(),
+            lists: RefCell::default(),
+        }
+    }
+
+    /// Gives the truncated records met, in order, their complete lists.
+    pub fn serving(lists: Vec<Vec<Value>>) -> Self {
+        Self {
+            collecting: false,
+            wanted: RefCell::default(),
+            lists: RefCell::new(lists.into()),
+        }
+    }
+
+    /// The truncated records met while collecting, in order.
+    pub fn into_wanted(self) -> Vec<Value> {
+        self.wanted.into_inner()
+    }
 }
 
 impl Clone for RecordExpander {
@@ -32,7 +74,11 @@ impl Clone for RecordExpander {
             emit_parent_when_empty: self.emit_parent_when_empty,
             parent_fields: self.parent_fields.clone(),
             truncation_indicator: self.truncation_indicator.clone(),
+            fetches_truncated: self.fetches_truncated,
             warned_truncation: AtomicBool::new(self.warned_truncation.load(Ordering::Relaxed)),
+            warned_incomplete_fetch: AtomicBool::new(
+                self.warned_incomplete_fetch.load(Ordering::Relaxed),
+            ),
         }
     }
 }
@@ -54,10 +100,11 @@ impl RecordExpander {
         config: &Arc<Value>,
         path: &ManifestPath,
     ) -> Result<Self, BuildError> {
-        if model.truncated_list_retriever.is_some() {
+        let fetches_truncated = model.truncated_list_retriever.is_some();
+        if fetches_truncated && model.truncation_indicator_path.is_none() {
             return Err(BuildError::new(
-                &path.key("truncated_list_retriever"),
-                "truncated_list_retriever is not supported by sluice yet",
+                path,
+                "`truncation_indicator_path` is required when `truncated_list_retriever` is configured.",
             ));
         }
         let parameters = Value::Object(model.parameters.clone().unwrap_or_default());
@@ -96,7 +143,9 @@ impl RecordExpander {
             ),
             parent_fields,
             truncation_indicator,
+            fetches_truncated,
             warned_truncation: AtomicBool::new(false),
+            warned_incomplete_fetch: AtomicBool::new(false),
         })
     }
 
@@ -104,14 +153,39 @@ impl RecordExpander {
         self.remain_original_record || self.merge_parent || !self.parent_fields.is_empty()
     }
 
-    /// Expands one extracted record onto `out`.
-    pub(crate) fn expand(&self, record: Value, out: &mut Vec<Value>) -> Result<(), SelectError> {
+    /// Expands one extracted record onto `out`; `truncated` carries the complete lists of
+    /// truncated records when the engine fetches them.
+    pub(crate) fn expand(
+        &self,
+        record: Value,
+        out: &mut Vec<Value>,
+        truncated: Option<&TruncatedLists>,
+    ) -> Result<(), SelectError> {
         if !record.is_object() || self.expand_path.is_empty() {
             out.push(record);
             return Ok(());
         }
         if let Some(indicator) = &self.truncation_indicator {
-            self.warn_if_truncated(&record, indicator);
+            let is_truncated =
+                matches!(dpath::get_ref(&record, indicator), Ok(Some(flag)) if is_truthy(flag));
+            if is_truncated && self.fetches_truncated {
+                match truncated {
+                    Some(lists) if lists.collecting => {
+                        lists.wanted.borrow_mut().push(record.clone())
+                    }
+                    Some(lists) => {
+                        let fetched = lists.lists.borrow_mut().pop_front().unwrap_or_default();
+                        self.warn_if_fetch_incomplete(&record, indicator, fetched.len());
+                        if !fetched.is_empty() {
+                            return self.expand_items(&record, fetched.iter(), out);
+                        }
+                        // Nothing fetched: the embedded items stand in, as in the reference.
+                    }
+                    None => {}
+                }
+            } else if is_truncated {
+                self.warn_truncated_without_retriever(&record, indicator);
+            }
         }
         if !self.carries_parent_context() && !self.emit_parent_when_empty {
             // Nothing of the parent is kept: move the items out of it.
@@ -128,10 +202,24 @@ impl RecordExpander {
         dpath::values_ref(&record, &self.expand_path, &mut matches);
         let lists: Vec<&Vec<Value>> = matches.iter().filter_map(|m| m.as_array()).collect();
         let embedded: usize = lists.iter().map(|l| l.len()).sum();
+        self.expand_items(&record, lists.into_iter().flatten(), out)?;
+        if embedded == 0 && self.emit_parent_when_empty {
+            out.push(record);
+        }
+        Ok(())
+    }
+
+    /// The items of `record` (embedded or fetched), each with the parent's context.
+    fn expand_items<'i>(
+        &self,
+        record: &Value,
+        items: impl Iterator<Item = &'i Value>,
+        out: &mut Vec<Value>,
+    ) -> Result<(), SelectError> {
         let merge_base = self
             .merge_parent
-            .then(|| without_expanded_lists(&record, &self.expand_path));
-        for item in lists.into_iter().flatten() {
+            .then(|| without_expanded_lists(record, &self.expand_path));
+        for item in items {
             let child = match item {
                 Value::Object(map) => map.clone(),
                 other if self.carries_parent_context() => {
@@ -144,10 +232,7 @@ impl RecordExpander {
                     continue;
                 }
             };
-            out.push(self.with_parent_context(&record, child, merge_base.as_ref())?);
-        }
-        if embedded == 0 && self.emit_parent_when_empty {
-            out.push(record);
+            out.push(self.with_parent_context(record, child, merge_base.as_ref())?);
         }
         Ok(())
     }
@@ -192,17 +277,77 @@ impl RecordExpander {
         Ok(child_value)
     }
 
-    fn warn_if_truncated(&self, record: &Value, indicator: &[Segment]) {
-        let truncated =
-            matches!(dpath::get_ref(record, indicator), Ok(Some(flag)) if is_truthy(flag));
-        if truncated && !self.warned_truncation.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                "The nested list at {:?} is marked as truncated (the field at {:?} is truthy) but no `truncated_list_retriever` is configured, so only the embedded items were expanded and the remaining items are not emitted. This warning is emitted once per stream; other records may be truncated as well.",
-                self.expand_path,
-                indicator
-            );
+    /// Once per stream: the complete list fetched for a truncated record is shorter than the
+    /// `total_count` next to its truncation indicator.
+    fn warn_if_fetch_incomplete(&self, record: &Value, indicator: &[Segment], fetched: usize) {
+        let Some(total) = total_count(record, indicator) else {
+            return;
+        };
+        if fetched >= total || self.warned_incomplete_fetch.swap(true, Ordering::Relaxed) {
+            return;
         }
+        let fallback = if fetched == 0 {
+            " The embedded items were expanded as a fallback."
+        } else {
+            ""
+        };
+        tracing::warn!(
+            "The `truncated_list_retriever` for the nested list at {} returned {fetched} record(s) but the `total_count` field next to {} reports {total}, so the fetched list is still incomplete.{fallback} Check that the retriever has a `paginator` configured and that its request matches the complete-list endpoint. This warning is emitted once per stream; other records may be affected as well.",
+            python_list(&self.expand_path),
+            python_list(indicator)
+        );
     }
+
+    fn warn_truncated_without_retriever(&self, record: &Value, indicator: &[Segment]) {
+        if self.warned_truncation.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let mut matches = Vec::new();
+        dpath::values_ref(record, &self.expand_path, &mut matches);
+        let embedded: usize = matches
+            .iter()
+            .filter_map(|m| m.as_array())
+            .map(Vec::len)
+            .sum();
+        let total = match total_count(record, indicator) {
+            Some(total) => format!(" of {total} total"),
+            None => String::new(),
+        };
+        tracing::warn!(
+            "The nested list at {} is marked as truncated (the field at {} is truthy) but no `truncated_list_retriever` is configured, so only the {embedded} embedded item(s){total} were expanded and the remaining items are not emitted. Configure `truncated_list_retriever` to fetch the complete list if the API provides an endpoint for it. This warning is emitted once per stream; other records may be truncated as well.",
+            python_list(&self.expand_path),
+            python_list(indicator)
+        );
+    }
+}
+
+/// The `total_count` field next to the truncation indicator, when it is an integer.
+fn total_count(record: &Value, indicator: &[Segment]) -> Option<usize> {
+    let (_, siblings) = indicator.split_last()?;
+    let mut path = siblings.to_vec();
+    path.push(Segment::from_rendered(Value::String(
+        "total_count".to_owned(),
+    )));
+    match dpath::get_ref(record, &path) {
+        Ok(Some(Value::Number(n))) => n.as_u64().and_then(|t| usize::try_from(t).ok()),
+        _ => None,
+    }
+}
+
+/// A path as Python prints the list of its segments (`['lines', 'data']`).
+fn python_list(path: &[Segment]) -> String {
+    let items: Vec<String> = path
+        .iter()
+        .map(|segment| match segment {
+            Segment::Glob(text) => python_str(&Value::Array(vec![Value::String(text.clone())]))
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            Segment::Index(n) => n.to_string(),
+            Segment::Never => "None".to_owned(),
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
 }
 
 impl ParentField {
@@ -377,7 +522,7 @@ mod tests {
 
     fn expand(expander: &RecordExpander, record: Value) -> Vec<Value> {
         let mut out = Vec::new();
-        expander.expand(record, &mut out).unwrap();
+        expander.expand(record, &mut out, None).unwrap();
         out
     }
 

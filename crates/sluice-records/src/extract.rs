@@ -9,7 +9,7 @@ use sluice_manifest::{ManifestPath, model};
 use crate::decode::Decoder;
 use crate::dpath::{self, Segment};
 use crate::error::{BuildError, SelectError};
-use crate::expand::RecordExpander;
+use crate::expand::{RecordExpander, TruncatedLists};
 
 /// Extracts records at a path in a decoded body (the manifest's `DpathExtractor`).
 ///
@@ -76,6 +76,16 @@ impl DpathExtractor {
 
     /// Moves the records found in `body` onto `records`.
     pub fn extract(&self, body: Value, records: &mut Vec<Value>) -> Result<(), SelectError> {
+        self.extract_with(body, records, None)
+    }
+
+    /// [`DpathExtractor::extract`], with the complete lists of truncated records.
+    pub(crate) fn extract_with(
+        &self,
+        body: Value,
+        records: &mut Vec<Value>,
+        truncated: Option<&TruncatedLists>,
+    ) -> Result<(), SelectError> {
         let extracted = if self.field_path.is_empty() {
             body
         } else if self.has_star {
@@ -102,13 +112,13 @@ impl DpathExtractor {
                 None => records.extend(items),
                 Some(expander) => {
                     for item in items {
-                        expander.expand(item, records)?;
+                        expander.expand(item, records, truncated)?;
                     }
                 }
             },
             other if is_truthy(&other) => match &self.expander {
                 None => records.push(other),
-                Some(expander) => expander.expand(other, records)?,
+                Some(expander) => expander.expand(other, records, truncated)?,
             },
             _ => {}
         }
@@ -222,21 +232,36 @@ impl Extractor {
         bodies: Vec<Value>,
         records: &mut Vec<Value>,
     ) -> Result<usize, SelectError> {
+        self.extract_with(bodies, records, None)
+    }
+
+    /// [`Extractor::extract`], with the complete lists of truncated records.
+    pub(crate) fn extract_with(
+        &self,
+        bodies: Vec<Value>,
+        records: &mut Vec<Value>,
+        truncated: Option<&TruncatedLists>,
+    ) -> Result<usize, SelectError> {
         match self {
             Extractor::Dpath(dpath) => {
                 let before = records.len();
                 for body in bodies {
-                    dpath.extract(body, records)?;
+                    dpath.extract_with(body, records, truncated)?;
                 }
                 Ok(records.len() - before)
             }
-            Extractor::Combined(combined) => combined.extract(bodies, records),
+            Extractor::Combined(combined) => combined.extract(bodies, records, truncated),
         }
     }
 }
 
 impl CombinedExtractor {
-    fn extract(&self, bodies: Vec<Value>, records: &mut Vec<Value>) -> Result<usize, SelectError> {
+    fn extract(
+        &self,
+        bodies: Vec<Value>,
+        records: &mut Vec<Value>,
+        truncated: Option<&TruncatedLists>,
+    ) -> Result<usize, SelectError> {
         let mut bodies = Some(bodies);
         let last = self.extractors.len().saturating_sub(1);
         let mut counted = 0;
@@ -248,7 +273,7 @@ impl CombinedExtractor {
                 bodies.clone().unwrap_or_default()
             };
             let mut found = Vec::new();
-            let count = extractor.extract(input, &mut found)?;
+            let count = extractor.extract_with(input, &mut found, truncated)?;
             if self.skip_empty_records {
                 let before = found.len();
                 found.retain(is_truthy);

@@ -33,7 +33,7 @@
 //! let decoded = selector.decode(br#"{"data": {"users": [{"id": 1, "active": true}, {"id": 2, "active": false}]}}"#)?;
 //! // A paginator would read `decoded.pagination_body()` here, before the records are moved out.
 //! let empty = json!({});
-//! let vars = SelectVariables { stream_slice: &empty, next_page_token: None, stream_state: &empty };
+//! let vars = SelectVariables { stream_slice: &empty, next_page_token: None, stream_state: &empty, truncated: None };
 //! let mut records = Vec::new();
 //! let outcome = selector.select(decoded, &vars, &mut records)?;
 //! assert_eq!((outcome.extracted, outcome.emitted), (2, 1));
@@ -60,7 +60,7 @@ pub use decode::{
     CsvOptions, Decoded, Decoder, Parser, TextEncoding, decode_json_bodies, decode_xml_body,
 };
 pub use error::{BuildError, SelectError};
-pub use expand::RecordExpander;
+pub use expand::{RecordExpander, TruncatedLists};
 pub use extract::{CombinedExtractor, DpathExtractor, Extractor};
 pub use filter::{FilterVariables, RecordFilter};
 pub use normalize::SchemaNormalizer;

@@ -9,6 +9,7 @@ use sluice_manifest::{ManifestPath, model};
 use crate::as_sent::PageAsSent;
 use crate::decode::{Decoded, Decoder};
 use crate::error::{BuildError, SelectError};
+use crate::expand::TruncatedLists;
 use crate::extract::Extractor;
 use crate::filter::{FilterVariables, RecordFilter};
 use crate::normalize::SchemaNormalizer;
@@ -42,6 +43,9 @@ pub struct SelectVariables<'a> {
     pub next_page_token: Option<&'a Value>,
     /// The stream state; the reference always passes `{}`.
     pub stream_state: &'a Value,
+    /// The complete lists of the page's truncated records, when a `truncated_list_retriever`
+    /// fetched them ([`RecordSelector::truncated_records`]).
+    pub truncated: Option<&'a TruncatedLists>,
 }
 
 /// What the paginator needs to know about a selected page.
@@ -194,6 +198,17 @@ impl RecordSelector {
         self.decoder.decode(body)
     }
 
+    /// The records of the page whose nested list is truncated and whose complete list the
+    /// record expander's `truncated_list_retriever` fetches, in the order selection meets them
+    /// (only the extractor runs).
+    pub fn truncated_records(&self, decoded: Decoded) -> Result<Vec<Value>, SelectError> {
+        let collecting = TruncatedLists::collecting();
+        let mut scratch = Vec::new();
+        self.extractor
+            .extract_with(decoded.into_bodies(), &mut scratch, Some(&collecting))?;
+        Ok(collecting.into_wanted())
+    }
+
     /// Selects the records of a decoded page onto `out`.
     pub fn select(
         &self,
@@ -215,7 +230,9 @@ impl RecordSelector {
         mut in_cursor_range: impl FnMut(&Value) -> bool,
     ) -> Result<SelectOutcome, SelectError> {
         let start = out.len();
-        let extracted = self.extractor.extract(decoded.into_bodies(), out)?;
+        let extracted = self
+            .extractor
+            .extract_with(decoded.into_bodies(), out, vars.truncated)?;
         let transform_first = self.transforms_before_filtering();
         let transform_vars = TransformVariables {
             config: &self.config,
@@ -408,6 +425,7 @@ mod tests {
             stream_slice: &empty,
             next_page_token: None,
             stream_state: &empty,
+            truncated: None,
         };
         let mut out = Vec::new();
         let decoded = selector.decode(body.as_bytes()).unwrap();

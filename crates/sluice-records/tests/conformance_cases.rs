@@ -93,6 +93,7 @@ fn records_cases_match_the_reference() {
                 stream_slice: &empty,
                 next_page_token: None,
                 stream_state: &empty,
+                truncated: None,
             };
             let mut records = Vec::new();
             let result = selector
