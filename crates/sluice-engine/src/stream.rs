@@ -1,6 +1,9 @@
 //! A stream built from the manifest: what `discover` says about it and how to read it.
 
 use crate::EngineError;
+use crate::actions::{
+    MAX_SPLIT_DEPTH, PageSizeReducer, PageSizeReduction, WindowSplitting, with_failure_message,
+};
 use crate::dynamic_schema::DynamicSchema;
 use crate::file_upload::FileUploader;
 use crate::output::RecordData;
@@ -137,6 +140,12 @@ pub(crate) struct Retriever {
     pub ignore_slice_options_when_paginated: bool,
     /// The stream's `file_uploader`, run on every record selected.
     pub file_uploader: Option<FileUploader>,
+    /// The stream the retriever reads (named in the errors of the two actions below).
+    pub stream_name: String,
+    /// `page_size_reduction`: on `REDUCE_PAGE_SIZE`, the same page with a smaller page size.
+    pub page_size_reduction: Option<PageSizeReduction>,
+    /// `request_window_splitting`: on `SPLIT_REQUEST_WINDOW`, the window read as two halves.
+    pub window_splitting: Option<WindowSplitting>,
 }
 
 /// Which records of a page go on, for incremental streams: a client-side filter counts as part
@@ -172,6 +181,45 @@ pub(crate) struct PageReader<'a> {
     /// The first page, already at hand (`lazy_read_pointer`).
     embedded_page: Option<Bytes>,
     narrowing: Option<Narrowing<'a>>,
+    /// The page size in effect (`page_size_reduction`).
+    reducer: Option<PageSizeReducer<'a>>,
+    /// The windows a split window is read as (`request_window_splitting`).
+    splitting: Option<Box<Splitting<'a>>>,
+}
+
+/// How a slice's window is split on `SPLIT_REQUEST_WINDOW`: the window being read and those
+/// left, read in order before the slice closes (its records stay the slice's).
+pub(crate) struct Splitting<'a> {
+    spec: Arc<DatetimeSpec>,
+    /// The slice, with the window being read.
+    slice: StreamSlice,
+    /// The slice as it was given, before any split.
+    original: Value,
+    /// Windows still to read, the next one last, each with its split depth.
+    pending: Vec<(Map<String, Value>, usize)>,
+    depth: usize,
+    /// Records handed on from the window being read.
+    emitted: usize,
+    /// What the partition router and the cursor add to a request of a slice.
+    options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
+}
+
+impl<'a> Splitting<'a> {
+    pub fn new(
+        spec: Arc<DatetimeSpec>,
+        slice: StreamSlice,
+        options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
+    ) -> Self {
+        Self {
+            spec,
+            original: slice.template_value(),
+            slice,
+            pending: Vec::new(),
+            depth: 0,
+            emitted: 0,
+            options,
+        }
+    }
 }
 
 /// How a slice narrows on a pagination reset: from the highest cursor value read in it so far
@@ -247,7 +295,129 @@ impl<'a> PageReader<'a> {
             failure: None,
             embedded_page: None,
             narrowing: None,
+            reducer: retriever
+                .page_size_reduction
+                .as_ref()
+                .map(|config| {
+                    PageSizeReducer::new(config, retriever.paginator.page_size(), &retriever.stream_name)
+                }),
+            splitting: None,
         }
+    }
+
+    /// Splits the slice's window when the error handler asks for it (`SPLIT_REQUEST_WINDOW`).
+    pub fn with_splitting(mut self, splitting: Splitting<'a>) -> Self {
+        self.splitting = Some(Box::new(splitting));
+        self
+    }
+
+    /// Replaces the window being read by its two halves, reading the first now: the API
+    /// rejected it with `error`.
+    fn split_window(&mut self, error: &HttpError) -> Result<(), EngineError> {
+        let retriever = self.retriever;
+        let stream = retriever.stream_name.as_str();
+        let (Some(config), Some(splitting)) =
+            (&retriever.window_splitting, self.splitting.as_deref_mut())
+        else {
+            return Err(EngineError::config(format!(
+                "Stream {stream} resolves to a request window split but is not set up to split its window. Add `request_window_splitting` to the stream's retriever (this requires a datetime-based incremental cursor with `cursor_granularity` set), or remove the `SPLIT_REQUEST_WINDOW` action from its error handler."
+            ))
+            .with_internal(format!(
+                "A request window split was requested for stream {stream} but its retriever defines no `request_window_splitting`, or its cursor does not support window splitting. The action is only supported on a SimpleRetriever whose cursor has a `split_request_window` method and that defines `request_window_splitting`."
+            )));
+        };
+        let window = splitting.slice.template_value();
+        if splitting.emitted > 0 {
+            tracing::warn!(
+                "Stream {stream} already emitted {} record(s) from {window} before it was rejected; splitting and re-reading the window may re-emit them.",
+                splitting.emitted
+            );
+        }
+        let rejection = if error.message.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", error.message)
+        };
+        let failure = |message: String| {
+            EngineError::transient(with_failure_message(
+                message,
+                config.failure_message.as_deref(),
+            ))
+        };
+        if splitting.depth >= MAX_SPLIT_DEPTH {
+            let original = &splitting.original;
+            tracing::warn!(
+                "Stream {stream} hit the maximum request window split depth ({MAX_SPLIT_DEPTH}) while splitting {original}."
+            );
+            return Err(failure(format!(
+                "Stream {stream} could not split its request window to a size the API accepts within {MAX_SPLIT_DEPTH} splits."
+            ))
+            .with_internal(format!(
+                "Stream {stream} exceeded the maximum request window split depth of {MAX_SPLIT_DEPTH} while splitting {original}; the API still rejected {window}{rejection}"
+            )));
+        }
+        let halves = splitting
+            .spec
+            .split_request_window(&splitting.slice.cursor_slice, config.min_split_window)
+            .map_err(|e| EngineError::system(e.to_string()))?;
+        let Some([first, second]) = halves else {
+            let note = match &config.min_split_window_text {
+                Some(min) => format!(", its configured `min_split_window` ({min})"),
+                None => String::new(),
+            };
+            return Err(failure(format!(
+                "The API kept rejecting stream {stream}'s request window even at the smallest window its cursor allows{note}, or splitting the window further would not make progress."
+            ))
+            .with_internal(format!(
+                "Stream {stream} could not split its request window {window} any further; the API rejected it{rejection}"
+            )));
+        };
+        let halves = serde_json::json!([first, second]);
+        tracing::info!(
+            "Stream {stream}: the API rejected request window {window} (split depth {}); reducing it to {halves} and reading each in turn.",
+            splitting.depth
+        );
+        let depth = splitting.depth + 1;
+        splitting.pending.push((second, depth));
+        self.read_window(first, depth);
+        Ok(())
+    }
+
+    /// Goes on with the next window of a split slice; `false` when there is none left.
+    fn next_window(&mut self) -> bool {
+        let Some((window, depth)) = self.splitting.as_mut().and_then(|s| s.pending.pop()) else {
+            return false;
+        };
+        self.read_window(window, depth);
+        true
+    }
+
+    /// Reads `window` of the slice from its first page, as a read of its own: its own token,
+    /// page size and pagination resets.
+    fn read_window(&mut self, window: Map<String, Value>, depth: usize) {
+        let retriever = self.retriever;
+        let Some(splitting) = self.splitting.as_deref_mut() else {
+            return;
+        };
+        splitting.slice.cursor_slice = window;
+        splitting.depth = depth;
+        splitting.emitted = 0;
+        self.stream_slice = splitting.slice.template_value();
+        self.slice_options = (splitting.options)(&splitting.slice);
+        if let Some(narrowing) = &mut self.narrowing {
+            narrowing.original = splitting.slice.cursor_slice.clone();
+            narrowing.slice.cursor_slice = splitting.slice.cursor_slice.clone();
+            narrowing.reached = None;
+        }
+        self.token = retriever.paginator.initial_token();
+        self.tracker = retriever.reset_policy.tracker(self.narrowing.is_some());
+        self.reducer = retriever
+            .page_size_reduction
+            .as_ref()
+            .map(|config| {
+                PageSizeReducer::new(config, retriever.paginator.page_size(), &retriever.stream_name)
+            });
+        self.done = false;
     }
 
     /// Narrows the slice to what is left on a pagination reset (`SPLIT_USING_CURSOR`).
@@ -300,8 +470,14 @@ impl<'a> PageReader<'a> {
         } else {
             &self.slice_options
         };
+        let page_size = self
+            .reducer
+            .as_ref()
+            .and_then(PageSizeReducer::page_size_override);
         let options = request_options(
-            retriever.paginator.request_options(self.token.as_ref()),
+            retriever
+                .paginator
+                .request_options_with_page_size(self.token.as_ref(), page_size),
             slice_options,
         )?;
         let variables = RequestVariables {
@@ -313,7 +489,13 @@ impl<'a> PageReader<'a> {
             .build(variables, &options)
             .await
             .map_err(http_error)?;
-        match retriever.requester.send(&request).await {
+        let sent = retriever.requester.send(&request).await;
+        if sent.is_ok() {
+            if let Some(reducer) = &mut self.reducer {
+                reducer.on_successful_page();
+            }
+        }
+        match sent {
             Ok(Some(response)) => Ok(Some(response)),
             Ok(None) => {
                 self.done = true;
@@ -327,6 +509,23 @@ impl<'a> PageReader<'a> {
             Err(error) if error.action == Action::ResetPagination => {
                 tracing::info!("Hitting PaginationReset event: {}", error.message);
                 self.restart().map_err(paginate_error)?;
+                Ok(None)
+            }
+            // The same page again, asking for fewer records.
+            Err(error) if error.action == Action::ReducePageSize => {
+                let stream = retriever.stream_name.as_str();
+                let Some(reducer) = &mut self.reducer else {
+                    return Err(reduction_not_supported(stream));
+                };
+                let wait = reducer.reduce(&error.message)?;
+                if !wait.is_zero() {
+                    retriever.requester.transport.wait(wait).await;
+                }
+                Ok(None)
+            }
+            // The window read as two halves, from the first's first page.
+            Err(error) if error.action == Action::SplitRequestWindow => {
+                self.split_window(&error)?;
                 Ok(None)
             }
             Err(error) => Err(http_error(error)),
@@ -344,6 +543,10 @@ impl<'a> PageReader<'a> {
                 return Err(failure);
             }
             if self.done {
+                // A split slice goes on with its next window.
+                if self.next_window() {
+                    continue;
+                }
                 return Ok(None);
             }
             match self.read_page(gate).await? {
@@ -441,6 +644,9 @@ impl<'a> PageReader<'a> {
                 (page, last_record, emitted, outcome.extracted)
             }
         };
+        if let Some(splitting) = &mut self.splitting {
+            splitting.emitted += page.len();
+        }
         for record in &page {
             self.tracker.observe();
             if let Some(narrowing) = &mut self.narrowing {
@@ -471,7 +677,10 @@ impl<'a> PageReader<'a> {
             last_record: last_record.as_ref(),
             current_token: self.token.as_ref(),
             stream_slice,
-            page_size_override: None,
+            page_size_override: self
+                .reducer
+                .as_ref()
+                .and_then(PageSizeReducer::page_size_override),
         };
         self.token = retriever
             .paginator
@@ -621,14 +830,25 @@ fn collision(key_path: &str) -> EngineError {
     ))
 }
 
+/// `REDUCE_PAGE_SIZE` on a retriever without `page_size_reduction` (the reference's
+/// `PageSizeReductionNotSupportedException`).
+fn reduction_not_supported(stream: &str) -> EngineError {
+    EngineError::config(format!(
+        "Stream {stream} resolves an API response to the REDUCE_PAGE_SIZE action but is not set up to send a smaller page. Add `page_size_reduction` to the stream's retriever, or remove the REDUCE_PAGE_SIZE action from its error handler."
+    ))
+    .with_internal(format!(
+        "An error handler of stream {stream} resolved to REDUCE_PAGE_SIZE but the retriever it is attached to defines no page_size_reduction. The action is only supported on the main requester of a SimpleRetriever that defines page_size_reduction."
+    ))
+}
+
 pub(crate) fn http_error(error: HttpError) -> EngineError {
     if error.action != Action::Fail {
-        // Pagination resets, page size reductions and window splits are not built yet: say so
-        // rather than failing with the API's message alone.
+        // Only a stream's page loop acts on pagination resets, page size reductions and window
+        // splits: elsewhere say so rather than failing with the API's message alone.
         return EngineError::new(
             error.failure_type,
             format!(
-                "{} (the error handler asked for {:?}, which sluice does not support yet)",
+                "{} (the error handler asked for {:?}, which only a stream's own requests can act on)",
                 error.message, error.action
             ),
         )

@@ -36,6 +36,8 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "PredicateValidator",
     "ValidateAdheresToSchema",
     "FileUploader",
+    "PageSizeReduction",
+    "RequestWindowSplitting",
 ];
 
 /// Whether sluice can run a component of this type.
