@@ -194,7 +194,7 @@ pub(crate) struct Splitting<'a> {
     /// The slice, with the window being read.
     slice: StreamSlice,
     /// The slice as it was given, before any split.
-    original: Value,
+    original: StreamSlice,
     /// Windows still to read, the next one last, each with its split depth.
     pending: Vec<(Map<String, Value>, usize)>,
     depth: usize,
@@ -212,7 +212,7 @@ impl<'a> Splitting<'a> {
     ) -> Self {
         Self {
             spec,
-            original: slice.template_value(),
+            original: slice.clone(),
             slice,
             pending: Vec::new(),
             depth: 0,
@@ -326,7 +326,7 @@ impl<'a> PageReader<'a> {
                 "A request window split was requested for stream {stream} but its retriever defines no `request_window_splitting`, or its cursor does not support window splitting. The action is only supported on a SimpleRetriever whose cursor has a `split_request_window` method and that defines `request_window_splitting`."
             )));
         };
-        let window = splitting.slice.template_value();
+        let window = slice_repr(&splitting.slice, &splitting.slice.cursor_slice);
         if splitting.emitted > 0 {
             tracing::warn!(
                 "Stream {stream} already emitted {} record(s) from {window} before it was rejected; splitting and re-reading the window may re-emit them.",
@@ -345,7 +345,7 @@ impl<'a> PageReader<'a> {
             ))
         };
         if splitting.depth >= MAX_SPLIT_DEPTH {
-            let original = &splitting.original;
+            let original = slice_repr(&splitting.original, &splitting.original.cursor_slice);
             tracing::warn!(
                 "Stream {stream} hit the maximum request window split depth ({MAX_SPLIT_DEPTH}) while splitting {original}."
             );
@@ -372,7 +372,11 @@ impl<'a> PageReader<'a> {
                 "Stream {stream} could not split its request window {window} any further; the API rejected it{rejection}"
             )));
         };
-        let halves = serde_json::json!([first, second]);
+        let halves = format!(
+            "[{}, {}]",
+            slice_repr(&splitting.slice, &first),
+            slice_repr(&splitting.slice, &second)
+        );
         tracing::info!(
             "Stream {stream}: the API rejected request window {window} (split depth {}); reducing it to {halves} and reading each in turn.",
             splitting.depth
@@ -828,6 +832,14 @@ fn collision(key_path: &str) -> EngineError {
     EngineError::system(format!(
         "Request body collision, duplicate keys detected at key path: {key_path}. Please ensure that all keys in the request are unique."
     ))
+}
+
+/// How the reference prints a slice of `slice`'s partition with `window`: Python's `repr` of
+/// the partition and window merged.
+fn slice_repr(slice: &StreamSlice, window: &Map<String, Value>) -> String {
+    let mut merged = slice.partition.clone();
+    merged.extend(window.iter().map(|(k, v)| (k.clone(), v.clone())));
+    sluice_interp::python_str(&Value::Object(merged))
 }
 
 /// `REDUCE_PAGE_SIZE` on a retriever without `page_size_reduction` (the reference's
