@@ -285,7 +285,10 @@ pub(crate) struct RetrieverContext<'m> {
 
 /// Whether `handler` (nested composites included) has a response filter with `action`. A
 /// custom handler cannot be looked into, as in the reference.
-pub(crate) fn uses_action(handler: Option<&model::ErrorHandler>, action: model::ResponseAction) -> bool {
+pub(crate) fn uses_action(
+    handler: Option<&model::ErrorHandler>,
+    action: model::ResponseAction,
+) -> bool {
     match handler {
         Some(model::ErrorHandler::CompositeErrorHandler(composite)) => composite
             .error_handlers
@@ -298,6 +301,25 @@ pub(crate) fn uses_action(handler: Option<&model::ErrorHandler>, action: model::
             .any(|filter| filter.action == Some(action)),
         _ => false,
     }
+}
+
+/// Refuses both actions on a requester that has no page or window of its own (`description`
+/// says which), as the reference does.
+pub(crate) fn reject_actions(
+    handler: Option<&model::ErrorHandler>,
+    description: &str,
+) -> Result<(), String> {
+    if uses_action(handler, model::ResponseAction::ReducePageSize) {
+        return Err(format!(
+            "The REDUCE_PAGE_SIZE response action is not supported on the {description}: only the main requester of a SimpleRetriever can re-issue its page with a smaller page size. Use a different action on that error handler."
+        ));
+    }
+    if uses_action(handler, model::ResponseAction::SplitRequestWindow) {
+        return Err(format!(
+            "The SPLIT_REQUEST_WINDOW response action is not supported on the {description}: only the main requester of a SimpleRetriever reads a window that can be split. Use a different action on that error handler."
+        ));
+    }
+    Ok(())
 }
 
 fn requester_error_handler(retriever: &model::SimpleRetriever) -> Option<&model::ErrorHandler> {
@@ -559,7 +581,8 @@ fn check_page_size_is_reducible(
     let factor = reduction.reduction_factor;
     let attempts = reduction.max_attempts.max(1);
     if minimum > 1 && factor.powi(attempts as i32) < configured as f64 / minimum as f64 {
-        let reachable = minimum.max((configured as f64 / factor.powi(attempts as i32)).floor() as i64);
+        let reachable =
+            minimum.max((configured as f64 / factor.powi(attempts as i32)).floor() as i64);
         let needed = ((configured as f64 / minimum as f64).ln() / factor.ln()).ceil() as i64;
         tracing::warn!(
             "Stream {name} sets `minimum_page_size` to {minimum}, which `page_size_reduction` cannot reach in one run of failing pages: `max_attempts` is {attempts} and `reduction_factor` is {}, so {attempts} reductions of a page size of {configured} stop at {reachable} records per page and the sync then fails with a transient error. Whichever of the two bounds is tighter wins; reaching {minimum} in one run needs `max_attempts` of at least {needed}.",
@@ -660,12 +683,212 @@ mod tests {
         assert_eq!(error.failure_type, FailureType::ConfigError);
     }
 
+    fn retriever(extra: serde_json::Value) -> model::SimpleRetriever {
+        use sluice_manifest::model::FromNode;
+        let mut node = serde_json::json!({
+            "type": "SimpleRetriever",
+            "requester": {
+                "type": "HttpRequester",
+                "url_base": "https://api.example.com",
+                "path": "/items",
+                "error_handler": {
+                    "type": "CompositeErrorHandler",
+                    "error_handlers": [{
+                        "type": "DefaultErrorHandler",
+                        "response_filters": [
+                            {"type": "HttpResponseFilter", "http_codes": [413], "action": "REDUCE_PAGE_SIZE"},
+                            {"type": "HttpResponseFilter", "http_codes": [422], "action": "SPLIT_REQUEST_WINDOW"}
+                        ]
+                    }]
+                }
+            },
+            "record_selector": {
+                "type": "RecordSelector",
+                "extractor": {"type": "DpathExtractor", "field_path": []}
+            },
+            "paginator": {
+                "type": "DefaultPaginator",
+                "page_size_option": {"type": "RequestOption", "inject_into": "request_parameter", "field_name": "limit"},
+                "pagination_strategy": {"type": "OffsetIncrement", "page_size": 100}
+            },
+            "page_size_reduction": {"type": "PageSizeReduction"},
+            "request_window_splitting": {"type": "RequestWindowSplitting", "min_split_window": "PT1H"}
+        });
+        merge(&mut node, extra);
+        model::SimpleRetriever::from_node(&node, &sluice_manifest::ManifestPath::root()).unwrap()
+    }
+
+    fn merge(node: &mut serde_json::Value, extra: serde_json::Value) {
+        match (node, extra) {
+            (serde_json::Value::Object(node), serde_json::Value::Object(extra)) => {
+                for (key, value) in extra {
+                    match node.get_mut(&key) {
+                        Some(existing) if value.is_object() && existing.is_object() => {
+                            merge(existing, value);
+                        }
+                        _ if value.is_null() => {
+                            node.remove(&key);
+                        }
+                        _ => {
+                            node.insert(key, value);
+                        }
+                    }
+                }
+            }
+            (node, extra) => *node = extra,
+        }
+    }
+
+    fn cursor(extra: serde_json::Value) -> model::IncrementalSync {
+        use sluice_manifest::model::FromNode;
+        let mut node = serde_json::json!({
+            "type": "DatetimeBasedCursor",
+            "cursor_field": "updated_at",
+            "datetime_format": "%Y-%m-%dT%H:%M:%SZ",
+            "start_datetime": "2024-01-01T00:00:00Z",
+            "step": "P1D",
+            "cursor_granularity": "PT1S"
+        });
+        merge(&mut node, extra);
+        model::IncrementalSync::from_node(&node, &sluice_manifest::ManifestPath::root()).unwrap()
+    }
+
+    fn check(
+        retriever: &model::SimpleRetriever,
+        incremental: Option<&model::IncrementalSync>,
+    ) -> Result<(bool, bool), String> {
+        let context = RetrieverContext {
+            stream: "s",
+            incremental_sync: incremental,
+            has_file_uploader: false,
+            reads_parent_lazily: false,
+            is_stream: true,
+        };
+        retriever_actions(retriever, &context)
+            .map(|(split, reduce)| (split.is_some(), reduce.is_some()))
+    }
+
+    #[test]
+    fn both_actions_are_accepted_on_a_datetime_cursor_with_granularity() {
+        let cursor = cursor(serde_json::json!({}));
+        assert_eq!(
+            check(&retriever(serde_json::json!({})), Some(&cursor)),
+            Ok((true, true))
+        );
+    }
+
+    #[test]
+    fn an_action_without_its_block_is_refused() {
+        let cursor = cursor(serde_json::json!({}));
+        let error = check(
+            &retriever(serde_json::json!({"page_size_reduction": null})),
+            Some(&cursor),
+        )
+        .unwrap_err();
+        assert!(error.starts_with("Stream s has a response filter with the REDUCE_PAGE_SIZE action but the retriever does not define `page_size_reduction`."), "{error}");
+        let error = check(
+            &retriever(serde_json::json!({"request_window_splitting": null})),
+            Some(&cursor),
+        )
+        .unwrap_err();
+        assert!(
+            error
+                .starts_with("Stream s has a response filter with the SPLIT_REQUEST_WINDOW action"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn page_size_reduction_needs_a_reducible_page_size() {
+        let cursor = cursor(serde_json::json!({}));
+        let refused =
+            |extra: serde_json::Value| check(&retriever(extra), Some(&cursor)).unwrap_err();
+        assert!(
+            refused(serde_json::json!({"paginator": {"page_size_option": null}}))
+                .contains("requires `page_size_option`")
+        );
+        assert!(refused(serde_json::json!({"paginator": {"pagination_strategy": {"type": "PageIncrement", "page_size": 10}}})).contains("does not support the PageIncrement"));
+        assert!(
+            refused(
+                serde_json::json!({"paginator": {"page_token_option": {"type": "RequestPath"}}})
+            )
+            .contains("of type RequestPath")
+        );
+        assert!(
+            refused(serde_json::json!({"paginator": {"pagination_strategy": {"page_size": 1}}}))
+                .contains("can never reduce its page size")
+        );
+        assert!(
+            refused(serde_json::json!({"paginator": {"type": "NoPagination"}}))
+                .contains("requires a DefaultPaginator")
+        );
+    }
+
+    #[test]
+    fn window_splitting_needs_a_datetime_cursor_with_a_granularity_it_can_print() {
+        let refused = |cursor_extra: serde_json::Value, extra: serde_json::Value| {
+            let cursor = cursor(cursor_extra);
+            check(&retriever(extra), Some(&cursor)).unwrap_err()
+        };
+        assert!(
+            check(&retriever(serde_json::json!({})), None)
+                .unwrap_err()
+                .contains("Found FinalStateCursor")
+        );
+        assert!(
+            refused(
+                serde_json::json!({"step": null, "cursor_granularity": null}),
+                serde_json::json!({})
+            )
+            .contains("requires `cursor_granularity`")
+        );
+        assert!(
+            refused(
+                serde_json::json!({"is_client_side_incremental": true}),
+                serde_json::json!({})
+            )
+            .contains("`is_client_side_incremental`")
+        );
+        assert!(
+            refused(
+                serde_json::json!({"datetime_format": "%Y-%m-%d"}),
+                serde_json::json!({})
+            )
+            .contains("cannot represent a value finer than 1 day, 0:00:00")
+        );
+        assert!(
+            refused(
+                serde_json::json!({}),
+                serde_json::json!({"request_window_splitting": {"min_split_window": "P1M"}})
+            )
+            .contains("`min_split_window` must be a positive duration")
+        );
+    }
+
+    #[test]
+    fn other_requesters_refuse_both_actions() {
+        let retriever = retriever(serde_json::json!({}));
+        let model::Requester::HttpRequester(requester) = &retriever.requester else {
+            unreachable!()
+        };
+        let error = reject_actions(
+            requester.error_handler.as_ref(),
+            "requester of a `file_uploader`",
+        )
+        .unwrap_err();
+        assert!(error.starts_with("The REDUCE_PAGE_SIZE response action is not supported on the requester of a `file_uploader`"), "{error}");
+        assert_eq!(reject_actions(None, "x"), Ok(()));
+    }
+
     #[test]
     fn python_prints_floats_and_timedeltas_so() {
         assert_eq!(python_float(0.5), "0.5");
         assert_eq!(python_float(1.0), "1.0");
         assert_eq!(python_timedelta(86_400_000_000), "1 day, 0:00:00");
-        assert_eq!(python_timedelta(2 * 86_400_000_000 + 3_600_000_000), "2 days, 1:00:00");
+        assert_eq!(
+            python_timedelta(2 * 86_400_000_000 + 3_600_000_000),
+            "2 days, 1:00:00"
+        );
         assert_eq!(python_timedelta(1_800_000_000), "0:30:00");
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Every error names the manifest path of the component it comes from.
 
-use crate::actions::{RetrieverContext, retriever_actions};
+use crate::actions::{RetrieverContext, reject_actions, retriever_actions};
 use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
 use crate::file_upload::FileUploader;
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
@@ -824,6 +824,10 @@ impl Builder<'_> {
         stream: &str,
         path: &ManifestPath,
     ) -> Result<FileUploader, EngineError> {
+        if let model::Requester::HttpRequester(r) = &uploader.requester {
+            reject_actions(r.error_handler.as_ref(), "requester of a `file_uploader`")
+                .map_err(|message| at(&path.key("requester"), message))?;
+        }
         let requester = match &uploader.requester {
             model::Requester::HttpRequester(r) => self.requester(r, &path.key("requester"))?,
             model::Requester::CustomRequester(_) => {

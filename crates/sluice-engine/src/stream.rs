@@ -295,12 +295,13 @@ impl<'a> PageReader<'a> {
             failure: None,
             embedded_page: None,
             narrowing: None,
-            reducer: retriever
-                .page_size_reduction
-                .as_ref()
-                .map(|config| {
-                    PageSizeReducer::new(config, retriever.paginator.page_size(), &retriever.stream_name)
-                }),
+            reducer: retriever.page_size_reduction.as_ref().map(|config| {
+                PageSizeReducer::new(
+                    config,
+                    retriever.paginator.page_size(),
+                    &retriever.stream_name,
+                )
+            }),
             splitting: None,
         }
     }
@@ -415,12 +416,13 @@ impl<'a> PageReader<'a> {
         }
         self.token = retriever.paginator.initial_token();
         self.tracker = retriever.reset_policy.tracker(self.narrowing.is_some());
-        self.reducer = retriever
-            .page_size_reduction
-            .as_ref()
-            .map(|config| {
-                PageSizeReducer::new(config, retriever.paginator.page_size(), &retriever.stream_name)
-            });
+        self.reducer = retriever.page_size_reduction.as_ref().map(|config| {
+            PageSizeReducer::new(
+                config,
+                retriever.paginator.page_size(),
+                &retriever.stream_name,
+            )
+        });
         self.done = false;
     }
 

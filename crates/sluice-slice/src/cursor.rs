@@ -533,10 +533,9 @@ impl DatetimeSpec {
             let micros = i64::try_from(micros).ok()?;
             start.checked_add(time::Duration::microseconds(micros))
         };
-        let (Some(first_end), Some(second_start)) = (
-            offset(half_units * unit - unit),
-            offset(half_units * unit),
-        ) else {
+        let (Some(first_end), Some(second_start)) =
+            (offset(half_units * unit - unit), offset(half_units * unit))
+        else {
             return Ok(None);
         };
         if !(start <= first_end && first_end < second_start && second_start <= end) {
@@ -1059,12 +1058,7 @@ mod tests {
         progress
     }
 
-    fn split(
-        spec: &DatetimeSpec,
-        start: &str,
-        end: &str,
-        min: Option<&str>,
-    ) -> Option<[Value; 2]> {
+    fn split(spec: &DatetimeSpec, start: &str, end: &str, min: Option<&str>) -> Option<[Value; 2]> {
         let window = object(json!({"start_time": start, "end_time": end}));
         let min = min.map(|m| IsoDuration::parse(m).unwrap());
         spec.split_request_window(&window, min)
@@ -1110,11 +1104,22 @@ mod tests {
         );
         let seconds = spec(json!({"step": "P10D", "cursor_granularity": "PT1S"}));
         assert_eq!(
-            split(&seconds, "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z", Some("P1D")),
+            split(
+                &seconds,
+                "2024-01-01T00:00:00Z",
+                "2024-01-02T00:00:00Z",
+                Some("P1D")
+            ),
             None
         );
         assert!(
-            split(&seconds, "2024-01-01T00:00:00Z", "2024-01-02T00:00:01Z", Some("P1D")).is_some()
+            split(
+                &seconds,
+                "2024-01-01T00:00:00Z",
+                "2024-01-02T00:00:01Z",
+                Some("P1D")
+            )
+            .is_some()
         );
         // Without cursor_granularity there is no smallest unit to stop at.
         let none = spec(json!({}));
