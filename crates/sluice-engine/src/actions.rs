@@ -322,6 +322,36 @@ pub(crate) fn reject_actions(
     Ok(())
 }
 
+/// Refuses both actions on the `login_requester` of a `SessionTokenAuthenticator` of the
+/// retriever's requester (directly or among a `SelectiveAuthenticator`'s), which the reference
+/// checks while it builds the requester.
+fn reject_on_login_requesters(
+    retriever: &model::SimpleRetriever,
+    name: &str,
+) -> Result<(), String> {
+    let model::Requester::HttpRequester(requester) = &retriever.requester else {
+        return Ok(());
+    };
+    let description = format!("`login_requester` of the SessionTokenAuthenticator of {name}");
+    let check = |session: &model::SessionTokenAuthenticator| {
+        reject_actions(session.login_requester.error_handler.as_ref(), &description)
+    };
+    match &requester.authenticator {
+        Some(model::Authenticator::SessionTokenAuthenticator(session)) => check(session),
+        Some(model::Authenticator::SelectiveAuthenticator(selective)) => {
+            for candidate in selective.authenticators.values() {
+                if let model::SelectableAuthenticator::SessionTokenAuthenticator(session) =
+                    candidate
+                {
+                    check(session)?;
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn requester_error_handler(retriever: &model::SimpleRetriever) -> Option<&model::ErrorHandler> {
     match &retriever.requester {
         model::Requester::HttpRequester(requester) => requester.error_handler.as_ref(),
@@ -348,6 +378,7 @@ pub(crate) fn retriever_actions(
     context: &RetrieverContext<'_>,
 ) -> Result<(Option<WindowSplitting>, Option<PageSizeReduction>), String> {
     let name = context.stream;
+    reject_on_login_requesters(retriever, name)?;
     let handler = requester_error_handler(retriever);
     let reduces = uses_action(handler, model::ResponseAction::ReducePageSize);
     let splits = uses_action(handler, model::ResponseAction::SplitRequestWindow);
@@ -878,6 +909,33 @@ mod tests {
         .unwrap_err();
         assert!(error.starts_with("The REDUCE_PAGE_SIZE response action is not supported on the requester of a `file_uploader`"), "{error}");
         assert_eq!(reject_actions(None, "x"), Ok(()));
+    }
+
+    #[test]
+    fn a_login_requester_refuses_both_actions() {
+        let cursor = cursor(serde_json::json!({}));
+        let login = serde_json::json!({
+            "type": "SessionTokenAuthenticator",
+            "login_requester": {
+                "type": "HttpRequester",
+                "url_base": "https://api.example.com",
+                "path": "/login",
+                "error_handler": {
+                    "type": "DefaultErrorHandler",
+                    "response_filters": [
+                        {"type": "HttpResponseFilter", "http_codes": [422], "action": "SPLIT_REQUEST_WINDOW"}
+                    ]
+                }
+            },
+            "session_token_path": ["token"],
+            "request_authentication": {"type": "Bearer"}
+        });
+        let retriever = retriever(serde_json::json!({"requester": {"authenticator": login}}));
+        let error = check(&retriever, Some(&cursor)).unwrap_err();
+        assert!(
+            error.starts_with("The SPLIT_REQUEST_WINDOW response action is not supported on the `login_requester` of the SessionTokenAuthenticator of s:"),
+            "{error}"
+        );
     }
 
     #[test]
