@@ -4,12 +4,16 @@
 //! `PageSizeReducer`), and the settings of window splitting.
 
 use crate::EngineError;
+use serde_json::{Map, Value};
 use sluice_manifest::model;
+use sluice_paginate::PageRequestOptions;
 use sluice_slice::datetime::IsoDuration;
+use sluice_slice::{DatetimeSpec, StreamSlice};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The reference's bound on how deep a window is split, whatever the cursor allows.
-pub(crate) const MAX_SPLIT_DEPTH: usize = 10;
+const MAX_SPLIT_DEPTH: usize = 10;
 
 /// A retriever's `page_size_reduction`, with the schema's defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,6 +242,171 @@ pub(crate) struct WindowSplitting {
     pub min_split_window: Option<IsoDuration>,
     /// `min_split_window` as the reference prints a `timedelta` (`1 day, 0:00:00`).
     pub min_split_window_text: Option<String>,
+}
+
+/// How a slice's window is split on `SPLIT_REQUEST_WINDOW`: the window being read and those
+/// left, read in order before the slice closes (its records stay the slice's).
+pub(crate) struct Splitting<'a> {
+    spec: Arc<DatetimeSpec>,
+    /// The slice, with the window being read.
+    slice: StreamSlice,
+    /// The slice as it was given, before any split.
+    original: StreamSlice,
+    /// Windows still to read, the next one last, each with its split depth.
+    pending: Vec<(Map<String, Value>, usize)>,
+    depth: usize,
+    /// Records handed on from the window being read.
+    emitted: usize,
+    /// What the partition router and the cursor add to a request of a slice.
+    options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
+}
+
+impl<'a> Splitting<'a> {
+    pub fn new(
+        spec: Arc<DatetimeSpec>,
+        slice: StreamSlice,
+        options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
+    ) -> Self {
+        Self {
+            spec,
+            original: slice.clone(),
+            slice,
+            pending: Vec::new(),
+            depth: 0,
+            emitted: 0,
+            options,
+        }
+    }
+
+    /// Notes `count` records of the window being read handed on.
+    pub fn handed_on(&mut self, count: usize) {
+        self.emitted += count;
+    }
+
+    /// The window being read was rejected with `rejection` (the error handler's message): gives
+    /// its first half and that half's depth, keeping the second for later, or fails as the
+    /// reference does when the window cannot be split any further.
+    pub fn split(
+        &mut self,
+        config: &WindowSplitting,
+        stream: &str,
+        rejection: &str,
+    ) -> Result<(Map<String, Value>, usize), EngineError> {
+        let window = slice_repr(&self.slice, &self.slice.cursor_slice);
+        if self.emitted > 0 {
+            tracing::warn!(
+                "Stream {stream} already emitted {} record(s) from {window} before it was rejected; splitting and re-reading the window may re-emit them.",
+                self.emitted
+            );
+        }
+        let rejection = if rejection.is_empty() {
+            String::new()
+        } else {
+            format!(": {rejection}")
+        };
+        let failure = |message: String| {
+            EngineError::transient(with_failure_message(
+                message,
+                config.failure_message.as_deref(),
+            ))
+        };
+        if self.depth >= MAX_SPLIT_DEPTH {
+            let original = slice_repr(&self.original, &self.original.cursor_slice);
+            tracing::warn!(
+                "Stream {stream} hit the maximum request window split depth ({MAX_SPLIT_DEPTH}) while splitting {original}."
+            );
+            return Err(failure(format!(
+                "Stream {stream} could not split its request window to a size the API accepts within {MAX_SPLIT_DEPTH} splits."
+            ))
+            .with_internal(format!(
+                "Stream {stream} exceeded the maximum request window split depth of {MAX_SPLIT_DEPTH} while splitting {original}; the API still rejected {window}{rejection}"
+            )));
+        }
+        let halves = self
+            .spec
+            .split_request_window(&self.slice.cursor_slice, config.min_split_window)
+            .map_err(|e| EngineError::system(e.to_string()))?;
+        let Some([first, second]) = halves else {
+            let note = match &config.min_split_window_text {
+                Some(min) => format!(", its configured `min_split_window` ({min})"),
+                None => String::new(),
+            };
+            return Err(failure(format!(
+                "The API kept rejecting stream {stream}'s request window even at the smallest window its cursor allows{note}, or splitting the window further would not make progress."
+            ))
+            .with_internal(format!(
+                "Stream {stream} could not split its request window {window} any further; the API rejected it{rejection}"
+            )));
+        };
+        tracing::info!(
+            "Stream {stream}: the API rejected request window {window} (split depth {}); reducing it to [{}, {}] and reading each in turn.",
+            self.depth,
+            slice_repr(&self.slice, &first),
+            slice_repr(&self.slice, &second)
+        );
+        let depth = self.depth + 1;
+        self.pending.push((second, depth));
+        Ok((first, depth))
+    }
+
+    /// The next window left to read, if any.
+    pub fn next_window(&mut self) -> Option<(Map<String, Value>, usize)> {
+        self.pending.pop()
+    }
+
+    /// Starts reading `window` at `depth`: gives the slice as it now is and what its requests
+    /// carry.
+    pub fn start(
+        &mut self,
+        window: Map<String, Value>,
+        depth: usize,
+    ) -> (&StreamSlice, PageRequestOptions) {
+        self.slice.cursor_slice = window;
+        self.depth = depth;
+        self.emitted = 0;
+        let options = (self.options)(&self.slice);
+        (&self.slice, options)
+    }
+}
+
+impl std::fmt::Debug for Splitting<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Splitting")
+            .field("slice", &self.slice)
+            .field("depth", &self.depth)
+            .field("pending", &self.pending)
+            .finish()
+    }
+}
+
+/// How the reference prints a slice of `slice`'s partition with `window`: Python's `repr` of
+/// the partition and window merged.
+fn slice_repr(slice: &StreamSlice, window: &Map<String, Value>) -> String {
+    let mut merged = slice.partition.clone();
+    merged.extend(window.iter().map(|(k, v)| (k.clone(), v.clone())));
+    sluice_interp::python_str(&Value::Object(merged))
+}
+
+/// `REDUCE_PAGE_SIZE` on a retriever without `page_size_reduction` (the reference's
+/// `PageSizeReductionNotSupportedException`).
+pub(crate) fn reduction_not_supported(stream: &str) -> EngineError {
+    EngineError::config(format!(
+        "Stream {stream} resolves an API response to the REDUCE_PAGE_SIZE action but is not set up to send a smaller page. Add `page_size_reduction` to the stream's retriever, or remove the REDUCE_PAGE_SIZE action from its error handler."
+    ))
+    .with_internal(format!(
+        "An error handler of stream {stream} resolved to REDUCE_PAGE_SIZE but the retriever it is attached to defines no page_size_reduction. The action is only supported on the main requester of a SimpleRetriever that defines page_size_reduction."
+    ))
+}
+
+/// `SPLIT_REQUEST_WINDOW` on a slice that cannot be split (the reference's
+/// `RequestWindowSplitNotSupportedException`).
+pub(crate) fn split_not_supported(stream: &str) -> EngineError {
+    EngineError::config(format!(
+        "Stream {stream} resolves to a request window split but is not set up to split its window. Add `request_window_splitting` to the stream's retriever (this requires a datetime-based incremental cursor with `cursor_granularity` set), or remove the `SPLIT_REQUEST_WINDOW` action from its error handler."
+    ))
+    .with_internal(format!(
+        "A request window split was requested for stream {stream} but its retriever defines no `request_window_splitting`, or its cursor does not support window splitting. The action is only supported on a SimpleRetriever whose cursor has a `split_request_window` method and that defines `request_window_splitting`."
+    ))
 }
 
 /// A float as Python's `str` prints it (`0.5`, `1.0`).
@@ -936,6 +1105,104 @@ mod tests {
             error.starts_with("The SPLIT_REQUEST_WINDOW response action is not supported on the `login_requester` of the SessionTokenAuthenticator of s:"),
             "{error}"
         );
+    }
+
+    fn splitting(min: Option<&str>) -> (Splitting<'static>, WindowSplitting) {
+        let model::IncrementalSync::DatetimeBasedCursor(model) = cursor(serde_json::json!({}))
+        else {
+            unreachable!()
+        };
+        let config = Arc::new(serde_json::json!({}));
+        let spec =
+            DatetimeSpec::from_model(&model, "s", &config, &sluice_manifest::ManifestPath::root())
+                .unwrap();
+        let mut slice = StreamSlice::partition(Map::new());
+        slice.cursor_slice = serde_json::from_value(serde_json::json!({
+            "start_time": "2024-05-01T00:00:00Z", "end_time": "2024-05-04T23:59:59Z"
+        }))
+        .unwrap();
+        let min_split_window = min.map(|m| IsoDuration::parse(m).unwrap());
+        let settings = WindowSplitting {
+            failure_message: Some(" Set a later start date. ".to_owned()),
+            min_split_window,
+            min_split_window_text: min_split_window.map(|m| python_timedelta(m.micros)),
+        };
+        let splitting = Splitting::new(
+            Arc::new(spec),
+            slice,
+            Box::new(|_| PageRequestOptions::default()),
+        );
+        (splitting, settings)
+    }
+
+    fn bounds(window: &Map<String, Value>) -> (String, String) {
+        let text = |key: &str| window[key].as_str().unwrap().to_owned();
+        (text("start_time"), text("end_time"))
+    }
+
+    #[test]
+    fn split_windows_are_read_depth_first_in_order() {
+        let (mut splitting, settings) = splitting(None);
+        let (first, depth) = splitting.split(&settings, "s", "too big").unwrap();
+        assert_eq!(
+            (bounds(&first), depth),
+            (
+                ("2024-05-01T00:00:00Z".into(), "2024-05-02T23:59:59Z".into()),
+                1
+            )
+        );
+        splitting.start(first, depth);
+        let (first, depth) = splitting.split(&settings, "s", "").unwrap();
+        assert_eq!(
+            (bounds(&first), depth),
+            (
+                ("2024-05-01T00:00:00Z".into(), "2024-05-01T23:59:59Z".into()),
+                2
+            )
+        );
+        let order: Vec<_> = std::iter::from_fn(|| splitting.next_window())
+            .map(|(window, depth)| (bounds(&window), depth))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (
+                    ("2024-05-02T00:00:00Z".into(), "2024-05-02T23:59:59Z".into()),
+                    2
+                ),
+                (
+                    ("2024-05-03T00:00:00Z".into(), "2024-05-04T23:59:59Z".into()),
+                    1
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn splitting_stops_at_the_minimum_window_and_at_ten_splits() {
+        let (mut splitting, settings) = splitting(Some("P2D"));
+        let (first, depth) = splitting.split(&settings, "s", "").unwrap();
+        splitting.start(first, depth);
+        let error = splitting.split(&settings, "s", "too big").unwrap_err();
+        assert_eq!(
+            error.failure_type,
+            sluice_protocol::FailureType::TransientError
+        );
+        assert_eq!(
+            error.message,
+            "The API kept rejecting stream s's request window even at the smallest window its cursor allows, its configured `min_split_window` (2 days, 0:00:00), or splitting the window further would not make progress. Set a later start date."
+        );
+        let (mut splitting, settings) = splitting_without_min();
+        for _ in 0..MAX_SPLIT_DEPTH {
+            let (first, depth) = splitting.split(&settings, "s", "").unwrap();
+            splitting.start(first, depth);
+        }
+        let error = splitting.split(&settings, "s", "").unwrap_err();
+        assert!(error.message.starts_with("Stream s could not split its request window to a size the API accepts within 10 splits."), "{}", error.message);
+    }
+
+    fn splitting_without_min() -> (Splitting<'static>, WindowSplitting) {
+        splitting(None)
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! keeps the stream's state as slices close.
 
 use crate::EngineError;
+use crate::actions::Splitting;
 use crate::output::RecordData;
-use crate::stream::{Narrowing, PageReader, RecordGate, SelectorHandle, Splitting, Stream};
+use crate::stream::{Narrowing, PageReader, RecordGate, SelectorHandle, Stream};
 use serde_json::{Map, Value};
 use sluice_paginate::PageRequestOptions;
 use sluice_slice::{

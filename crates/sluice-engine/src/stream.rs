@@ -2,7 +2,8 @@
 
 use crate::EngineError;
 use crate::actions::{
-    MAX_SPLIT_DEPTH, PageSizeReducer, PageSizeReduction, WindowSplitting, with_failure_message,
+    PageSizeReducer, PageSizeReduction, Splitting, WindowSplitting, reduction_not_supported,
+    split_not_supported,
 };
 use crate::dynamic_schema::DynamicSchema;
 use crate::file_upload::FileUploader;
@@ -187,41 +188,6 @@ pub(crate) struct PageReader<'a> {
     splitting: Option<Box<Splitting<'a>>>,
 }
 
-/// How a slice's window is split on `SPLIT_REQUEST_WINDOW`: the window being read and those
-/// left, read in order before the slice closes (its records stay the slice's).
-pub(crate) struct Splitting<'a> {
-    spec: Arc<DatetimeSpec>,
-    /// The slice, with the window being read.
-    slice: StreamSlice,
-    /// The slice as it was given, before any split.
-    original: StreamSlice,
-    /// Windows still to read, the next one last, each with its split depth.
-    pending: Vec<(Map<String, Value>, usize)>,
-    depth: usize,
-    /// Records handed on from the window being read.
-    emitted: usize,
-    /// What the partition router and the cursor add to a request of a slice.
-    options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
-}
-
-impl<'a> Splitting<'a> {
-    pub fn new(
-        spec: Arc<DatetimeSpec>,
-        slice: StreamSlice,
-        options: Box<dyn Fn(&StreamSlice) -> PageRequestOptions + 'a>,
-    ) -> Self {
-        Self {
-            spec,
-            original: slice.clone(),
-            slice,
-            pending: Vec::new(),
-            depth: 0,
-            emitted: 0,
-            options,
-        }
-    }
-}
-
 /// How a slice narrows on a pagination reset: from the highest cursor value read in it so far
 /// to its end (the reference's `SPLIT_USING_CURSOR`).
 pub(crate) struct Narrowing<'a> {
@@ -316,81 +282,19 @@ impl<'a> PageReader<'a> {
     /// rejected it with `error`.
     fn split_window(&mut self, error: &HttpError) -> Result<(), EngineError> {
         let retriever = self.retriever;
-        let stream = retriever.stream_name.as_str();
         let (Some(config), Some(splitting)) =
             (&retriever.window_splitting, self.splitting.as_deref_mut())
         else {
-            return Err(EngineError::config(format!(
-                "Stream {stream} resolves to a request window split but is not set up to split its window. Add `request_window_splitting` to the stream's retriever (this requires a datetime-based incremental cursor with `cursor_granularity` set), or remove the `SPLIT_REQUEST_WINDOW` action from its error handler."
-            ))
-            .with_internal(format!(
-                "A request window split was requested for stream {stream} but its retriever defines no `request_window_splitting`, or its cursor does not support window splitting. The action is only supported on a SimpleRetriever whose cursor has a `split_request_window` method and that defines `request_window_splitting`."
-            )));
+            return Err(split_not_supported(&retriever.stream_name));
         };
-        let window = slice_repr(&splitting.slice, &splitting.slice.cursor_slice);
-        if splitting.emitted > 0 {
-            tracing::warn!(
-                "Stream {stream} already emitted {} record(s) from {window} before it was rejected; splitting and re-reading the window may re-emit them.",
-                splitting.emitted
-            );
-        }
-        let rejection = if error.message.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", error.message)
-        };
-        let failure = |message: String| {
-            EngineError::transient(with_failure_message(
-                message,
-                config.failure_message.as_deref(),
-            ))
-        };
-        if splitting.depth >= MAX_SPLIT_DEPTH {
-            let original = slice_repr(&splitting.original, &splitting.original.cursor_slice);
-            tracing::warn!(
-                "Stream {stream} hit the maximum request window split depth ({MAX_SPLIT_DEPTH}) while splitting {original}."
-            );
-            return Err(failure(format!(
-                "Stream {stream} could not split its request window to a size the API accepts within {MAX_SPLIT_DEPTH} splits."
-            ))
-            .with_internal(format!(
-                "Stream {stream} exceeded the maximum request window split depth of {MAX_SPLIT_DEPTH} while splitting {original}; the API still rejected {window}{rejection}"
-            )));
-        }
-        let halves = splitting
-            .spec
-            .split_request_window(&splitting.slice.cursor_slice, config.min_split_window)
-            .map_err(|e| EngineError::system(e.to_string()))?;
-        let Some([first, second]) = halves else {
-            let note = match &config.min_split_window_text {
-                Some(min) => format!(", its configured `min_split_window` ({min})"),
-                None => String::new(),
-            };
-            return Err(failure(format!(
-                "The API kept rejecting stream {stream}'s request window even at the smallest window its cursor allows{note}, or splitting the window further would not make progress."
-            ))
-            .with_internal(format!(
-                "Stream {stream} could not split its request window {window} any further; the API rejected it{rejection}"
-            )));
-        };
-        let halves = format!(
-            "[{}, {}]",
-            slice_repr(&splitting.slice, &first),
-            slice_repr(&splitting.slice, &second)
-        );
-        tracing::info!(
-            "Stream {stream}: the API rejected request window {window} (split depth {}); reducing it to {halves} and reading each in turn.",
-            splitting.depth
-        );
-        let depth = splitting.depth + 1;
-        splitting.pending.push((second, depth));
+        let (first, depth) = splitting.split(config, &retriever.stream_name, &error.message)?;
         self.read_window(first, depth);
         Ok(())
     }
 
     /// Goes on with the next window of a split slice; `false` when there is none left.
     fn next_window(&mut self) -> bool {
-        let Some((window, depth)) = self.splitting.as_mut().and_then(|s| s.pending.pop()) else {
+        let Some((window, depth)) = self.splitting.as_mut().and_then(|s| s.next_window()) else {
             return false;
         };
         self.read_window(window, depth);
@@ -404,14 +308,12 @@ impl<'a> PageReader<'a> {
         let Some(splitting) = self.splitting.as_deref_mut() else {
             return;
         };
-        splitting.slice.cursor_slice = window;
-        splitting.depth = depth;
-        splitting.emitted = 0;
-        self.stream_slice = splitting.slice.template_value();
-        self.slice_options = (splitting.options)(&splitting.slice);
+        let (slice, options) = splitting.start(window, depth);
+        self.stream_slice = slice.template_value();
+        self.slice_options = options;
         if let Some(narrowing) = &mut self.narrowing {
-            narrowing.original = splitting.slice.cursor_slice.clone();
-            narrowing.slice.cursor_slice = splitting.slice.cursor_slice.clone();
+            narrowing.original = slice.cursor_slice.clone();
+            narrowing.slice.cursor_slice = slice.cursor_slice.clone();
             narrowing.reached = None;
         }
         self.token = retriever.paginator.initial_token();
@@ -651,7 +553,7 @@ impl<'a> PageReader<'a> {
             }
         };
         if let Some(splitting) = &mut self.splitting {
-            splitting.emitted += page.len();
+            splitting.handed_on(page.len());
         }
         for record in &page {
             self.tracker.observe();
@@ -833,25 +735,6 @@ fn merge_json_body(
 fn collision(key_path: &str) -> EngineError {
     EngineError::system(format!(
         "Request body collision, duplicate keys detected at key path: {key_path}. Please ensure that all keys in the request are unique."
-    ))
-}
-
-/// How the reference prints a slice of `slice`'s partition with `window`: Python's `repr` of
-/// the partition and window merged.
-fn slice_repr(slice: &StreamSlice, window: &Map<String, Value>) -> String {
-    let mut merged = slice.partition.clone();
-    merged.extend(window.iter().map(|(k, v)| (k.clone(), v.clone())));
-    sluice_interp::python_str(&Value::Object(merged))
-}
-
-/// `REDUCE_PAGE_SIZE` on a retriever without `page_size_reduction` (the reference's
-/// `PageSizeReductionNotSupportedException`).
-fn reduction_not_supported(stream: &str) -> EngineError {
-    EngineError::config(format!(
-        "Stream {stream} resolves an API response to the REDUCE_PAGE_SIZE action but is not set up to send a smaller page. Add `page_size_reduction` to the stream's retriever, or remove the REDUCE_PAGE_SIZE action from its error handler."
-    ))
-    .with_internal(format!(
-        "An error handler of stream {stream} resolved to REDUCE_PAGE_SIZE but the retriever it is attached to defines no page_size_reduction. The action is only supported on the main requester of a SimpleRetriever that defines page_size_reduction."
     ))
 }
 
