@@ -2,6 +2,7 @@
 //!
 //! Every error names the manifest path of the component it comes from.
 
+use crate::actions::{RetrieverContext, reject_actions, retriever_actions};
 use crate::dynamic_schema::{
     DynamicSchema, DynamicSchemaLoader, SchemaLoad, SchemaPart, SelectorRecipe, combine_schemas,
 };
@@ -351,6 +352,23 @@ impl Builder<'_> {
             }
         };
         let mut retriever = retriever;
+        if let model::Retriever::SimpleRetriever(model) = &stream.retriever {
+            let reads_parent_lazily = matches!(
+                &model.partition_router,
+                Some(model::StreamPartitionRouter::SubstreamPartitionRouter(router))
+                    if router.parent_stream_configs.iter().any(|parent| {
+                        parent.lazy_read_pointer.as_ref().is_some_and(|p| !p.is_empty())
+                    })
+            );
+            let context = RetrieverContext {
+                stream: &name,
+                incremental_sync: stream.incremental_sync.as_ref(),
+                has_file_uploader: stream.file_uploader.is_some(),
+                reads_parent_lazily,
+                is_stream: true,
+            };
+            self.with_actions(&mut retriever, model, &context, &path.key("retriever"))?;
+        }
         if let Some(uploader) = &stream.file_uploader {
             retriever.file_uploader =
                 Some(self.file_uploader(uploader, &name, &path.key("file_uploader"))?);
@@ -722,7 +740,7 @@ impl Builder<'_> {
                 )?))
             }
             Some(model::StreamSchemaLoader::DynamicSchemaLoader(loader)) => {
-                let loader = SchemaLoad::One(Box::new(self.dynamic_schema(loader, path)?));
+                let loader = SchemaLoad::One(Box::new(self.dynamic_schema(loader, name, path)?));
                 Ok(self.loaded_schema(stream, loader, path))
             }
             Some(model::StreamSchemaLoader::List(loaders)) => {
@@ -741,9 +759,9 @@ impl Builder<'_> {
                                 &at_loader,
                             )?)
                         }
-                        model::SchemaLoader::DynamicSchemaLoader(loader) => {
-                            SchemaPart::Loaded(Box::new(self.dynamic_schema(loader, &at_loader)?))
-                        }
+                        model::SchemaLoader::DynamicSchemaLoader(loader) => SchemaPart::Loaded(
+                            Box::new(self.dynamic_schema(loader, name, &at_loader)?),
+                        ),
                         model::SchemaLoader::CustomSchemaLoader(_) => {
                             return Err(at(&at_loader, "a custom schema loader cannot run"));
                         }
@@ -800,6 +818,7 @@ impl Builder<'_> {
     fn dynamic_schema(
         &self,
         loader: &model::DynamicSchemaLoader,
+        name: &str,
         path: &ManifestPath,
     ) -> Result<DynamicSchemaLoader, EngineError> {
         let retriever_path = path.key("retriever");
@@ -810,8 +829,17 @@ impl Builder<'_> {
             ));
         };
         // The loader's retriever: no stream transformations, no schema to normalise by.
-        let retriever =
+        let mut built =
             self.simple_retriever(retriever, &[], &Map::new(), path, &retriever_path)?;
+        let context = RetrieverContext {
+            stream: name,
+            incremental_sync: None,
+            has_file_uploader: false,
+            reads_parent_lazily: false,
+            is_stream: false,
+        };
+        self.with_actions(&mut built, retriever, &context, &retriever_path)?;
+        let retriever = built;
         DynamicSchemaLoader::from_model(loader, retriever, self.config, path)
     }
 
@@ -927,6 +955,9 @@ impl Builder<'_> {
                 .ignore_stream_slicer_parameters_on_paginated_requests
                 .unwrap_or(false),
             file_uploader: None,
+            stream_name: String::new(),
+            page_size_reduction: None,
+            window_splitting: None,
         })
     }
 
@@ -985,6 +1016,23 @@ impl Builder<'_> {
         }
     }
 
+    /// The retriever's `page_size_reduction` and `request_window_splitting`, checked as the
+    /// reference checks them when it builds the retriever.
+    fn with_actions(
+        &self,
+        retriever: &mut Retriever,
+        model: &model::SimpleRetriever,
+        context: &RetrieverContext<'_>,
+        path: &ManifestPath,
+    ) -> Result<(), EngineError> {
+        let (splitting, reduction) =
+            retriever_actions(model, context).map_err(|message| at(path, message))?;
+        context.stream.clone_into(&mut retriever.stream_name);
+        retriever.window_splitting = splitting;
+        retriever.page_size_reduction = reduction;
+        Ok(())
+    }
+
     /// A stream's `file_uploader`. Its `file_extractor` is not read: the reference does not
     /// read it either (the whole response body is the file).
     fn file_uploader(
@@ -993,6 +1041,10 @@ impl Builder<'_> {
         stream: &str,
         path: &ManifestPath,
     ) -> Result<FileUploader, EngineError> {
+        if let model::Requester::HttpRequester(r) = &uploader.requester {
+            reject_actions(r.error_handler.as_ref(), "requester of a `file_uploader`")
+                .map_err(|message| at(&path.key("requester"), message))?;
+        }
         let requester = match &uploader.requester {
             model::Requester::HttpRequester(r) => self.requester(r, &path.key("requester"))?,
             model::Requester::CustomRequester(_) => {

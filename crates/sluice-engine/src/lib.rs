@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod actions;
 mod build;
 mod config;
 mod config_rules;

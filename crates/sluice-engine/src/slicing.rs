@@ -3,6 +3,7 @@
 //! keeps the stream's state as slices close.
 
 use crate::EngineError;
+use crate::actions::Splitting;
 use crate::output::RecordData;
 use crate::stream::{Narrowing, PageReader, RecordGate, SelectorHandle, Stream};
 use serde_json::{Map, Value};
@@ -432,6 +433,21 @@ impl<'a> SliceReader<'a> {
         let pages = match slice.extra_fields.get(CHILD_RESPONSE).filter(|_| self.lazy) {
             Some(embedded) => {
                 pages.with_first_page(serde_json::to_vec(embedded).unwrap_or_default().into())
+            }
+            None => pages,
+        };
+        let splits = self.stream.retriever.window_splitting.is_some();
+        let pages = match cursor.datetime_spec().filter(|_| splits) {
+            Some(spec) => {
+                let router = &self.stream.slicing.router;
+                let for_options = Arc::clone(spec);
+                let options = Box::new(move |slice: &StreamSlice| {
+                    let mut options = PageRequestOptions::default();
+                    router.request_options(slice, &mut options);
+                    for_options.request_options(&slice.cursor_slice, &mut options);
+                    options
+                });
+                pages.with_splitting(Splitting::new(Arc::clone(spec), slice.clone(), options))
             }
             None => pages,
         };

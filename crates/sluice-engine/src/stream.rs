@@ -1,6 +1,10 @@
 //! A stream built from the manifest: what `discover` says about it and how to read it.
 
 use crate::EngineError;
+use crate::actions::{
+    PageSizeReducer, PageSizeReduction, Splitting, WindowSplitting, reduction_not_supported,
+    split_not_supported,
+};
 use crate::dynamic_schema::DynamicSchema;
 use crate::file_upload::FileUploader;
 use crate::output::RecordData;
@@ -141,6 +145,12 @@ pub(crate) struct Retriever {
     /// The record expander's `truncated_list_retriever`: reads the complete nested list of a
     /// record marked as truncated.
     pub truncated_list: Option<Box<Retriever>>,
+    /// The stream the retriever reads (named in the errors of the two actions below).
+    pub stream_name: String,
+    /// `page_size_reduction`: on `REDUCE_PAGE_SIZE`, the same page with a smaller page size.
+    pub page_size_reduction: Option<PageSizeReduction>,
+    /// `request_window_splitting`: on `SPLIT_REQUEST_WINDOW`, the window read as two halves.
+    pub window_splitting: Option<WindowSplitting>,
 }
 
 /// Which records of a page go on, for incremental streams: a client-side filter counts as part
@@ -176,6 +186,10 @@ pub(crate) struct PageReader<'a> {
     /// The first page, already at hand (`lazy_read_pointer`).
     embedded_page: Option<Bytes>,
     narrowing: Option<Narrowing<'a>>,
+    /// The page size in effect (`page_size_reduction`).
+    reducer: Option<PageSizeReducer<'a>>,
+    /// The windows a split window is read as (`request_window_splitting`).
+    splitting: Option<Box<Splitting<'a>>>,
 }
 
 /// How a slice narrows on a pagination reset: from the highest cursor value read in it so far
@@ -251,7 +265,71 @@ impl<'a> PageReader<'a> {
             failure: None,
             embedded_page: None,
             narrowing: None,
+            reducer: retriever.page_size_reduction.as_ref().map(|config| {
+                PageSizeReducer::new(
+                    config,
+                    retriever.paginator.page_size(),
+                    &retriever.stream_name,
+                )
+            }),
+            splitting: None,
         }
+    }
+
+    /// Splits the slice's window when the error handler asks for it (`SPLIT_REQUEST_WINDOW`).
+    pub fn with_splitting(mut self, splitting: Splitting<'a>) -> Self {
+        self.splitting = Some(Box::new(splitting));
+        self
+    }
+
+    /// Replaces the window being read by its two halves, reading the first now: the API
+    /// rejected it with `error`.
+    fn split_window(&mut self, error: &HttpError) -> Result<(), EngineError> {
+        let retriever = self.retriever;
+        let (Some(config), Some(splitting)) =
+            (&retriever.window_splitting, self.splitting.as_deref_mut())
+        else {
+            return Err(split_not_supported(&retriever.stream_name));
+        };
+        let (first, depth) = splitting.split(config, &retriever.stream_name, &error.message)?;
+        self.read_window(first, depth);
+        Ok(())
+    }
+
+    /// Goes on with the next window of a split slice; `false` when there is none left.
+    fn next_window(&mut self) -> bool {
+        let Some((window, depth)) = self.splitting.as_mut().and_then(|s| s.next_window()) else {
+            return false;
+        };
+        self.read_window(window, depth);
+        true
+    }
+
+    /// Reads `window` of the slice from its first page, as a read of its own: its own token,
+    /// page size and pagination resets.
+    fn read_window(&mut self, window: Map<String, Value>, depth: usize) {
+        let retriever = self.retriever;
+        let Some(splitting) = self.splitting.as_deref_mut() else {
+            return;
+        };
+        let (slice, options) = splitting.start(window, depth);
+        self.stream_slice = slice.template_value();
+        self.slice_options = options;
+        if let Some(narrowing) = &mut self.narrowing {
+            narrowing.original = slice.cursor_slice.clone();
+            narrowing.slice.cursor_slice = slice.cursor_slice.clone();
+            narrowing.reached = None;
+        }
+        self.token = retriever.paginator.initial_token();
+        self.tracker = retriever.reset_policy.tracker(self.narrowing.is_some());
+        self.reducer = retriever.page_size_reduction.as_ref().map(|config| {
+            PageSizeReducer::new(
+                config,
+                retriever.paginator.page_size(),
+                &retriever.stream_name,
+            )
+        });
+        self.done = false;
     }
 
     /// Narrows the slice to what is left on a pagination reset (`SPLIT_USING_CURSOR`).
@@ -304,8 +382,14 @@ impl<'a> PageReader<'a> {
         } else {
             &self.slice_options
         };
+        let page_size = self
+            .reducer
+            .as_ref()
+            .and_then(PageSizeReducer::page_size_override);
         let options = request_options(
-            retriever.paginator.request_options(self.token.as_ref()),
+            retriever
+                .paginator
+                .request_options_with_page_size(self.token.as_ref(), page_size),
             slice_options,
         )?;
         let variables = RequestVariables {
@@ -317,7 +401,13 @@ impl<'a> PageReader<'a> {
             .build(variables, &options)
             .await
             .map_err(http_error)?;
-        match retriever.requester.send(&request).await {
+        let sent = retriever.requester.send(&request).await;
+        if sent.is_ok() {
+            if let Some(reducer) = &mut self.reducer {
+                reducer.on_successful_page();
+            }
+        }
+        match sent {
             Ok(Some(response)) => Ok(Some(response)),
             Ok(None) => {
                 self.done = true;
@@ -331,6 +421,23 @@ impl<'a> PageReader<'a> {
             Err(error) if error.action == Action::ResetPagination => {
                 tracing::info!("Hitting PaginationReset event: {}", error.message);
                 self.restart().map_err(paginate_error)?;
+                Ok(None)
+            }
+            // The same page again, asking for fewer records.
+            Err(error) if error.action == Action::ReducePageSize => {
+                let stream = retriever.stream_name.as_str();
+                let Some(reducer) = &mut self.reducer else {
+                    return Err(reduction_not_supported(stream));
+                };
+                let wait = reducer.reduce(&error.message)?;
+                if !wait.is_zero() {
+                    retriever.requester.transport.wait(wait).await;
+                }
+                Ok(None)
+            }
+            // The window read as two halves, from the first's first page.
+            Err(error) if error.action == Action::SplitRequestWindow => {
+                self.split_window(&error)?;
                 Ok(None)
             }
             Err(error) => Err(http_error(error)),
@@ -348,6 +455,10 @@ impl<'a> PageReader<'a> {
                 return Err(failure);
             }
             if self.done {
+                // A split slice goes on with its next window.
+                if self.next_window() {
+                    continue;
+                }
                 return Ok(None);
             }
             match self.read_page(gate).await? {
@@ -460,6 +571,9 @@ impl<'a> PageReader<'a> {
                 (page, last_record, emitted, outcome.extracted)
             }
         };
+        if let Some(splitting) = &mut self.splitting {
+            splitting.handed_on(page.len());
+        }
         for record in &page {
             self.tracker.observe();
             if let Some(narrowing) = &mut self.narrowing {
@@ -490,7 +604,10 @@ impl<'a> PageReader<'a> {
             last_record: last_record.as_ref(),
             current_token: self.token.as_ref(),
             stream_slice,
-            page_size_override: None,
+            page_size_override: self
+                .reducer
+                .as_ref()
+                .and_then(PageSizeReducer::page_size_override),
         };
         self.token = retriever
             .paginator
@@ -660,12 +777,12 @@ fn collision(key_path: &str) -> EngineError {
 
 pub(crate) fn http_error(error: HttpError) -> EngineError {
     if error.action != Action::Fail {
-        // Pagination resets, page size reductions and window splits are not built yet: say so
-        // rather than failing with the API's message alone.
+        // Only a stream's page loop acts on pagination resets, page size reductions and window
+        // splits: elsewhere say so rather than failing with the API's message alone.
         return EngineError::new(
             error.failure_type,
             format!(
-                "{} (the error handler asked for {:?}, which sluice does not support yet)",
+                "{} (the error handler asked for {:?}, which only a stream's own requests can act on)",
                 error.message, error.action
             ),
         )

@@ -38,6 +38,8 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "FileUploader",
     "ConditionalStreams",
     "BlockSimultaneousSyncsAction",
+    "PageSizeReduction",
+    "RequestWindowSplitting",
 ];
 
 /// Whether sluice can run a component of this type.

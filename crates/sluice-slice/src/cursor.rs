@@ -471,6 +471,82 @@ impl DatetimeSpec {
         narrowed
     }
 
+    /// `cursor_granularity`, when the manifest sets one.
+    pub fn granularity(&self) -> Option<IsoDuration> {
+        self.granularity
+    }
+
+    /// `window` cut in two ordered halves covering the same range, as the reference's
+    /// `split_request_window` does on `SPLIT_REQUEST_WINDOW`: the span counted in
+    /// `cursor_granularity` units (both ends included), the first half taking the floor of half
+    /// of them, the second starting one unit after the first ends. `None` when the window cannot
+    /// be split: no granularity, reversed or empty bounds, a span at or below
+    /// `min_split_window`, or a single unit left. A missing or unreadable bound is an error (the
+    /// slice was made wrong; the API is not to blame).
+    pub fn split_request_window(
+        &self,
+        window: &Map<String, Value>,
+        min_split_window: Option<IsoDuration>,
+    ) -> Result<Option<[Map<String, Value>; 2]>, SliceError> {
+        let Some(granularity) = self.granularity else {
+            return Ok(None);
+        };
+        let bound = |key: &str| -> Result<OffsetDateTime, String> {
+            let value = window
+                .get(key)
+                .ok_or_else(|| format!("KeyError: '{key}'"))?;
+            parse_any(&self.inputs, value)
+                .ok_or_else(|| format!("No format in {} matching {value}", self.format_list()))
+        };
+        let (start, end) = match (bound(&self.start_key), bound(&self.end_key)) {
+            (Ok(start), Ok(end)) => (start, end),
+            (Err(reason), _) | (_, Err(reason)) => {
+                return Err(SliceError::Runtime(format!(
+                    "Stream {} produced a request window with a missing or invalid '{}'/'{}' boundary and could not split it further: {reason}",
+                    self.stream, self.start_key, self.end_key
+                )));
+            }
+        };
+        if start >= end {
+            return Ok(None);
+        }
+        let span = (end - start).whole_microseconds();
+        if let Some(min) = min_split_window {
+            // Only fixed durations reach here (the engine refuses months and years).
+            if min.months == 0 && span <= min.micros {
+                return Ok(None);
+            }
+        }
+        if granularity.months != 0 || granularity.micros <= 0 {
+            return Err(SliceError::Runtime(format!(
+                "Stream {} cannot split a request window by a cursor_granularity of {} months",
+                self.stream, granularity.months
+            )));
+        }
+        let unit = granularity.micros;
+        let total_units = span.div_euclid(unit) + 1;
+        if total_units <= 1 {
+            return Ok(None);
+        }
+        let half_units = total_units / 2;
+        let offset = |micros: i128| -> Option<OffsetDateTime> {
+            let micros = i64::try_from(micros).ok()?;
+            start.checked_add(time::Duration::microseconds(micros))
+        };
+        let (Some(first_end), Some(second_start)) =
+            (offset(half_units * unit - unit), offset(half_units * unit))
+        else {
+            return Ok(None);
+        };
+        if !(start <= first_end && first_end < second_start && second_start <= end) {
+            return Ok(None);
+        }
+        Ok(Some([
+            self.window(start, first_end),
+            self.window(second_start, end),
+        ]))
+    }
+
     /// The record's cursor value, when it has one in a known format.
     pub fn record_value(&self, record: &Value) -> Option<OffsetDateTime> {
         parse_any(&self.inputs, record.get(&self.cursor_field)?)
@@ -980,6 +1056,84 @@ mod tests {
         let mut progress = SliceProgress::default();
         cursor.observe(&mut progress, &json!({"updated_at": value}));
         progress
+    }
+
+    fn split(spec: &DatetimeSpec, start: &str, end: &str, min: Option<&str>) -> Option<[Value; 2]> {
+        let window = object(json!({"start_time": start, "end_time": end}));
+        let min = min.map(|m| IsoDuration::parse(m).unwrap());
+        spec.split_request_window(&window, min)
+            .unwrap()
+            .map(|halves| halves.map(Value::Object))
+    }
+
+    #[test]
+    fn a_window_splits_into_two_ordered_halves_one_granularity_apart() {
+        let spec = spec(json!({"step": "P10D", "cursor_granularity": "PT1S"}));
+        assert_eq!(
+            split(&spec, "2024-01-01T00:00:00Z", "2024-01-10T23:59:59Z", None),
+            Some([
+                json!({"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-01-05T23:59:59Z"}),
+                json!({"start_time": "2024-01-06T00:00:00Z", "end_time": "2024-01-10T23:59:59Z"}),
+            ])
+        );
+        // An odd number of units: the first half takes the floor of half of them.
+        let days = spec_with_days();
+        assert_eq!(
+            split(&days, "2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z", None),
+            Some([
+                json!({"start_time": "2024-01-01T00:00:00Z", "end_time": "2024-01-01T00:00:00Z"}),
+                json!({"start_time": "2024-01-02T00:00:00Z", "end_time": "2024-01-03T00:00:00Z"}),
+            ])
+        );
+    }
+
+    fn spec_with_days() -> Arc<DatetimeSpec> {
+        spec(json!({"step": "P10D", "cursor_granularity": "P1D"}))
+    }
+
+    #[test]
+    fn a_window_of_one_unit_or_at_the_minimum_split_window_is_not_split() {
+        let days = spec_with_days();
+        assert_eq!(
+            split(&days, "2024-01-01T00:00:00Z", "2024-01-01T23:59:59Z", None),
+            None
+        );
+        assert_eq!(
+            split(&days, "2024-01-03T00:00:00Z", "2024-01-01T00:00:00Z", None),
+            None
+        );
+        let seconds = spec(json!({"step": "P10D", "cursor_granularity": "PT1S"}));
+        assert_eq!(
+            split(
+                &seconds,
+                "2024-01-01T00:00:00Z",
+                "2024-01-02T00:00:00Z",
+                Some("P1D")
+            ),
+            None
+        );
+        assert!(
+            split(
+                &seconds,
+                "2024-01-01T00:00:00Z",
+                "2024-01-02T00:00:01Z",
+                Some("P1D")
+            )
+            .is_some()
+        );
+        // Without cursor_granularity there is no smallest unit to stop at.
+        let none = spec(json!({}));
+        assert_eq!(
+            split(&none, "2024-01-01T00:00:00Z", "2024-01-10T00:00:00Z", None),
+            None
+        );
+    }
+
+    #[test]
+    fn a_window_without_its_bounds_cannot_be_split() {
+        let spec = spec_with_days();
+        let window = object(json!({"start_time": "2024-01-01T00:00:00Z"}));
+        assert!(spec.split_request_window(&window, None).is_err());
     }
 
     #[test]
