@@ -278,9 +278,9 @@ fn rate_limited_tokens(
         .rate_limited
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let auth = registry.entry(key).or_insert_with(|| {
-        Authenticator::with_kind(Kind::RateLimited(Box::new(built)), secrets)
-    });
+    let auth = registry
+        .entry(key)
+        .or_insert_with(|| Authenticator::with_kind(Kind::RateLimited(Box::new(built)), secrets));
     Ok(auth.clone())
 }
 

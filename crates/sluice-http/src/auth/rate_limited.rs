@@ -67,7 +67,9 @@ struct Quota {
 
 impl Quota {
     fn is_response_aware(&self) -> bool {
-        self.remaining_header.as_deref().is_some_and(|h| !h.is_empty())
+        self.remaining_header
+            .as_deref()
+            .is_some_and(|h| !h.is_empty())
             || self.reset_header.as_deref().is_some_and(|h| !h.is_empty())
             || self.limit_header.as_deref().is_some_and(|h| !h.is_empty())
             || !self.exhaustion_status_codes.is_empty()
@@ -436,11 +438,7 @@ impl RateLimited {
 
     /// The pool of `request`: the first whose matchers match it, else the first without
     /// matchers, else the first (warning once).
-    fn match_quota(
-        &self,
-        request: &HttpRequest,
-        mask: &(dyn Fn(&str) -> String + Sync),
-    ) -> &Quota {
+    fn match_quota(&self, request: &HttpRequest, mask: &(dyn Fn(&str) -> String + Sync)) -> &Quota {
         let mut default = None;
         for quota in &self.quotas {
             if quota.matchers.is_empty() {
@@ -729,10 +727,9 @@ impl RateLimited {
                         Ok(response)
                     }
                     Ok(response) => Err(self.status_failure(request, &response)),
-                    Err(TransportError::NotRecorded(text)) => Err(HttpError::new(
-                        FailureType::SystemError,
-                        self.mask(&text),
-                    )),
+                    Err(TransportError::NotRecorded(text)) => {
+                        Err(HttpError::new(FailureType::SystemError, self.mask(&text)))
+                    }
                     Err(e) => Err(HttpError::with_internal(
                         FailureType::TransientError,
                         format!(

@@ -90,7 +90,10 @@ async fn sign(auth: &Authenticator, url: &str) -> Result<String, sluice_http::Ht
 }
 
 fn waits_context(transport: &Arc<Waits>) -> AuthContext {
-    AuthContext::new(Arc::new(config()), Arc::clone(transport) as Arc<dyn Transport>)
+    AuthContext::new(
+        Arc::new(config()),
+        Arc::clone(transport) as Arc<dyn Transport>,
+    )
 }
 
 #[tokio::test]
@@ -156,7 +159,10 @@ async fn waits_for_the_earliest_reset_then_seeds_again() {
     mount_quota(&server, "tok-first-111", quota_body(0, 5, later), None).await;
     mount_quota(&server, "tok-second-222", quota_body(0, 5, later), None).await;
     let transport = Arc::new(Waits::default());
-    let auth = build(authenticator(&server, json!({})), &waits_context(&transport));
+    let auth = build(
+        authenticator(&server, json!({})),
+        &waits_context(&transport),
+    );
     let url = format!("{}/repos", server.uri());
     assert_eq!(sign(&auth, &url).await.unwrap(), "Bearer tok-first-111");
     assert_eq!(sign(&auth, &url).await.unwrap(), "Bearer tok-second-222");
@@ -308,7 +314,10 @@ async fn response_headers_spend_a_pool_and_offer_the_other_token() {
     let url = format!("{}/repos", server.uri());
     let mut request = HttpRequest::new(Method::Get, url.as_str());
     auth.sign(&mut request, &|t| t.to_owned()).await.unwrap();
-    assert_eq!(request.header("Authorization"), Some("Bearer tok-first-111"));
+    assert_eq!(
+        request.header("Authorization"),
+        Some("Bearer tok-first-111")
+    );
     assert!(!auth.has_alternative_token(&request));
     let rejected = HttpResponse {
         status: 429,
