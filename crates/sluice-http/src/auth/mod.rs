@@ -16,6 +16,9 @@
 //!   with username and password.
 //! - `JwtAuthenticator` signs a fresh JSON Web Token for every request.
 //! - `SelectiveAuthenticator` picks one of its authenticators by a config value when built.
+//! - `RateLimitedMultipleTokenAuthenticator` rotates several tokens over quota pools seeded from a
+//!   quota status endpoint; it signs the assembled request ([`Authenticator::sign`]), since the
+//!   request decides the pool, and one instance serves every stream with the same definition.
 //!
 //! A token is fetched once even when many partitions ask at the same time: the refresh runs
 //! under an async lock and the others wait for its result. Every request an authenticator
