@@ -468,7 +468,7 @@ impl RequestMatcher {
         })
     }
 
-    fn from_model(
+    pub(crate) fn from_model(
         m: &model::HttpRequestRegexMatcher,
         config: &Arc<Value>,
         path: &ManifestPath,
@@ -501,7 +501,7 @@ impl RequestMatcher {
         .map_err(|e| BuildError::at(path, e))
     }
 
-    fn matches(&self, request: &HttpRequest) -> bool {
+    pub(crate) fn matches(&self, request: &HttpRequest) -> bool {
         if self
             .method
             .as_deref()

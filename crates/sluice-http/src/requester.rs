@@ -101,6 +101,9 @@ pub struct RequestBody {
     pub json: JsonBodyInput,
 }
 
+/// The backoff, in seconds, before retrying a rate-limited request with another token.
+const TOKEN_ROTATION_BACKOFF: f64 = 0.1;
+
 /// Called each time a response says the API's rate limit was hit (the reference then prints a
 /// RUNNING stream status with reason RATE_LIMITED).
 #[derive(Clone)]
@@ -335,7 +338,12 @@ impl Requester {
             .injections()
             .await
             .map_err(|e| e.masked(|t| self.mask(t)))?;
-        self.assemble(variables, options, &injections)
+        let mut request = self.assemble(variables, options, &injections)?;
+        self.authenticator
+            .sign(&mut request, &|t| self.mask(t))
+            .await
+            .map_err(|e| e.masked(|t| self.mask(t)))?;
+        Ok(request)
     }
 
     /// Builds the request from the requester's templates, the authenticator's injections and
@@ -552,8 +560,15 @@ impl Requester {
                 for injection in injections.iter().filter(|i| i.into == InjectInto::Header) {
                     request.set_header(&injection.name, injection.value.clone());
                 }
+                self.authenticator
+                    .sign(&mut request, &|t| self.mask(t))
+                    .await
+                    .map_err(|e| e.masked(|t| self.mask(t)))?;
             }
             let (outcome, redirected_url) = self.send_following_redirects(&request).await?;
+            if let Ok(response) = &outcome {
+                self.authenticator.update_from_response(&request, response);
+            }
             // As `requests`' `response.url`: where the response came from.
             let response_url = redirected_url.as_deref().unwrap_or(&request.url);
             let view = outcome
@@ -634,7 +649,18 @@ impl Requester {
             }
 
             let mut user_wait = None;
-            for strategy in &strategies {
+            // As the reference's client: when the token that was rate limited is spent and
+            // another has calls left, the retry goes out at once with that one, without
+            // asking the backoff strategies.
+            if resolution.action == Action::RateLimited
+                && self.authenticator.has_alternative_token(&request)
+            {
+                tracing::info!(
+                    "Rate limited on the current credential; retrying in {TOKEN_ROTATION_BACKOFF}s with another one instead of waiting for the rate limit to reset. Any configured backoff, including a wait cap, is not evaluated for this retry."
+                );
+                user_wait = Some(TOKEN_ROTATION_BACKOFF);
+            }
+            for strategy in strategies.iter().filter(|_| user_wait.is_none()) {
                 let wait = strategy
                     .backoff_time(outcome.as_ref(), view.as_ref(), attempts, &backoff_context)
                     .map_err(|e| e.masked(|t| self.mask(t)))?;

@@ -1,7 +1,7 @@
 //! Building authenticators from the manifest model (the reference's `create_*_authenticator`).
 
 use super::{AuthBuildError, AuthContext, Authenticator, InjectInto, Injection, Kind, Secrets};
-use super::{jwt, oauth, session, support};
+use super::{jwt, oauth, rate_limited, session, support};
 use serde_json::{Map, Value};
 use sluice_interp::{Context, Template};
 use sluice_manifest::ManifestPath;
@@ -129,10 +129,7 @@ impl Authenticator {
                     m.class_name
                 ),
             )),
-            A::RateLimitedMultipleTokenAuthenticator(_) => Err(error(
-                path,
-                "RateLimitedMultipleTokenAuthenticator is not supported by sluice",
-            )),
+            A::RateLimitedMultipleTokenAuthenticator(m) => rate_limited_tokens(m, context, path),
         }
     }
 }
@@ -160,10 +157,7 @@ fn selectable(
                 m.class_name
             ),
         )),
-        S::RateLimitedMultipleTokenAuthenticator(_) => Err(error(
-            path,
-            "RateLimitedMultipleTokenAuthenticator is not supported by sluice",
-        )),
+        S::RateLimitedMultipleTokenAuthenticator(m) => rate_limited_tokens(m, context, path),
     }
 }
 
@@ -268,6 +262,26 @@ fn session_token(
         Kind::SessionToken(Box::new(session)),
         secrets,
     ))
+}
+
+/// Builds the authenticator, or hands out the one this source already built for the same
+/// resolved definition, so every stream (parents and children) shares its token counters.
+fn rate_limited_tokens(
+    m: &model::RateLimitedMultipleTokenAuthenticator,
+    context: &AuthContext,
+    path: &ManifestPath,
+) -> Result<Authenticator, AuthBuildError> {
+    let secrets = Secrets::default();
+    let (key, built) = rate_limited::RateLimited::from_model(m, context, &secrets, path)?;
+    let mut registry = context
+        .shared
+        .rate_limited
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let auth = registry
+        .entry(key)
+        .or_insert_with(|| Authenticator::with_kind(Kind::RateLimited(Box::new(built)), secrets));
+    Ok(auth.clone())
 }
 
 fn legacy(

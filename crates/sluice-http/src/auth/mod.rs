@@ -16,6 +16,9 @@
 //!   with username and password.
 //! - `JwtAuthenticator` signs a fresh JSON Web Token for every request.
 //! - `SelectiveAuthenticator` picks one of its authenticators by a config value when built.
+//! - `RateLimitedMultipleTokenAuthenticator` rotates several tokens over quota pools seeded from a
+//!   quota status endpoint; it signs the assembled request ([`Authenticator::sign`]), since the
+//!   request decides the pool, and one instance serves every stream with the same definition.
 //!
 //! A token is fetched once even when many partitions ask at the same time: the refresh runs
 //! under an async lock and the others wait for its result. Every request an authenticator
@@ -49,10 +52,11 @@
 mod build;
 mod jwt;
 mod oauth;
+mod rate_limited;
 mod session;
 mod support;
 
-use crate::{HttpError, HttpRequest, Transport};
+use crate::{HttpError, HttpRequest, HttpResponse, Transport};
 use base64::Engine as _;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -143,6 +147,9 @@ struct Shared {
     /// `LegacySessionTokenAuthenticator` logins, shared by every stream like the reference's
     /// module-level cache: key -> session token.
     legacy_tokens: tokio::sync::Mutex<HashMap<String, String>>,
+    /// `RateLimitedMultipleTokenAuthenticator`s by their resolved definition, shared by every
+    /// stream like the reference's `rate_limited_authenticators`.
+    rate_limited: Mutex<HashMap<String, Authenticator>>,
 }
 
 type ConfigListener = Box<dyn Fn(&Value) + Send + Sync>;
@@ -160,6 +167,7 @@ impl AuthContext {
                 updates: Mutex::new(Vec::new()),
                 listener: Mutex::new(None),
                 legacy_tokens: tokio::sync::Mutex::new(HashMap::new()),
+                rate_limited: Mutex::new(HashMap::new()),
             }),
             xml_decoder: None,
         }
@@ -244,6 +252,14 @@ impl Secrets {
     }
 }
 
+fn mask_with(secrets: &Secrets, text: &str) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets.list() {
+        out = out.replace(&secret, "****");
+    }
+    out
+}
+
 /// An authenticator ready to use. Clones share its tokens.
 #[derive(Clone)]
 pub struct Authenticator {
@@ -258,6 +274,8 @@ enum Kind {
     SessionToken(Box<session::SessionToken>),
     LegacySessionToken(Box<session::LegacySessionToken>),
     Jwt(Box<jwt::Jwt>),
+    /// Sets its header itself, on the assembled request ([`Authenticator::sign`]).
+    RateLimited(Box<rate_limited::RateLimited>),
 }
 
 impl Default for Authenticator {
@@ -276,6 +294,7 @@ impl fmt::Debug for Authenticator {
             Kind::SessionToken(_) => "SessionToken",
             Kind::LegacySessionToken(_) => "LegacySessionToken",
             Kind::Jwt(_) => "Jwt",
+            Kind::RateLimited(_) => "RateLimitedMultipleToken",
         };
         f.debug_struct("Authenticator")
             .field("kind", &kind)
@@ -339,6 +358,44 @@ impl Authenticator {
             Kind::SessionToken(session) => session.injections(&self.secrets).await,
             Kind::LegacySessionToken(legacy) => legacy.injections(&self.secrets).await,
             Kind::Jwt(jwt) => jwt.injections(&self.secrets),
+            // Which token signs depends on the request: see `sign`.
+            Kind::RateLimited(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Signs an assembled request, for authenticators whose credential depends on the request
+    /// (`RateLimitedMultipleTokenAuthenticator` charges the request's quota pool to a token, waiting
+    /// when every token is spent, and sets that token's header). Does nothing for the others,
+    /// whose values come from [`Self::injections`]. `mask` masks the config's secrets in logs.
+    pub async fn sign(
+        &self,
+        request: &mut HttpRequest,
+        mask: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<(), HttpError> {
+        match &*self.kind {
+            Kind::RateLimited(tokens) => tokens
+                .sign(request, mask)
+                .await
+                .map_err(|e| e.masked(|t| mask_with(&self.secrets, &mask(t)))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lets the authenticator see the response to `request` (after each attempt): a
+    /// `RateLimitedMultipleTokenAuthenticator` reconciles its counters with the pool's rate-limit
+    /// headers.
+    pub fn update_from_response(&self, request: &HttpRequest, response: &HttpResponse) {
+        if let Kind::RateLimited(tokens) = &*self.kind {
+            tokens.update_from_response(request, response);
+        }
+    }
+
+    /// Whether a rate-limited `request` can be retried at once with another credential instead
+    /// of waiting for its token's window: its token is spent and another has calls left.
+    pub fn has_alternative_token(&self, request: &HttpRequest) -> bool {
+        match &*self.kind {
+            Kind::RateLimited(tokens) => tokens.has_alternative_token(request),
+            _ => false,
         }
     }
 
