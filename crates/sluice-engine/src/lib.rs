@@ -15,6 +15,7 @@
 //! # Ok(()) }
 //! ```
 
+mod async_job;
 mod build;
 mod config;
 mod config_rules;

@@ -23,7 +23,7 @@ pub(crate) struct Stream {
     pub name: String,
     pub primary_key: Vec<Vec<String>>,
     pub schema: SchemaSource,
-    pub retriever: Retriever,
+    pub retriever: StreamRetriever,
     /// How the stream is split into slices and what state it keeps.
     pub slicing: Slicing,
     /// A `StateDelegatingStream`'s incremental stream, read instead of this one (its full
@@ -61,10 +61,10 @@ impl Stream {
     /// (the reference loads a dynamic schema once per stream and caches it).
     pub async fn selector_for_read(&self) -> Result<SelectorHandle<'_>, EngineError> {
         let SchemaSource::Dynamic(dynamic) = &self.schema else {
-            return Ok(SelectorHandle::Borrowed(&self.retriever.selector));
+            return Ok(SelectorHandle::Borrowed(self.retriever.selector()));
         };
         let Some(recipe) = &dynamic.normalizing_selector else {
-            return Ok(SelectorHandle::Borrowed(&self.retriever.selector));
+            return Ok(SelectorHandle::Borrowed(self.retriever.selector()));
         };
         let schema = dynamic.loader.load().await?;
         Ok(SelectorHandle::Shared(Arc::new(recipe.build(&schema)?)))
@@ -124,6 +124,25 @@ impl std::ops::Deref for SelectorHandle<'_> {
     }
 }
 
+/// How a stream gets its records.
+#[derive(Debug)]
+pub(crate) enum StreamRetriever {
+    /// Page by page (`SimpleRetriever`).
+    Simple(Retriever),
+    /// From server-side jobs (`AsyncRetriever`).
+    Async(Box<crate::async_job::AsyncRetriever>),
+}
+
+impl StreamRetriever {
+    /// The stream's record selector.
+    pub fn selector(&self) -> &RecordSelector {
+        match self {
+            StreamRetriever::Simple(retriever) => &retriever.selector,
+            StreamRetriever::Async(retriever) => &retriever.selector,
+        }
+    }
+}
+
 /// A SimpleRetriever: requests pages and selects records from them.
 #[derive(Debug)]
 pub(crate) struct Retriever {
@@ -169,6 +188,8 @@ pub(crate) struct PageReader<'a> {
     /// The first page, already at hand (`lazy_read_pointer`).
     embedded_page: Option<Bytes>,
     narrowing: Option<Narrowing<'a>>,
+    /// Variables the requester's templates see by name (an async job's download).
+    variables: Map<String, Value>,
 }
 
 /// How a slice narrows on a pagination reset: from the highest cursor value read in it so far
@@ -244,7 +265,15 @@ impl<'a> PageReader<'a> {
             failure: None,
             embedded_page: None,
             narrowing: None,
+            variables: Map::new(),
         }
+    }
+
+    /// Lets the requester's templates see `variables` by name, as the reference spreads a
+    /// slice's extra fields (an async job's `download_target`, `creation_response`, ...).
+    pub fn with_variables(mut self, variables: Map<String, Value>) -> Self {
+        self.variables = variables;
+        self
     }
 
     /// Narrows the slice to what is left on a pagination reset (`SPLIT_USING_CURSOR`).
@@ -304,6 +333,7 @@ impl<'a> PageReader<'a> {
         let variables = RequestVariables {
             stream_slice: &self.stream_slice,
             next_page_token: self.token.as_ref().map(PageToken::as_mapping),
+            extra: (!self.variables.is_empty()).then_some(&self.variables),
         };
         let request = retriever
             .requester

@@ -147,6 +147,10 @@ pub struct Requester {
 pub struct RequestVariables<'a> {
     pub stream_slice: &'a Value,
     pub next_page_token: Option<&'a Value>,
+    /// Variables templates see by name beside `stream_slice`: a slice's extra fields, which
+    /// the reference spreads into every requester template (an async job's
+    /// `creation_response`, `polling_response` and `download_target`).
+    pub extra: Option<&'a Map<String, Value>>,
 }
 
 impl Requester {
@@ -352,6 +356,9 @@ impl Requester {
             .stream_slice(variables.stream_slice);
         if let Some(token) = variables.next_page_token {
             ctx = ctx.next_page_token(token);
+        }
+        for (name, value) in variables.extra.into_iter().flatten() {
+            ctx = ctx.with(name.as_str(), value);
         }
         let ctx = &ctx;
         let build_error = |what: &str, e: String| {
