@@ -3,12 +3,13 @@
 //! Every error names the manifest path of the component it comes from.
 
 use crate::actions::{RetrieverContext, reject_actions, retriever_actions};
+use crate::async_job::{AsyncRetriever, DEFAULT_MAX_ATTEMPTS, JobClock, JobTracker, StatusMap};
 use crate::dynamic_schema::{
     DynamicSchema, DynamicSchemaLoader, SchemaLoad, SchemaPart, SelectorRecipe, combine_schemas,
 };
 use crate::file_upload::FileUploader;
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
-use crate::stream::{Delegation, Retriever, SchemaSource, Stream};
+use crate::stream::{Delegation, Retriever, SchemaSource, Stream, StreamRetriever};
 use crate::support::{refuse_outside_streams, unsupported_components};
 use crate::{EngineError, SourceOptions};
 use serde_json::{Map, Value};
@@ -28,6 +29,7 @@ use sluice_slice::{
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything a component needs while it is built.
 pub(crate) struct Builder<'a> {
@@ -43,6 +45,9 @@ pub(crate) struct Builder<'a> {
     /// by several children (or also selected) is fetched once.
     parent_names: HashSet<String>,
     parent_cache: Arc<ResponseCache>,
+    /// The limit on async jobs running at once, shared by every stream.
+    job_tracker: &'a Arc<JobTracker>,
+    job_clock: &'a Arc<JobClock>,
 }
 
 fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
@@ -88,6 +93,9 @@ pub(crate) struct Factory {
     /// The config's secret values, masked in every message.
     config_secrets: Arc<Vec<String>>,
     parent_cache: Arc<ResponseCache>,
+    /// `max_concurrent_async_job_count`: async jobs running at once across the source.
+    job_tracker: Arc<JobTracker>,
+    job_clock: Arc<JobClock>,
 }
 
 impl Factory {
@@ -125,6 +133,8 @@ impl Factory {
             budget,
             config_secrets: Arc::new(config_secrets),
             parent_cache: ResponseCache::new(DEFAULT_CACHE_BYTES),
+            job_tracker: Arc::new(JobTracker::new(max_concurrent_async_jobs(manifest))),
+            job_clock: Arc::new(JobClock::default()),
         })
     }
 
@@ -143,6 +153,8 @@ impl Factory {
             config_secrets: Arc::clone(&self.config_secrets),
             parent_names,
             parent_cache: Arc::clone(&self.parent_cache),
+            job_tracker: &self.job_tracker,
+            job_clock: &self.job_clock,
         }
     }
 
@@ -336,57 +348,58 @@ impl Builder<'_> {
             SchemaSource::Dynamic(_) => &no_schema,
         };
         let slicing = self.slicing(stream, &name, path)?;
+        let transformations = stream.transformations.as_deref().unwrap_or(&[]);
         let retriever = match &stream.retriever {
-            model::Retriever::SimpleRetriever(r) => self.simple_retriever(
-                &with_cursor_defaults(r, &slicing),
-                stream.transformations.as_deref().unwrap_or(&[]),
-                json_schema,
-                path,
-                &path.key("retriever"),
-            )?,
-            _ => {
+            model::Retriever::SimpleRetriever(r) => {
+                let mut retriever = self.simple_retriever(
+                    &with_cursor_defaults(r, &slicing),
+                    transformations,
+                    json_schema,
+                    path,
+                    &path.key("retriever"),
+                )?;
+                let reads_parent_lazily = matches!(
+                    &r.partition_router,
+                    Some(model::StreamPartitionRouter::SubstreamPartitionRouter(router))
+                        if router.parent_stream_configs.iter().any(|parent| {
+                            parent.lazy_read_pointer.as_ref().is_some_and(|p| !p.is_empty())
+                        })
+                );
+                let context = RetrieverContext {
+                    stream: &name,
+                    incremental_sync: stream.incremental_sync.as_ref(),
+                    has_file_uploader: stream.file_uploader.is_some(),
+                    reads_parent_lazily,
+                    is_stream: true,
+                };
+                self.with_actions(&mut retriever, r, &context, &path.key("retriever"))?;
+                if let Some(uploader) = &stream.file_uploader {
+                    retriever.file_uploader =
+                        Some(self.file_uploader(uploader, &name, &path.key("file_uploader"))?);
+                }
+                let caches = match &r.requester {
+                    model::Requester::HttpRequester(h) => h.use_cache != Some(false),
+                    model::Requester::CustomRequester(_) => false,
+                };
+                if caches && self.parent_names.contains(&name) {
+                    let transport = Arc::clone(&retriever.requester.transport);
+                    retriever.requester.transport = Arc::new(CachingTransport::new(
+                        transport,
+                        Arc::clone(&self.parent_cache),
+                    ));
+                }
+                StreamRetriever::Simple(Box::new(retriever))
+            }
+            model::Retriever::AsyncRetriever(r) => StreamRetriever::Async(Box::new(
+                self.async_retriever(r, &slicing, transformations, json_schema, &name, path)?,
+            )),
+            model::Retriever::CustomRetriever(_) => {
                 return Err(at(
                     &path.key("retriever"),
-                    "only SimpleRetriever is supported yet",
+                    "custom retrievers cannot run in sluice",
                 ));
             }
         };
-        let mut retriever = retriever;
-        if let model::Retriever::SimpleRetriever(model) = &stream.retriever {
-            let reads_parent_lazily = matches!(
-                &model.partition_router,
-                Some(model::StreamPartitionRouter::SubstreamPartitionRouter(router))
-                    if router.parent_stream_configs.iter().any(|parent| {
-                        parent.lazy_read_pointer.as_ref().is_some_and(|p| !p.is_empty())
-                    })
-            );
-            let context = RetrieverContext {
-                stream: &name,
-                incremental_sync: stream.incremental_sync.as_ref(),
-                has_file_uploader: stream.file_uploader.is_some(),
-                reads_parent_lazily,
-                is_stream: true,
-            };
-            self.with_actions(&mut retriever, model, &context, &path.key("retriever"))?;
-        }
-        if let Some(uploader) = &stream.file_uploader {
-            retriever.file_uploader =
-                Some(self.file_uploader(uploader, &name, &path.key("file_uploader"))?);
-        }
-        let caches = match &stream.retriever {
-            model::Retriever::SimpleRetriever(r) => match &r.requester {
-                model::Requester::HttpRequester(h) => h.use_cache != Some(false),
-                model::Requester::CustomRequester(_) => false,
-            },
-            _ => false,
-        };
-        if caches && self.parent_names.contains(&name) {
-            let transport = Arc::clone(&retriever.requester.transport);
-            retriever.requester.transport = Arc::new(CachingTransport::new(
-                transport,
-                Arc::clone(&self.parent_cache),
-            ));
-        }
         Ok(Stream {
             name,
             primary_key,
@@ -476,16 +489,16 @@ impl Builder<'_> {
         name: &str,
         path: &ManifestPath,
     ) -> Result<Slicing, EngineError> {
-        let router = match &stream.retriever {
-            model::Retriever::SimpleRetriever(retriever) => match &retriever.partition_router {
-                None => Router::Single,
-                Some(router) => self.stream_router(
-                    router,
-                    &path.key("retriever").key("partition_router"),
-                    name,
-                )?,
-            },
-            _ => Router::Single,
+        let partition_router = match &stream.retriever {
+            model::Retriever::SimpleRetriever(retriever) => retriever.partition_router.as_ref(),
+            model::Retriever::AsyncRetriever(retriever) => retriever.partition_router.as_ref(),
+            model::Retriever::CustomRetriever(_) => None,
+        };
+        let router = match partition_router {
+            None => Router::Single,
+            Some(router) => {
+                self.stream_router(router, &path.key("retriever").key("partition_router"), name)?
+            }
         };
         let cursor_path = path.key("incremental_sync");
         let cursor = match &stream.incremental_sync {
@@ -1079,6 +1092,223 @@ impl Builder<'_> {
         })
     }
 
+    /// An AsyncRetriever. Its record selector filters, transforms and normalises the
+    /// downloaded records; the download's own selector (`download_decoder`,
+    /// `download_extractor`) passes them on untouched, as in the reference.
+    fn async_retriever(
+        &self,
+        retriever: &model::AsyncRetriever,
+        slicing: &Slicing,
+        transformations: &[model::RecordTransformation],
+        json_schema: &Map<String, Value>,
+        name: &str,
+        path: &ManifestPath,
+    ) -> Result<AsyncRetriever, EngineError> {
+        let at_retriever = path.key("retriever");
+        if retriever.download_target_requester.is_some()
+            && retriever.download_target_extractor.is_none()
+        {
+            return Err(at(
+                &at_retriever,
+                "`download_target_extractor` required if using a `download_target_requester`",
+            ));
+        }
+        let requester = |model: &model::Requester, field: &str| match model {
+            model::Requester::HttpRequester(r) => self.requester(r, &at_retriever.key(field)),
+            model::Requester::CustomRequester(_) => Err(at(
+                &at_retriever.key(field),
+                "custom requesters cannot run in sluice",
+            )),
+        };
+        let optional = |model: Option<&model::Requester>, field: &str| {
+            model.map(|m| requester(m, field)).transpose()
+        };
+        let build_error = |e: sluice_records::BuildError| EngineError::config(e.to_string());
+        // A client-side incremental stream transforms records before filtering them, unless
+        // the manifest says otherwise.
+        let mut record_selector = retriever.record_selector.clone();
+        let client_side = matches!(&slicing.cursor, CursorSpec::Datetime(spec) if spec.client_side);
+        if client_side && record_selector.transform_before_filtering.is_none() {
+            record_selector.transform_before_filtering = Some(true);
+        }
+        let selector = RecordSelector::from_model(
+            &record_selector,
+            retriever.decoder.as_ref(),
+            transformations,
+            json_schema,
+            self.config,
+            path,
+        )
+        .map_err(build_error)?;
+        let decoder = sluice_records::Decoder::from_model(
+            retriever.decoder.as_ref(),
+            &at_retriever.key("decoder"),
+        )
+        .map_err(build_error)?;
+        let status_extractor = sluice_records::Extractor::from_model(
+            &retriever.status_extractor,
+            &decoder,
+            self.config,
+            &at_retriever.key("status_extractor"),
+        )
+        .map_err(build_error)?;
+        let download_target_extractor = retriever
+            .download_target_extractor
+            .as_ref()
+            .map(|extractor| {
+                sluice_records::Extractor::from_model(
+                    extractor,
+                    &decoder,
+                    self.config,
+                    &at_retriever.key("download_target_extractor"),
+                )
+            })
+            .transpose()
+            .map_err(build_error)?;
+        let status_map = StatusMap::from_model(
+            &retriever.status_mapping,
+            &at_retriever.key("status_mapping"),
+        )
+        .map_err(EngineError::config)?;
+        let download = self.download_retriever(retriever, &at_retriever)?;
+        let minutes = |value: &model::IntegerOrString, field: &str| -> Result<u64, EngineError> {
+            let at_field = at_retriever.key(field);
+            let number = match value {
+                model::IntegerOrString::Integer(n) => *n,
+                model::IntegerOrString::String(source) => {
+                    let ctx = Context::new().config(&**self.config);
+                    let rendered = compile(source, &at_field)?
+                        .render_string(&ctx)
+                        .map_err(|e| at(&at_field, e))?;
+                    rendered
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| at(&at_field, format!("{rendered:?} is not an integer")))?
+                }
+            };
+            u64::try_from(number).map_err(|_| at(&at_field, format!("{number} is negative")))
+        };
+        // The reference's default of 60 minutes also stands for a timeout of 0.
+        let job_timeout = match &retriever.polling_job_timeout {
+            Some(value) => minutes(value, "polling_job_timeout")?,
+            None => 0,
+        };
+        let job_timeout = Duration::from_secs(60 * if job_timeout == 0 { 60 } else { job_timeout });
+        let failed_retry_wait = match &retriever.failed_retry_wait_time_in_seconds {
+            Some(value) => match minutes(value, "failed_retry_wait_time_in_seconds")? {
+                0 => {
+                    return Err(at(
+                        &at_retriever.key("failed_retry_wait_time_in_seconds"),
+                        "failed_retry_wait_time_in_seconds must be >= 1",
+                    ));
+                }
+                seconds => Some(Duration::from_secs(seconds)),
+            },
+            None => None,
+        };
+        Ok(AsyncRetriever {
+            stream: name.to_owned(),
+            selector,
+            creation: requester(&retriever.creation_requester, "creation_requester")?,
+            polling: requester(&retriever.polling_requester, "polling_requester")?,
+            abort: optional(retriever.abort_requester.as_ref(), "abort_requester")?,
+            delete: optional(retriever.delete_requester.as_ref(), "delete_requester")?,
+            download_target_requester: optional(
+                retriever.download_target_requester.as_ref(),
+                "download_target_requester",
+            )?,
+            download,
+            decoder,
+            status_extractor,
+            download_target_extractor,
+            status_map,
+            job_timeout,
+            failed_retry_wait,
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            tracker: Arc::clone(self.job_tracker),
+            clock: Arc::clone(self.job_clock),
+            messages: Arc::clone(&self.options.messages),
+        })
+    }
+
+    /// The SimpleRetriever an AsyncRetriever downloads a job's results with.
+    fn download_retriever(
+        &self,
+        retriever: &model::AsyncRetriever,
+        at_retriever: &ManifestPath,
+    ) -> Result<Retriever, EngineError> {
+        let at_extractor = at_retriever.key("download_extractor");
+        let extractor = match &retriever.download_extractor {
+            None => model::RecordExtractor::DpathExtractor(Box::new(model::DpathExtractor {
+                field_path: Vec::new(),
+                record_expander: None,
+                parameters: None,
+            })),
+            Some(model::DownloadExtractor::DpathExtractor(e)) => {
+                model::RecordExtractor::DpathExtractor(e.clone())
+            }
+            Some(model::DownloadExtractor::CombinedExtractor(e)) => {
+                model::RecordExtractor::CombinedExtractor(e.clone())
+            }
+            Some(model::DownloadExtractor::CustomRecordExtractor(e)) => {
+                model::RecordExtractor::CustomRecordExtractor(e.clone())
+            }
+            Some(model::DownloadExtractor::ResponseToFileExtractor(_)) => {
+                return Err(at(
+                    &at_extractor,
+                    "ResponseToFileExtractor is not supported by sluice yet",
+                ));
+            }
+        };
+        let selector_model = model::RecordSelector {
+            extractor,
+            record_filter: None,
+            schema_normalization: None,
+            transform_before_filtering: None,
+            parameters: None,
+        };
+        // The download selector's errors name the AsyncRetriever's own fields.
+        let selector = RecordSelector::from_model(
+            &selector_model,
+            retriever.download_decoder.as_ref(),
+            &[],
+            &Map::new(),
+            self.config,
+            &at_retriever.parent(),
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        let requester = match &retriever.download_requester {
+            model::Requester::HttpRequester(r) => {
+                self.requester(r, &at_retriever.key("download_requester"))?
+            }
+            model::Requester::CustomRequester(_) => {
+                return Err(at(
+                    &at_retriever.key("download_requester"),
+                    "custom requesters cannot run in sluice",
+                ));
+            }
+        };
+        let paginator = Paginator::from_model(
+            retriever.download_paginator.as_ref(),
+            self.config,
+            &Value::Object(Map::new()),
+            &at_retriever.key("download_paginator"),
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
+        Ok(Retriever {
+            requester,
+            selector,
+            paginator,
+            reset_policy: PaginationResetPolicy::default(),
+            ignore_slice_options_when_paginated: false,
+            file_uploader: None,
+            truncated_list: None,
+            stream_name: String::new(),
+            page_size_reduction: None,
+            window_splitting: None,
+        })
+    }
+
     fn requester(
         &self,
         requester: &model::HttpRequester,
@@ -1155,10 +1385,12 @@ pub(crate) fn parent_stream_names<'m>(
     }
     fn from_stream(stream: &model::DeclarativeStream, names: &mut HashSet<String>) {
         use model::StreamPartitionRouter as R;
-        let model::Retriever::SimpleRetriever(retriever) = &stream.retriever else {
-            return;
+        let partition_router = match &stream.retriever {
+            model::Retriever::SimpleRetriever(retriever) => &retriever.partition_router,
+            model::Retriever::AsyncRetriever(retriever) => &retriever.partition_router,
+            model::Retriever::CustomRetriever(_) => return,
         };
-        match &retriever.partition_router {
+        match partition_router {
             Some(R::SubstreamPartitionRouter(substream)) => from_substream(substream, names),
             Some(R::GroupingPartitionRouter(grouping)) => {
                 from_underlying(&grouping.underlying_partition_router, names)
@@ -1263,6 +1495,37 @@ pub(crate) fn spec(spec: Option<&model::Spec>) -> ConnectorSpecification {
         }
     });
     out
+}
+
+/// `max_concurrent_async_job_count`, as the reference reads it: an integer, or a template
+/// rendered without the config (the reference's job tracker has none), anything unusable or
+/// below one giving one.
+fn max_concurrent_async_jobs(manifest: &Manifest) -> usize {
+    let value = match &manifest.model.max_concurrent_async_job_count {
+        None => 1,
+        Some(model::IntegerOrString::Integer(n)) => *n,
+        Some(model::IntegerOrString::String(source)) => {
+            let empty = Value::Object(Map::new());
+            let ctx = Context::new().config(&empty);
+            let rendered = Template::new(source)
+                .ok()
+                .and_then(|t| t.render_string(&ctx).ok())
+                .and_then(|text| text.trim().parse::<i64>().ok());
+            match rendered {
+                Some(n) => n,
+                None => {
+                    tracing::warn!("Error interpolating max job count: {source}. Setting to 1.");
+                    1
+                }
+            }
+        }
+    };
+    if value < 1 {
+        tracing::warn!(
+            "The `max_concurrent_async_job_count` property is less than 1: {value}. Setting to 1. Please update the source manifest to set a valid value."
+        );
+    }
+    usize::try_from(value).unwrap_or(1).max(1)
 }
 
 /// Workers when the manifest sets no `concurrency_level` (the reference's lowest safe level).

@@ -72,6 +72,7 @@ impl FileUploader {
         let variables = RequestVariables {
             stream_slice: &slice,
             next_page_token: None,
+            extra: None,
         };
         let request = self
             .requester

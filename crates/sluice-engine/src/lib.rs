@@ -16,6 +16,7 @@
 //! ```
 
 mod actions;
+mod async_job;
 mod build;
 mod config;
 mod config_rules;

@@ -3,8 +3,8 @@
 use crate::build::StreamSlot;
 use crate::groups::StreamGroups;
 use crate::output::RecordData;
-use crate::slicing::{CursorSpec, SliceReader};
-use crate::stream::{Delegation, PageReader, Stream};
+use crate::slicing::{CursorSpec, SlicePages, SliceReader};
+use crate::stream::{Delegation, Stream};
 use crate::{EngineError, MessageWriter};
 use futures_util::future::join_all;
 use futures_util::stream::{self, FuturesUnordered, StreamExt};
@@ -178,7 +178,7 @@ enum Generated {
 /// One slice being read, page by page.
 struct Partition<'a, 'p> {
     slice: StreamSlice,
-    pages: PageReader<'a>,
+    pages: SlicePages<'a>,
     /// The cursor's key for the slice ([`crate::slicing::Cursor::slice_key`]).
     key: String,
     progress: SliceProgress,

@@ -4,8 +4,9 @@
 
 use crate::EngineError;
 use crate::actions::Splitting;
+use crate::async_job::{Job, JobPages, Orchestrator, Step};
 use crate::output::RecordData;
-use crate::stream::{Narrowing, PageReader, RecordGate, SelectorHandle, Stream};
+use crate::stream::{Narrowing, PageReader, RecordGate, SelectorHandle, Stream, StreamRetriever};
 use serde_json::{Map, Value};
 use sluice_paginate::PageRequestOptions;
 use sluice_slice::{
@@ -14,7 +15,7 @@ use sluice_slice::{
     UnionRouter, cartesian_product, migrate_legacy_to_per_partition,
 };
 use std::cell::{RefCell, RefMut};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -362,6 +363,23 @@ pub(crate) struct SliceReader<'a> {
     /// Child slices read their first page from the parent record (`lazy_read_pointer`, on a
     /// sync without state).
     lazy: bool,
+    /// The completed jobs of an async stream's slices, by [`job_key`], until they are read.
+    completed_jobs: RefCell<HashMap<String, VecDeque<Job>>>,
+}
+
+/// How a slice's completed job is found again when the slice is read.
+fn job_key(slice: &StreamSlice) -> String {
+    serde_json::to_string(&slice.template_value()).unwrap_or_default()
+}
+
+/// How one slice is read.
+pub(crate) enum SlicePages<'a> {
+    /// Page by page (SimpleRetriever).
+    Simple(Box<PageReader<'a>>),
+    /// A completed job's downloads (AsyncRetriever).
+    Job(Box<JobPages<'a>>),
+    /// A slice that cannot be read, and why (reported once).
+    Unreadable(Option<EngineError>),
 }
 
 /// The generating half of one read of a stream: its partitions, turned into slices by the
@@ -371,6 +389,8 @@ pub(crate) struct SliceSource<'a> {
     partitions: Partitions<'a>,
     queue: VecDeque<StreamSlice>,
     partitions_done: bool,
+    /// An async stream's jobs: the slices come out once their job is complete.
+    jobs: Option<Orchestrator<'a>>,
 }
 
 impl<'a> SliceReader<'a> {
@@ -401,11 +421,17 @@ impl<'a> SliceReader<'a> {
             selector,
             cursor: RefCell::new(cursor),
             lazy,
+            completed_jobs: RefCell::new(HashMap::new()),
+        };
+        let jobs = match &stream.retriever {
+            StreamRetriever::Async(retriever) => Some(Orchestrator::new(retriever)),
+            StreamRetriever::Simple(_) => None,
         };
         let source = SliceSource {
             partitions,
             queue: VecDeque::new(),
             partitions_done: false,
+            jobs,
         };
         Ok((reader, source))
     }
@@ -416,7 +442,37 @@ impl<'a> SliceReader<'a> {
     }
 
     /// A reader of the pages of `slice`.
-    pub fn pages(&self, slice: &StreamSlice) -> PageReader<'a> {
+    pub fn pages(&self, slice: &StreamSlice) -> SlicePages<'a> {
+        let retriever = match &self.stream.retriever {
+            StreamRetriever::Simple(retriever) => retriever,
+            StreamRetriever::Async(retriever) => {
+                let job = self
+                    .completed_jobs
+                    .borrow_mut()
+                    .get_mut(&job_key(slice))
+                    .and_then(VecDeque::pop_front);
+                return match job {
+                    Some(job) => SlicePages::Job(Box::new(JobPages::new(
+                        retriever,
+                        self.selector.clone(),
+                        job,
+                    ))),
+                    None => SlicePages::Unreadable(Some(EngineError::system(format!(
+                        "stream {}: no completed job for slice {}",
+                        self.stream.name,
+                        job_key(slice)
+                    )))),
+                };
+            }
+        };
+        SlicePages::Simple(Box::new(self.simple_pages(retriever, slice)))
+    }
+
+    fn simple_pages(
+        &self,
+        retriever: &'a crate::stream::Retriever,
+        slice: &StreamSlice,
+    ) -> PageReader<'a> {
         let cursor = self.cursor.borrow();
         let mut options = PageRequestOptions::default();
         self.stream
@@ -425,7 +481,7 @@ impl<'a> SliceReader<'a> {
             .request_options(slice, &mut options);
         cursor.request_options(slice, &mut options);
         let pages = PageReader::new(
-            &self.stream.retriever,
+            retriever,
             self.selector.clone(),
             slice.template_value(),
             options,
@@ -436,7 +492,7 @@ impl<'a> SliceReader<'a> {
             }
             None => pages,
         };
-        let splits = self.stream.retriever.window_splitting.is_some();
+        let splits = retriever.window_splitting.is_some();
         let pages = match cursor.datetime_spec().filter(|_| splits) {
             Some(spec) => {
                 let router = &self.stream.slicing.router;
@@ -451,7 +507,7 @@ impl<'a> SliceReader<'a> {
             }
             None => pages,
         };
-        let narrows = self.stream.retriever.reset_policy.split_using_cursor;
+        let narrows = retriever.reset_policy.split_using_cursor;
         match cursor.datetime_spec().filter(|_| narrows) {
             Some(spec) => {
                 let spec = Arc::clone(spec);
@@ -473,7 +529,7 @@ impl<'a> SliceReader<'a> {
     /// cursor's key for the slice ([`Cursor::slice_key`], worked out once per slice).
     pub async fn next_page(
         &self,
-        pages: &mut PageReader<'a>,
+        pages: &mut SlicePages<'a>,
         slice_key: &str,
     ) -> Result<Option<Vec<RecordData>>, EngineError> {
         let spec = self.cursor.borrow().datetime_spec().cloned();
@@ -488,7 +544,14 @@ impl<'a> SliceReader<'a> {
                 .filter(|s| s.data_feed)
                 .map(|_| &filter as &dyn Fn(&Value) -> bool),
         };
-        pages.next_page(gate).await
+        match pages {
+            SlicePages::Simple(pages) => pages.next_page(gate).await,
+            SlicePages::Job(pages) => pages.next_page(gate).await,
+            SlicePages::Unreadable(error) => match error.take() {
+                Some(error) => Err(error),
+                None => Ok(None),
+            },
+        }
     }
 
     /// The stream's state at its end; `router_state` is the partition router's state then.
@@ -498,8 +561,48 @@ impl<'a> SliceReader<'a> {
 }
 
 impl<'a> SliceSource<'a> {
-    /// The next slice to read, or `None` when every partition is done.
+    /// The next slice to read, or `None` when every partition is done. An async stream's
+    /// slices come out once their job is complete.
     pub async fn next_slice(
+        &mut self,
+        reader: &SliceReader<'a>,
+    ) -> Result<Option<StreamSlice>, EngineError> {
+        if self.jobs.is_none() {
+            return self.next_plain_slice(reader).await;
+        }
+        loop {
+            let step = match self.jobs.as_mut() {
+                Some(jobs) => jobs.step().await?,
+                None => return Ok(None),
+            };
+            match step {
+                Step::Completed(job) => {
+                    let slice = job.slice.clone();
+                    reader
+                        .completed_jobs
+                        .borrow_mut()
+                        .entry(job_key(&slice))
+                        .or_default()
+                        .push_back(*job);
+                    return Ok(Some(slice));
+                }
+                Step::NeedSlice => {
+                    let next = self.next_plain_slice(reader).await;
+                    let Some(jobs) = self.jobs.as_mut() else {
+                        return Ok(None);
+                    };
+                    match next {
+                        Ok(slice) => jobs.offer(slice),
+                        Err(error) => jobs.slices_failed(error).await?,
+                    }
+                }
+                Step::Done => return Ok(None),
+            }
+        }
+    }
+
+    /// The next slice of the stream's partitions and cursor.
+    async fn next_plain_slice(
         &mut self,
         reader: &SliceReader<'a>,
     ) -> Result<Option<StreamSlice>, EngineError> {
@@ -723,7 +826,7 @@ struct ParentRead<'a> {
 /// A slice of a parent being read.
 struct ParentSlice<'a> {
     slice: StreamSlice,
-    pages: Option<PageReader<'a>>,
+    pages: Option<SlicePages<'a>>,
     /// The parent cursor's key for the slice ([`Cursor::slice_key`]).
     key: String,
     progress: SliceProgress,

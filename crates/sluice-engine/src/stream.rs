@@ -29,7 +29,7 @@ pub(crate) struct Stream {
     pub name: String,
     pub primary_key: Vec<Vec<String>>,
     pub schema: SchemaSource,
-    pub retriever: Retriever,
+    pub retriever: StreamRetriever,
     /// How the stream is split into slices and what state it keeps.
     pub slicing: Slicing,
     /// A `StateDelegatingStream`'s incremental stream, read instead of this one (its full
@@ -67,10 +67,10 @@ impl Stream {
     /// (the reference loads a dynamic schema once per stream and caches it).
     pub async fn selector_for_read(&self) -> Result<SelectorHandle<'_>, EngineError> {
         let SchemaSource::Dynamic(dynamic) = &self.schema else {
-            return Ok(SelectorHandle::Borrowed(&self.retriever.selector));
+            return Ok(SelectorHandle::Borrowed(self.retriever.selector()));
         };
         let Some(recipe) = &dynamic.normalizing_selector else {
-            return Ok(SelectorHandle::Borrowed(&self.retriever.selector));
+            return Ok(SelectorHandle::Borrowed(self.retriever.selector()));
         };
         let schema = dynamic.loader.load().await?;
         Ok(SelectorHandle::Shared(Arc::new(recipe.build(&schema)?)))
@@ -107,7 +107,10 @@ impl Stream {
             entry.source_defined_primary_key = Some(self.primary_key.clone());
         }
         entry.is_resumable = Some(cursor_field.is_some());
-        entry.is_file_based = Some(self.retriever.file_uploader.is_some());
+        entry.is_file_based = Some(matches!(
+            &self.retriever,
+            StreamRetriever::Simple(retriever) if retriever.file_uploader.is_some()
+        ));
         entry
     }
 }
@@ -126,6 +129,25 @@ impl std::ops::Deref for SelectorHandle<'_> {
         match self {
             SelectorHandle::Borrowed(selector) => selector,
             SelectorHandle::Shared(selector) => selector,
+        }
+    }
+}
+
+/// How a stream gets its records.
+#[derive(Debug)]
+pub(crate) enum StreamRetriever {
+    /// Page by page (`SimpleRetriever`).
+    Simple(Box<Retriever>),
+    /// From server-side jobs (`AsyncRetriever`).
+    Async(Box<crate::async_job::AsyncRetriever>),
+}
+
+impl StreamRetriever {
+    /// The stream's record selector.
+    pub fn selector(&self) -> &RecordSelector {
+        match self {
+            StreamRetriever::Simple(retriever) => &retriever.selector,
+            StreamRetriever::Async(retriever) => &retriever.selector,
         }
     }
 }
@@ -190,6 +212,8 @@ pub(crate) struct PageReader<'a> {
     reducer: Option<PageSizeReducer<'a>>,
     /// The windows a split window is read as (`request_window_splitting`).
     splitting: Option<Box<Splitting<'a>>>,
+    /// Variables the requester's templates see by name (an async job's download).
+    variables: Map<String, Value>,
 }
 
 /// How a slice narrows on a pagination reset: from the highest cursor value read in it so far
@@ -273,6 +297,7 @@ impl<'a> PageReader<'a> {
                 )
             }),
             splitting: None,
+            variables: Map::new(),
         }
     }
 
@@ -330,6 +355,13 @@ impl<'a> PageReader<'a> {
             )
         });
         self.done = false;
+    }
+
+    /// Lets the requester's templates see `variables` by name, as the reference spreads a
+    /// slice's extra fields (an async job's `download_target`, `creation_response`, ...).
+    pub fn with_variables(mut self, variables: Map<String, Value>) -> Self {
+        self.variables = variables;
+        self
     }
 
     /// Narrows the slice to what is left on a pagination reset (`SPLIT_USING_CURSOR`).
@@ -395,6 +427,7 @@ impl<'a> PageReader<'a> {
         let variables = RequestVariables {
             stream_slice: &self.stream_slice,
             next_page_token: self.token.as_ref().map(PageToken::as_mapping),
+            extra: (!self.variables.is_empty()).then_some(&self.variables),
         };
         let request = retriever
             .requester

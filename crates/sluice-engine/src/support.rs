@@ -10,6 +10,8 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "StateDelegatingStream",
     "ConcurrencyLevel",
     "SimpleRetriever",
+    "AsyncRetriever",
+    "AsyncJobStatusMap",
     "InlineSchemaLoader",
     "JsonFileSchemaLoader",
     "DynamicSchemaLoader",

@@ -150,6 +150,10 @@ pub struct Requester {
 pub struct RequestVariables<'a> {
     pub stream_slice: &'a Value,
     pub next_page_token: Option<&'a Value>,
+    /// Variables templates see by name beside `stream_slice`: a slice's extra fields, which
+    /// the reference spreads into every requester template (an async job's
+    /// `creation_response`, `polling_response` and `download_target`).
+    pub extra: Option<&'a Map<String, Value>>,
 }
 
 impl Requester {
@@ -367,6 +371,9 @@ impl Requester {
             for (name, value) in extra {
                 ctx = ctx.with(name, value);
             }
+        }
+        for (name, value) in variables.extra.into_iter().flatten() {
+            ctx = ctx.with(name.as_str(), value);
         }
         let ctx = &ctx;
         let build_error = |what: &str, e: String| {

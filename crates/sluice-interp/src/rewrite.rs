@@ -64,15 +64,38 @@ pub fn rewrite_datetime_arithmetic(source: &str) -> Option<String> {
     };
     let mut ops = Vec::new();
     for child in &template.children {
-        if let Stmt::EmitExpr(emit) = child {
-            collect(source, &emit.expr, &mut ops)?;
-        }
+        collect_statement(source, child, &mut ops)?;
     }
     if ops.is_empty() {
         return None;
     }
     ops.sort_by_key(|op| (op.start, std::cmp::Reverse(op.end)));
     Some(emit(source, 0, source.len(), &ops))
+}
+
+/// The arithmetic of a statement's expressions: an emitted one, a `set`, and those of `if` and
+/// `for` blocks and their bodies (Amazon Ads writes `{%- set today = today_utc() -
+/// duration('P1D') -%}`).
+fn collect_statement(source: &str, stmt: &Stmt<'_>, ops: &mut Vec<ArithmeticOp>) -> Option<()> {
+    match stmt {
+        Stmt::EmitExpr(emit) => collect(source, &emit.expr, ops),
+        Stmt::Set(set) => collect(source, &set.expr, ops),
+        Stmt::IfCond(cond) => {
+            collect(source, &cond.expr, ops)?;
+            for child in cond.true_body.iter().chain(&cond.false_body) {
+                collect_statement(source, child, ops)?;
+            }
+            Some(())
+        }
+        Stmt::ForLoop(for_loop) => {
+            collect(source, &for_loop.iter, ops)?;
+            for child in for_loop.body.iter().chain(&for_loop.else_body) {
+                collect_statement(source, child, ops)?;
+            }
+            Some(())
+        }
+        _ => Some(()),
+    }
 }
 
 /// One `a + b` / `a - b` in the source: its text range and where the operator sits.
@@ -233,6 +256,26 @@ mod tests {
         assert_eq!(
             rewrite_datetime_arithmetic("{{ (a + b) - duration(x - 1) }}").as_deref(),
             Some("{{ __sluice_sub((__sluice_add(a, b)), duration(__sluice_sub(x, 1))) }}")
+        );
+    }
+
+    #[test]
+    fn rewrites_arithmetic_in_set_if_and_for_statements() {
+        assert_eq!(
+            rewrite_datetime_arithmetic(
+                "{%- set t = today_utc() - duration('P1D') -%}{% if t - x %}{{ t }}{% endif %}"
+            )
+            .as_deref(),
+            Some(
+                "{%- set t = __sluice_sub(today_utc(), duration('P1D')) -%}{% if __sluice_sub(t, x) %}{{ t }}{% endif %}"
+            )
+        );
+        assert_eq!(
+            rewrite_datetime_arithmetic(
+                "{% for d in [now_utc() + duration('P1D')] %}{{ d }}{% endfor %}"
+            )
+            .as_deref(),
+            Some("{% for d in [__sluice_add(now_utc(), duration('P1D'))] %}{{ d }}{% endfor %}")
         );
     }
 }

@@ -233,6 +233,35 @@ impl RecordSelector {
         let extracted = self
             .extractor
             .extract_with(decoded.into_bodies(), out, vars.truncated)?;
+        let emitted = self.process_from(start, vars, out, &mut in_cursor_range)?;
+        Ok(SelectOutcome { extracted, emitted })
+    }
+
+    /// Filters, transforms and normalises records another component already extracted (an
+    /// AsyncRetriever's downloaded records), appending those kept to `out`; the selector's own
+    /// decoder and extractor are not used, as in the reference's `filter_and_transform`.
+    pub fn select_extracted(
+        &self,
+        records: Vec<Value>,
+        vars: &SelectVariables<'_>,
+        out: &mut Vec<Value>,
+        mut in_cursor_range: impl FnMut(&Value) -> bool,
+    ) -> Result<SelectOutcome, SelectError> {
+        let start = out.len();
+        let extracted = records.len();
+        out.extend(records);
+        let emitted = self.process_from(start, vars, out, &mut in_cursor_range)?;
+        Ok(SelectOutcome { extracted, emitted })
+    }
+
+    /// Processes `out[start..]` in place, keeping the records that pass; gives how many did.
+    fn process_from(
+        &self,
+        start: usize,
+        vars: &SelectVariables<'_>,
+        out: &mut Vec<Value>,
+        in_cursor_range: &mut impl FnMut(&Value) -> bool,
+    ) -> Result<usize, SelectError> {
         let transform_first = self.transforms_before_filtering();
         let transform_vars = TransformVariables {
             config: &self.config,
@@ -253,7 +282,7 @@ impl RecordSelector {
                 transform_first,
                 &transform_vars,
                 &filter_vars,
-                &mut in_cursor_range,
+                in_cursor_range,
             );
             match result {
                 Ok(true) => {
@@ -268,10 +297,7 @@ impl RecordSelector {
             }
         }
         out.truncate(kept);
-        Ok(SelectOutcome {
-            extracted,
-            emitted: kept - start,
-        })
+        Ok(kept - start)
     }
 
     /// Decodes and selects in one step, for callers that do not need the decoded body.

@@ -73,6 +73,7 @@ async fn fetch(requester: &Requester) -> Result<Option<HttpResponse>, sluice_htt
     let variables = RequestVariables {
         stream_slice: &empty,
         next_page_token: None,
+        extra: None,
     };
     let request = requester
         .build(variables, &RequestOptions::default())

@@ -38,6 +38,7 @@ async fn build(
             RequestVariables {
                 stream_slice: &slice,
                 next_page_token: Some(&token),
+                extra: None,
             },
             options,
         )
