@@ -3,6 +3,7 @@
 //! Every error names the manifest path of the component it comes from.
 
 use crate::dynamic_schema::{DynamicSchema, DynamicSchemaLoader, SelectorRecipe};
+use crate::query_properties::QueryProperties;
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
 use crate::stream::{Delegation, Retriever, SchemaSource, Stream};
 use crate::support::{refuse_outside_streams, unsupported_components};
@@ -230,6 +231,11 @@ fn variant_name(entry: &StreamEntry) -> &'static str {
 }
 
 impl Builder<'_> {
+    /// The user's config, as templates see it.
+    pub(crate) fn config(&self) -> &Arc<Value> {
+        self.config
+    }
+
     /// What `discover` can say of a stream named `name` that cannot run (`stream` is its model,
     /// or its full refresh stream's): its schema when it is written in the manifest, and its
     /// sync modes.
@@ -708,7 +714,7 @@ impl Builder<'_> {
     /// A SimpleRetriever. Its record selector also applies `transformations` and normalises by
     /// `json_schema`, as in the reference; `selector_path` names the selector's errors (the
     /// stream's path for a stream, the loader's for a dynamic schema).
-    fn simple_retriever(
+    pub(crate) fn simple_retriever(
         &self,
         retriever: &model::SimpleRetriever,
         transformations: &[model::RecordTransformation],
@@ -716,8 +722,12 @@ impl Builder<'_> {
         selector_path: &ManifestPath,
         path: &ManifestPath,
     ) -> Result<Retriever, EngineError> {
-        let requester = match &retriever.requester {
-            model::Requester::HttpRequester(r) => self.requester(r, &path.key("requester"))?,
+        let (requester, query_properties) = match &retriever.requester {
+            model::Requester::HttpRequester(r) => {
+                let at = path.key("requester");
+                let query_properties = QueryProperties::of_requester(self, r, &at)?;
+                (self.requester(r, &at)?, query_properties.map(Box::new))
+            }
             model::Requester::CustomRequester(_) => {
                 return Err(at(
                     &path.key("requester"),
@@ -756,6 +766,7 @@ impl Builder<'_> {
             ignore_slice_options_when_paginated: retriever
                 .ignore_stream_slicer_parameters_on_paginated_requests
                 .unwrap_or(false),
+            query_properties,
         })
     }
 

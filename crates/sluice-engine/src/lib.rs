@@ -22,6 +22,7 @@ mod dynamic;
 mod dynamic_schema;
 mod error;
 mod output;
+mod query_properties;
 mod read;
 mod slicing;
 mod stream;

@@ -17,6 +17,8 @@ use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+mod chunked;
+
 /// One stream of the manifest, ready to read.
 #[derive(Debug)]
 pub(crate) struct Stream {
@@ -134,6 +136,9 @@ pub(crate) struct Retriever {
     /// `ignore_stream_slicer_parameters_on_paginated_requests`: a request with a page token
     /// (the initial one included) carries only the paginator's options, not the slice's.
     pub ignore_slice_options_when_paginated: bool,
+    /// The requester's `QueryProperties`: each page is requested once per chunk of properties
+    /// and the chunks' records merged (`stream/chunked.rs`).
+    pub query_properties: Option<Box<crate::query_properties::QueryProperties>>,
 }
 
 /// Which records of a page go on, for incremental streams: a client-side filter counts as part
@@ -287,6 +292,15 @@ impl<'a> PageReader<'a> {
     /// Requests the current page. `None` means the slice restarts (a pagination reset); an
     /// ignored response ends the slice.
     async fn fetch(&mut self) -> Result<Option<HttpResponse>, EngineError> {
+        self.fetch_for(None).await
+    }
+
+    /// [`PageReader::fetch`], with templates seeing `stream_slice` instead of the slice's own
+    /// value when given (a chunk of query properties).
+    async fn fetch_for(
+        &mut self,
+        stream_slice: Option<&Value>,
+    ) -> Result<Option<HttpResponse>, EngineError> {
         let retriever = self.retriever;
         let no_slice_options = PageRequestOptions::default();
         // As the reference's `_get_request_options`: the slice's options are left out of a
@@ -302,7 +316,7 @@ impl<'a> PageReader<'a> {
             slice_options,
         )?;
         let variables = RequestVariables {
-            stream_slice: &self.stream_slice,
+            stream_slice: stream_slice.unwrap_or(&self.stream_slice),
             next_page_token: self.token.as_ref().map(PageToken::as_mapping),
         };
         let request = retriever
@@ -358,6 +372,9 @@ impl<'a> PageReader<'a> {
         gate: RecordGate<'_>,
     ) -> Result<Option<Vec<RecordData>>, EngineError> {
         let retriever = self.retriever;
+        if let Some(query_properties) = &retriever.query_properties {
+            return self.read_chunked_page(query_properties, gate).await;
+        }
         let response = match self.embedded_page.take() {
             Some(body) => HttpResponse {
                 status: 200,
