@@ -17,9 +17,9 @@
 //!   of a key field is missing or falsy (`null`, `0`, `""`, ...) has none and goes on unmerged;
 //!   a value that is not a string fails the stream (the reference's join raises).
 
+use crate::EngineError;
 use crate::build::Builder;
 use crate::stream::{PageReader, RecordGate, Retriever, SelectorHandle};
-use crate::EngineError;
 use futures_util::future::LocalBoxFuture;
 use serde_json::{Map, Value};
 use sluice_interp::{Context, Template};
@@ -72,12 +72,12 @@ impl QueryProperties {
         path: &ManifestPath,
     ) -> Result<Option<Self>, EngineError> {
         let in_parameters = match &requester.request_parameters {
-            Some(model::RequestParameters::Map(map)) => map.iter().find_map(|(key, value)| {
-                match value {
+            Some(model::RequestParameters::Map(map)) => {
+                map.iter().find_map(|(key, value)| match value {
                     model::RequestParameterValue::QueryProperties(qp) => Some((key, qp)),
                     model::RequestParameterValue::String(_) => None,
-                }
-            }),
+                })
+            }
             _ => None,
         };
         if let Some((key, model)) = in_parameters {
@@ -101,7 +101,9 @@ impl QueryProperties {
             }));
         }
         match &requester.query_properties {
-            Some(model) => Self::from_model(builder, model, &path.key("query_properties")).map(Some),
+            Some(model) => {
+                Self::from_model(builder, model, &path.key("query_properties")).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -119,13 +121,13 @@ impl QueryProperties {
         }
         let list = match &model.property_list {
             model::PropertyList::List(list) => PropertyList::Static(list.clone()),
-            model::PropertyList::PropertiesFromEndpoint(endpoint) => PropertyList::Endpoint(
-                Box::new(PropertiesFromEndpoint::from_model(
+            model::PropertyList::PropertiesFromEndpoint(endpoint) => {
+                PropertyList::Endpoint(Box::new(PropertiesFromEndpoint::from_model(
                     builder,
                     endpoint,
                     &path.key("property_list"),
-                )?),
-            ),
+                )?))
+            }
         };
         let chunking = model.property_chunking.as_ref().map(|chunking| {
             let merge_key = match chunking.record_merge_strategy.as_ref().map(|s| &s.key) {
@@ -470,7 +472,10 @@ mod tests {
         let by_two = chunking(model::PropertyLimitType::PropertyCount, Some(2));
         assert_eq!(
             chunks(&fields, Some(&always), Some(&by_two), None),
-            vec![strings(&["id", "updated", "a", "b"]), strings(&["id", "updated", "c"])]
+            vec![
+                strings(&["id", "updated", "a", "b"]),
+                strings(&["id", "updated", "c"])
+            ]
         );
         // Without a limit: one chunk, always included last; without chunking: first.
         let unlimited = chunking(model::PropertyLimitType::PropertyCount, None);
@@ -483,7 +488,10 @@ mod tests {
             vec![strings(&["id", "updated", "a", "b", "c"])]
         );
         // No properties at all still make one request.
-        assert_eq!(chunks(&[], Some(&always), Some(&by_two), None), vec![always.clone()]);
+        assert_eq!(
+            chunks(&[], Some(&always), Some(&by_two), None),
+            vec![always.clone()]
+        );
     }
 
     #[test]
@@ -527,9 +535,15 @@ mod tests {
     #[test]
     fn records_merge_deeply_in_the_order_their_keys_appear() {
         let mut merged = MergedRecords::default();
-        merged.add("1".into(), json!({"id": "1", "a": 1, "nested": {"x": 1}, "list": [1]}));
+        merged.add(
+            "1".into(),
+            json!({"id": "1", "a": 1, "nested": {"x": 1}, "list": [1]}),
+        );
         merged.add("2".into(), json!({"id": "2", "a": 2}));
-        merged.add("1".into(), json!({"id": "1", "b": 1, "nested": {"y": 2}, "list": [2]}));
+        merged.add(
+            "1".into(),
+            json!({"id": "1", "b": 1, "nested": {"y": 2}, "list": [2]}),
+        );
         let records: Vec<Value> = merged.into_records().collect();
         assert_eq!(
             records,
@@ -546,7 +560,10 @@ mod tests {
     #[test]
     fn endpoint_properties_read_the_field_path_as_python_str() {
         let path = vec![json!("name")];
-        assert_eq!(property_of(&json!({"name": "email"}), &path).unwrap(), "email");
+        assert_eq!(
+            property_of(&json!({"name": "email"}), &path).unwrap(),
+            "email"
+        );
         assert_eq!(property_of(&json!({"name": 5}), &path).unwrap(), "5");
         assert_eq!(property_of(&json!({"other": 5}), &path).unwrap(), "[]");
     }
