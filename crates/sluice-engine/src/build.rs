@@ -8,6 +8,7 @@ use crate::dynamic_schema::{
     DynamicSchema, DynamicSchemaLoader, SchemaLoad, SchemaPart, SelectorRecipe, combine_schemas,
 };
 use crate::file_upload::FileUploader;
+use crate::query_properties::QueryProperties;
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
 use crate::stream::{Delegation, Retriever, SchemaSource, Stream, StreamRetriever};
 use crate::support::{refuse_outside_streams, unsupported_components};
@@ -295,6 +296,11 @@ fn unrunnable(
 }
 
 impl Builder<'_> {
+    /// The user's config, as templates see it.
+    pub(crate) fn config(&self) -> &Arc<Value> {
+        self.config
+    }
+
     /// What `discover` can say of a stream named `name` that cannot run (`stream` is its model,
     /// or its full refresh stream's): its schema when it is written in the manifest, and its
     /// sync modes.
@@ -914,7 +920,7 @@ impl Builder<'_> {
     /// A SimpleRetriever. Its record selector also applies `transformations` and normalises by
     /// `json_schema`, as in the reference; `selector_path` names the selector's errors (the
     /// stream's path for a stream, the loader's for a dynamic schema).
-    fn simple_retriever(
+    pub(crate) fn simple_retriever(
         &self,
         retriever: &model::SimpleRetriever,
         transformations: &[model::RecordTransformation],
@@ -922,8 +928,12 @@ impl Builder<'_> {
         selector_path: &ManifestPath,
         path: &ManifestPath,
     ) -> Result<Retriever, EngineError> {
-        let requester = match &retriever.requester {
-            model::Requester::HttpRequester(r) => self.requester(r, &path.key("requester"))?,
+        let (requester, query_properties) = match &retriever.requester {
+            model::Requester::HttpRequester(r) => {
+                let at = path.key("requester");
+                let query_properties = QueryProperties::of_requester(self, r, &at)?;
+                (self.requester(r, &at)?, query_properties.map(Box::new))
+            }
             model::Requester::CustomRequester(_) => {
                 return Err(at(
                     &path.key("requester"),
@@ -971,6 +981,7 @@ impl Builder<'_> {
             stream_name: String::new(),
             page_size_reduction: None,
             window_splitting: None,
+            query_properties,
         })
     }
 
@@ -1306,6 +1317,7 @@ impl Builder<'_> {
             stream_name: String::new(),
             page_size_reduction: None,
             window_splitting: None,
+            query_properties: None,
         })
     }
 

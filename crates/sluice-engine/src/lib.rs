@@ -26,6 +26,7 @@ mod error;
 mod file_upload;
 mod groups;
 mod output;
+mod query_properties;
 mod read;
 mod slicing;
 mod stream;

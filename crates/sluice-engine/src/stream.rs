@@ -23,6 +23,8 @@ use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+mod chunked;
+
 /// One stream of the manifest, ready to read.
 #[derive(Debug)]
 pub(crate) struct Stream {
@@ -173,6 +175,9 @@ pub(crate) struct Retriever {
     pub page_size_reduction: Option<PageSizeReduction>,
     /// `request_window_splitting`: on `SPLIT_REQUEST_WINDOW`, the window read as two halves.
     pub window_splitting: Option<WindowSplitting>,
+    /// The requester's `QueryProperties`: each page is requested once per chunk of properties
+    /// and the chunks' records merged (`stream/chunked.rs`).
+    pub query_properties: Option<Box<crate::query_properties::QueryProperties>>,
 }
 
 /// Which records of a page go on, for incremental streams: a client-side filter counts as part
@@ -404,6 +409,15 @@ impl<'a> PageReader<'a> {
     /// Requests the current page. `None` means the slice restarts (a pagination reset); an
     /// ignored response ends the slice.
     async fn fetch(&mut self) -> Result<Option<HttpResponse>, EngineError> {
+        self.fetch_for(None).await
+    }
+
+    /// [`PageReader::fetch`], with templates seeing `stream_slice` instead of the slice's own
+    /// value when given (a chunk of query properties).
+    async fn fetch_for(
+        &mut self,
+        stream_slice: Option<&Value>,
+    ) -> Result<Option<HttpResponse>, EngineError> {
         let retriever = self.retriever;
         let no_slice_options = PageRequestOptions::default();
         // As the reference's `_get_request_options`: the slice's options are left out of a
@@ -425,7 +439,7 @@ impl<'a> PageReader<'a> {
             slice_options,
         )?;
         let variables = RequestVariables {
-            stream_slice: &self.stream_slice,
+            stream_slice: stream_slice.unwrap_or(&self.stream_slice),
             next_page_token: self.token.as_ref().map(PageToken::as_mapping),
             extra: (!self.variables.is_empty()).then_some(&self.variables),
         };
@@ -509,6 +523,9 @@ impl<'a> PageReader<'a> {
         gate: RecordGate<'_>,
     ) -> Result<Option<Vec<RecordData>>, EngineError> {
         let retriever = self.retriever;
+        if let Some(query_properties) = &retriever.query_properties {
+            return self.read_chunked_page(query_properties, gate).await;
+        }
         let response = match self.embedded_page.take() {
             Some(body) => HttpResponse {
                 status: 200,

@@ -143,6 +143,9 @@ pub struct Requester {
     /// The longest wait before a retry: a server asking for more fails the request at once
     /// (`--max-wait`), so a sync never sleeps for a year.
     pub max_wait: Option<Duration>,
+    /// The `request_parameters` key holding a `QueryProperties`: each request sets it to the
+    /// properties of its chunk (`stream_slice.extra_fields.query_properties`) joined by commas.
+    pub query_properties_key: Option<String>,
 }
 
 /// The per-request variables of a requester's templates.
@@ -154,6 +157,44 @@ pub struct RequestVariables<'a> {
     /// the reference spreads into every requester template (an async job's
     /// `creation_response`, `polling_response` and `download_target`).
     pub extra: Option<&'a Map<String, Value>>,
+}
+
+/// The value of the query parameter holding a `QueryProperties`: the chunk's properties, which
+/// the retriever puts in `stream_slice.extra_fields.query_properties`, joined by commas (the
+/// reference's join, whatever the API's own delimiter).
+fn query_properties_value(stream_slice: &Value) -> Result<String, HttpError> {
+    let properties = stream_slice
+        .get("extra_fields")
+        .and_then(|extra| extra.get("query_properties"))
+        .filter(|properties| !properties.is_null());
+    let Some(properties) = properties else {
+        return Err(HttpError::new(
+            FailureType::SystemError,
+            "QueryProperties component is defined but stream_partition does not contain query_properties",
+        ));
+    };
+    let Some(properties) = properties.as_array() else {
+        return Err(HttpError::new(
+            FailureType::SystemError,
+            "QueryProperties component is defined but stream_slice.extra_fields.query_properties is not a List",
+        ));
+    };
+    let mut joined = String::new();
+    for (i, property) in properties.iter().enumerate() {
+        if i > 0 {
+            joined.push(',');
+        }
+        match property {
+            Value::String(text) => joined.push_str(text),
+            other => {
+                return Err(HttpError::new(
+                    FailureType::SystemError,
+                    format!("sequence item {i}: expected str instance, found {other}"),
+                ));
+            }
+        }
+    }
+    Ok(joined)
 }
 
 impl Requester {
@@ -218,6 +259,7 @@ impl Requester {
                 }
             }
         };
+        let mut query_properties_keys = Vec::new();
         let params = match &model.request_parameters {
             None => RequestInput::Empty,
             Some(model::RequestParameters::Map(map)) => {
@@ -227,13 +269,21 @@ impl Requester {
                         model::RequestParameterValue::String(s) => {
                             plain.insert(key.clone(), Value::String(s.clone()));
                         }
+                        // Filled per request from the chunk being read (the engine reads the
+                        // component itself, see `query_properties_key`).
                         model::RequestParameterValue::QueryProperties(_) => {
-                            return Err(BuildError::at(
-                                &path.key("request_parameters").key(key),
-                                "QueryProperties is not supported yet",
-                            ));
+                            query_properties_keys.push(key.clone());
                         }
                     }
+                }
+                if query_properties_keys.len() > 1 {
+                    return Err(BuildError::at(
+                        &path.key("request_parameters"),
+                        format!(
+                            "request_parameters only supports defining one QueryProperties field, but found {} usages",
+                            query_properties_keys.len()
+                        ),
+                    ));
                 }
                 RequestInput::mapping(&plain)
                     .map_err(|e| BuildError::at(&path.key("request_parameters"), e))?
@@ -328,6 +378,7 @@ impl Requester {
             config: Arc::clone(config),
             parameters,
             max_wait: None,
+            query_properties_key: query_properties_keys.pop(),
         })
     }
 
@@ -406,7 +457,7 @@ impl Requester {
         };
 
         // Query parameters: a template that renders to text gives no parameters.
-        let own_params = match self
+        let mut own_params = match self
             .params
             .render(ctx, true)
             .map_err(|e| build_error("request_parameters", e))?
@@ -414,6 +465,12 @@ impl Requester {
             Rendered::Map(map) => map,
             Rendered::Text(_) => Map::new(),
         };
+        if let Some(key) = &self.query_properties_key {
+            own_params.insert(
+                key.clone(),
+                Value::String(query_properties_value(variables.stream_slice)?),
+            );
+        }
         let params = match body::combine_flat(vec![
             Rendered::Map(own_params),
             Rendered::Map(injected(InjectInto::RequestParameter)),
