@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use sluice_interp::{Context, Template};
 use sluice_manifest::{ManifestPath, model};
 use sluice_paginate::PageRequestOptions;
+use sluice_records::{TransformVariables, Transformation};
 use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::OnceCell;
@@ -35,6 +36,45 @@ pub(crate) struct QueryProperties {
     list: PropertyList,
     always_include: Option<Vec<String>>,
     chunking: Option<PropertyChunking>,
+    /// `property_selector` (`JsonSchemaPropertySelector`): only the properties the configured
+    /// catalog's schema of the stream has are asked for.
+    selector: Option<PropertySelector>,
+}
+
+/// A `JsonSchemaPropertySelector`: the properties of the configured stream's JSON schema, after
+/// its `transformations` (applied to the properties as to one record). Without a configured
+/// catalog (check, discover) every property is asked for, as in the reference.
+#[derive(Debug)]
+pub(crate) struct PropertySelector {
+    transformations: Vec<Transformation>,
+    config: Arc<Value>,
+    path: ManifestPath,
+    /// The configured stream's schema properties, once `read` has given them.
+    configured: std::sync::OnceLock<Map<String, Value>>,
+}
+
+impl PropertySelector {
+    fn selected(&self) -> Result<Option<HashSet<String>>, EngineError> {
+        let Some(properties) = self.configured.get() else {
+            return Ok(None);
+        };
+        let empty = Value::Object(Map::new());
+        let variables = TransformVariables {
+            config: &self.config,
+            stream_slice: &Value::Null,
+            stream_state: &empty,
+        };
+        let mut properties = Value::Object(properties.clone());
+        for transformation in &self.transformations {
+            transformation
+                .apply(&mut properties, &variables)
+                .map_err(|e| EngineError::config(format!("{}: {e}", self.path)))?;
+        }
+        Ok(Some(match properties {
+            Value::Object(map) => map.into_iter().map(|(name, _)| name).collect(),
+            _ => HashSet::new(),
+        }))
+    }
 }
 
 #[derive(Debug)]
@@ -98,6 +138,7 @@ impl QueryProperties {
                 )?)),
                 always_include: None,
                 chunking: None,
+                selector: None,
             }));
         }
         match &requester.query_properties {
@@ -113,12 +154,32 @@ impl QueryProperties {
         model: &model::QueryProperties,
         path: &ManifestPath,
     ) -> Result<Self, EngineError> {
-        if model.property_selector.is_some() {
-            return Err(at(
-                &path.key("property_selector"),
-                "JsonSchemaPropertySelector is not supported by sluice yet",
-            ));
-        }
+        let selector = match &model.property_selector {
+            None => None,
+            Some(selector) => {
+                let at_selector = path.key("property_selector");
+                let transformations = selector
+                    .transformations
+                    .iter()
+                    .flatten()
+                    .enumerate()
+                    .map(|(index, transformation)| {
+                        Transformation::from_model(
+                            transformation,
+                            builder.config(),
+                            &at_selector.key("transformations").index(index),
+                        )
+                        .map_err(|e| EngineError::config(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(PropertySelector {
+                    transformations,
+                    config: Arc::clone(builder.config()),
+                    path: at_selector,
+                    configured: std::sync::OnceLock::new(),
+                })
+            }
+        };
         let list = match &model.property_list {
             model::PropertyList::List(list) => PropertyList::Static(list.clone()),
             model::PropertyList::PropertiesFromEndpoint(endpoint) => {
@@ -145,7 +206,19 @@ impl QueryProperties {
             list,
             always_include: model.always_include_properties.clone(),
             chunking,
+            selector,
         })
+    }
+
+    /// Gives the `property_selector` the configured stream's schema (`read` only).
+    pub fn configure(&self, json_schema: &Map<String, Value>) {
+        if let Some(selector) = &self.selector {
+            let properties = match json_schema.get("properties") {
+                Some(Value::Object(properties)) => properties.clone(),
+                _ => Map::new(),
+            };
+            let _ = selector.configured.set(properties);
+        }
     }
 
     /// Whether the records of the chunks are merged by a key (else they go on as read).
@@ -164,11 +237,15 @@ impl QueryProperties {
                 &fetched
             }
         };
+        let selected = match &self.selector {
+            Some(selector) => selector.selected()?,
+            None => None,
+        };
         Ok(chunks(
             fields,
             self.always_include.as_deref(),
             self.chunking.as_ref(),
-            None,
+            selected.as_ref(),
         ))
     }
 }

@@ -104,6 +104,7 @@ pub(crate) async fn read<W: Write + Send + 'static>(
                 let state = states
                     .get(&StreamDescriptor::new(name))
                     .unwrap_or(&no_state);
+                stream.configure_for_read(&configured.stream.json_schema);
                 let cursor_field = configured.cursor_field.as_deref().unwrap_or_default();
                 if let Some(group) = sync.groups.group(name) {
                     tracing::info!(

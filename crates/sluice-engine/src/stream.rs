@@ -78,6 +78,19 @@ impl Stream {
         Ok(SelectorHandle::Shared(Arc::new(recipe.build(&schema)?)))
     }
 
+    /// Tells the stream what the configured catalog selects of it (`read`): a
+    /// `JsonSchemaPropertySelector` asks only for the properties of `json_schema`.
+    pub fn configure_for_read(&self, json_schema: &Map<String, Value>) {
+        if let StreamRetriever::Simple(retriever) = &self.retriever {
+            if let Some(query_properties) = &retriever.query_properties {
+                query_properties.configure(json_schema);
+            }
+        }
+        if let Some(delegation) = &self.with_state {
+            delegation.incremental.configure_for_read(json_schema);
+        }
+    }
+
     /// The stream as `discover` describes it, with its schema loaded.
     pub async fn discover_entry(&self) -> Result<AirbyteStream, EngineError> {
         Ok(self.entry_with_schema(self.json_schema().await?))

@@ -16,6 +16,7 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "PropertiesFromEndpoint",
     "PropertyChunking",
     "GroupByKeyMergeStrategy",
+    "JsonSchemaPropertySelector",
     "InlineSchemaLoader",
     "JsonFileSchemaLoader",
     "DynamicSchemaLoader",
