@@ -22,7 +22,7 @@ use sluice_manifest::{Manifest, ManifestPath};
 use sluice_paginate::{PaginationResetPolicy, Paginator};
 use sluice_protocol::ConnectorSpecification;
 use sluice_protocol::{AirbyteMessage, FailureType, SyncMode};
-use sluice_records::{Decoder, Extractor, RecordSelector};
+use sluice_records::{Decoder, Extractor, Parser, RecordSelector};
 use sluice_slice::datetime::IsoDuration;
 use sluice_slice::{
     CountSpec, DatetimeSpec, GroupingRouter, ListRouter, ParentConfig, SliceError, UnionRouter,
@@ -1248,7 +1248,6 @@ impl Builder<'_> {
         retriever: &model::AsyncRetriever,
         at_retriever: &ManifestPath,
     ) -> Result<Retriever, EngineError> {
-        let at_extractor = at_retriever.key("download_extractor");
         let extractor = match &retriever.download_extractor {
             None => model::RecordExtractor::DpathExtractor(Box::new(model::DpathExtractor {
                 field_path: Vec::new(),
@@ -1264,12 +1263,22 @@ impl Builder<'_> {
             Some(model::DownloadExtractor::CustomRecordExtractor(e)) => {
                 model::RecordExtractor::CustomRecordExtractor(e.clone())
             }
+            // It reads the body itself: the records are its rows, passed on as they are.
             Some(model::DownloadExtractor::ResponseToFileExtractor(_)) => {
-                return Err(at(
-                    &at_extractor,
-                    "ResponseToFileExtractor is not supported by sluice yet",
-                ));
+                model::RecordExtractor::DpathExtractor(Box::new(model::DpathExtractor {
+                    field_path: Vec::new(),
+                    record_expander: None,
+                    parameters: None,
+                }))
             }
+        };
+        let response_to_file = match &retriever.download_extractor {
+            Some(model::DownloadExtractor::ResponseToFileExtractor(extractor)) => {
+                Some(Decoder::Streamed(Parser::PandasCsv {
+                    preserve_na_values: extractor.preserve_na_values.unwrap_or(false),
+                }))
+            }
+            _ => None,
         };
         let selector_model = model::RecordSelector {
             extractor,
@@ -1288,6 +1297,10 @@ impl Builder<'_> {
             &at_retriever.parent(),
         )
         .map_err(|e| EngineError::config(e.to_string()))?;
+        let selector = match response_to_file {
+            Some(decoder) => selector.with_decoder(decoder),
+            None => selector,
+        };
         let requester = match &retriever.download_requester {
             model::Requester::HttpRequester(r) => {
                 self.requester(r, &at_retriever.key("download_requester"))?

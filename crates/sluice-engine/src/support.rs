@@ -12,6 +12,7 @@ const ENGINE_COMPONENTS: &[&str] = &[
     "SimpleRetriever",
     "AsyncRetriever",
     "AsyncJobStatusMap",
+    "ResponseToFileExtractor",
     "QueryProperties",
     "PropertiesFromEndpoint",
     "PropertyChunking",

@@ -58,6 +58,15 @@ pub enum Parser {
     Csv(CsvOptions),
     /// Gunzips the bytes when they start with the gzip magic number, then the inner parser.
     Gzip(Box<Parser>),
+    /// `ResponseToFileExtractor`: CSV as the reference reads a downloaded report with pandas
+    /// (`read_csv(dtype=object)`): gzip or zlib data inflated, NUL bytes dropped, blank lines
+    /// skipped, repeated column names numbered (`a`, `a.1`), missing and empty cells and pandas'
+    /// NA strings (`NA`, `null`, `NaN`, ...) as null, unless `preserve_na_values` keeps the NA
+    /// strings.
+    PandasCsv {
+        /// `preserve_na_values`.
+        preserve_na_values: bool,
+    },
 }
 
 /// Options of `CsvDecoder`.
@@ -285,6 +294,9 @@ impl Parser {
             Parser::JsonLines => parse_json_lines(bytes, out),
             Parser::JsonItems { path, encoding } => parse_json_items(bytes, path, *encoding, out),
             Parser::Csv(options) => parse_csv(bytes, options, out),
+            Parser::PandasCsv { preserve_na_values } => {
+                parse_pandas_csv(bytes, *preserve_na_values, out)
+            }
             Parser::Gzip(inner) => {
                 if bytes.starts_with(&[0x1f, 0x8b]) {
                     let mut plain = Vec::new();
@@ -432,6 +444,102 @@ fn parse_csv(bytes: &[u8], options: &CsvOptions, out: &mut Vec<Value>) -> Result
     Ok(())
 }
 
+/// The strings pandas reads as missing by default (`keep_default_na`).
+const PANDAS_NA_VALUES: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+fn parse_pandas_csv(
+    bytes: &[u8],
+    preserve_na_values: bool,
+    out: &mut Vec<Value>,
+) -> Result<(), SelectError> {
+    // The reference inflates what `zlib` (gzip or zlib headers) accepts and writes the rest as
+    // sent, without its NUL bytes.
+    let mut inflated = Vec::new();
+    let gzipped = bytes.starts_with(&[0x1f, 0x8b])
+        && flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut inflated)
+            .is_ok();
+    let compressed = gzipped || {
+        inflated.clear();
+        flate2::read::ZlibDecoder::new(bytes)
+            .read_to_end(&mut inflated)
+            .is_ok()
+            && !inflated.is_empty()
+    };
+    let plain: Vec<u8> = if compressed {
+        inflated
+    } else {
+        let kept: Vec<u8> = bytes.iter().copied().filter(|b| *b != 0).collect();
+        if kept.len() < bytes.len() {
+            tracing::warn!(
+                "Filter 'null' bytes from string, size reduced {} -> {} chars",
+                bytes.len(),
+                kept.len()
+            );
+        }
+        kept
+    };
+    let text = String::from_utf8_lossy(&plain);
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut rows = reader
+        .records()
+        .filter(|row| !matches!(row, Ok(r) if r.len() == 1 && r.get(0) == Some("")));
+    let header = match rows.next() {
+        Some(row) => row.map_err(csv_error)?,
+        None => {
+            tracing::info!("Empty data received. No columns to parse from file");
+            return Ok(());
+        }
+    };
+    let mut names: Vec<String> = Vec::with_capacity(header.len());
+    for name in header.iter() {
+        let mut unique = name.to_string();
+        let mut count = 0;
+        while names.contains(&unique) {
+            count += 1;
+            unique = format!("{name}.{count}");
+        }
+        names.push(unique);
+    }
+    let is_missing = |field: &str| {
+        if preserve_na_values {
+            field.is_empty()
+        } else {
+            PANDAS_NA_VALUES.contains(&field)
+        }
+    };
+    for row in rows {
+        let row = row.map_err(csv_error)?;
+        if row.len() > names.len() {
+            return Err(SelectError::Decode(format!(
+                "Error tokenizing data. C error: Expected {} fields, saw {}",
+                names.len(),
+                row.len()
+            )));
+        }
+        let record = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let value = match row.get(index) {
+                    Some(field) if !is_missing(field) => Value::String(field.to_string()),
+                    _ => Value::Null,
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        out.push(Value::Object(record));
+    }
+    Ok(())
+}
+
 fn csv_error(error: csv::Error) -> SelectError {
     SelectError::Decode(format!("cannot parse the CSV body: {error}"))
 }
@@ -515,6 +623,41 @@ mod tests {
             encoding: TextEncoding::Utf8,
             set_values_to_none: none.iter().map(|s| s.to_string()).collect(),
         })
+    }
+
+    #[test]
+    fn pandas_csv_reads_na_strings_as_null_unless_preserved() {
+        let body = b"a,b,a\nNA,,x\n\nnull,1\n";
+        let read = |preserve_na_values| {
+            let mut out = Vec::new();
+            Parser::PandasCsv { preserve_na_values }
+                .parse(body, &mut out)
+                .unwrap();
+            out
+        };
+        assert_eq!(
+            read(false),
+            vec![
+                json!({"a": null, "b": null, "a.1": "x"}),
+                json!({"a": null, "b": "1", "a.1": null})
+            ]
+        );
+        assert_eq!(
+            read(true),
+            vec![
+                json!({"a": "NA", "b": null, "a.1": "x"}),
+                json!({"a": "null", "b": "1", "a.1": null})
+            ]
+        );
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut zlib, b"a\n1\n").unwrap();
+        let mut out = Vec::new();
+        Parser::PandasCsv {
+            preserve_na_values: false,
+        }
+        .parse(&zlib.finish().unwrap(), &mut out)
+        .unwrap();
+        assert_eq!(out, vec![json!({"a": "1"})]);
     }
 
     #[test]

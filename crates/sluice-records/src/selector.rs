@@ -192,6 +192,15 @@ impl RecordSelector {
         &self.decoder
     }
 
+    /// The selector reading bodies with `decoder` instead of the manifest's (an
+    /// AsyncRetriever's `ResponseToFileExtractor`, which reads the body itself).
+    pub fn with_decoder(mut self, decoder: Decoder) -> Self {
+        self.decoder = decoder;
+        // Bodies are no longer JSON read as sent.
+        self.as_sent_path = None;
+        self
+    }
+
     /// Decodes a response body. Keep the result to hand `Decoded::pagination_body` to the
     /// paginator before the records are moved out by [`RecordSelector::select`].
     pub fn decode(&self, body: &[u8]) -> Result<Decoded, SelectError> {

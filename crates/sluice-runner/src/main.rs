@@ -207,5 +207,13 @@ fn validate(path: &std::path::Path) -> ExitCode {
     for warning in sluice_engine::ConfigRules::warnings(manifest.model.spec.as_ref()) {
         eprintln!("warning: {warning}");
     }
+    for component in sluice_manifest::components(&manifest.resolved) {
+        if component.component_type == "ResponseToFileExtractor" {
+            eprintln!(
+                "warning: {}: the reference's ResponseToFileExtractor fails on every download that has a Content-Type header (it reads the header with requests.utils.parse_header_links); sluice reads such downloads",
+                component.path
+            );
+        }
+    }
     code
 }
