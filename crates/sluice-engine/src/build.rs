@@ -318,16 +318,9 @@ impl Builder<'_> {
                 }
                 StreamRetriever::Simple(retriever)
             }
-            model::Retriever::AsyncRetriever(r) => {
-                StreamRetriever::Async(Box::new(self.async_retriever(
-                    r,
-                    &slicing,
-                    transformations,
-                    json_schema,
-                    &name,
-                    path,
-                )?))
-            }
+            model::Retriever::AsyncRetriever(r) => StreamRetriever::Async(Box::new(
+                self.async_retriever(r, &slicing, transformations, json_schema, &name, path)?,
+            )),
             model::Retriever::CustomRetriever(_) => {
                 return Err(at(
                     &path.key("retriever"),
@@ -831,9 +824,11 @@ impl Builder<'_> {
             path,
         )
         .map_err(build_error)?;
-        let decoder =
-            sluice_records::Decoder::from_model(retriever.decoder.as_ref(), &at_retriever.key("decoder"))
-                .map_err(build_error)?;
+        let decoder = sluice_records::Decoder::from_model(
+            retriever.decoder.as_ref(),
+            &at_retriever.key("decoder"),
+        )
+        .map_err(build_error)?;
         let status_extractor = sluice_records::Extractor::from_model(
             &retriever.status_extractor,
             &decoder,
@@ -854,9 +849,11 @@ impl Builder<'_> {
             })
             .transpose()
             .map_err(build_error)?;
-        let status_map =
-            StatusMap::from_model(&retriever.status_mapping, &at_retriever.key("status_mapping"))
-                .map_err(EngineError::config)?;
+        let status_map = StatusMap::from_model(
+            &retriever.status_mapping,
+            &at_retriever.key("status_mapping"),
+        )
+        .map_err(EngineError::config)?;
         let download = self.download_retriever(retriever, &at_retriever)?;
         let minutes = |value: &model::IntegerOrString, field: &str| -> Result<u64, EngineError> {
             let at_field = at_retriever.key(field);
@@ -867,9 +864,10 @@ impl Builder<'_> {
                     let rendered = compile(source, &at_field)?
                         .render_string(&ctx)
                         .map_err(|e| at(&at_field, e))?;
-                    rendered.trim().parse::<i64>().map_err(|_| {
-                        at(&at_field, format!("{rendered:?} is not an integer"))
-                    })?
+                    rendered
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| at(&at_field, format!("{rendered:?} is not an integer")))?
                 }
             };
             u64::try_from(number).map_err(|_| at(&at_field, format!("{number} is negative")))
@@ -1185,9 +1183,7 @@ fn max_concurrent_async_jobs(manifest: &Manifest) -> usize {
             match rendered {
                 Some(n) => n,
                 None => {
-                    tracing::warn!(
-                        "Error interpolating max job count: {source}. Setting to 1."
-                    );
+                    tracing::warn!("Error interpolating max job count: {source}. Setting to 1.");
                     1
                 }
             }

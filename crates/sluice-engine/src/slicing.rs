@@ -3,8 +3,8 @@
 //! keeps the stream's state as slices close.
 
 use crate::EngineError;
-use crate::output::RecordData;
 use crate::async_job::{Job, JobPages, Orchestrator, Step};
+use crate::output::RecordData;
 use crate::stream::{Narrowing, PageReader, RecordGate, SelectorHandle, Stream, StreamRetriever};
 use serde_json::{Map, Value};
 use sluice_paginate::PageRequestOptions;
@@ -443,7 +443,11 @@ impl<'a> SliceReader<'a> {
         SlicePages::Simple(self.simple_pages(retriever, slice))
     }
 
-    fn simple_pages(&self, retriever: &'a crate::stream::Retriever, slice: &StreamSlice) -> PageReader<'a> {
+    fn simple_pages(
+        &self,
+        retriever: &'a crate::stream::Retriever,
+        slice: &StreamSlice,
+    ) -> PageReader<'a> {
         let cursor = self.cursor.borrow();
         let mut options = PageRequestOptions::default();
         self.stream

@@ -382,9 +382,9 @@ impl<'a> Orchestrator<'a> {
                 None => e.message,
             })
             .collect();
-        Err(
-            EngineError::system("One or more async jobs failed after exhausting all retry attempts.")
-                .with_internal(internal.join("\n")),
+        Err(EngineError::system(
+            "One or more async jobs failed after exhausting all retry attempts.",
         )
+        .with_internal(internal.join("\n")))
     }
 }

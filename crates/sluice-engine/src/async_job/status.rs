@@ -121,7 +121,10 @@ mod tests {
             Ok(JobStatus::Skipped)
         );
         let unknown = statuses.status_of(Some(&json!("done"))).unwrap_err();
-        assert!(unknown.starts_with("API status `done` is unknown"), "{unknown}");
+        assert!(
+            unknown.starts_with("API status `done` is unknown"),
+            "{unknown}"
+        );
         // Nothing extracted reads as Python's `None`.
         assert!(statuses.status_of(None).unwrap_err().contains("`None`"));
     }
@@ -133,7 +136,10 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(statuses.status_of(Some(&json!(0))), Ok(JobStatus::Running));
-        assert_eq!(statuses.status_of(Some(&json!(1))), Ok(JobStatus::Completed));
+        assert_eq!(
+            statuses.status_of(Some(&json!(1))),
+            Ok(JobStatus::Completed)
+        );
         assert_eq!(
             statuses.status_of(Some(&json!(true))),
             Ok(JobStatus::Completed)
@@ -147,6 +153,9 @@ mod tests {
         }))
         .unwrap_err();
         assert!(error.contains("status_mapping.completed"), "{error}");
-        assert!(error.contains("API status pending is already set"), "{error}");
+        assert!(
+            error.contains("API status pending is already set"),
+            "{error}"
+        );
     }
 }
