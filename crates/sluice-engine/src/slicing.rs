@@ -348,6 +348,8 @@ fn job_key(slice: &StreamSlice) -> String {
 }
 
 /// How one slice is read.
+// One value per slice or stream, moved rarely: boxing the large variant gains nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum SlicePages<'a> {
     /// Page by page (SimpleRetriever).
     Simple(PageReader<'a>),

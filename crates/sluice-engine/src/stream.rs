@@ -126,6 +126,8 @@ impl std::ops::Deref for SelectorHandle<'_> {
 
 /// How a stream gets its records.
 #[derive(Debug)]
+// One value per slice or stream, moved rarely: boxing the large variant gains nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum StreamRetriever {
     /// Page by page (`SimpleRetriever`).
     Simple(Retriever),

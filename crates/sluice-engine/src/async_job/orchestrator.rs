@@ -40,6 +40,8 @@ enum Phase {
 }
 
 /// What the orchestrator wants next.
+// One value per slice or stream, moved rarely: boxing the large variant gains nothing.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Step {
     /// A slice whose job is complete.
     Completed(Job),
