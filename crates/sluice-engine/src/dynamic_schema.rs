@@ -223,20 +223,12 @@ impl DynamicSchemaLoader {
                 ));
             }
         };
-        let transformations = model
-            .schema_transformations
-            .iter()
-            .flatten()
-            .enumerate()
-            .map(|(index, transformation)| {
-                Transformation::from_model(
-                    transformation,
-                    config,
-                    &path.key("schema_transformations").index(index),
-                )
-                .map_err(|e| EngineError::config(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let transformations = Transformation::list_from_model(
+            model.schema_transformations.as_deref().unwrap_or_default(),
+            config,
+            &path.key("schema_transformations"),
+        )
+        .map_err(|e| EngineError::config(e.to_string()))?;
         Ok(Self {
             retriever,
             config: Arc::clone(config),

@@ -158,20 +158,12 @@ impl QueryProperties {
             None => None,
             Some(selector) => {
                 let at_selector = path.key("property_selector");
-                let transformations = selector
-                    .transformations
-                    .iter()
-                    .flatten()
-                    .enumerate()
-                    .map(|(index, transformation)| {
-                        Transformation::from_model(
-                            transformation,
-                            builder.config(),
-                            &at_selector.key("transformations").index(index),
-                        )
-                        .map_err(|e| EngineError::config(e.to_string()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
+                let transformations = Transformation::list_from_model(
+                    selector.transformations.as_deref().unwrap_or_default(),
+                    builder.config(),
+                    &at_selector.key("transformations"),
+                )
+                .map_err(|e| EngineError::config(e.to_string()))?;
                 Some(PropertySelector {
                     transformations,
                     config: Arc::clone(builder.config()),

@@ -116,13 +116,8 @@ impl RecordSelector {
                 ));
             }
         };
-        let transformations: Vec<Transformation> = transformations
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                Transformation::from_model(t, config, &path.key("transformations").index(i))
-            })
-            .collect::<Result<_, _>>()?;
+        let transformations =
+            Transformation::list_from_model(transformations, config, &path.key("transformations"))?;
         let passes_through = decoder == Decoder::Json
             && filter.is_none()
             && transformations.is_empty()

@@ -127,6 +127,19 @@ pub struct DpathFlattenFields {
 }
 
 impl Transformation {
+    /// Builds a list of transformations; `path` is the list's (`...transformations`).
+    pub fn list_from_model(
+        models: &[model::RecordTransformation],
+        config: &Arc<Value>,
+        path: &ManifestPath,
+    ) -> Result<Vec<Transformation>, BuildError> {
+        models
+            .iter()
+            .enumerate()
+            .map(|(index, model)| Transformation::from_model(model, config, &path.index(index)))
+            .collect()
+    }
+
     /// Builds a stream's transformation.
     pub fn from_model(
         model: &model::RecordTransformation,
