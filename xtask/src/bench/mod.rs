@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: sluice against the reference and the floor, scenario by scenario.
 //!
-//! One invocation builds `target/release/sluice`, finds or installs the reference
+//! One invocation builds `target/dist/sluice`, finds or installs the reference
 //! (`source-declarative-manifest` of airbyte-cdk 7.39.1), generates the data set once, starts
 //! the local API [`server`], and runs every selected scenario of [`scenarios::SCENARIOS`]:
 //! the [`floor`] client, sluice and the reference each read the same pages. A run that fails
@@ -65,7 +65,7 @@ pub struct Args {
     /// peak RSS (the reference, far slower, runs once).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
-    /// Benchmark this sluice binary instead of building target/release/sluice (in
+    /// Benchmark this sluice binary instead of building target/dist/sluice (in
     /// `$CARGO_TARGET_DIR` when set).
     #[arg(long, value_name = "PATH")]
     sluice: Option<PathBuf>,
@@ -176,16 +176,16 @@ fn select_scenarios(selectors: &[String]) -> anyhow::Result<Vec<&'static Scenari
         .collect())
 }
 
-/// Cargo's target directory: `$CARGO_TARGET_DIR` (relative to the workspace root) when set,
-/// else `target/`.
-/// `cargo build --release -p sluice-runner`; a failure becomes every sluice row's reason.
+/// `cargo build --profile dist -p sluice-runner` (fat LTO, as shipped); a failure becomes every
+/// sluice row's reason.
 fn build_sluice(root: &Path, target_dir: &Path) -> Result<PathBuf, String> {
-    let binary = target_dir.join("release/sluice");
+    let binary = target_dir.join("dist/sluice");
     eprintln!("building {}...", binary.display());
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
-            "--release",
+            "--profile",
+            "dist",
             "-p",
             "sluice-runner",
             "--bin",
@@ -196,7 +196,7 @@ fn build_sluice(root: &Path, target_dir: &Path) -> Result<PathBuf, String> {
     match status {
         Ok(status) if status.success() => Ok(binary),
         Ok(status) => Err(format!(
-            "cargo build --release -p sluice-runner failed ({status}; compiler output above)"
+            "cargo build --profile dist -p sluice-runner failed ({status}; compiler output above)"
         )),
         Err(e) => Err(format!("cannot run cargo build: {e}")),
     }
