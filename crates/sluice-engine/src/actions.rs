@@ -5,6 +5,7 @@
 
 use crate::EngineError;
 use serde_json::{Map, Value};
+use sluice_interp::python_float;
 use sluice_manifest::model;
 use sluice_paginate::PageRequestOptions;
 use sluice_slice::datetime::IsoDuration;
@@ -407,15 +408,6 @@ pub(crate) fn split_not_supported(stream: &str) -> EngineError {
     .with_internal(format!(
         "A request window split was requested for stream {stream} but its retriever defines no `request_window_splitting`, or its cursor does not support window splitting. The action is only supported on a SimpleRetriever whose cursor has a `split_request_window` method and that defines `request_window_splitting`."
     ))
-}
-
-/// A float as Python's `str` prints it (`0.5`, `1.0`).
-pub(crate) fn python_float(value: f64) -> String {
-    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e16 {
-        format!("{value:.1}")
-    } else {
-        format!("{value}")
-    }
 }
 
 /// A fixed duration as Python prints a `timedelta`: `2 days, 1:00:00`, `0:30:00`, `0:00:00.500000`.

@@ -6,7 +6,7 @@ use crate::EngineError;
 use crate::stream::http_error;
 use serde_json::{Map, Value};
 use sluice_http::{RequestOptions, RequestVariables, Requester};
-use sluice_interp::{Context, Template};
+use sluice_interp::{Context, Template, python_float};
 use sluice_manifest::ManifestPath;
 use sluice_protocol::AirbyteRecordMessageFileReference;
 use sluice_records::Extractor;
@@ -133,15 +133,6 @@ fn python_type(value: &Value) -> &'static str {
         Value::String(_) => "<class 'str'>",
         Value::Array(_) => "<class 'list'>",
         Value::Object(_) => "<class 'dict'>",
-    }
-}
-
-/// A float as Python prints it (`1.0`, `0.5`, `2.2021484375`).
-fn python_float(value: f64) -> String {
-    if value.fract() == 0.0 && value.abs() < 1e16 {
-        format!("{value:.1}")
-    } else {
-        format!("{value}")
     }
 }
 

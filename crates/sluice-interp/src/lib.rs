@@ -68,6 +68,11 @@ pub use literal::LiteralType;
 pub use mapping::{InterpolatedMapping, InterpolatedNestedMapping};
 pub use template::Template;
 
+/// Python's `repr` (and `str`) of a float: `1.0`, `0.5`, `1e+16`, `nan`.
+pub fn python_float(value: f64) -> String {
+    pyrepr::float_repr(value)
+}
+
 /// Python's `str()` of a JSON value, as the reference sends it in a query string or header
 /// (`True`, `1.0`, `['a', 'b']`).
 pub fn python_str(value: &serde_json::Value) -> String {

@@ -72,41 +72,12 @@ impl Formatter for PythonFormatter {
     }
 
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
-        writer.write_all(python_float(value).as_bytes())
+        writer.write_all(sluice_interp::python_float(value).as_bytes())
     }
 
     fn write_f32<W: ?Sized + Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
         self.write_f64(writer, f64::from(value))
     }
-}
-
-/// Python's `repr` of a finite float: the shortest round-trip digits, positional when the
-/// decimal exponent is in -4..16 (with at least one decimal), else `d.ddde+XX`.
-fn python_float(value: f64) -> String {
-    let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific
-        .split_once('e')
-        .expect("`{:e}` always writes an exponent");
-    let exponent: i32 = exponent.parse().expect("`{:e}` writes an integer exponent");
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
-    };
-    if !(-4..16).contains(&exponent) {
-        let exponent_sign = if exponent < 0 { '-' } else { '+' };
-        return format!("{sign}{mantissa}e{exponent_sign}{:02}", exponent.abs());
-    }
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
-    let point = exponent + 1;
-    let body = if point <= 0 {
-        format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
-    } else if point as usize >= digits.len() {
-        format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
-    } else {
-        let (whole, fraction) = digits.split_at(point as usize);
-        format!("{whole}.{fraction}")
-    };
-    format!("{sign}{body}")
 }
 
 #[cfg(test)]
@@ -138,7 +109,7 @@ mod tests {
             (0.0, "0.0"),
             (1e100, "1e+100"),
         ] {
-            assert_eq!(python_float(value), python, "{value}");
+            assert_eq!(sluice_interp::python_float(value), python, "{value}");
         }
     }
 
