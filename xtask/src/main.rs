@@ -6,6 +6,7 @@ mod bench;
 mod conformance;
 mod gen_model;
 mod gen_schema;
+mod pyairbyte;
 mod record_fixtures;
 mod reference;
 mod serve_fixtures;
@@ -36,6 +37,9 @@ enum Task {
     RecordFixtures(record_fixtures::Args),
     /// Benchmark sluice against the reference and a bare HTTP client on a local API server.
     Bench(bench::Args),
+    /// Read a conformance case through sluice with PyAirbyte into its default cache and compare
+    /// the cached records with the case's (installs PyAirbyte in a venv first; not run in CI).
+    Pyairbyte(pyairbyte::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,5 +50,6 @@ fn main() -> anyhow::Result<()> {
         Task::Conformance(args) => conformance::run(&args),
         Task::RecordFixtures(args) => record_fixtures::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Pyairbyte(args) => pyairbyte::run(&args),
     }
 }
