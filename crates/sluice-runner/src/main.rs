@@ -21,7 +21,9 @@ mod logging;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use sluice_engine::{EngineError, MessageWriter, PendingMessages, Source, SourceOptions};
+use sluice_engine::{
+    EngineError, MessageWriter, PendingMessages, ReadLimits, Source, SourceOptions,
+};
 use sluice_protocol::AirbyteMessage;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -125,6 +127,7 @@ async fn run_connector<W: Write + Send + 'static>(
             Command::Read(args) => args.concurrency.and_then(|n| usize::try_from(n).ok()),
             _ => None,
         },
+        limits: ReadLimits::default(),
     };
     let source = Source::new(manifest, config, options)?;
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
