@@ -18,6 +18,7 @@ mod cli;
 mod config_file;
 mod inputs;
 mod logging;
+mod preview;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -32,6 +33,10 @@ use std::sync::Arc;
 fn main() -> ExitCode {
     opt_out_of_transparent_huge_pages();
     let cli = Cli::parse();
+    if let Command::Preview(args) = cli.command {
+        // A report for people on stdout: no protocol writer, no LOG messages.
+        return preview::main(args);
+    }
     let pending = PendingMessages::new();
     logging::install(Arc::clone(&pending));
     let out = match MessageWriter::threaded(BufWriter::with_capacity(256 * 1024, std::io::stdout()))
@@ -161,6 +166,7 @@ async fn run_connector<W: Write + Send + 'static>(
             source.read(&catalog, &state, out).await
         }
         Command::Validate(_) => unreachable!("handled before the runtime starts"),
+        Command::Preview(_) => unreachable!("handled before the protocol writer starts"),
     };
     if let (Some(recorder), Some(path)) = (recorder, &common.record_cassette) {
         let spec = sluice_engine::spec(source.manifest());
