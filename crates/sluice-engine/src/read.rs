@@ -595,3 +595,103 @@ fn stream_error(stream: &str, error: &EngineError) -> AirbyteMessage {
 fn write_failure(error: std::io::Error) -> EngineError {
     EngineError::system(format!("cannot write to stdout: {error}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{MessageWriter, ReadLimits, Source, SourceOptions};
+    use serde_json::{Value, json};
+    use sluice_http::{Cassette, ReplayTransport};
+    use std::sync::Arc;
+
+    /// Three daily slices, each answered with the same page of two records.
+    const MANIFEST: &str = r#"
+version: 6.7.0
+type: DeclarativeSource
+check: {type: CheckStream, stream_names: [events]}
+streams:
+  - type: DeclarativeStream
+    name: events
+    retriever:
+      type: SimpleRetriever
+      requester: {type: HttpRequester, url_base: "https://api.test", path: /events}
+      record_selector:
+        type: RecordSelector
+        extractor: {type: DpathExtractor, field_path: [data]}
+    incremental_sync:
+      type: DatetimeBasedCursor
+      cursor_field: updated_at
+      datetime_format: "%Y-%m-%d"
+      start_datetime: "2024-01-01"
+      end_datetime: "2024-01-04"
+      step: P1D
+      cursor_granularity: P1D
+"#;
+
+    /// The types of the messages a read with `limits` writes, RECORD and STATE only.
+    async fn read(limits: ReadLimits) -> Vec<String> {
+        let cassette = Cassette::from_json_str(
+            &json!({"exchanges": [{
+                "request": {"method": "GET", "url": "https://api.test/events"},
+                "response": {"status": 200, "body": {"json": {"data": [
+                    {"id": 1, "updated_at": "2024-01-01"},
+                    {"id": 2, "updated_at": "2024-01-01"}
+                ]}}}
+            }]})
+            .to_string(),
+        )
+        .unwrap();
+        let manifest =
+            sluice_manifest::load_value(sluice_manifest::yaml::parse(MANIFEST).unwrap()).unwrap();
+        let options = SourceOptions {
+            transport: Arc::new(ReplayTransport::new(cassette)),
+            concurrency: Some(1),
+            limits,
+            ..SourceOptions::default()
+        };
+        let source = Source::new(manifest, json!({}), options).unwrap();
+        let catalog = source.configured_catalog_all_full_refresh();
+        let mut out = MessageWriter::new(Vec::new());
+        source.read(&catalog, &[], &mut out).await.unwrap();
+        let written = out.into_inner().unwrap();
+        String::from_utf8(written)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter_map(|m| m["type"].as_str().map(str::to_owned))
+            .filter(|t| t == "RECORD" || t == "STATE")
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn without_limits_every_slice_is_read() {
+        let messages = read(ReadLimits::default()).await;
+        // Each slice's records and STATE, then the final STATE.
+        let slice = ["RECORD", "RECORD", "STATE"];
+        assert_eq!(messages, [&slice[..], &slice, &slice, &["STATE"]].concat());
+    }
+
+    #[tokio::test]
+    async fn a_stream_stops_at_its_record_limit_without_a_final_state() {
+        let limits = ReadLimits {
+            records: Some(3),
+            ..ReadLimits::default()
+        };
+        // The second slice is cut after its first record: it writes no STATE.
+        assert_eq!(
+            read(limits).await,
+            ["RECORD", "RECORD", "STATE", "RECORD"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stream_stops_at_its_slice_limit() {
+        let limits = ReadLimits {
+            slices: Some(2),
+            ..ReadLimits::default()
+        };
+        assert_eq!(
+            read(limits).await,
+            ["RECORD", "RECORD", "STATE", "RECORD", "RECORD", "STATE"]
+        );
+    }
+}
