@@ -50,6 +50,18 @@ streams:
       record_selector:
         type: RecordSelector
         extractor: {type: DpathExtractor, field_path: [data]}
+  - type: DeclarativeStream
+    name: per_region
+    retriever:
+      type: SimpleRetriever
+      requester: {$ref: "#/definitions/requester", path: /regions}
+      record_selector:
+        type: RecordSelector
+        extractor: {type: DpathExtractor, field_path: [data]}
+      partition_router:
+        type: ListPartitionRouter
+        cursor_field: region
+        values: "{{ config.get('regions', []) }}"
 spec:
   type: Spec
   connection_specification:
@@ -183,7 +195,12 @@ async fn every_stream_is_shown_with_its_requests_and_hints() {
         ),
         "{events}"
     );
-    assert!(stdout.ends_with("1 failed, 1 read nothing\n"), "{stdout}");
+    let per_region = section(&stdout, "per_region");
+    assert_eq!(
+        per_region,
+        "per_region: 0 records\n0 requests:\nhint: No request was sent: the ListPartitionRouter at streams[3].retriever.partition_router produced no partition (did its parent stream or list read nothing?)."
+    );
+    assert!(stdout.ends_with("1 failed, 2 read nothing\n"), "{stdout}");
 
     // The token travels in a query parameter its name does not mark as secret: the spec's
     // `airbyte_secret` is what hides it.
@@ -198,6 +215,7 @@ async fn the_record_limit_stops_paging() {
     // Only the chosen stream is read, and only its first page: it held the two records.
     assert!(stdout.starts_with("users: 2 records (the --records limit of 2)\n"), "{stdout}");
     assert!(!stdout.contains("orders") && !stdout.contains("events"), "{stdout}");
+    assert!(!stdout.contains("per_region"), "{stdout}");
     assert!(!stdout.contains("Linus"), "{stdout}");
     assert!(stdout.contains("1 request:\n"), "{stdout}");
     assert_eq!(requests_to(&server, "/users").await, 1);
@@ -221,6 +239,6 @@ async fn an_unknown_stream_names_the_streams_there_are() {
     assert_eq!(stdout, "");
     assert_eq!(
         stderr,
-        "error: no stream 'nope' in the manifest; its streams are: users, orders, events\n"
+        "error: no stream 'nope' in the manifest; its streams are: users, orders, events, per_region\n"
     );
 }
