@@ -677,10 +677,7 @@ streams:
             ..ReadLimits::default()
         };
         // The second slice is cut after its first record: it writes no STATE.
-        assert_eq!(
-            read(limits).await,
-            ["RECORD", "RECORD", "STATE", "RECORD"]
-        );
+        assert_eq!(read(limits).await, ["RECORD", "RECORD", "STATE", "RECORD"]);
     }
 
     #[tokio::test]

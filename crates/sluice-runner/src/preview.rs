@@ -13,10 +13,11 @@ use crate::cli::PreviewArgs;
 use crate::inputs;
 use requests::{LoggedRequest, RequestLog};
 use serde_json::{Map, Value};
-use sluice_engine::{EngineError, MessageWriter, PendingMessages, ReadLimits, Source, SourceOptions};
+use sluice_engine::{
+    EngineError, MessageWriter, PendingMessages, ReadLimits, Source, SourceOptions,
+};
 use sluice_protocol::{
-    AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode,
-    SyncMode,
+    AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream, DestinationSyncMode, SyncMode,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -84,11 +85,8 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
     };
     let source = Source::new(manifest, config, options)?;
     source.validate_config()?;
-    let spec = sluice_engine::spec(source.manifest());
-    let secrets = sluice_http::cassette::config_secrets(
-        &Value::Object(spec.connection_specification),
-        source.config_value(),
-    );
+    let schema = Value::Object(sluice_engine::spec(source.manifest()).connection_specification);
+    let secrets = sluice_http::cassette::config_secrets(&schema, source.config_value());
     let catalog = source.discover().await?;
     let streams: Vec<AirbyteStream> = match &args.stream {
         None => catalog.streams,
@@ -104,7 +102,8 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
         }
     };
     let width = terminal_width();
-    let write_error = |e: std::io::Error| EngineError::system(format!("cannot write to stdout: {e}"));
+    let write_error =
+        |e: std::io::Error| EngineError::system(format!("cannot write to stdout: {e}"));
     let discovering = log.take();
     if !discovering.is_empty() {
         writeln!(out, "discover: {}", count(discovering.len(), "request")).map_err(write_error)?;
@@ -128,19 +127,12 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
         };
         print_stream(out, &name, &read, hint, &args, width, &secrets).map_err(write_error)?;
     }
-    if transports.recorder.is_some() {
-        // `--record-cassette` keeps what the preview fetched, for replaying it later.
-        if let (Some(recorder), Some(path)) = (&transports.recorder, &common.record_cassette) {
-            let schema = Value::Object(sluice_engine::spec(source.manifest()).connection_specification);
-            inputs::save_recording(recorder, path, &schema, source.config_value())?;
-        }
+    // `--record-cassette` keeps what the preview fetched, to replay it later.
+    if let (Some(recorder), Some(path)) = (&transports.recorder, &common.record_cassette) {
+        inputs::save_recording(recorder, path, &schema, source.config_value())?;
     }
     if failed > 0 || empty > 0 {
-        writeln!(
-            out,
-            "{failed} failed, {empty} read nothing"
-        )
-        .map_err(write_error)?;
+        writeln!(out, "{failed} failed, {empty} read nothing").map_err(write_error)?;
     }
     out.flush().map_err(write_error)?;
     Ok(if failed > 0 {
@@ -261,6 +253,7 @@ fn print_requests(
     Ok(())
 }
 
+/// `1 record`, `2 records`.
 fn count(n: usize, what: &str) -> String {
     if n == 1 {
         format!("1 {what}")

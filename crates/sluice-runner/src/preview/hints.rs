@@ -129,10 +129,7 @@ pub fn read_nothing(definition: Option<&Definition<'_>>, requests: &[LoggedReque
             path.join(", "),
             d.path_of(&format!("{selector}/extractor"))
         ),
-        (Some(d), None) => format!(
-            "See the record selector at {}",
-            d.path_of(selector)
-        ),
+        (Some(d), None) => format!("See the record selector at {}", d.path_of(selector)),
         (None, _) => "See the stream's record selector".to_owned(),
     };
     let filter = definition
@@ -176,9 +173,10 @@ pub fn read_nothing(definition: Option<&Definition<'_>>, requests: &[LoggedReque
                                  the decoder)"
                     .to_owned(),
             };
+            let sent = super::count(requests.len(), "request");
+            let verb = if requests.len() == 1 { "was" } else { "were" };
             format!(
-                "{} request(s) succeeded but no record was selected. {extractor}{filter}; {seen}.",
-                requests.len()
+                "{sent} {verb} answered but no record was selected. {extractor}{filter}; {seen}."
             )
         }
         Outcome::Failed(_) => "The last request got no response.".to_owned(),

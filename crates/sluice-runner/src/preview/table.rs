@@ -64,7 +64,8 @@ pub fn render(records: &[Map<String, Value>], max_cell: usize, width: usize) -> 
 /// if it still does not; gives how many columns are shown.
 fn fit(widths: &mut Vec<usize>, width: usize) -> usize {
     // Each column after the first adds a ` │ ` separator.
-    let total = |widths: &[usize]| widths.iter().sum::<usize>() + 3 * widths.len().saturating_sub(1);
+    let total =
+        |widths: &[usize]| widths.iter().sum::<usize>() + 3 * widths.len().saturating_sub(1);
     while total(widths) > width {
         let Some((widest, &w)) = widths.iter().enumerate().max_by_key(|(_, w)| **w) else {
             break;

@@ -90,19 +90,25 @@ async fn server() -> MockServer {
     )
     .mount(&server)
     .await;
-    users("2", serde_json::json!({"data": [{"id": 3, "name": "Linus"}]}))
-        .mount(&server)
-        .await;
+    users(
+        "2",
+        serde_json::json!({"data": [{"id": 3, "name": "Linus"}]}),
+    )
+    .mount(&server)
+    .await;
     Mock::given(method("GET"))
         .and(path("/orders"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"error": "bad token"})))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(serde_json::json!({"error": "bad token"})),
+        )
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/events"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            serde_json::json!({"items": [{"id": "e1"}], "next": null}),
-        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"items": [{"id": "e1"}], "next": null})),
+        )
         .mount(&server)
         .await;
     server
@@ -178,8 +184,14 @@ async fn every_stream_is_shown_with_its_requests_and_hints() {
     assert!(lines[8].contains("page=2 -> 200, "), "{users}");
 
     let orders = section(&stdout, "orders");
-    assert!(orders.starts_with("orders: 0 records, FAILED\nerror: "), "{orders}");
-    assert!(orders.contains("/orders?api_token=REDACTED -> 401, "), "{orders}");
+    assert!(
+        orders.starts_with("orders: 0 records, FAILED\nerror: "),
+        "{orders}"
+    );
+    assert!(
+        orders.contains("/orders?api_token=REDACTED -> 401, "),
+        "{orders}"
+    );
     assert!(
         orders.contains(
             "hint: The API refused the request (HTTP 401): check the credentials in the config and the ApiKeyAuthenticator at streams[1].retriever.requester.authenticator."
@@ -188,10 +200,13 @@ async fn every_stream_is_shown_with_its_requests_and_hints() {
     );
 
     let events = section(&stdout, "events");
-    assert!(events.starts_with("events: 0 records\n1 request:"), "{events}");
+    assert!(
+        events.starts_with("events: 0 records\n1 request:"),
+        "{events}"
+    );
     assert!(
         events.contains(
-            "hint: 1 request(s) succeeded but no record was selected. The record selector's field_path is [data] (streams[2].retriever.record_selector.extractor); the last response's top-level keys were: items, next."
+            "hint: 1 request was answered but no record was selected. The record selector's field_path is [data] (streams[2].retriever.record_selector.extractor); the last response's top-level keys were: items, next."
         ),
         "{events}"
     );
@@ -204,7 +219,10 @@ async fn every_stream_is_shown_with_its_requests_and_hints() {
 
     // The token travels in a query parameter its name does not mark as secret: the spec's
     // `airbyte_secret` is what hides it.
-    assert!(!stdout.contains(TOKEN) && !stderr.contains(TOKEN), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+        "{stdout}\n{stderr}"
+    );
 }
 
 #[tokio::test]
@@ -213,8 +231,14 @@ async fn the_record_limit_stops_paging() {
     let (stdout, stderr, output) = preview(&server, &["--stream", "users", "--records", "2"]).await;
     assert!(output.status.success(), "{stdout}\n{stderr}");
     // Only the chosen stream is read, and only its first page: it held the two records.
-    assert!(stdout.starts_with("users: 2 records (the --records limit of 2)\n"), "{stdout}");
-    assert!(!stdout.contains("orders") && !stdout.contains("events"), "{stdout}");
+    assert!(
+        stdout.starts_with("users: 2 records (the --records limit of 2)\n"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("orders") && !stdout.contains("events"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("per_region"), "{stdout}");
     assert!(!stdout.contains("Linus"), "{stdout}");
     assert!(stdout.contains("1 request:\n"), "{stdout}");
