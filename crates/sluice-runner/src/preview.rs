@@ -241,7 +241,10 @@ fn print_requests(
     requests: &[LoggedRequest],
     secrets: &[String],
 ) -> std::io::Result<()> {
-    for request in requests {
+    let mut rest = requests;
+    while let Some((request, after)) = rest.split_first() {
+        // Retries that fared alike take one line.
+        let alike = after.iter().take_while(|r| r.repeats(request)).count();
         writeln!(
             out,
             "  {} {} -> {}",
@@ -249,6 +252,10 @@ fn print_requests(
             request.shown_url(secrets),
             request.shown_outcome(secrets)
         )?;
+        if alike > 0 {
+            writeln!(out, "    ({alike} more alike)")?;
+        }
+        rest = &after[alike..];
     }
     Ok(())
 }

@@ -58,6 +58,17 @@ impl LoggedRequest {
         sluice_http::cassette::redacted_url(&self.request, secrets)
     }
 
+    /// Whether `other` is the same request with the same outcome (a retry that fared alike).
+    pub fn repeats(&self, other: &LoggedRequest) -> bool {
+        let outcome = |r: &LoggedRequest| match &r.outcome {
+            Outcome::Response { status, .. } => Ok(*status),
+            Outcome::Failed(error) => Err(error.clone()),
+        };
+        self.request.method == other.request.method
+            && self.request.url == other.request.url
+            && outcome(self) == outcome(other)
+    }
+
     /// The outcome as one line: `200, 12 ms, 1.2 kB`, or the failure, masked.
     pub fn shown_outcome(&self, secrets: &[String]) -> String {
         let millis = self.elapsed.as_millis();

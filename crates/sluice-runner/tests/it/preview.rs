@@ -62,6 +62,20 @@ streams:
         type: ListPartitionRouter
         cursor_field: region
         values: "{{ config.get('regions', []) }}"
+  - type: DeclarativeStream
+    name: flaky
+    retriever:
+      type: SimpleRetriever
+      requester:
+        $ref: "#/definitions/requester"
+        path: /flaky
+        error_handler:
+          type: DefaultErrorHandler
+          max_retries: 2
+          backoff_strategies: [{type: ConstantBackoffStrategy, backoff_time_in_seconds: 0.01}]
+      record_selector:
+        type: RecordSelector
+        extractor: {type: DpathExtractor, field_path: [data]}
 spec:
   type: Spec
   connection_specification:
@@ -101,6 +115,11 @@ async fn server() -> MockServer {
         .respond_with(
             ResponseTemplate::new(401).set_body_json(serde_json::json!({"error": "bad token"})),
         )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/flaky"))
+        .respond_with(ResponseTemplate::new(503))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -215,7 +234,7 @@ async fn every_stream_is_shown_with_its_requests_and_hints() {
         per_region,
         "per_region: 0 records\n0 requests:\nhint: No request was sent: the ListPartitionRouter at streams[3].retriever.partition_router produced no partition (did its parent stream or list read nothing?)."
     );
-    assert!(stdout.ends_with("1 failed, 2 read nothing\n"), "{stdout}");
+    assert!(stdout.ends_with("2 failed, 2 read nothing\n"), "{stdout}");
 
     // The token travels in a query parameter its name does not mark as secret: the spec's
     // `airbyte_secret` is what hides it.
@@ -223,6 +242,29 @@ async fn every_stream_is_shown_with_its_requests_and_hints() {
         !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
         "{stdout}\n{stderr}"
     );
+}
+
+#[tokio::test]
+async fn retries_that_fare_alike_take_one_line() {
+    let server = server().await;
+    let (stdout, stderr, output) = preview(&server, &["--stream", "flaky"]).await;
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "flaky: 0 records, FAILED", "{stdout}");
+    assert_eq!(lines[2], "3 requests:", "{stdout}");
+    assert!(
+        lines[3].contains("/flaky?api_token=REDACTED -> 503, "),
+        "{stdout}"
+    );
+    assert_eq!(lines[4], "    (2 more alike)", "{stdout}");
+    assert!(
+        lines[5].starts_with("hint: The server failed (HTTP 503) on GET http://127.0.0.1:")
+            && lines[5].ends_with(
+                "/flaky?api_token=REDACTED: try again later, or see the error handler at streams[4].retriever.requester.error_handler."
+            ),
+        "{stdout}"
+    );
+    assert_eq!(requests_to(&server, "/flaky").await, 3);
 }
 
 #[tokio::test]
@@ -239,7 +281,10 @@ async fn the_record_limit_stops_paging() {
         !stdout.contains("orders") && !stdout.contains("events"),
         "{stdout}"
     );
-    assert!(!stdout.contains("per_region"), "{stdout}");
+    assert!(
+        !stdout.contains("per_region") && !stdout.contains("flaky"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("Linus"), "{stdout}");
     assert!(stdout.contains("1 request:\n"), "{stdout}");
     assert_eq!(requests_to(&server, "/users").await, 1);
@@ -263,6 +308,6 @@ async fn an_unknown_stream_names_the_streams_there_are() {
     assert_eq!(stdout, "");
     assert_eq!(
         stderr,
-        "error: no stream 'nope' in the manifest; its streams are: users, orders, events, per_region\n"
+        "error: no stream 'nope' in the manifest; its streams are: users, orders, events, per_region, flaky\n"
     );
 }
