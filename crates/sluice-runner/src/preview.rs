@@ -87,7 +87,18 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
     source.validate_config()?;
     let schema = Value::Object(sluice_engine::spec(source.manifest()).connection_specification);
     let secrets = sluice_http::cassette::config_secrets(&schema, source.config_value());
-    let catalog = source.discover().await?;
+    let write_error =
+        |e: std::io::Error| EngineError::system(format!("cannot write to stdout: {e}"));
+    // Discover reads the API for dynamic streams and schemas: its requests come first, and
+    // show what went wrong when it fails.
+    let discovered = source.discover().await;
+    let discovering = log.take();
+    if !discovering.is_empty() {
+        writeln!(out, "discover: {}", count(discovering.len(), "request")).map_err(write_error)?;
+        print_requests(out, &discovering, &secrets).map_err(write_error)?;
+        writeln!(out).map_err(write_error)?;
+    }
+    let catalog = discovered?;
     let streams: Vec<AirbyteStream> = match &args.stream {
         None => catalog.streams,
         Some(name) => {
@@ -102,14 +113,6 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
         }
     };
     let width = terminal_width();
-    let write_error =
-        |e: std::io::Error| EngineError::system(format!("cannot write to stdout: {e}"));
-    let discovering = log.take();
-    if !discovering.is_empty() {
-        writeln!(out, "discover: {}", count(discovering.len(), "request")).map_err(write_error)?;
-        print_requests(out, &discovering, &secrets).map_err(write_error)?;
-        writeln!(out).map_err(write_error)?;
-    }
     let mut failed = 0;
     let mut empty = 0;
     for stream in streams {

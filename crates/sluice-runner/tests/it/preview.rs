@@ -311,3 +311,99 @@ async fn an_unknown_stream_names_the_streams_there_are() {
         "error: no stream 'nope' in the manifest; its streams are: users, orders, events, per_region, flaky\n"
     );
 }
+
+/// Streams made by `dynamic_streams` from the tables `/tables` lists.
+const DYNAMIC_MANIFEST: &str = r##"
+version: 6.7.0
+type: DeclarativeSource
+check: {type: CheckStream, stream_names: [t1]}
+dynamic_streams:
+  - type: DynamicDeclarativeStream
+    name: tables
+    stream_template:
+      type: DeclarativeStream
+      name: placeholder
+      retriever:
+        type: SimpleRetriever
+        requester: {type: HttpRequester, url_base: "URL_BASE", path: /placeholder}
+        record_selector:
+          type: RecordSelector
+          extractor: {type: DpathExtractor, field_path: [rows]}
+    components_resolver:
+      type: HttpComponentsResolver
+      retriever:
+        type: SimpleRetriever
+        requester: {type: HttpRequester, url_base: "URL_BASE", path: /tables}
+        record_selector:
+          type: RecordSelector
+          extractor: {type: DpathExtractor, field_path: []}
+      components_mapping:
+        - type: ComponentMappingDefinition
+          field_path: [name]
+          value: "{{ components_values.name }}"
+        - type: ComponentMappingDefinition
+          field_path: [retriever, requester, path]
+          value: "/tables/{{ components_values.name }}"
+"##;
+
+/// Runs `sluice preview` on [`DYNAMIC_MANIFEST`] against a server answering `/tables` with
+/// `tables_status`.
+async fn preview_dynamic(tables_status: u16) -> (String, String, Output) {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/tables"))
+        .respond_with(
+            ResponseTemplate::new(tables_status).set_body_json(serde_json::json!([{"name": "t1"}])),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/tables/t1"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"rows": [{"x": 1}]})),
+        )
+        .mount(&server)
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let manifest = work.path().join("manifest.yaml");
+    std::fs::write(
+        &manifest,
+        DYNAMIC_MANIFEST.replace("URL_BASE", &server.uri()),
+    )
+    .unwrap();
+    let config = work.path().join("config.json");
+    std::fs::write(&config, "{}").unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["preview", "--manifest"])
+            .arg(&manifest)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+    let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+    (stdout, stderr, output)
+}
+
+#[tokio::test]
+async fn the_requests_of_discover_come_first() {
+    let (stdout, stderr, output) = preview_dynamic(200).await;
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "discover: 1 request", "{stdout}");
+    assert!(lines[1].contains("/tables -> 200, "), "{stdout}");
+    assert_eq!(lines[3], "t1: 1 record", "{stdout}");
+}
+
+#[tokio::test]
+async fn a_failed_discover_still_shows_its_requests() {
+    let (stdout, stderr, output) = preview_dynamic(401).await;
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.starts_with("discover: 1 request\n"), "{stdout}");
+    assert!(stdout.contains("/tables -> 401, "), "{stdout}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+}
