@@ -36,6 +36,7 @@ pub use config::validate_config;
 pub use config_rules::{ConfigRules, NormalisedConfig};
 pub use error::EngineError;
 pub use output::{MessageWriter, PendingMessages, RecordData};
+pub use read::ReadLimits;
 pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
@@ -71,6 +72,9 @@ pub struct SourceOptions {
     /// How many partitions are read at once, across all streams; overrides the manifest's
     /// `concurrency_level`.
     pub concurrency: Option<usize>,
+    /// Stops each stream of a `read` early, as the Connector Builder's test read does (see
+    /// [`ReadLimits`]); none by default.
+    pub limits: ReadLimits,
 }
 
 impl Default for SourceOptions {
@@ -82,6 +86,7 @@ impl Default for SourceOptions {
             max_wait: None,
             checkpoint_every: None,
             concurrency: None,
+            limits: ReadLimits::default(),
         }
     }
 }
@@ -104,6 +109,7 @@ pub struct Source {
     dynamic: tokio::sync::OnceCell<Result<Vec<DynamicStream>, EngineError>>,
     concurrency: usize,
     checkpoint_every: Option<u64>,
+    limits: ReadLimits,
     /// The entries of `dynamic_streams` whose resolver sluice cannot run, with the components
     /// it needs: the streams they would make are missing.
     unbuilt_dynamic_streams: Vec<String>,
@@ -138,6 +144,7 @@ impl Source {
         let config = Arc::new(config);
         let (factory, streams) = build::streams(&manifest, &config, &options)?;
         let checkpoint_every = options.checkpoint_every;
+        let limits = options.limits;
         let concurrency = match options.concurrency {
             Some(concurrency) => concurrency.max(1),
             None => build::concurrency_level(&manifest, &config)?,
@@ -157,6 +164,7 @@ impl Source {
             dynamic: tokio::sync::OnceCell::new(),
             concurrency,
             checkpoint_every,
+            limits,
             unbuilt_dynamic_streams,
         })
     }
@@ -450,6 +458,7 @@ impl Source {
         let options = read::ReadOptions {
             concurrency: self.concurrency,
             checkpoint_every: self.checkpoint_every,
+            limits: self.limits,
         };
         let streams = self.all_streams().await?;
         let groups = StreamGroups::new(self.manifest.model.stream_groups.as_ref(), &streams)?;

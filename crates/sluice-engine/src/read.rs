@@ -42,6 +42,39 @@ pub(crate) struct ReadOptions {
     pub concurrency: usize,
     /// `--checkpoint-every`.
     pub checkpoint_every: Option<u64>,
+    pub limits: ReadLimits,
+}
+
+/// Limits that stop each stream of a `read` early, as the Connector Builder's test read does
+/// (its defaults are 100 records, 5 slices and 5 pages per slice). Unset, they cost nothing.
+///
+/// A stream that reaches a limit stops requesting, ends COMPLETE and writes no final STATE: the
+/// read is a sample, not a sync to resume from. Only the slices it read to their last page
+/// write theirs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// The most records read of each stream.
+    pub records: Option<u64>,
+    /// The most slices read of each stream.
+    pub slices: Option<u64>,
+    /// The most pages read of each slice.
+    pub pages_per_slice: Option<u64>,
+}
+
+impl ReadLimits {
+    /// Whether `count` has reached `limit`.
+    fn reached(limit: Option<u64>, count: u64) -> bool {
+        limit.is_some_and(|limit| count >= limit)
+    }
+
+    /// The records of a page that fit under the record limit, `read` being read already.
+    fn keep_records(&self, mut records: Vec<RecordData>, read: u64) -> Vec<RecordData> {
+        if let Some(limit) = self.records {
+            let room = limit.saturating_sub(read);
+            records.truncate(usize::try_from(room).unwrap_or(usize::MAX));
+        }
+        records
+    }
 }
 
 /// What the streams of one sync share. Streams and their partitions run as futures on one task,
@@ -184,6 +217,8 @@ struct Partition<'a, 'p> {
     key: String,
     progress: SliceProgress,
     records: u64,
+    /// Pages read so far, for [`ReadLimits::pages_per_slice`].
+    pages_read: u64,
     checkpoint_every: Option<u64>,
     /// Held from the first request to the slice's end.
     permit: Option<SemaphorePermit<'p>>,
@@ -203,6 +238,9 @@ async fn read_page<'a, 'p>(
         partition.permit = readers.acquire().await.ok();
     }
     let page = reader.next_page(&mut partition.pages, &partition.key).await;
+    if let Ok(Some(_)) = &page {
+        partition.pages_read += 1;
+    }
     (partition, page)
 }
 
@@ -318,6 +356,10 @@ async fn read_stream_with<W: Write + Send + 'static>(
         since_state: 0,
         failure: None,
     };
+    let limits = sync.options.limits;
+    // Whether a limit stopped the stream before it read everything.
+    let mut cut_short = false;
+    let mut slices_started: u64 = 0;
     // Partitions are generated a little ahead of the readers (twice as many as read at
     // once), so reading a parent overlaps reading children, and memory stays bounded however
     // many partitions there are.
@@ -331,8 +373,23 @@ async fn read_stream_with<W: Write + Send + 'static>(
             Some((mut partition, page)) = reading.next(), if !reading.is_empty() => {
                 match page {
                     Ok(Some(records)) => {
+                        let records = limits.keep_records(records, tally.total);
                         write_page(sync, stream, reader, &cursor_field, &mut partition, records, &mut tally)?;
-                        reading.push(read_page(&sync.readers, reader, partition));
+                        if ReadLimits::reached(limits.records, tally.total) {
+                            // Dropping the other partitions' reads cancels their requests.
+                            cut_short = true;
+                            reading.clear();
+                            if generating {
+                                generating = false;
+                                generator.take();
+                                sync.groups.partitions_generated(&stream.name);
+                            }
+                        } else if ReadLimits::reached(limits.pages_per_slice, partition.pages_read) {
+                            // Left open: its state never claims the pages not read.
+                            cut_short = true;
+                        } else {
+                            reading.push(read_page(&sync.readers, reader, partition));
+                        }
                     }
                     Ok(None) => close_partition(sync, stream, reader, &partition, Ok(()), &mut tally)?,
                     Err(error) => close_partition(sync, stream, reader, &partition, Err(error), &mut tally)?,
@@ -346,10 +403,18 @@ async fn read_stream_with<W: Write + Send + 'static>(
                         slice,
                         progress: SliceProgress::default(),
                         records: 0,
+                        pages_read: 0,
                         checkpoint_every: sync.options.checkpoint_every,
                         permit: None,
                     };
                     reading.push(read_page(&sync.readers, reader, partition));
+                    slices_started += 1;
+                    if ReadLimits::reached(limits.slices, slices_started) {
+                        cut_short = true;
+                        generating = false;
+                        generator.take();
+                        sync.groups.partitions_generated(&stream.name);
+                    }
                 }
                 Some(Generated::End { router_state: state, error }) => {
                     generating = false;
@@ -374,6 +439,13 @@ async fn read_stream_with<W: Write + Send + 'static>(
         Some(_) => AirbyteStreamStatus::Incomplete,
     };
     sync.emit(&status(&descriptor, final_status))?;
+    if cut_short {
+        tracing::info!(
+            "Stream {} stopped at the read limits: no final state",
+            stream.name
+        );
+        return Ok(tally.failure);
+    }
     let final_state = reader.final_state(router_state);
     sync.emit(&AirbyteMessage::state_stream(
         descriptor,
@@ -522,4 +594,101 @@ fn stream_error(stream: &str, error: &EngineError) -> AirbyteMessage {
 
 fn write_failure(error: std::io::Error) -> EngineError {
     EngineError::system(format!("cannot write to stdout: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{MessageWriter, ReadLimits, Source, SourceOptions};
+    use serde_json::{Value, json};
+    use sluice_http::{Cassette, ReplayTransport};
+    use std::sync::Arc;
+
+    /// Three daily slices, each answered with the same page of two records.
+    const MANIFEST: &str = r#"
+version: 6.7.0
+type: DeclarativeSource
+check: {type: CheckStream, stream_names: [events]}
+streams:
+  - type: DeclarativeStream
+    name: events
+    retriever:
+      type: SimpleRetriever
+      requester: {type: HttpRequester, url_base: "https://api.test", path: /events}
+      record_selector:
+        type: RecordSelector
+        extractor: {type: DpathExtractor, field_path: [data]}
+    incremental_sync:
+      type: DatetimeBasedCursor
+      cursor_field: updated_at
+      datetime_format: "%Y-%m-%d"
+      start_datetime: "2024-01-01"
+      end_datetime: "2024-01-04"
+      step: P1D
+      cursor_granularity: P1D
+"#;
+
+    /// The types of the messages a read with `limits` writes, RECORD and STATE only.
+    async fn read(limits: ReadLimits) -> Vec<String> {
+        let cassette = Cassette::from_json_str(
+            &json!({"exchanges": [{
+                "request": {"method": "GET", "url": "https://api.test/events"},
+                "response": {"status": 200, "body": {"json": {"data": [
+                    {"id": 1, "updated_at": "2024-01-01"},
+                    {"id": 2, "updated_at": "2024-01-01"}
+                ]}}}
+            }]})
+            .to_string(),
+        )
+        .unwrap();
+        let manifest =
+            sluice_manifest::load_value(sluice_manifest::yaml::parse(MANIFEST).unwrap()).unwrap();
+        let options = SourceOptions {
+            transport: Arc::new(ReplayTransport::new(cassette)),
+            concurrency: Some(1),
+            limits,
+            ..SourceOptions::default()
+        };
+        let source = Source::new(manifest, json!({}), options).unwrap();
+        let catalog = source.configured_catalog_all_full_refresh();
+        let mut out = MessageWriter::new(Vec::new());
+        source.read(&catalog, &[], &mut out).await.unwrap();
+        let written = out.into_inner().unwrap();
+        String::from_utf8(written)
+            .unwrap()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap())
+            .filter_map(|m| m["type"].as_str().map(str::to_owned))
+            .filter(|t| t == "RECORD" || t == "STATE")
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn without_limits_every_slice_is_read() {
+        let messages = read(ReadLimits::default()).await;
+        // Each slice's records and STATE, then the final STATE.
+        let slice = ["RECORD", "RECORD", "STATE"];
+        assert_eq!(messages, [&slice[..], &slice, &slice, &["STATE"]].concat());
+    }
+
+    #[tokio::test]
+    async fn a_stream_stops_at_its_record_limit_without_a_final_state() {
+        let limits = ReadLimits {
+            records: Some(3),
+            ..ReadLimits::default()
+        };
+        // The second slice is cut after its first record: it writes no STATE.
+        assert_eq!(read(limits).await, ["RECORD", "RECORD", "STATE", "RECORD"]);
+    }
+
+    #[tokio::test]
+    async fn a_stream_stops_at_its_slice_limit() {
+        let limits = ReadLimits {
+            slices: Some(2),
+            ..ReadLimits::default()
+        };
+        assert_eq!(
+            read(limits).await,
+            ["RECORD", "RECORD", "STATE", "RECORD", "RECORD", "STATE"]
+        );
+    }
 }

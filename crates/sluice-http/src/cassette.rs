@@ -34,5 +34,5 @@ mod replay;
 pub use format::{Body, Cassette, CassetteError, Exchange, RecordedRequest, RecordedResponse};
 pub use matching::RequestKey;
 pub use record::RecordingTransport;
-pub use redact::{SECRET_PLACEHOLDER, config_secrets, redact_config};
+pub use redact::{SECRET_PLACEHOLDER, config_secrets, redact_config, redacted_url};
 pub use replay::ReplayTransport;

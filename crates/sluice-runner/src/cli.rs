@@ -22,6 +22,10 @@ pub enum Command {
     Read(ReadArgs),
     /// Resolve and check a manifest without a config; exits 0 only when sluice can run it.
     Validate(ValidateArgs),
+    /// Read a few records of each stream and show them as tables, with the requests made
+    /// (secrets masked) and a hint for each stream that failed or read nothing. For people:
+    /// prints text, not protocol messages; exits non-zero when a stream failed.
+    Preview(PreviewArgs),
 }
 
 impl Command {
@@ -30,6 +34,7 @@ impl Command {
         match self {
             Command::Spec(c) | Command::Check(c) | Command::Discover(c) => c,
             Command::Read(r) => &r.common,
+            Command::Preview(p) => &p.common,
             Command::Validate(_) => unreachable!("validate takes no config"),
         }
     }
@@ -83,6 +88,28 @@ pub struct ReadArgs {
     /// `concurrency_level`; 1 reads streams and slices one after the other, in order).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: Option<u64>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PreviewArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// Only this stream.
+    #[arg(long, value_name = "NAME")]
+    pub stream: Option<String>,
+    /// The most records read of each stream.
+    #[arg(long, value_name = "N", default_value = "10", value_parser = clap::value_parser!(u64).range(1..))]
+    pub records: u64,
+    /// The most pages read of each slice (the Connector Builder's default).
+    #[arg(long, value_name = "N", default_value = "5", value_parser = clap::value_parser!(u64).range(1..))]
+    pub pages: u64,
+    /// The most slices read of each stream (the Connector Builder's default).
+    #[arg(long, value_name = "N", default_value = "5", value_parser = clap::value_parser!(u64).range(1..))]
+    pub slices: u64,
+    /// The widest a table cell is, in characters (longer values end in `…`); the table also
+    /// fits the terminal's width, or `COLUMNS`.
+    #[arg(long, value_name = "N", default_value = "40")]
+    pub cell_width: usize,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -18,10 +18,13 @@ mod cli;
 mod config_file;
 mod inputs;
 mod logging;
+mod preview;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use sluice_engine::{EngineError, MessageWriter, PendingMessages, Source, SourceOptions};
+use sluice_engine::{
+    EngineError, MessageWriter, PendingMessages, ReadLimits, Source, SourceOptions,
+};
 use sluice_protocol::AirbyteMessage;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -30,6 +33,10 @@ use std::sync::Arc;
 fn main() -> ExitCode {
     opt_out_of_transparent_huge_pages();
     let cli = Cli::parse();
+    if let Command::Preview(args) = cli.command {
+        // A report for people on stdout: no protocol writer, no LOG messages.
+        return preview::main(args);
+    }
     let pending = PendingMessages::new();
     logging::install(Arc::clone(&pending));
     let out = match MessageWriter::threaded(BufWriter::with_capacity(256 * 1024, std::io::stdout()))
@@ -125,6 +132,7 @@ async fn run_connector<W: Write + Send + 'static>(
             Command::Read(args) => args.concurrency.and_then(|n| usize::try_from(n).ok()),
             _ => None,
         },
+        limits: ReadLimits::default(),
     };
     let source = Source::new(manifest, config, options)?;
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
@@ -158,6 +166,7 @@ async fn run_connector<W: Write + Send + 'static>(
             source.read(&catalog, &state, out).await
         }
         Command::Validate(_) => unreachable!("handled before the runtime starts"),
+        Command::Preview(_) => unreachable!("handled before the protocol writer starts"),
     };
     if let (Some(recorder), Some(path)) = (recorder, &common.record_cassette) {
         let spec = sluice_engine::spec(source.manifest());

@@ -1,6 +1,7 @@
 //! Keeping secrets out of cassettes and fixture configs.
 
 use super::format::{Body, Cassette};
+use crate::HttpRequest;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::Value;
@@ -102,6 +103,24 @@ impl Cassette {
             }
         }
     }
+}
+
+/// A request's URL fit to show a person, masked as cassettes are: every string of `secrets`
+/// (typically [`config_secrets`]), the credentials the request's own authorization-like headers
+/// carry, and the values of credential-like query parameters become [`SECRET_PLACEHOLDER`].
+pub fn redacted_url(request: &HttpRequest, secrets: &[String]) -> String {
+    let mut all: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    for (name, value) in &request.headers {
+        if is_secret_header(name) {
+            // `Bearer abc` carries `abc`, which may also sit in the URL.
+            all.push(value);
+            all.extend(value.split_whitespace().last());
+        }
+    }
+    all.retain(|s| s.len() >= 3);
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    all.dedup();
+    redact_url(&request.url, &all)
 }
 
 fn replace_secrets(text: &str, secrets: &[&str]) -> String {
@@ -341,6 +360,20 @@ mod tests {
                 body: Some(response_body),
             },
         }
+    }
+
+    #[test]
+    fn a_shown_url_hides_config_and_header_credentials() {
+        let request = HttpRequest::new(
+            crate::Method::Get,
+            "https://h/v1/t0ken-in-path/items?sig=abc&page=2&user=cfg%2Bsecret",
+        )
+        .with_header("Authorization", "Bearer t0ken-in-path")
+        .with_header("Accept", "application/json");
+        assert_eq!(
+            redacted_url(&request, &["cfg+secret".to_owned()]),
+            "https://h/v1/REDACTED/items?sig=REDACTED&page=2&user=REDACTED"
+        );
     }
 
     #[test]

@@ -17,5 +17,6 @@ mod never_hang;
 mod normalise;
 mod parents_over_http;
 mod partial_manifest;
+mod preview;
 mod prompt_output;
 mod support;
