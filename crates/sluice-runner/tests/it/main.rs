@@ -19,4 +19,5 @@ mod parents_over_http;
 mod partial_manifest;
 mod preview;
 mod prompt_output;
+mod readme;
 mod support;
