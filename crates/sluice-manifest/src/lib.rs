@@ -32,6 +32,7 @@
 mod components;
 mod error;
 pub mod legacy;
+mod location;
 pub mod model;
 mod path;
 pub mod propagate;
@@ -42,6 +43,7 @@ pub mod yaml;
 
 pub use components::{ComponentUse, components, ignored_components};
 pub use error::{ManifestError, ManifestErrorKind};
+pub use location::{Location, ManifestSource};
 pub use path::ManifestPath;
 pub use suggest::did_you_mean;
 

@@ -5,7 +5,7 @@ use std::fmt;
 pub struct ManifestPath(Vec<Segment>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Segment {
+pub(crate) enum Segment {
     Key(String),
     Index(usize),
 }
@@ -45,6 +45,11 @@ impl ManifestPath {
         let mut next = self.clone();
         next.0.push(Segment::Index(index));
         next
+    }
+
+    /// The keys and indices from the root down.
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.0
     }
 
     /// Whether this is the root of the manifest.
