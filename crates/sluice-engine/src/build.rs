@@ -52,7 +52,7 @@ pub(crate) struct Builder<'a> {
 }
 
 fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
-    EngineError::config(format!("manifest at {path}: {message}"))
+    EngineError::in_manifest(path, message)
 }
 
 /// A stream of the manifest: ready to read, or one sluice cannot run, with the reason.

@@ -135,9 +135,10 @@ async fn generate(
     let template = match resolved.and_then(|d| d.get("stream_template")) {
         Some(Value::Object(template)) => template.clone(),
         _ => {
-            return Err(EngineError::config(format!(
-                "manifest at {path}.stream_template: a stream template must be a mapping"
-            )));
+            return Err(EngineError::in_manifest(
+                &path.key("stream_template"),
+                "a stream template must be a mapping",
+            ));
         }
     };
     let name = definition_name(manifest, index);
@@ -192,10 +193,10 @@ fn build_all(
                 StreamEntry::StateDelegatingStream(s) => {
                     builder.state_delegating_stream(s, &stream.template_path)
                 }
-                StreamEntry::ConditionalStreams(_) => Err(EngineError::config(format!(
-                    "manifest at {}: a stream template cannot be a ConditionalStreams",
-                    stream.template_path
-                ))),
+                StreamEntry::ConditionalStreams(_) => Err(EngineError::in_manifest(
+                    &stream.template_path,
+                    "a stream template cannot be a ConditionalStreams",
+                )),
             };
             let built = built.map_err(|e| EngineError {
                 failure_type: FailureType::SystemError,
@@ -232,7 +233,7 @@ fn build_all(
 /// What `sluice validate` finds wrong with `dynamic_streams` without reaching an API: a
 /// resolver that does not build, and, for the resolvers that need no API, a stream they make
 /// from the (sample) config that does not build.
-pub(crate) fn problems(manifest: &Manifest, factory: &Factory) -> Vec<String> {
+pub(crate) fn problems(manifest: &Manifest, factory: &Factory) -> Vec<EngineError> {
     let Some(definitions) = manifest.model.dynamic_streams.as_ref() else {
         return Vec::new();
     };
@@ -254,13 +255,13 @@ pub(crate) fn problems(manifest: &Manifest, factory: &Factory) -> Vec<String> {
             &resolver_path(index),
         );
         match built {
-            Err(error) => problems.push(error.message),
+            Err(error) => problems.push(error),
             Ok(Resolver::Http { .. }) => {}
             Ok(_) => {
                 // Nothing to await: these resolvers read no API.
                 let resolved = resolve_one(manifest, factory, index).now_or_never();
                 if let Some(Err(error)) = resolved {
-                    problems.push(error.message);
+                    problems.push(error);
                 }
             }
         }
@@ -598,15 +599,14 @@ impl Mapping {
         path: &ManifestPath,
         conditions_allowed: bool,
     ) -> Result<Mapping, EngineError> {
-        let invalid = |field: &str, e: &dyn std::fmt::Display| {
-            EngineError::config(format!("manifest at {}: {e}", path.key(field)))
-        };
+        let invalid =
+            |field: &str, e: &dyn std::fmt::Display| EngineError::in_manifest(&path.key(field), e);
         let condition = match mapping.condition.as_deref().filter(|c| !c.is_empty()) {
             Some(_) if !conditions_allowed => {
-                return Err(EngineError::config(format!(
-                    "manifest at {}: `condition` is only supported for `ConfigComponentsResolver`",
-                    path.key("condition")
-                )));
+                return Err(EngineError::in_manifest(
+                    &path.key("condition"),
+                    "`condition` is only supported for `ConfigComponentsResolver`",
+                ));
             }
             Some(condition) => {
                 Some(InterpolatedBoolean::new(condition).map_err(|e| invalid("condition", &e))?)
@@ -780,7 +780,7 @@ impl ConfigPointer {
             .iter()
             .map(|t| t.render(&ctx))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::config(format!("manifest at {}: {e}", self.path)))?;
+            .map_err(|e| EngineError::in_manifest(&self.path, e))?;
         let mut values = match paths::get(config, &glob) {
             Ok(None) => Vec::new(),
             Ok(Some(Value::Array(items))) => items.clone(),
@@ -849,8 +849,7 @@ fn templates(sources: &[String], path: &ManifestPath) -> Result<Vec<Template>, E
         .iter()
         .enumerate()
         .map(|(i, source)| {
-            Template::new(source)
-                .map_err(|e| EngineError::config(format!("manifest at {}: {e}", path.index(i))))
+            Template::new(source).map_err(|e| EngineError::in_manifest(&path.index(i), e))
         })
         .collect()
 }

@@ -36,7 +36,7 @@ pub use config::validate_config;
 pub use config_rules::{ConfigRules, NormalisedConfig};
 pub use error::EngineError;
 pub use output::{MessageWriter, PendingMessages, RecordData};
-pub use support::{Unsupported, manifest_problems, unsupported_components};
+pub use support::{Problem, Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
 use dynamic::DynamicStream;

@@ -73,6 +73,11 @@ impl ManifestSource {
         &self.name
     }
 
+    /// The manifest text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Where the node at `path` of the resolved manifest was written, or its nearest written
     /// ancestor. `None` only when the text does not parse.
     pub fn locate(&self, path: &ManifestPath) -> Option<Location> {

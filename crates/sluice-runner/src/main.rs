@@ -18,6 +18,7 @@ mod cli;
 mod config_file;
 mod inputs;
 mod logging;
+mod validate;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -66,7 +67,7 @@ fn run<W: Write + Send + 'static>(
     messages: Arc<PendingMessages>,
 ) -> Result<ExitCode, EngineError> {
     match cli.command {
-        Command::Validate(args) => return Ok(validate(&args.manifest)),
+        Command::Validate(args) => return Ok(validate::validate(&args.manifest, args.format)),
         Command::Spec(args) if args.manifest.is_none() && args.config.is_none() => {
             write(out, &AirbyteMessage::spec(sluice_engine::generic_spec()))?;
             return Ok(ExitCode::SUCCESS);
@@ -107,7 +108,44 @@ async fn run_connector<W: Write + Send + 'static>(
         Some(path) => inputs::read_config(path)?,
         None => serde_json::Value::Object(Default::default()),
     };
-    let (manifest, manifest_dir) = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    let inputs::LoadedManifest {
+        manifest,
+        dir: manifest_dir,
+        source: manifest_source,
+    } = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    // Errors are located in the file after the run: only their top-level keys are kept.
+    let top_keys: Vec<String> = manifest
+        .resolved
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let located = |error| {
+        inputs::locate(error, manifest_source.as_ref(), |key| {
+            top_keys.iter().any(|k| k == key)
+        })
+    };
+    run_source(
+        command,
+        common,
+        config,
+        manifest,
+        manifest_dir,
+        out,
+        messages,
+    )
+    .await
+    .map_err(located)
+}
+
+async fn run_source<W: Write + Send + 'static>(
+    command: Command,
+    common: cli::CommonArgs,
+    config: serde_json::Value,
+    manifest: sluice_manifest::Manifest,
+    manifest_dir: Option<std::path::PathBuf>,
+    out: &mut MessageWriter<W>,
+    messages: Arc<PendingMessages>,
+) -> Result<ExitCode, EngineError> {
     let inputs::Transports {
         transport,
         recorder,
@@ -173,47 +211,4 @@ fn write<W: Write + Send + 'static>(
 ) -> Result<(), EngineError> {
     out.message(message)
         .map_err(|e| EngineError::system(format!("cannot write to stdout: {e}")))
-}
-
-/// `sluice validate`: resolves and checks a manifest without a config, listing every component
-/// sluice cannot run. Prints a human report (not protocol messages) and exits 0 only when the
-/// manifest would run.
-fn validate(path: &std::path::Path) -> ExitCode {
-    let manifest = match sluice_manifest::load_file(path) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let problems = sluice_engine::manifest_problems(&manifest);
-    let code = if problems.is_empty() {
-        println!("{}: ok, sluice can run this manifest", path.display());
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{}: sluice cannot run this manifest:", path.display());
-        for problem in &problems {
-            eprintln!("  {problem}");
-        }
-        ExitCode::FAILURE
-    };
-    // Settings the reference accepts silently but that hurt; they never fail validation.
-    for warning in sluice_slice::lint::lint(&manifest) {
-        eprintln!("warning: {warning}");
-    }
-    for (path, message) in sluice_manifest::ignored_components(&manifest.resolved) {
-        eprintln!("warning: {path}: {message}");
-    }
-    for warning in sluice_engine::ConfigRules::warnings(manifest.model.spec.as_ref()) {
-        eprintln!("warning: {warning}");
-    }
-    for component in sluice_manifest::components(&manifest.resolved) {
-        if component.component_type == "ResponseToFileExtractor" {
-            eprintln!(
-                "warning: {}: the reference's ResponseToFileExtractor fails on every download that has a Content-Type header (it reads the header with requests.utils.parse_header_links); sluice reads such downloads",
-                component.path
-            );
-        }
-    }
-    code
 }
