@@ -82,7 +82,7 @@ struct Generated {
     name: String,
     entry: StreamEntry,
     /// Components of the stream sluice cannot run (it is then kept aside).
-    cannot_run: Vec<String>,
+    cannot_run: Vec<Unsupported>,
 }
 
 /// Resolves every entry of `dynamic_streams` (those whose resolver sluice cannot run are left
@@ -210,10 +210,8 @@ fn build_all(
             })?;
             StreamSlot::Ready(Box::new(built))
         } else {
-            let error = EngineError::config(format!(
-                "sluice cannot run this stream: {}",
-                stream.cannot_run.join("; ")
-            ));
+            let missing: Vec<&Unsupported> = stream.cannot_run.iter().collect();
+            let error = crate::build::cannot_run_stream(&missing);
             let model = match &stream.entry {
                 StreamEntry::DeclarativeStream(s) => Some(&**s),
                 StreamEntry::StateDelegatingStream(s) => Some(&s.full_refresh_stream),
@@ -316,17 +314,14 @@ fn typed_stream(
         let message = format!("Dynamic streams list contains a duplicate name: {name}. {advice}");
         return Err(EngineError::new(failure_type, message.clone()).with_internal(message));
     }
-    let cannot_run: Vec<String> = sluice_manifest::components(&Value::Object(stream.clone()))
+    let cannot_run: Vec<Unsupported> = sluice_manifest::components(&Value::Object(stream.clone()))
         .into_iter()
         .filter(|c| !is_supported(&c.component_type))
-        .map(|c| {
-            Unsupported {
-                component_type: c.component_type,
-                class_name: c.class_name,
-                path: template_path.join(&c.path),
-                stream: Some(name.clone()),
-            }
-            .to_string()
+        .map(|c| Unsupported {
+            component_type: c.component_type,
+            class_name: c.class_name,
+            path: template_path.join(&c.path),
+            stream: Some(name.clone()),
         })
         .collect();
     let entry = match typed_with_coercion(Value::Object(stream), template_path) {

@@ -1,4 +1,4 @@
-use sluice_manifest::ManifestPath;
+use sluice_manifest::{ManifestPath, ManifestSource};
 use sluice_protocol::FailureType;
 use std::fmt;
 
@@ -41,6 +41,25 @@ impl EngineError {
     /// write their build errors), when that path lies under a top-level key of `manifest`.
     pub fn manifest_path(&self, manifest: &serde_json::Value) -> Option<ManifestPath> {
         self.manifest_path_where(|key| manifest.get(key).is_some())
+    }
+
+    /// The error with the file, line and column of the manifest component it is about put
+    /// first (`manifest.yaml:42:7: streams[2].retriever: ...`, the `manifest at ` of the message
+    /// dropped), when it is about one; `is_top_key` tells the manifest's top-level keys. The
+    /// located error keeps no [`EngineError::path`], so locating it again changes nothing.
+    pub fn locate_in(self, source: &ManifestSource, is_top_key: impl Fn(&str) -> bool) -> Self {
+        let Some(path) = self.manifest_path_where(is_top_key) else {
+            return self;
+        };
+        let message = self
+            .message
+            .strip_prefix("manifest at ")
+            .unwrap_or(&self.message);
+        Self {
+            message: format!("{}: {message}", source.position_text(&path)),
+            path: None,
+            ..self
+        }
     }
 
     /// [`EngineError::manifest_path`] for a manifest whose top-level keys `is_top_key` knows.
@@ -120,6 +139,10 @@ mod tests {
             spec.manifest_path(&manifest),
             Some(ManifestPath::parse("spec.x"))
         );
+        let source = ManifestSource::new("m.yaml", "streams:\n  - a: 1\n  - retriever: {}\n");
+        let located = made.locate_in(&source, |key| key == "streams");
+        assert_eq!(located.message, "m.yaml:3:5: streams[1].retriever: bad");
+        assert_eq!(located.clone().locate_in(&source, |_| true), located);
         for unrelated in [
             "the state of stream 'users': bad",
             "HTTP 500: oops",

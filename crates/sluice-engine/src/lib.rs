@@ -58,6 +58,8 @@ use std::sync::Arc;
 pub struct SourceOptions {
     /// The folder of the manifest file, for schema files given by relative path.
     pub manifest_dir: Option<PathBuf>,
+    /// The manifest file's text: errors of streams that cannot run name its line and column.
+    pub manifest_source: Option<Arc<sluice_manifest::ManifestSource>>,
     /// Where requests go: the network, or a cassette.
     pub transport: Arc<dyn Transport>,
     /// Where messages raised outside the read loop go (CONTROL messages after a config
@@ -77,6 +79,7 @@ impl Default for SourceOptions {
     fn default() -> Self {
         Self {
             manifest_dir: None,
+            manifest_source: None,
             transport: Arc::new(HyperTransport::default()),
             messages: PendingMessages::new(),
             max_wait: None,

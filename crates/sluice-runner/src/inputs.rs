@@ -81,27 +81,6 @@ fn manifest_error(error: ManifestError, source: &Option<ManifestSource>) -> Engi
     }
 }
 
-/// The error with the line and column of the manifest component it names put first
-/// (`manifest.yaml:42:7: streams[2].retriever: ...`), when it names one and the manifest is a
-/// file. `is_top_key` tells the manifest's top-level keys.
-pub fn locate(
-    error: EngineError,
-    source: Option<&ManifestSource>,
-    is_top_key: impl Fn(&str) -> bool,
-) -> EngineError {
-    let (Some(source), Some(path)) = (source, error.manifest_path_where(is_top_key)) else {
-        return error;
-    };
-    let message = error
-        .message
-        .strip_prefix("manifest at ")
-        .unwrap_or(&error.message);
-    EngineError {
-        message: format!("{}: {message}", source.position_text(&path)),
-        ..error
-    }
-}
-
 /// The manifest as parsed YAML (or as injected in the config), not resolved yet, and the
 /// file's text.
 fn manifest_tree(

@@ -119,30 +119,33 @@ async fn run_connector<W: Write + Send + 'static>(
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default();
-    let located = |error| {
-        inputs::locate(error, manifest_source.as_ref(), |key| {
-            top_keys.iter().any(|k| k == key)
-        })
+    let manifest_source = manifest_source.map(Arc::new);
+    let located = |error: EngineError| match &manifest_source {
+        Some(source) => error.locate_in(source, |key| top_keys.iter().any(|k| k == key)),
+        None => error,
     };
-    run_source(
-        command,
-        common,
-        config,
+    let file = ManifestFile {
         manifest,
-        manifest_dir,
-        out,
-        messages,
-    )
-    .await
-    .map_err(located)
+        dir: manifest_dir,
+        source: manifest_source.clone(),
+    };
+    run_source(command, common, config, file, out, messages)
+        .await
+        .map_err(located)
+}
+
+/// The loaded manifest, with where its file is and its text.
+struct ManifestFile {
+    manifest: sluice_manifest::Manifest,
+    dir: Option<std::path::PathBuf>,
+    source: Option<Arc<sluice_manifest::ManifestSource>>,
 }
 
 async fn run_source<W: Write + Send + 'static>(
     command: Command,
     common: cli::CommonArgs,
     config: serde_json::Value,
-    manifest: sluice_manifest::Manifest,
-    manifest_dir: Option<std::path::PathBuf>,
+    file: ManifestFile,
     out: &mut MessageWriter<W>,
     messages: Arc<PendingMessages>,
 ) -> Result<ExitCode, EngineError> {
@@ -151,7 +154,8 @@ async fn run_source<W: Write + Send + 'static>(
         recorder,
     } = inputs::transport(&common)?;
     let options = SourceOptions {
-        manifest_dir,
+        manifest_dir: file.dir,
+        manifest_source: file.source,
         transport,
         messages,
         max_wait: Some(common.max_wait),
@@ -164,7 +168,7 @@ async fn run_source<W: Write + Send + 'static>(
             _ => None,
         },
     };
-    let source = Source::new(manifest, config, options)?;
+    let source = Source::new(file.manifest, config, options)?;
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
         // The reference writes the migrated config back to the file (and fails the command when
         // it cannot); a read-only config only costs the migration being redone next time.
