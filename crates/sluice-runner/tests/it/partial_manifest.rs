@@ -100,7 +100,7 @@ async fn the_streams_that_can_run_still_run() {
     // Reading both: users is read, events fails naming what it needs, and the exit code says so.
     let both = work.path().join("both.json");
     std::fs::write(&both, full_refresh_catalog(&["users", "events"])).unwrap();
-    let read = sluice_read(manifest, config, both).await;
+    let read = sluice_read(manifest.clone(), config, both).await;
     let stdout = String::from_utf8(read.stdout).unwrap();
     assert!(!read.status.success(), "{stdout}");
     let all = messages(&stdout);
@@ -125,4 +125,10 @@ async fn the_streams_that_can_run_still_run() {
             "{expected} missing from: {message}"
         );
     }
+    // The line and column of the extractor in the file come first.
+    let located = format!(
+        "{}:23:9: sluice cannot run this stream: ",
+        manifest.display()
+    );
+    assert!(message.starts_with(&located), "{message}");
 }
