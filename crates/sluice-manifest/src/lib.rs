@@ -10,6 +10,9 @@
 //! 5. [`model`]: deserialize the resolved tree into the typed model, with errors that name the
 //!    path (`streams[2].retriever.paginator`).
 //!
+//! No stage keeps positions in the text; a [`ManifestSource`] finds the line and column of a
+//! path when an error is shown.
+//!
 //! ```
 //! let yaml = r#"
 //! version: 6.0.0
