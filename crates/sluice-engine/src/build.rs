@@ -145,6 +145,11 @@ impl Factory {
     }
 
     /// A builder whose streams named in `parent_names` cache their responses.
+    /// The manifest file's text, when the manifest is a file.
+    pub(crate) fn manifest_source(&self) -> Option<&Arc<sluice_manifest::ManifestSource>> {
+        self.options.manifest_source.as_ref()
+    }
+
     pub(crate) fn builder(&self, parent_names: HashSet<String>) -> Builder<'_> {
         Builder {
             config: &self.config,

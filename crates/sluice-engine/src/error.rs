@@ -111,6 +111,36 @@ impl fmt::Display for EngineError {
 
 impl std::error::Error for EngineError {}
 
+/// Puts the manifest file's line and column first in errors about a manifest component (see
+/// [`EngineError::locate_in`]); does nothing for a manifest that is no file.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Locator {
+    source: Option<std::sync::Arc<ManifestSource>>,
+    top_keys: Vec<String>,
+}
+
+impl Locator {
+    pub(crate) fn new(
+        source: Option<&std::sync::Arc<ManifestSource>>,
+        manifest: &serde_json::Value,
+    ) -> Self {
+        Self {
+            source: source.cloned(),
+            top_keys: manifest
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    pub(crate) fn locate(&self, error: EngineError) -> EngineError {
+        match &self.source {
+            Some(source) => error.locate_in(source, |key| self.top_keys.iter().any(|k| k == key)),
+            None => error,
+        }
+    }
+}
+
 impl From<sluice_manifest::ManifestError> for EngineError {
     fn from(error: sluice_manifest::ManifestError) -> Self {
         Self {

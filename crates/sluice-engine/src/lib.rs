@@ -453,6 +453,7 @@ impl Source {
         let options = read::ReadOptions {
             concurrency: self.concurrency,
             checkpoint_every: self.checkpoint_every,
+            locator: error::Locator::new(self.factory.manifest_source(), &self.manifest.resolved),
         };
         let streams = self.all_streams().await?;
         let groups = StreamGroups::new(self.manifest.model.stream_groups.as_ref(), &streams)?;

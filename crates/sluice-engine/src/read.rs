@@ -36,12 +36,14 @@ pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
 }
 
 /// How a sync runs, the same for every stream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReadOptions {
     /// How many partitions are read at once, across all streams.
     pub concurrency: usize,
     /// `--checkpoint-every`.
     pub checkpoint_every: Option<u64>,
+    /// Gives a stream's errors about the manifest their line and column.
+    pub locator: crate::error::Locator,
 }
 
 /// What the streams of one sync share. Streams and their partitions run as futures on one task,
@@ -286,6 +288,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
     let (reader, source) = match opened {
         Ok(opened) => opened,
         Err(error) => {
+            let error = sync.options.locator.locate(error);
             tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
             sync.emit(&stream_error(&stream.name, &error))?;
             sync.emit(&status(&descriptor, AirbyteStreamStatus::Incomplete))?;
@@ -357,6 +360,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
                     generator.take();
                     sync.groups.partitions_generated(&stream.name);
                     if let Some(error) = error {
+                        let error = sync.options.locator.locate(error);
                         sync.emit(&stream_error(&stream.name, &error))?;
                         tally.failure = Some(error);
                     }
@@ -461,6 +465,7 @@ fn close_partition<W: Write + Send + 'static>(
         }
         Ok(None) => {}
         Err(error) => {
+            let error = sync.options.locator.locate(error);
             tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
             sync.emit(&stream_error(&stream.name, &error))?;
             tally.failure = Some(error);
