@@ -112,15 +112,17 @@ impl fmt::Display for EngineError {
 impl std::error::Error for EngineError {}
 
 /// Puts the manifest file's line and column first in errors about a manifest component (see
-/// [`EngineError::locate_in`]); does nothing for a manifest that is no file.
+/// [`EngineError::locate_in`]); does nothing for a manifest that is no file. Keeps only the
+/// manifest's top-level keys, so it outlives the manifest.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Locator {
+pub struct Locator {
     source: Option<std::sync::Arc<ManifestSource>>,
     top_keys: Vec<String>,
 }
 
 impl Locator {
-    pub(crate) fn new(
+    /// A locator for the manifest whose resolved tree is `manifest` and whose file is `source`.
+    pub fn new(
         source: Option<&std::sync::Arc<ManifestSource>>,
         manifest: &serde_json::Value,
     ) -> Self {
@@ -133,7 +135,8 @@ impl Locator {
         }
     }
 
-    pub(crate) fn locate(&self, error: EngineError) -> EngineError {
+    /// The error, located when it is about a component of the manifest file.
+    pub fn locate(&self, error: EngineError) -> EngineError {
         match &self.source {
             Some(source) => error.locate_in(source, |key| self.top_keys.iter().any(|k| k == key)),
             None => error,

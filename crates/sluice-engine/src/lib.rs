@@ -34,7 +34,7 @@ mod support;
 
 pub use config::validate_config;
 pub use config_rules::{ConfigRules, NormalisedConfig};
-pub use error::EngineError;
+pub use error::{EngineError, Locator};
 pub use output::{MessageWriter, PendingMessages, RecordData};
 pub use support::{Problem, Unsupported, manifest_problems, unsupported_components};
 

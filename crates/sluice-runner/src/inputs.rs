@@ -47,7 +47,7 @@ pub struct LoadedManifest {
     pub dir: Option<PathBuf>,
     /// The manifest file's text, to give errors a line and column; `None` for a manifest
     /// injected in the config.
-    pub source: Option<ManifestSource>,
+    pub source: Option<Arc<ManifestSource>>,
 }
 
 /// The manifest, from `--manifest` or from the config's injected manifest. Errors in a manifest
@@ -58,7 +58,7 @@ pub fn load_manifest(path: Option<&Path>, config: &Value) -> Result<LoadedManife
     Ok(LoadedManifest {
         manifest,
         dir: path.and_then(Path::parent).map(Path::to_path_buf),
-        source,
+        source: source.map(Arc::new),
     })
 }
 

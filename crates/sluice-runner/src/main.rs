@@ -108,44 +108,19 @@ async fn run_connector<W: Write + Send + 'static>(
         Some(path) => inputs::read_config(path)?,
         None => serde_json::Value::Object(Default::default()),
     };
-    let inputs::LoadedManifest {
-        manifest,
-        dir: manifest_dir,
-        source: manifest_source,
-    } = inputs::load_manifest(common.manifest.as_deref(), &config)?;
-    // Errors are located in the file after the run: only their top-level keys are kept.
-    let top_keys: Vec<String> = manifest
-        .resolved
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    let manifest_source = manifest_source.map(Arc::new);
-    let located = |error: EngineError| match &manifest_source {
-        Some(source) => error.locate_in(source, |key| top_keys.iter().any(|k| k == key)),
-        None => error,
-    };
-    let file = ManifestFile {
-        manifest,
-        dir: manifest_dir,
-        source: manifest_source.clone(),
-    };
-    run_source(command, common, config, file, out, messages)
+    let loaded = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    // Errors found while running are located in the manifest file afterwards.
+    let locator = sluice_engine::Locator::new(loaded.source.as_ref(), &loaded.manifest.resolved);
+    run_source(command, common, config, loaded, out, messages)
         .await
-        .map_err(located)
-}
-
-/// The loaded manifest, with where its file is and its text.
-struct ManifestFile {
-    manifest: sluice_manifest::Manifest,
-    dir: Option<std::path::PathBuf>,
-    source: Option<Arc<sluice_manifest::ManifestSource>>,
+        .map_err(|error| locator.locate(error))
 }
 
 async fn run_source<W: Write + Send + 'static>(
     command: Command,
     common: cli::CommonArgs,
     config: serde_json::Value,
-    file: ManifestFile,
+    file: inputs::LoadedManifest,
     out: &mut MessageWriter<W>,
     messages: Arc<PendingMessages>,
 ) -> Result<ExitCode, EngineError> {
