@@ -58,14 +58,22 @@ pub fn validate(path: &Path, format: ReportFormat) -> ExitCode {
     let source = ManifestSource::new(name.clone(), text);
     let diagnostics = match sluice_manifest::load_str(source.text()) {
         Ok(manifest) => diagnose(&manifest, &source),
-        Err(error) => vec![Diagnostic {
-            severity: Severity::Error,
-            location: source.locate_error(&error),
-            path: (!error.path.is_root()).then(|| error.path.clone()),
-            stream: None,
-            message: error.message,
-            suggestion: error.suggestion,
-        }],
+        Err(error) => {
+            let path = (!error.path.is_root()).then(|| error.path.clone());
+            // Nothing is resolved: the stream's name is read from the manifest as written.
+            let stream = path.as_ref().and_then(|p| {
+                let written = sluice_manifest::yaml::parse(source.text()).ok()?;
+                stream_name(&written, p)
+            });
+            vec![Diagnostic {
+                severity: Severity::Error,
+                location: source.locate_error(&error),
+                path,
+                stream,
+                message: error.message,
+                suggestion: error.suggestion,
+            }]
+        }
     };
     report(&name, &diagnostics, format)
 }

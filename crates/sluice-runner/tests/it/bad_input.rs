@@ -1,7 +1,7 @@
 //! Every kind of bad input ends with one clear message naming what and where, and a non-zero
 //! exit; nothing panics.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -348,6 +348,18 @@ fn errors_in_a_referenced_component_point_into_definitions() {
     let case = Case::new();
     let text = GOOD_MANIFEST.replace("path: /users }", "path: /users, http_method: FETCH }");
     let manifest = case.file("manifest.yaml", &text);
+    let output = sluice(&["validate", "--manifest", arg(&manifest), "--format", "json"]);
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let diagnostic = &document["diagnostics"][0];
+    assert_eq!(
+        (
+            &diagnostic["line"],
+            &diagnostic["column"],
+            &diagnostic["stream"]
+        ),
+        (&json!(6), &json!(86), &json!("users")),
+        "{document}"
+    );
     let report = validate_error(&text);
     let expected = "6:86: error: streams[0].retriever.requester.http_method: unknown value 'FETCH'";
     assert!(
