@@ -75,6 +75,8 @@ fn manifest_error(error: ManifestError, source: &Option<ManifestSource>) -> Engi
     match source {
         Some(source) => EngineError {
             message: source.describe(&error),
+            // Located already.
+            path: None,
             ..EngineError::from(error)
         },
         None => EngineError::from(error),
