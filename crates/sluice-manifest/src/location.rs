@@ -437,6 +437,14 @@ streams:
     }
 
     #[test]
+    fn a_merge_list_takes_the_earliest_mapping_first() {
+        let text = "a: &a {k: 1}\nb: &b {k: 2, m: 3}\nx:\n  <<: [*a, *b]\n  own: 4\n";
+        assert_eq!(at(text, "x.k"), "1:8");
+        assert_eq!(at(text, "x.m"), "2:14");
+        assert_eq!(at(text, "x.own"), "5:3");
+    }
+
+    #[test]
     fn unwritten_paths_fall_back_to_the_nearest_ancestor() {
         assert_eq!(
             at(MANIFEST, "streams[0].retriever.requester.$parameters.x"),
