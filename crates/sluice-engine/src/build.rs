@@ -11,7 +11,7 @@ use crate::file_upload::FileUploader;
 use crate::query_properties::QueryProperties;
 use crate::slicing::{CursorSpec, Parent, Router, Slicing};
 use crate::stream::{Delegation, Retriever, SchemaSource, Stream, StreamRetriever};
-use crate::support::{refuse_outside_streams, unsupported_components};
+use crate::support::{Unsupported, refuse_outside_streams, unsupported_components};
 use crate::{EngineError, SourceOptions};
 use serde_json::{Map, Value};
 use sluice_http::auth::{AuthContext, Authenticator};
@@ -52,7 +52,7 @@ pub(crate) struct Builder<'a> {
 }
 
 fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
-    EngineError::config(format!("manifest at {path}: {message}"))
+    EngineError::in_manifest(path, message)
 }
 
 /// A stream of the manifest: ready to read, or one sluice cannot run, with the reason.
@@ -145,6 +145,11 @@ impl Factory {
     }
 
     /// A builder whose streams named in `parent_names` cache their responses.
+    /// The manifest file's text, when the manifest is a file.
+    pub(crate) fn manifest_source(&self) -> Option<&Arc<sluice_manifest::ManifestSource>> {
+        self.options.manifest_source.as_ref()
+    }
+
     pub(crate) fn builder(&self, parent_names: HashSet<String>) -> Builder<'_> {
         Builder {
             config: &self.config,
@@ -177,16 +182,12 @@ impl Factory {
         let builder = self.builder(parent_stream_names(manifest.model.streams.iter().flatten()));
         let mut streams = Vec::new();
         for (entry, path) in self.streams_in_effect(manifest, every_condition_holds)? {
-            let missing: Vec<String> = unsupported
+            let missing: Vec<&Unsupported> = unsupported
                 .iter()
                 .filter(|u| u.path.is_within(&path))
-                .map(ToString::to_string)
                 .collect();
             let built = if !missing.is_empty() {
-                Err(EngineError::config(format!(
-                    "sluice cannot run this stream: {}",
-                    missing.join("; ")
-                )))
+                Err(cannot_run_stream(&missing))
             } else {
                 match entry {
                     InEffect::Declarative(stream) => builder.stream(stream, &path),
@@ -282,6 +283,18 @@ pub(crate) fn streams(
 
 /// What `discover` can say of a stream that cannot run: its name, its schema when it is
 /// written in the manifest, and its sync modes.
+/// The error of a stream that needs components sluice cannot run, about the first of them.
+pub(crate) fn cannot_run_stream(missing: &[&Unsupported]) -> EngineError {
+    let listed: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    EngineError {
+        path: missing.first().map(|u| u.path.clone()),
+        ..EngineError::config(format!(
+            "sluice cannot run this stream: {}",
+            listed.join("; ")
+        ))
+    }
+}
+
 fn unrunnable(
     entry: InEffect<'_>,
     builder: &Builder<'_>,
@@ -329,6 +342,11 @@ impl Builder<'_> {
         let mut entry = sluice_protocol::AirbyteStream::new(&name, schema, modes);
         entry.is_resumable = Some(incremental);
         entry.is_file_based = Some(false);
+        // Reading it fails with this error, which names the line of the component at fault.
+        let error = match &self.options.manifest_source {
+            Some(source) => error.locate_in(source, |_| false),
+            None => error,
+        };
         Unrunnable { name, entry, error }
     }
 

@@ -203,9 +203,9 @@ impl ConfigRules {
         self.validations.iter().try_for_each(|v| v.validate(config))
     }
 
-    /// Rules that `sluice validate` should warn about: they are valid, but the reference fails
-    /// with them whenever they are reached.
-    pub fn warnings(spec: Option<&model::Spec>) -> Vec<String> {
+    /// Rules that `sluice validate` should warn about, each with where it is: they are valid,
+    /// but the reference fails with them whenever they are reached.
+    pub fn warnings(spec: Option<&model::Spec>) -> Vec<(ManifestPath, String)> {
         let Some(rules) = spec.and_then(|s| s.config_normalization_rules.as_ref()) else {
             return Vec::new();
         };
@@ -216,10 +216,11 @@ impl ConfigRules {
         let mut remap = |t: &model::ConfigTransformation, at: ManifestPath| {
             if let model::ConfigTransformation::ConfigRemapField(remap) = t {
                 if let model::StringOrObject::String(_) = remap.map {
-                    warnings.push(format!(
-                        "{}: a string `map` is not interpolated by the reference, which fails when it \
-                         finds the field; write the mapping itself",
-                        at.key("map")
+                    warnings.push((
+                        at.key("map"),
+                        "a string `map` is not interpolated by the reference, which fails when it \
+                         finds the field; write the mapping itself"
+                            .to_owned(),
                     ));
                 }
             }
@@ -242,10 +243,12 @@ impl ConfigRules {
             let at = root.key("validations").index(i);
             let strategy = match validation {
                 model::ConfigValidator::PredicateValidator(predicate) => {
-                    warnings.push(format!(
-                        "{at}: the reference fails every check, discover and read with a \
+                    warnings.push((
+                        at.clone(),
+                        "the reference fails every check, discover and read with a \
                          PredicateValidator among the validations (it calls it with the config, \
                          which it does not take); use a DpathValidator"
+                            .to_owned(),
                     ));
                     &predicate.validation_strategy
                 }
@@ -253,10 +256,11 @@ impl ConfigRules {
             };
             if let model::ValidationStrategy::ValidateAdheresToSchema(schema) = strategy {
                 if let model::StringOrObject::String(_) = schema.base_schema {
-                    warnings.push(format!(
-                        "{}: a string `base_schema` is not interpolated by the reference, so \
-                         validating with it always fails; write the schema as an object",
-                        at.key("validation_strategy").key("base_schema")
+                    warnings.push((
+                        at.key("validation_strategy").key("base_schema"),
+                        "a string `base_schema` is not interpolated by the reference, so \
+                         validating with it always fails; write the schema as an object"
+                            .to_owned(),
                     ));
                 }
             }
@@ -266,7 +270,7 @@ impl ConfigRules {
 }
 
 fn build_error(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
-    EngineError::config(format!("manifest at {path}: {message}"))
+    EngineError::in_manifest(path, message)
 }
 
 fn custom(component_type: &str, class_name: &str, path: &ManifestPath) -> EngineError {
@@ -1164,7 +1168,10 @@ mod tests {
         .unwrap();
         let warnings = ConfigRules::warnings(Some(&spec));
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].starts_with("spec.config_normalization_rules.validations[0]: "));
+        assert_eq!(
+            warnings[0].0.to_string(),
+            "spec.config_normalization_rules.validations[0]"
+        );
     }
 
     #[test]

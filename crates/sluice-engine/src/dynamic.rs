@@ -82,7 +82,7 @@ struct Generated {
     name: String,
     entry: StreamEntry,
     /// Components of the stream sluice cannot run (it is then kept aside).
-    cannot_run: Vec<String>,
+    cannot_run: Vec<Unsupported>,
 }
 
 /// Resolves every entry of `dynamic_streams` (those whose resolver sluice cannot run are left
@@ -135,9 +135,10 @@ async fn generate(
     let template = match resolved.and_then(|d| d.get("stream_template")) {
         Some(Value::Object(template)) => template.clone(),
         _ => {
-            return Err(EngineError::config(format!(
-                "manifest at {path}.stream_template: a stream template must be a mapping"
-            )));
+            return Err(EngineError::in_manifest(
+                &path.key("stream_template"),
+                "a stream template must be a mapping",
+            ));
         }
     };
     let name = definition_name(manifest, index);
@@ -192,10 +193,10 @@ fn build_all(
                 StreamEntry::StateDelegatingStream(s) => {
                     builder.state_delegating_stream(s, &stream.template_path)
                 }
-                StreamEntry::ConditionalStreams(_) => Err(EngineError::config(format!(
-                    "manifest at {}: a stream template cannot be a ConditionalStreams",
-                    stream.template_path
-                ))),
+                StreamEntry::ConditionalStreams(_) => Err(EngineError::in_manifest(
+                    &stream.template_path,
+                    "a stream template cannot be a ConditionalStreams",
+                )),
             };
             let built = built.map_err(|e| EngineError {
                 failure_type: FailureType::SystemError,
@@ -209,10 +210,8 @@ fn build_all(
             })?;
             StreamSlot::Ready(Box::new(built))
         } else {
-            let error = EngineError::config(format!(
-                "sluice cannot run this stream: {}",
-                stream.cannot_run.join("; ")
-            ));
+            let missing: Vec<&Unsupported> = stream.cannot_run.iter().collect();
+            let error = crate::build::cannot_run_stream(&missing);
             let model = match &stream.entry {
                 StreamEntry::DeclarativeStream(s) => Some(&**s),
                 StreamEntry::StateDelegatingStream(s) => Some(&s.full_refresh_stream),
@@ -232,7 +231,7 @@ fn build_all(
 /// What `sluice validate` finds wrong with `dynamic_streams` without reaching an API: a
 /// resolver that does not build, and, for the resolvers that need no API, a stream they make
 /// from the (sample) config that does not build.
-pub(crate) fn problems(manifest: &Manifest, factory: &Factory) -> Vec<String> {
+pub(crate) fn problems(manifest: &Manifest, factory: &Factory) -> Vec<EngineError> {
     let Some(definitions) = manifest.model.dynamic_streams.as_ref() else {
         return Vec::new();
     };
@@ -254,13 +253,13 @@ pub(crate) fn problems(manifest: &Manifest, factory: &Factory) -> Vec<String> {
             &resolver_path(index),
         );
         match built {
-            Err(error) => problems.push(error.message),
+            Err(error) => problems.push(error),
             Ok(Resolver::Http { .. }) => {}
             Ok(_) => {
                 // Nothing to await: these resolvers read no API.
                 let resolved = resolve_one(manifest, factory, index).now_or_never();
                 if let Some(Err(error)) = resolved {
-                    problems.push(error.message);
+                    problems.push(error);
                 }
             }
         }
@@ -315,17 +314,14 @@ fn typed_stream(
         let message = format!("Dynamic streams list contains a duplicate name: {name}. {advice}");
         return Err(EngineError::new(failure_type, message.clone()).with_internal(message));
     }
-    let cannot_run: Vec<String> = sluice_manifest::components(&Value::Object(stream.clone()))
+    let cannot_run: Vec<Unsupported> = sluice_manifest::components(&Value::Object(stream.clone()))
         .into_iter()
         .filter(|c| !is_supported(&c.component_type))
-        .map(|c| {
-            Unsupported {
-                component_type: c.component_type,
-                class_name: c.class_name,
-                path: template_path.join(&c.path),
-                stream: Some(name.clone()),
-            }
-            .to_string()
+        .map(|c| Unsupported {
+            component_type: c.component_type,
+            class_name: c.class_name,
+            path: template_path.join(&c.path),
+            stream: Some(name.clone()),
         })
         .collect();
     let entry = match typed_with_coercion(Value::Object(stream), template_path) {
@@ -598,15 +594,14 @@ impl Mapping {
         path: &ManifestPath,
         conditions_allowed: bool,
     ) -> Result<Mapping, EngineError> {
-        let invalid = |field: &str, e: &dyn std::fmt::Display| {
-            EngineError::config(format!("manifest at {}: {e}", path.key(field)))
-        };
+        let invalid =
+            |field: &str, e: &dyn std::fmt::Display| EngineError::in_manifest(&path.key(field), e);
         let condition = match mapping.condition.as_deref().filter(|c| !c.is_empty()) {
             Some(_) if !conditions_allowed => {
-                return Err(EngineError::config(format!(
-                    "manifest at {}: `condition` is only supported for `ConfigComponentsResolver`",
-                    path.key("condition")
-                )));
+                return Err(EngineError::in_manifest(
+                    &path.key("condition"),
+                    "`condition` is only supported for `ConfigComponentsResolver`",
+                ));
             }
             Some(condition) => {
                 Some(InterpolatedBoolean::new(condition).map_err(|e| invalid("condition", &e))?)
@@ -780,7 +775,7 @@ impl ConfigPointer {
             .iter()
             .map(|t| t.render(&ctx))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::config(format!("manifest at {}: {e}", self.path)))?;
+            .map_err(|e| EngineError::in_manifest(&self.path, e))?;
         let mut values = match paths::get(config, &glob) {
             Ok(None) => Vec::new(),
             Ok(Some(Value::Array(items))) => items.clone(),
@@ -849,8 +844,7 @@ fn templates(sources: &[String], path: &ManifestPath) -> Result<Vec<Template>, E
         .iter()
         .enumerate()
         .map(|(i, source)| {
-            Template::new(source)
-                .map_err(|e| EngineError::config(format!("manifest at {}: {e}", path.index(i))))
+            Template::new(source).map_err(|e| EngineError::in_manifest(&path.index(i), e))
         })
         .collect()
 }

@@ -618,7 +618,7 @@ fn shown(value: Option<&Value>) -> String {
 }
 
 fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
-    EngineError::config(format!("manifest at {path}: {message}"))
+    EngineError::in_manifest(path, message)
 }
 
 #[cfg(test)]

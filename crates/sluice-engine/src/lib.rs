@@ -34,10 +34,10 @@ mod support;
 
 pub use config::validate_config;
 pub use config_rules::{ConfigRules, NormalisedConfig};
-pub use error::EngineError;
+pub use error::{EngineError, Locator};
 pub use output::{MessageWriter, PendingMessages, RecordData};
 pub use read::ReadLimits;
-pub use support::{Unsupported, manifest_problems, unsupported_components};
+pub use support::{Problem, Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
 use dynamic::DynamicStream;
@@ -59,6 +59,8 @@ use std::sync::Arc;
 pub struct SourceOptions {
     /// The folder of the manifest file, for schema files given by relative path.
     pub manifest_dir: Option<PathBuf>,
+    /// The manifest file's text: errors of streams that cannot run name its line and column.
+    pub manifest_source: Option<Arc<sluice_manifest::ManifestSource>>,
     /// Where requests go: the network, or a cassette.
     pub transport: Arc<dyn Transport>,
     /// Where messages raised outside the read loop go (CONTROL messages after a config
@@ -81,6 +83,7 @@ impl Default for SourceOptions {
     fn default() -> Self {
         Self {
             manifest_dir: None,
+            manifest_source: None,
             transport: Arc::new(HyperTransport::default()),
             messages: PendingMessages::new(),
             max_wait: None,
@@ -459,6 +462,7 @@ impl Source {
             concurrency: self.concurrency,
             checkpoint_every: self.checkpoint_every,
             limits: self.limits,
+            locator: error::Locator::new(self.factory.manifest_source(), &self.manifest.resolved),
         };
         let streams = self.all_streams().await?;
         let groups = StreamGroups::new(self.manifest.model.stream_groups.as_ref(), &streams)?;

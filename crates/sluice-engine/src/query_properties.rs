@@ -472,7 +472,7 @@ fn python_type(value: &Value) -> &'static str {
 }
 
 fn at(path: &ManifestPath, message: impl std::fmt::Display) -> EngineError {
-    EngineError::config(format!("manifest at {path}: {message}"))
+    EngineError::in_manifest(path, message)
 }
 
 #[cfg(test)]

@@ -36,13 +36,15 @@ pub(crate) async fn first_record(stream: &Stream) -> Result<(), EngineError> {
 }
 
 /// How a sync runs, the same for every stream.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ReadOptions {
     /// How many partitions are read at once, across all streams.
     pub concurrency: usize,
     /// `--checkpoint-every`.
     pub checkpoint_every: Option<u64>,
     pub limits: ReadLimits,
+    /// Gives a stream's errors about the manifest their line and column.
+    pub locator: crate::error::Locator,
 }
 
 /// Limits that stop each stream of a `read` early, as the Connector Builder's test read does
@@ -324,6 +326,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
     let (reader, source) = match opened {
         Ok(opened) => opened,
         Err(error) => {
+            let error = sync.options.locator.locate(error);
             tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
             sync.emit(&stream_error(&stream.name, &error))?;
             sync.emit(&status(&descriptor, AirbyteStreamStatus::Incomplete))?;
@@ -422,6 +425,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
                     generator.take();
                     sync.groups.partitions_generated(&stream.name);
                     if let Some(error) = error {
+                        let error = sync.options.locator.locate(error);
                         sync.emit(&stream_error(&stream.name, &error))?;
                         tally.failure = Some(error);
                     }
@@ -533,6 +537,7 @@ fn close_partition<W: Write + Send + 'static>(
         }
         Ok(None) => {}
         Err(error) => {
+            let error = sync.options.locator.locate(error);
             tracing::error!("Exception while syncing stream {}: {}", stream.name, error);
             sync.emit(&stream_error(&stream.name, &error))?;
             tally.failure = Some(error);

@@ -148,44 +148,74 @@ pub(crate) fn refuse_outside_streams(
     )))
 }
 
+/// One thing that keeps a manifest from running, as `sluice validate` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The component at fault, when the problem names one.
+    pub path: Option<ManifestPath>,
+    /// What is wrong, naming the component.
+    pub message: String,
+}
+
+impl Problem {
+    fn of_error(error: crate::EngineError, manifest: &Manifest) -> Self {
+        Self {
+            path: error.manifest_path(&manifest.resolved),
+            message: error.message,
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
 /// Everything that keeps a manifest from running, as `sluice validate` reports it: each
 /// component sluice cannot run, or else the error building its streams gives with a sample
 /// config made from the spec (a malformed duration, template or path that fails whatever the
 /// user's config says). For `dynamic_streams`, each resolver is built; the streams of a resolver
 /// that needs no API (config or parameters) are made from the sample config and built too.
-pub fn manifest_problems(manifest: &Manifest) -> Vec<String> {
-    let mut problems: Vec<String> = unsupported_components(manifest)
+pub fn manifest_problems(manifest: &Manifest) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = unsupported_components(manifest)
         .iter()
-        .map(ToString::to_string)
+        .map(|u| Problem {
+            path: Some(u.path.clone()),
+            message: u.to_string(),
+        })
         .collect();
     let config = std::sync::Arc::new(crate::sample_config(manifest));
     // Errors that only repeat the components listed above are left out.
-    let is_new = |message: &str| !message.starts_with("sluice cannot run this");
-    if let Err(error) = crate::ConfigRules::from_spec(manifest.model.spec.as_ref()) {
-        if is_new(&error.message) {
-            problems.push(error.message);
+    let is_new = |error: &crate::EngineError| !error.message.starts_with("sluice cannot run this");
+    let push = |problems: &mut Vec<Problem>, error: crate::EngineError| {
+        if is_new(&error) {
+            problems.push(Problem::of_error(error, manifest));
         }
+    };
+    if let Err(error) = crate::ConfigRules::from_spec(manifest.model.spec.as_ref()) {
+        push(&mut problems, error);
     }
     let factory =
         match crate::build::Factory::new(manifest, &config, &crate::SourceOptions::default()) {
             Ok(factory) => factory,
             Err(error) => {
-                if is_new(&error.message) {
-                    problems.push(error.message);
-                }
+                push(&mut problems, error);
                 return problems;
             }
         };
     match factory.streams_where(manifest, true) {
-        Ok(streams) => problems.extend(streams.into_iter().filter_map(|slot| match slot {
-            crate::build::StreamSlot::Unrunnable(u) if is_new(&u.error.message) => {
-                Some(u.error.message)
+        Ok(streams) => {
+            for slot in streams {
+                if let crate::build::StreamSlot::Unrunnable(u) = slot {
+                    push(&mut problems, u.error);
+                }
             }
-            _ => None,
-        })),
-        Err(error) if is_new(&error.message) => problems.push(error.message),
-        Err(_) => {}
+        }
+        Err(error) => push(&mut problems, error),
     }
-    problems.extend(crate::dynamic::problems(manifest, &factory));
+    for error in crate::dynamic::problems(manifest, &factory) {
+        push(&mut problems, error);
+    }
     problems
 }

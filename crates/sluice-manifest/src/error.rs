@@ -1,4 +1,4 @@
-use crate::ManifestPath;
+use crate::{Location, ManifestPath};
 use std::fmt;
 
 /// What kind of problem a [`ManifestError`] reports.
@@ -32,6 +32,9 @@ pub struct ManifestError {
     pub message: String,
     /// A likely fix, such as the correct spelling of a type or field.
     pub suggestion: Option<String>,
+    /// Where in the text, when the error knows it without a path (a YAML syntax error);
+    /// [`crate::ManifestSource::locate_error`] finds the others.
+    pub location: Option<Location>,
 }
 
 impl ManifestError {
@@ -42,6 +45,7 @@ impl ManifestError {
             kind,
             message: message.into(),
             suggestion: None,
+            location: None,
         }
     }
 

@@ -10,6 +10,9 @@
 //! 5. [`model`]: deserialize the resolved tree into the typed model, with errors that name the
 //!    path (`streams[2].retriever.paginator`).
 //!
+//! No stage keeps positions in the text; a [`ManifestSource`] finds the line and column of a
+//! path when an error is shown.
+//!
 //! ```
 //! let yaml = r#"
 //! version: 6.0.0
@@ -32,6 +35,7 @@
 mod components;
 mod error;
 pub mod legacy;
+mod location;
 pub mod model;
 mod path;
 pub mod propagate;
@@ -42,6 +46,7 @@ pub mod yaml;
 
 pub use components::{ComponentUse, components, ignored_components};
 pub use error::{ManifestError, ManifestErrorKind};
+pub use location::{Location, ManifestSource};
 pub use path::ManifestPath;
 pub use suggest::did_you_mean;
 

@@ -5,7 +5,7 @@ use std::fmt;
 pub struct ManifestPath(Vec<Segment>);
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Segment {
+pub(crate) enum Segment {
     Key(String),
     Index(usize),
 }
@@ -45,6 +45,11 @@ impl ManifestPath {
         let mut next = self.clone();
         next.0.push(Segment::Index(index));
         next
+    }
+
+    /// The keys and indices from the root down.
+    pub(crate) fn segments(&self) -> &[Segment] {
+        &self.0
     }
 
     /// Whether this is the root of the manifest.
@@ -108,10 +113,24 @@ impl ManifestPath {
 
     /// The index of the stream this path lies in (`streams[2]...` gives 2).
     pub fn stream_index(&self) -> Option<usize> {
-        match self.0.as_slice() {
-            [Segment::Key(k), Segment::Index(i), ..] if k == "streams" => Some(*i),
+        match self.top_entry() {
+            Some(("streams", i)) => Some(i),
             _ => None,
         }
+    }
+
+    /// The top-level list and the index of the entry this path lies in
+    /// (`dynamic_streams[2].stream_template` gives `("dynamic_streams", 2)`).
+    pub fn top_entry(&self) -> Option<(&str, usize)> {
+        match self.0.as_slice() {
+            [Segment::Key(k), Segment::Index(i), ..] => Some((k, *i)),
+            _ => None,
+        }
+    }
+
+    /// The first `len` keys and indices of this path (all of it when it is shorter).
+    pub fn prefix(&self, len: usize) -> Self {
+        Self(self.0.iter().take(len).cloned().collect())
     }
 }
 
@@ -145,6 +164,9 @@ mod tests {
         assert_eq!(p.to_string(), "streams[2].retriever.paginator");
         assert_eq!(ManifestPath::parse("streams[2].retriever.paginator"), p);
         assert_eq!(p.stream_index(), Some(2));
+        assert_eq!(p.top_entry(), Some(("streams", 2)));
+        assert_eq!(p.prefix(2).to_string(), "streams[2]");
+        assert_eq!(p.prefix(9), p);
     }
 
     #[test]

@@ -252,6 +252,18 @@ fn node_count(value: &Value) -> usize {
     }
 }
 
+/// The node a reference string (`#/a/b`, `*ref(a.b)`) points at in the manifest as written, and
+/// its path; `None` when `text` is no reference or points at nothing.
+pub(crate) fn reference_target<'m>(
+    manifest: &'m Value,
+    text: &str,
+) -> Option<(&'m Value, ManifestPath)> {
+    lookup(manifest, Reference::parse(text)?)
+}
+
+/// The key that merges a referenced mapping into the mapping holding it (`$ref`).
+pub(crate) const MERGE_REF_KEY: &str = REF_KEY;
+
 /// Finds the node a reference points at, and its path, in the manifest as written.
 fn lookup<'m>(manifest: &'m Value, reference: Reference<'_>) -> Option<(&'m Value, ManifestPath)> {
     let separator = reference.separator();

@@ -65,11 +65,16 @@ pub(crate) fn parse_any(text: &str) -> Result<Value, String> {
 
 fn yaml_error(error: serde_norway::Error) -> ManifestError {
     // serde_norway's message already ends with "at line L column C" when it knows where.
-    ManifestError::new(
+    let mut located = ManifestError::new(
         ManifestPath::root(),
         ManifestErrorKind::Yaml,
         format!("invalid YAML: {error}"),
-    )
+    );
+    located.location = error.location().map(|at| crate::Location {
+        line: at.line(),
+        column: at.column(),
+    });
+    located
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -307,6 +312,7 @@ mod tests {
         let err = parse("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
         assert_eq!(err.kind, ManifestErrorKind::Yaml);
         assert!(err.message.contains("line 3 column 2"), "{}", err.message);
+        assert_eq!(err.location.map(|l| (l.line, l.column)), Some((3, 2)));
     }
 
     #[test]

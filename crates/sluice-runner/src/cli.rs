@@ -117,6 +117,17 @@ pub struct ValidateArgs {
     /// The manifest YAML file.
     #[arg(long, visible_alias = "manifest-path")]
     pub manifest: PathBuf,
+    /// `text`: one line per error or warning on stderr, as a compiler prints them; `json`: one
+    /// JSON document on stdout, for editors and CI.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+}
+
+/// How `validate` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
 }
 
 /// A number of seconds (fractions allowed), positive and finite.

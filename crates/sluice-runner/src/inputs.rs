@@ -4,7 +4,7 @@ use crate::cli::CommonArgs;
 use serde_json::Value;
 use sluice_engine::EngineError;
 use sluice_http::{HyperTransport, RecordingTransport, ReplayTransport, Transport};
-use sluice_manifest::Manifest;
+use sluice_manifest::{Manifest, ManifestError, ManifestSource};
 use sluice_protocol::{AirbyteStateMessage, ConfiguredAirbyteCatalog};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,18 +39,27 @@ pub fn read_config(path: &Path) -> Result<Value, EngineError> {
     Ok(config)
 }
 
-/// The manifest, from `--manifest` or from the config's injected manifest, and the folder that
-/// relative schema files are read from.
-pub fn load_manifest(
-    path: Option<&Path>,
-    config: &Value,
-) -> Result<(Manifest, Option<PathBuf>), EngineError> {
-    let (tree, dir) = manifest_tree(path, config)?;
-    let manifest = sluice_manifest::load_value(tree).map_err(|e| match path {
-        Some(path) => EngineError::config(format!("{}: {e}", path.display())),
-        None => EngineError::from(e),
-    })?;
-    Ok((manifest, dir))
+/// A manifest ready to run, with what its errors need to point into it.
+#[derive(Debug)]
+pub struct LoadedManifest {
+    pub manifest: Manifest,
+    /// The folder relative schema files are read from (the manifest file's).
+    pub dir: Option<PathBuf>,
+    /// The manifest file's text, to give errors a line and column; `None` for a manifest
+    /// injected in the config.
+    pub source: Option<Arc<ManifestSource>>,
+}
+
+/// The manifest, from `--manifest` or from the config's injected manifest. Errors in a manifest
+/// file name it with the line and column (`manifest.yaml:42:7: streams[2].retriever: ...`).
+pub fn load_manifest(path: Option<&Path>, config: &Value) -> Result<LoadedManifest, EngineError> {
+    let (tree, source) = manifest_tree(path, config)?;
+    let manifest = sluice_manifest::load_value(tree).map_err(|e| manifest_error(e, &source))?;
+    Ok(LoadedManifest {
+        manifest,
+        dir: path.and_then(Path::parent).map(Path::to_path_buf),
+        source: source.map(Arc::new),
+    })
 }
 
 /// The manifest's `spec` only, resolved without the rest of the manifest.
@@ -58,25 +67,36 @@ pub fn load_spec(
     path: Option<&Path>,
     config: &Value,
 ) -> Result<Option<sluice_manifest::model::Spec>, EngineError> {
-    let (tree, _) = manifest_tree(path, config)?;
-    sluice_manifest::load_spec(&tree).map_err(|e| match path {
-        Some(path) => EngineError::config(format!("{}: {e}", path.display())),
-        None => EngineError::from(e),
-    })
+    let (tree, source) = manifest_tree(path, config)?;
+    sluice_manifest::load_spec(&tree).map_err(|e| manifest_error(e, &source))
 }
 
-/// The manifest as parsed YAML (or as injected in the config), not resolved yet.
+fn manifest_error(error: ManifestError, source: &Option<ManifestSource>) -> EngineError {
+    match source {
+        Some(source) => EngineError {
+            message: source.describe(&error),
+            // Located already.
+            path: None,
+            ..EngineError::from(error)
+        },
+        None => EngineError::from(error),
+    }
+}
+
+/// The manifest as parsed YAML (or as injected in the config), not resolved yet, and the
+/// file's text.
 fn manifest_tree(
     path: Option<&Path>,
     config: &Value,
-) -> Result<(Value, Option<PathBuf>), EngineError> {
+) -> Result<(Value, Option<ManifestSource>), EngineError> {
     if let Some(path) = path {
         let text = std::fs::read_to_string(path).map_err(|e| {
             EngineError::config(format!("cannot read the manifest {}: {e}", path.display()))
         })?;
-        let tree = sluice_manifest::yaml::parse(&text)
-            .map_err(|e| EngineError::config(format!("{}: {e}", path.display())))?;
-        return Ok((tree, path.parent().map(Path::to_path_buf)));
+        let source = ManifestSource::new(path.display().to_string(), text);
+        let tree = sluice_manifest::yaml::parse(source.text())
+            .map_err(|e| EngineError::config(source.describe(&e)))?;
+        return Ok((tree, Some(source)));
     }
     match config.get(INJECTED_MANIFEST_KEY) {
         Some(tree @ Value::Object(_)) => Ok((tree.clone(), None)),

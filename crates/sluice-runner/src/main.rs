@@ -19,6 +19,7 @@ mod config_file;
 mod inputs;
 mod logging;
 mod preview;
+mod validate;
 
 use clap::Parser;
 use cli::{Cli, Command};
@@ -73,7 +74,7 @@ fn run<W: Write + Send + 'static>(
     messages: Arc<PendingMessages>,
 ) -> Result<ExitCode, EngineError> {
     match cli.command {
-        Command::Validate(args) => return Ok(validate(&args.manifest)),
+        Command::Validate(args) => return Ok(validate::validate(&args.manifest, args.format)),
         Command::Spec(args) if args.manifest.is_none() && args.config.is_none() => {
             write(out, &AirbyteMessage::spec(sluice_engine::generic_spec()))?;
             return Ok(ExitCode::SUCCESS);
@@ -114,13 +115,29 @@ async fn run_connector<W: Write + Send + 'static>(
         Some(path) => inputs::read_config(path)?,
         None => serde_json::Value::Object(Default::default()),
     };
-    let (manifest, manifest_dir) = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    let loaded = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    // Errors found while running are located in the manifest file afterwards.
+    let locator = sluice_engine::Locator::new(loaded.source.as_ref(), &loaded.manifest.resolved);
+    run_source(command, common, config, loaded, out, messages)
+        .await
+        .map_err(|error| locator.locate(error))
+}
+
+async fn run_source<W: Write + Send + 'static>(
+    command: Command,
+    common: cli::CommonArgs,
+    config: serde_json::Value,
+    file: inputs::LoadedManifest,
+    out: &mut MessageWriter<W>,
+    messages: Arc<PendingMessages>,
+) -> Result<ExitCode, EngineError> {
     let inputs::Transports {
         transport,
         recorder,
     } = inputs::transport(&common)?;
     let options = SourceOptions {
-        manifest_dir,
+        manifest_dir: file.dir,
+        manifest_source: file.source,
         transport,
         messages,
         max_wait: Some(common.max_wait),
@@ -134,7 +151,7 @@ async fn run_connector<W: Write + Send + 'static>(
         },
         limits: ReadLimits::default(),
     };
-    let source = Source::new(manifest, config, options)?;
+    let source = Source::new(file.manifest, config, options)?;
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
         // The reference writes the migrated config back to the file (and fails the command when
         // it cannot); a read-only config only costs the migration being redone next time.
@@ -182,47 +199,4 @@ fn write<W: Write + Send + 'static>(
 ) -> Result<(), EngineError> {
     out.message(message)
         .map_err(|e| EngineError::system(format!("cannot write to stdout: {e}")))
-}
-
-/// `sluice validate`: resolves and checks a manifest without a config, listing every component
-/// sluice cannot run. Prints a human report (not protocol messages) and exits 0 only when the
-/// manifest would run.
-fn validate(path: &std::path::Path) -> ExitCode {
-    let manifest = match sluice_manifest::load_file(path) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    let problems = sluice_engine::manifest_problems(&manifest);
-    let code = if problems.is_empty() {
-        println!("{}: ok, sluice can run this manifest", path.display());
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{}: sluice cannot run this manifest:", path.display());
-        for problem in &problems {
-            eprintln!("  {problem}");
-        }
-        ExitCode::FAILURE
-    };
-    // Settings the reference accepts silently but that hurt; they never fail validation.
-    for warning in sluice_slice::lint::lint(&manifest) {
-        eprintln!("warning: {warning}");
-    }
-    for (path, message) in sluice_manifest::ignored_components(&manifest.resolved) {
-        eprintln!("warning: {path}: {message}");
-    }
-    for warning in sluice_engine::ConfigRules::warnings(manifest.model.spec.as_ref()) {
-        eprintln!("warning: {warning}");
-    }
-    for component in sluice_manifest::components(&manifest.resolved) {
-        if component.component_type == "ResponseToFileExtractor" {
-            eprintln!(
-                "warning: {}: the reference's ResponseToFileExtractor fails on every download that has a Content-Type header (it reads the header with requests.utils.parse_header_links); sluice reads such downloads",
-                component.path
-            );
-        }
-    }
-    code
 }

@@ -66,11 +66,26 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
         Some(path) => inputs::read_config(path)?,
         None => Value::Object(Default::default()),
     };
-    let (manifest, manifest_dir) = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    let loaded = inputs::load_manifest(common.manifest.as_deref(), &config)?;
+    // Errors found while building and reading are located in the manifest file afterwards.
+    let locator = sluice_engine::Locator::new(loaded.source.as_ref(), &loaded.manifest.resolved);
+    preview_manifest(&args, config, loaded, out)
+        .await
+        .map_err(|error| locator.locate(error))
+}
+
+async fn preview_manifest(
+    args: &PreviewArgs,
+    config: Value,
+    loaded: inputs::LoadedManifest,
+    out: &mut impl Write,
+) -> Result<ExitCode, EngineError> {
+    let common = &args.common;
     let transports = inputs::transport(common)?;
     let log = Arc::new(RequestLog::new(transports.transport));
     let options = SourceOptions {
-        manifest_dir,
+        manifest_dir: loaded.dir,
+        manifest_source: loaded.source,
         transport: Arc::clone(&log) as _,
         messages: PendingMessages::new(),
         max_wait: Some(common.max_wait),
@@ -83,7 +98,7 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
             pages_per_slice: Some(args.pages),
         },
     };
-    let source = Source::new(manifest, config, options)?;
+    let source = Source::new(loaded.manifest, config, options)?;
     source.validate_config()?;
     let schema = Value::Object(sluice_engine::spec(source.manifest()).connection_specification);
     let secrets = sluice_http::cassette::config_secrets(&schema, source.config_value());
@@ -128,7 +143,7 @@ async fn preview(args: PreviewArgs, out: &mut impl Write) -> Result<ExitCode, En
         } else {
             None
         };
-        print_stream(out, &name, &read, hint, &args, width, &secrets).map_err(write_error)?;
+        print_stream(out, &name, &read, hint, args, width, &secrets).map_err(write_error)?;
     }
     // `--record-cassette` keeps what the preview fetched, to replay it later.
     if let (Some(recorder), Some(path)) = (&transports.recorder, &common.record_cassette) {

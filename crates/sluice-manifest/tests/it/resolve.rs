@@ -7,6 +7,15 @@ fn resolve_yaml(yaml: &str) -> Result<Value, sluice_manifest::ManifestError> {
     resolve_references(sluice_manifest::yaml::parse(yaml).unwrap())
 }
 
+/// `line:column` of the error in `yaml`.
+fn location(yaml: &str, error: &sluice_manifest::ManifestError) -> String {
+    let source = sluice_manifest::ManifestSource::new("m.yaml", yaml);
+    source
+        .locate_error(error)
+        .map(|l| l.to_string())
+        .unwrap_or_default()
+}
+
 #[test]
 fn ref_merges_with_sibling_keys_and_siblings_win() {
     let tree = resolve_yaml(
@@ -91,21 +100,22 @@ fn config_overrides_are_not_references() {
 
 #[test]
 fn dangling_reference_names_where_and_what() {
-    let err = resolve_yaml(
-        "definitions: {a: 1}\nstreams:\n  - retriever: {$ref: \"#/definitions/missing\"}\n",
-    )
-    .unwrap_err();
+    let yaml = "definitions: {a: 1}\nstreams:\n  - retriever: {$ref: \"#/definitions/missing\"}\n";
+    let err = resolve_yaml(yaml).unwrap_err();
     assert_eq!(err.kind, ManifestErrorKind::DanglingReference);
     assert_eq!(err.path.to_string(), "streams[0].retriever.$ref");
+    assert_eq!(location(yaml, &err), "3:17");
     assert!(
         err.message.contains("#/definitions/missing"),
         "{}",
         err.message
     );
 
-    let err = resolve_yaml("x: \"*ref(definitions.nope)\"\n").unwrap_err();
+    let yaml = "v: 1\nx: \"*ref(definitions.nope)\"\n";
+    let err = resolve_yaml(yaml).unwrap_err();
     assert_eq!(err.kind, ManifestErrorKind::DanglingReference);
     assert_eq!(err.path.to_string(), "x");
+    assert_eq!(location(yaml, &err), "2:1");
     assert!(
         err.message.contains("*ref(definitions.nope)"),
         "{}",
@@ -115,17 +125,21 @@ fn dangling_reference_names_where_and_what() {
 
 #[test]
 fn cycles_are_errors_not_hangs() {
-    let err = resolve_yaml("a: {$ref: \"#/b\"}\nb: {$ref: \"#/a\"}\n").unwrap_err();
+    let yaml = "a: {$ref: \"#/b\"}\nb: {$ref: \"#/a\"}\n";
+    let err = resolve_yaml(yaml).unwrap_err();
     assert_eq!(err.kind, ManifestErrorKind::ReferenceCycle);
+    assert_eq!(location(yaml, &err), "1:5");
     assert!(
         err.message.contains("#/a") && err.message.contains("#/b"),
         "{}",
         err.message
     );
 
-    let err = resolve_yaml("a: {child: \"#/a\"}\n").unwrap_err();
+    let yaml = "v: 0\na: {child: \"#/a\"}\n";
+    let err = resolve_yaml(yaml).unwrap_err();
     assert_eq!(err.kind, ManifestErrorKind::ReferenceCycle);
     assert_eq!(err.path.to_string(), "a.child");
+    assert_eq!(location(yaml, &err), "2:5");
 
     let err = resolve_yaml("x: \"#/\"\n").unwrap_err();
     assert_eq!(err.kind, ManifestErrorKind::ReferenceCycle);

@@ -1,7 +1,7 @@
 //! Every kind of bad input ends with one clear message naming what and where, and a non-zero
 //! exit; nothing panics.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -82,13 +82,24 @@ fn validate_error(manifest_text: &str) -> String {
     let manifest = case.file("manifest.yaml", manifest_text);
     let output = sluice(&["validate", "--manifest", arg(&manifest)]);
     assert!(!output.status.success(), "validate accepted a bad manifest");
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    // Report lines name the file as given: strip the temporary folder for the assertions.
+    String::from_utf8_lossy(&output.stderr).replace(&format!("{}", case.dir.path().display()), "")
+}
+
+/// Whether `report` has a line starting `/manifest.yaml:<at>: <rest>`.
+fn has_line(report: &str, at: &str, rest: &str) -> bool {
+    let start = format!("/manifest.yaml:{at}: {rest}");
+    report.lines().any(|l| l.starts_with(&start))
 }
 
 #[test]
 fn invalid_yaml_names_the_line() {
     let message = validate_error("version: 6.0.0\nstreams: [\n  - {");
     assert!(message.contains("line"), "{message}");
+    assert!(
+        has_line(&message, "3:3", "error: invalid YAML"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -96,7 +107,11 @@ fn unknown_component_type_is_named_with_a_suggestion() {
     let message =
         validate_error(&GOOD_MANIFEST.replace("type: DpathExtractor", "type: DpathExtracter"));
     assert!(
-        message.contains("streams[0].retriever.record_selector.extractor"),
+        has_line(
+            &message,
+            "15:9",
+            "error: streams[0].retriever.record_selector.extractor: unknown component type"
+        ),
         "{message}"
     );
     assert!(
@@ -112,7 +127,11 @@ fn missing_required_field_is_named() {
         "",
     ));
     assert!(
-        message.contains("streams[0].retriever") && message.contains("record_selector"),
+        has_line(
+            &message,
+            "10:5",
+            "error: streams[0].retriever: missing required field 'record_selector'"
+        ),
         "{message}"
     );
 }
@@ -122,8 +141,13 @@ fn dangling_reference_is_named() {
     let message =
         validate_error(&GOOD_MANIFEST.replace("#/definitions/requester", "#/definitions/nope"));
     assert!(message.contains("#/definitions/nope"), "{message}");
+    // The `$ref` key in `requester: { $ref: ... }`.
     assert!(
-        message.contains("streams[0].retriever.requester"),
+        has_line(
+            &message,
+            "12:20",
+            "error: streams[0].retriever.requester.$ref: reference"
+        ),
         "{message}"
     );
 }
@@ -138,6 +162,10 @@ fn reference_cycle_is_an_error_not_a_hang() {
     let message = validate_error(&manifest);
     assert!(
         message.contains("leads back to itself") && message.contains("#/definitions/a"),
+        "{message}"
+    );
+    assert!(
+        has_line(&message, "6:8", "error: definitions.a.$ref: reference"),
         "{message}"
     );
 }
@@ -155,7 +183,11 @@ fn custom_components_are_listed_by_name_and_stream() {
         "{message}"
     );
     assert!(
-        message.contains("streams[0].retriever.record_selector.extractor"),
+        has_line(
+            &message,
+            "15:9",
+            "error: streams[0].retriever.record_selector.extractor: CustomRecordExtractor"
+        ),
         "{message}"
     );
     assert!(message.contains("'users'"), "{message}");
@@ -190,10 +222,11 @@ fn validate_warns_about_a_granularity_finer_than_the_format() {
     let output = sluice(&["validate", "--manifest", arg(&manifest)]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(
-            "warning: streams[0].incremental_sync.cursor_granularity: PT1S is finer than \
-             datetime_format \"%Y-%m-%d\" can represent (one day)"
-        ),
+        stderr.contains(&format!(
+            "{}:16:7: warning: streams[0].incremental_sync.cursor_granularity: PT1S is finer than \
+             datetime_format \"%Y-%m-%d\" can represent (one day)",
+            manifest.display()
+        )),
         "{stderr}"
     );
 
@@ -300,8 +333,144 @@ fn a_bad_manifest_in_a_connector_command_is_a_config_error_naming_the_path() {
     let (message, failure_type) = error_trace(&output);
     assert_eq!(failure_type, "config_error");
     assert!(
-        message.contains("streams[0].retriever.record_selector.extractor"),
+        message.starts_with(&format!(
+            "{}:15:9: streams[0].retriever.record_selector.extractor: unknown component type 'Nope'",
+            manifest.display()
+        )),
         "{message}"
+    );
+}
+
+/// A component reached through `$ref` was written under `definitions`: errors in it point
+/// there, in `validate`'s report and in a connector command's ERROR trace alike.
+#[test]
+fn errors_in_a_referenced_component_point_into_definitions() {
+    let case = Case::new();
+    let text = GOOD_MANIFEST.replace("path: /users }", "path: /users, http_method: FETCH }");
+    let manifest = case.file("manifest.yaml", &text);
+    let output = sluice(&["validate", "--manifest", arg(&manifest), "--format", "json"]);
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let diagnostic = &document["diagnostics"][0];
+    assert_eq!(
+        (
+            &diagnostic["line"],
+            &diagnostic["column"],
+            &diagnostic["stream"]
+        ),
+        (&json!(6), &json!(86), &json!("users")),
+        "{document}"
+    );
+    let report = validate_error(&text);
+    let expected = "6:86: error: streams[0].retriever.requester.http_method: unknown value 'FETCH'";
+    assert!(
+        has_line(
+            &report,
+            expected.split_once(": ").unwrap().0,
+            expected.split_once(": ").unwrap().1
+        ),
+        "{report}"
+    );
+    let config = case.file("config.json", r#"{"token": "t"}"#);
+    let output = sluice(&[
+        "check",
+        "--manifest",
+        arg(&manifest),
+        "--config",
+        arg(&config),
+    ]);
+    let (message, failure_type) = error_trace(&output);
+    assert_eq!(failure_type, "config_error");
+    assert!(
+        message.starts_with(&format!(
+            "{}:6:86: streams[0].retriever.requester.http_method: unknown value 'FETCH'",
+            manifest.display()
+        )),
+        "{message}"
+    );
+}
+
+/// A manifest with problems in two streams and a manifest-wide one: the report lists the
+/// manifest-wide ones first, then each stream's errors and warnings together, in manifest
+/// order, one per line, and ends with a summary; `--format json` gives the same as one document.
+#[test]
+fn validate_groups_the_report_by_stream_and_speaks_json() {
+    let case = Case::new();
+    let text = GOOD_MANIFEST
+        .replace(
+            "spec:\n",
+            "  - type: DeclarativeStream\n    name: orders\n    retriever:\n      type: SimpleRetriever\n      \
+             requester: { $ref: \"#/definitions/requester\" }\n      record_selector:\n        \
+             type: RecordSelector\n        extractor: { type: CustomRecordExtractor, class_name: x.Orders }\n\
+             spec:\n",
+        )
+        .replace(
+            "extractor: { type: DpathExtractor, field_path: [data] }",
+            "extractor: { type: CustomRecordExtractor, class_name: x.Users }",
+        )
+        .replacen(
+            "    retriever:\n",
+            "    incremental_sync:\n      type: DatetimeBasedCursor\n      cursor_field: updated_at\n      \
+             datetime_format: \"%Y-%m-%d\"\n      start_datetime: \"2024-01-01\"\n      step: P7D\n      \
+             cursor_granularity: PT1S\n    retriever:\n",
+            1,
+        )
+        // The spec comes last in the file, but its warning is manifest-wide: it comes first.
+        + "  config_normalization_rules:\n    type: ConfigNormalizationRules\n    transformations:\n      \
+           - { type: ConfigRemapField, field_path: [token], map: \"{{ config.m }}\" }\n";
+    let manifest = case.file("manifest.yaml", &text);
+    let report = validate_error(&text);
+    let lines: Vec<&str> = report.lines().collect();
+    let expected = [
+        "/manifest.yaml:40:56: warning: spec.config_normalization_rules.transformations[0].map: a string `map`",
+        "/manifest.yaml:22:9: error: streams[0].retriever.record_selector.extractor: CustomRecordExtractor (class x.Users) in stream 'users'",
+        "/manifest.yaml:16:7: warning: streams[0].incremental_sync.cursor_granularity:",
+        "/manifest.yaml:30:9: error: streams[1].retriever.record_selector.extractor: CustomRecordExtractor (class x.Orders) in stream 'orders'",
+        "/manifest.yaml: sluice cannot run this manifest: 2 errors, 2 warnings",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{report}");
+    for (line, start) in lines.iter().zip(expected) {
+        assert!(
+            line.starts_with(start),
+            "{line:?} should start with {start:?} in:\n{report}"
+        );
+    }
+
+    let output = sluice(&["validate", "--manifest", arg(&manifest), "--format", "json"]);
+    assert!(!output.status.success());
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(document["runnable"], false);
+    assert_eq!(
+        (document["errors"].as_u64(), document["warnings"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let diagnostics = document["diagnostics"].as_array().unwrap();
+    let summary: Vec<String> = diagnostics
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}:{} {} {}",
+                d["severity"], d["line"], d["column"], d["path"], d["stream"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            r#""warning" 40:56 "spec.config_normalization_rules.transformations[0].map" null"#,
+            r#""error" 22:9 "streams[0].retriever.record_selector.extractor" "users""#,
+            r#""warning" 16:7 "streams[0].incremental_sync.cursor_granularity" "users""#,
+            r#""error" 30:9 "streams[1].retriever.record_selector.extractor" "orders""#,
+        ]
+    );
+    assert_eq!(diagnostics[1]["file"], arg(&manifest));
+    assert_eq!(
+        diagnostics[1]["message"],
+        "CustomRecordExtractor (class x.Users) in stream 'users': a custom Python component, which sluice cannot run"
     );
 }
 

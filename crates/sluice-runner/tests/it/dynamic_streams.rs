@@ -124,14 +124,17 @@ async fn streams_with_custom_code_are_named_and_the_others_run() {
     let validate = sluice("validate", manifest.clone(), config.clone()).await;
     let report = String::from_utf8(validate.stderr).unwrap();
     assert!(!validate.status.success(), "{report}");
+    let file = manifest.display().to_string();
     for expected in [
-        "dynamic_streams[0].stream_template.retriever.record_selector.extractor",
-        "source_example.components.ObjectsExtractor",
-        "dynamic_streams[1].components_resolver.retriever.record_selector.extractor",
-        "source_example.components.TablesExtractor",
+        format!(
+            "{file}:28:11: error: dynamic_streams[0].stream_template.retriever.record_selector.extractor: CustomRecordExtractor (class source_example.components.ObjectsExtractor)"
+        ),
+        format!(
+            "{file}:56:11: error: dynamic_streams[1].components_resolver.retriever.record_selector.extractor: CustomRecordExtractor (class source_example.components.TablesExtractor)"
+        ),
     ] {
         assert!(
-            report.contains(expected),
+            report.contains(&expected),
             "{expected} missing from: {report}"
         );
     }
@@ -176,7 +179,8 @@ async fn streams_with_custom_code_are_named_and_the_others_run() {
     let contacts = of("contacts");
     assert!(
         contacts.contains("dynamic_streams[0].stream_template.retriever.record_selector.extractor")
-            && contacts.contains("ObjectsExtractor"),
+            && contacts.contains("ObjectsExtractor")
+            && contacts.starts_with(&format!("{file}:28:11: ")),
         "{contacts}"
     );
     let tables = of("tables_a");
@@ -226,10 +230,14 @@ async fn a_made_stream_that_does_not_build_names_the_template() {
     let stdout = String::from_utf8(discover.stdout).unwrap();
     assert!(!discover.status.success(), "{stdout}");
     let errors = error_messages(&messages(&stdout));
+    // The template's `http_method`, where the value the resolver maps in goes.
+    let file = manifest.display().to_string();
     assert!(
-        errors.iter().any(|(_, message)| message
-            .contains("dynamic_streams[0].stream_template.retriever.requester.http_method")
-            && message.contains("FETCH")),
+        errors
+            .iter()
+            .any(|(_, message)| message.starts_with(&format!(
+                "{file}:12:84: dynamic_streams[0].stream_template.retriever.requester.http_method: "
+            )) && message.contains("FETCH")),
         "{stdout}"
     );
     // validate finds it without any config or API.
@@ -237,7 +245,9 @@ async fn a_made_stream_that_does_not_build_names_the_template() {
     let report = String::from_utf8(validate.stderr).unwrap();
     assert!(!validate.status.success(), "{report}");
     assert!(
-        report.contains("dynamic_streams[0].stream_template.retriever.requester.http_method"),
+        report.contains(&format!(
+            "{file}:12:84: error: dynamic_streams[0].stream_template.retriever.requester.http_method: "
+        )),
         "{report}"
     );
 }

@@ -100,7 +100,7 @@ async fn the_streams_that_can_run_still_run() {
     // Reading both: users is read, events fails naming what it needs, and the exit code says so.
     let both = work.path().join("both.json");
     std::fs::write(&both, full_refresh_catalog(&["users", "events"])).unwrap();
-    let read = sluice_read(manifest, config, both).await;
+    let read = sluice_read(manifest.clone(), config, both).await;
     let stdout = String::from_utf8(read.stdout).unwrap();
     assert!(!read.status.success(), "{stdout}");
     let all = messages(&stdout);
@@ -125,4 +125,61 @@ async fn the_streams_that_can_run_still_run() {
             "{expected} missing from: {message}"
         );
     }
+    // The line and column of the extractor in the file come first.
+    let located = format!(
+        "{}:23:9: sluice cannot run this stream: ",
+        manifest.display()
+    );
+    assert!(message.starts_with(&located), "{message}");
+}
+
+/// An error about the manifest that shows only while reading (a template that fails on the
+/// response) names the file, line and column of the component, in the stream's ERROR trace and
+/// in the sync's closing one.
+#[tokio::test]
+async fn a_read_time_manifest_error_names_its_line() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/users"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [{"id": 1}]})))
+        .mount(&server)
+        .await;
+    let users_only = MANIFEST
+        .split("  - type: DeclarativeStream\n    name: events")
+        .next()
+        .unwrap()
+        .replace(
+            "      record_selector:\n",
+            "      paginator:\n        type: DefaultPaginator\n        pagination_strategy:\n          \
+             type: CursorPagination\n          cursor_value: \"{{ 1 / 0 }}\"\n      record_selector:\n",
+        );
+    let work = tempfile::tempdir().unwrap();
+    let (manifest, config) = write_manifest_and_config(work.path(), &users_only, &server.uri());
+    let catalog = work.path().join("catalog.json");
+    std::fs::write(&catalog, full_refresh_catalog(&["users"])).unwrap();
+    let read = sluice_read(manifest.clone(), config, catalog).await;
+    let stdout = String::from_utf8(read.stdout).unwrap();
+    assert!(!read.status.success(), "{stdout}");
+    let located = format!(
+        "{}:13:7: streams[0].retriever.paginator: cannot evaluate cursor_value",
+        manifest.display()
+    );
+    let errors: Vec<(Value, String)> = messages(&stdout)
+        .into_iter()
+        .filter(|m| m["type"] == "TRACE" && m["trace"]["type"] == "ERROR")
+        .map(|m| {
+            let error = &m["trace"]["error"];
+            (
+                error["stream_descriptor"]["name"].clone(),
+                error["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{stdout}");
+    assert_eq!(errors[0].0, "users");
+    assert!(errors[0].1.starts_with(&located), "{stdout}");
+    assert!(
+        errors[1].1.contains(&format!("users: {located}")),
+        "{stdout}"
+    );
 }
