@@ -26,6 +26,7 @@ mod error;
 mod file_upload;
 mod groups;
 mod output;
+mod progress;
 mod query_properties;
 mod read;
 mod slicing;
@@ -36,6 +37,7 @@ pub use config::validate_config;
 pub use config_rules::{ConfigRules, NormalisedConfig};
 pub use error::EngineError;
 pub use output::{MessageWriter, PendingMessages, RecordData};
+pub use progress::{ReadProgress, StreamPhase, StreamSnapshot};
 pub use support::{Unsupported, manifest_problems, unsupported_components};
 
 use build::StreamSlot;
@@ -71,6 +73,9 @@ pub struct SourceOptions {
     /// How many partitions are read at once, across all streams; overrides the manifest's
     /// `concurrency_level`.
     pub concurrency: Option<usize>,
+    /// Counters a `read` keeps per stream (records, requests, slices, retries, waits) for a
+    /// watcher such as a progress display; `None` counts nothing.
+    pub progress: Option<Arc<ReadProgress>>,
 }
 
 impl Default for SourceOptions {
@@ -82,6 +87,7 @@ impl Default for SourceOptions {
             max_wait: None,
             checkpoint_every: None,
             concurrency: None,
+            progress: None,
         }
     }
 }
@@ -104,6 +110,7 @@ pub struct Source {
     dynamic: tokio::sync::OnceCell<Result<Vec<DynamicStream>, EngineError>>,
     concurrency: usize,
     checkpoint_every: Option<u64>,
+    progress: Option<Arc<ReadProgress>>,
     /// The entries of `dynamic_streams` whose resolver sluice cannot run, with the components
     /// it needs: the streams they would make are missing.
     unbuilt_dynamic_streams: Vec<String>,
@@ -138,6 +145,7 @@ impl Source {
         let config = Arc::new(config);
         let (factory, streams) = build::streams(&manifest, &config, &options)?;
         let checkpoint_every = options.checkpoint_every;
+        let progress = options.progress.clone();
         let concurrency = match options.concurrency {
             Some(concurrency) => concurrency.max(1),
             None => build::concurrency_level(&manifest, &config)?,
@@ -157,6 +165,7 @@ impl Source {
             dynamic: tokio::sync::OnceCell::new(),
             concurrency,
             checkpoint_every,
+            progress,
             unbuilt_dynamic_streams,
         })
     }
@@ -450,6 +459,7 @@ impl Source {
         let options = read::ReadOptions {
             concurrency: self.concurrency,
             checkpoint_every: self.checkpoint_every,
+            progress: self.progress.clone(),
         };
         let streams = self.all_streams().await?;
         let groups = StreamGroups::new(self.manifest.model.stream_groups.as_ref(), &streams)?;

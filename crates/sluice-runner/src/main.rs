@@ -18,10 +18,13 @@ mod cli;
 mod config_file;
 mod inputs;
 mod logging;
+mod progress;
 
 use clap::Parser;
 use cli::{Cli, Command};
-use sluice_engine::{EngineError, MessageWriter, PendingMessages, Source, SourceOptions};
+use sluice_engine::{
+    EngineError, MessageWriter, PendingMessages, ReadProgress, Source, SourceOptions,
+};
 use sluice_protocol::AirbyteMessage;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -112,6 +115,10 @@ async fn run_connector<W: Write + Send + 'static>(
         transport,
         recorder,
     } = inputs::transport(&common)?;
+    let progress = match &command {
+        Command::Read(args) if args.progress.enabled() => Some(ReadProgress::new()),
+        _ => None,
+    };
     let options = SourceOptions {
         manifest_dir,
         transport,
@@ -125,6 +132,7 @@ async fn run_connector<W: Write + Send + 'static>(
             Command::Read(args) => args.concurrency.and_then(|n| usize::try_from(n).ok()),
             _ => None,
         },
+        progress: progress.clone(),
     };
     let source = Source::new(manifest, config, options)?;
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
@@ -155,7 +163,12 @@ async fn run_connector<W: Write + Send + 'static>(
                 Some(path) => inputs::read_state(path)?,
                 None => Vec::new(),
             };
-            source.read(&catalog, &state, out).await
+            let display = progress.and_then(progress::Display::start);
+            let read = source.read(&catalog, &state, out).await;
+            if let Some(display) = display {
+                display.finish();
+            }
+            read
         }
         Command::Validate(_) => unreachable!("handled before the runtime starts"),
     };
