@@ -5,7 +5,7 @@
 //! `indicatif` on its own thread, which only reads atomic counters: the read itself does not
 //! wait for it.
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use sluice_engine::{ReadProgress, StreamPhase, StreamSnapshot};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -97,40 +97,33 @@ fn draw_until_stopped(progress: &ReadProgress, stopped: &mpsc::Receiver<()>) {
         // itself, so it is handed stderr as one.
         ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr), 8)
     };
-    let multi = MultiProgress::with_draw_target(target);
-    let style =
-        ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
-    let new_line = || ProgressBar::new_spinner().with_style(style.clone());
-    let total = multi.add(new_line());
-    let mut bars: Vec<ProgressBar> = Vec::new();
+    // One bar whose message is every line: each redraw shows one consistent moment (bars of
+    // their own would each be drawn, or skipped, by indicatif's rate limit on its own).
+    let display = ProgressBar::with_draw_target(None, target).with_style(
+        ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let mut rates = Rates::default();
     let mut frame = 0usize;
     loop {
         let now = Instant::now();
         let streams = progress.snapshot();
-        while bars.len() < streams.len() {
-            bars.push(multi.insert_before(&total, new_line()));
-        }
         let width = name_width(&streams);
-        for (index, (stream, bar)) in streams.iter().zip(&bars).enumerate() {
+        let mut lines = Vec::with_capacity(streams.len() + 1);
+        for (index, stream) in streams.iter().enumerate() {
             let rate = rates.per_second(index, stream.records, now);
-            bar.set_message(stream_line(stream, width, rate, frame));
+            lines.push(stream_line(stream, width, rate, frame));
         }
         let sum = totals(&streams, started.elapsed());
         let rate = rates.per_second(usize::MAX, sum.records, now);
-        total.set_message(stream_line(&sum, width, rate, frame));
+        lines.push(stream_line(&sum, width, rate, frame));
+        display.set_message(lines.join("\n"));
         frame += 1;
         match stopped.recv_timeout(REFRESH) {
             Err(RecvTimeoutError::Timeout) => continue,
             Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    // Cleared one by one: a bar left unfinished would draw itself again when dropped.
-    for bar in bars.iter().chain([&total]) {
-        bar.finish_and_clear();
-    }
-    let _ = multi.clear();
-    drop((bars, total, multi));
+    display.finish_and_clear();
     let streams = progress.snapshot();
     let table = summary(&streams, started.elapsed());
     // Nothing to do if stderr is gone.

@@ -17,5 +17,7 @@ mod never_hang;
 mod normalise;
 mod parents_over_http;
 mod partial_manifest;
+#[cfg(target_os = "linux")]
+mod progress;
 mod prompt_output;
 mod support;
