@@ -469,7 +469,7 @@ mod tests {
         assert!((rate - 500.0).abs() < 1e-6);
         // Counts older than the window stop counting.
         rates.per_second(0, 500, start + Duration::from_secs(5));
-        let rate = rates.per_second(0, 600, start + Duration::from_secs(6));
-        assert!((rate - 100.0).abs() < 1e-6, "{rate}");
+        let rate = rates.per_second(0, 700, start + Duration::from_secs(6));
+        assert!((rate - 200.0).abs() < 1e-6, "{rate}");
     }
 }

@@ -346,8 +346,13 @@ async fn the_display_is_live_while_the_read_runs() {
         running.iter().any(|line| line.contains(" 2 records")),
         "a frame shows the records of the first page while the next are read:\n{running:#?}"
     );
+    let last = screen(&printed.stderr, TERMINAL_COLUMNS);
+    assert!(
+        !last.contains("running"),
+        "the live lines give way to the summary:\n{last}"
+    );
     assert_eq!(
-        summary_row(&screen(&printed.stderr, TERMINAL_COLUMNS), "slow_items")[..5],
+        summary_row(&last, "slow_items")[..5],
         ["slow_items", "complete", "5", "3", "1/1"]
     );
 }
