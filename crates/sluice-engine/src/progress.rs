@@ -44,7 +44,8 @@ pub struct StreamSnapshot {
     pub name: String,
     pub phase: StreamPhase,
     pub records: u64,
-    /// HTTP requests sent while reading the stream, its parents' and retries included.
+    /// HTTP requests sent while reading the stream: its parents' (unless answered from the
+    /// response cache), retries and redirects included.
     pub requests: u64,
     /// Slices read to their end. A slice is one partition of the stream's router, or one
     /// window of the cursor within it.
@@ -201,6 +202,12 @@ impl HttpObserver for StreamProgress {
         self.requests.fetch_add(1, Relaxed);
     }
 
+    fn answered_from_cache(&self) {
+        let _ = self
+            .requests
+            .fetch_update(Relaxed, Relaxed, |sent| Some(sent.saturating_sub(1)));
+    }
+
     fn retrying(&self, wait: Duration, rate_limited: bool) {
         self.retries.fetch_add(1, Relaxed);
         if rate_limited {
@@ -231,6 +238,8 @@ mod tests {
         users.records(50);
         users.records(25);
         users.request_sent();
+        users.request_sent();
+        users.answered_from_cache();
         users.retrying(Duration::from_secs(2), true);
         users.retrying(Duration::from_secs(1), false);
         users.budget_wait(Duration::from_millis(500));

@@ -45,6 +45,9 @@ pub trait HttpObserver: Send + Sync + std::fmt::Debug {
     fn retrying(&self, wait: Duration, rate_limited: bool);
     /// The source's own call budget (`api_budget`) holds a request back for `wait`.
     fn budget_wait(&self, wait: Duration);
+    /// The request last told to [`HttpObserver::request_sent`] was answered from the parent
+    /// streams' response cache: it never reached the API.
+    fn answered_from_cache(&self) {}
 }
 
 tokio::task_local! {

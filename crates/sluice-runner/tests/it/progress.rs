@@ -379,3 +379,28 @@ streams:
         page_token_option: {type: RequestOption, inject_into: request_parameter, field_name: page}
         pagination_strategy: {type: PageIncrement, page_size: 2, start_from_page: 1}
 "#;
+
+#[test]
+fn a_parent_served_from_the_cache_costs_its_child_no_request() {
+    // `invoices` is read, and is also `invoice_lines`' parent: its page is fetched once.
+    let case = "partition-substream-lazy-read";
+    let mut args = case_args(case);
+    args.extend(["--progress".to_owned(), "always".to_owned()]);
+    let printed = read_on_pipes(&args);
+    assert!(printed.success, "{}", printed.stderr);
+    let shown = screen(&printed.stderr, PIPE_COLUMNS);
+    let cassette = std::fs::read_to_string(case_dir(case).join("cassette.json")).unwrap();
+    let cassette: Value = serde_json::from_str(&cassette).unwrap();
+    let exchanges = cassette["exchanges"].as_array().unwrap().len();
+    assert_eq!(exchanges, 2);
+    assert_eq!(
+        summary_row(&shown, "invoices")[..5],
+        ["invoices", "complete", "3", "1", "1/1"]
+    );
+    assert_eq!(
+        summary_row(&shown, "invoice_lines")[..5],
+        ["invoice_lines", "complete", "4", "1", "3/3"],
+        "{shown}"
+    );
+    assert_eq!(summary_row(&shown, "total")[3], exchanges.to_string());
+}
