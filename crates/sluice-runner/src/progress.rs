@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 /// `read --progress`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum When {
-    /// When stderr is a terminal (never on the platform, in pipes or in CI).
+    /// When stderr is a terminal and stdout is not (never on the platform, in pipes or in CI;
+    /// nor when the messages scroll on the same screen, which would tear the display).
     Auto,
     Never,
     /// Even when stderr is not a terminal (with the terminal's escape codes).
@@ -29,7 +30,11 @@ impl When {
     /// Whether to show the display.
     pub fn enabled(self) -> bool {
         match self {
-            When::Auto => std::io::stderr().is_terminal() && !dumb_terminal(),
+            When::Auto => {
+                std::io::stderr().is_terminal()
+                    && !std::io::stdout().is_terminal()
+                    && !dumb_terminal()
+            }
             When::Never => false,
             When::Always => true,
         }

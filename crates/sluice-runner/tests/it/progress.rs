@@ -19,6 +19,11 @@ struct Printed {
 /// Runs `sluice read ARGS` with stdout on a pipe and stderr on the slave side of a new
 /// pseudo-terminal of 160 columns, reading what reaches the master side.
 fn read_on_terminal(args: &[String]) -> Printed {
+    read_at_terminal(args, false)
+}
+
+/// [`read_on_terminal`], with stdout on the same terminal when `stdout_too`.
+fn read_at_terminal(args: &[String], stdout_too: bool) -> Printed {
     use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
     grantpt(&master).unwrap();
@@ -47,12 +52,16 @@ fn read_on_terminal(args: &[String]) -> Printed {
         }
         seen
     });
+    let stdout = match stdout_too {
+        true => Stdio::from(slave.try_clone().unwrap()),
+        false => Stdio::piped(),
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
     command
         .arg("read")
         .args(args)
         .env("TERM", "xterm")
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::from(slave));
     let child = command.spawn().unwrap();
     // The command holds the parent's handle on the slave: without dropping it the terminal
@@ -270,6 +279,17 @@ fn without_a_terminal_nothing_is_drawn_unless_asked() {
     let at_terminal = read_on_terminal(&never);
     assert!(at_terminal.success);
     assert_eq!(at_terminal.stderr, "", "--progress never at a terminal");
+}
+
+#[test]
+fn messages_on_the_same_terminal_get_no_display() {
+    let case = "http-error-rate-limited-filter";
+    let printed = read_at_terminal(&case_args(case), true);
+    assert!(printed.success);
+    // Both went to the terminal: what it received is the messages and nothing else.
+    let received = printed.stderr.replace("\r\n", "\n");
+    assert_eq!(Value::Object(records_of(&received)), expected_records(case));
+    assert!(!received.contains("stream  "), "{received}");
 }
 
 /// A read slow enough to be seen running: three pages, each answered after 400 ms.
