@@ -132,18 +132,30 @@ fn screen(output: &str, columns: u16) -> String {
     terminal.screen().contents()
 }
 
-/// What the terminal shows after each redraw of the display (each starts by moving the cursor
-/// up over the last frame).
+/// What the terminal shows just before each redraw of the display (each starts by moving the
+/// cursor up over the last frame: `ESC [ n A`).
 fn frames(output: &str, columns: u16) -> Vec<String> {
     let mut terminal = emulator(columns);
     let mut shown = Vec::new();
-    for (i, part) in output.split("\x1b[1A").enumerate() {
-        if i > 0 {
-            terminal.process(b"\x1b[1A");
+    let mut rest = output;
+    while let Some(at) = rest.find("\x1b[") {
+        let digits = rest[at + 2..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count();
+        let redraw = digits > 0 && rest[at + 2 + digits..].starts_with('A');
+        let end = if redraw { at } else { at + 2 };
+        terminal.process(rest[..end].as_bytes());
+        if redraw {
+            shown.push(terminal.screen().contents());
+            terminal.process(&rest.as_bytes()[at..at + 3 + digits]);
+            rest = &rest[at + 3 + digits..];
+        } else {
+            rest = &rest[end..];
         }
-        terminal.process(part.as_bytes());
-        shown.push(terminal.screen().contents());
     }
+    terminal.process(rest.as_bytes());
+    shown.push(terminal.screen().contents());
     shown
 }
 
