@@ -145,7 +145,7 @@ fn frames(output: &str, columns: u16) -> Vec<String> {
             .count();
         let redraw = digits > 0 && rest[at + 2 + digits..].starts_with('A');
         let end = if redraw { at } else { at + 2 };
-        terminal.process(rest[..end].as_bytes());
+        terminal.process(&rest.as_bytes()[..end]);
         if redraw {
             shown.push(terminal.screen().contents());
             terminal.process(&rest.as_bytes()[at..at + 3 + digits]);
