@@ -102,8 +102,8 @@ fn draw_until_stopped(progress: &ReadProgress, stopped: &mpsc::Receiver<()>) {
         // itself, so it is handed stderr as one.
         ProgressDrawTarget::term_like_with_hz(Box::new(PlainStderr), 8)
     };
-    // One bar whose message is every line: each redraw shows one consistent moment (bars of
-    // their own would each be drawn, or skipped, by indicatif's rate limit on its own).
+    // One bar whose message holds every line, so each frame shows one moment: separate bars
+    // are redrawn one at a time under indicatif's rate limit, and a frame could mix moments.
     let display = ProgressBar::with_draw_target(None, target).with_style(
         ProgressStyle::with_template("{msg}").unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
