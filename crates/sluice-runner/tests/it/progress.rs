@@ -304,7 +304,8 @@ fn messages_on_the_same_terminal_get_no_display() {
     assert!(!received.contains("stream  "), "{received}");
 }
 
-/// A read slow enough to be seen running: three pages, each answered after 400 ms.
+/// A read slow enough to be seen running: three pages, each answered after 600 ms (more than
+/// twice the display's refresh, so even a busy machine draws each page's counts).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_display_is_live_while_the_read_runs() {
     use wiremock::matchers::{method, path, query_param};
@@ -314,7 +315,7 @@ async fn the_display_is_live_while_the_read_runs() {
         let data: Vec<Value> = ids.iter().map(|id| serde_json::json!({"id": id})).collect();
         ResponseTemplate::new(200)
             .set_body_json(serde_json::json!({ "data": data }))
-            .set_delay(std::time::Duration::from_millis(400))
+            .set_delay(std::time::Duration::from_millis(600))
     };
     // The first request names no page.
     Mock::given(method("GET"))
