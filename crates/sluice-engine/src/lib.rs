@@ -26,6 +26,7 @@ mod error;
 mod file_upload;
 mod groups;
 mod output;
+mod progress;
 mod query_properties;
 mod read;
 mod slicing;
@@ -36,6 +37,7 @@ pub use config::validate_config;
 pub use config_rules::{ConfigRules, NormalisedConfig};
 pub use error::{EngineError, Locator};
 pub use output::{MessageWriter, PendingMessages, RecordData};
+pub use progress::{ReadProgress, StreamPhase, StreamSnapshot};
 pub use read::ReadLimits;
 pub use support::{Problem, Unsupported, manifest_problems, unsupported_components};
 
@@ -77,6 +79,9 @@ pub struct SourceOptions {
     /// Stops each stream of a `read` early, as the Connector Builder's test read does (see
     /// [`ReadLimits`]); none by default.
     pub limits: ReadLimits,
+    /// Counters a `read` keeps per stream (records, requests, slices, retries, waits) for a
+    /// watcher such as a progress display; `None` counts nothing.
+    pub progress: Option<Arc<ReadProgress>>,
 }
 
 impl Default for SourceOptions {
@@ -90,6 +95,7 @@ impl Default for SourceOptions {
             checkpoint_every: None,
             concurrency: None,
             limits: ReadLimits::default(),
+            progress: None,
         }
     }
 }
@@ -113,6 +119,7 @@ pub struct Source {
     concurrency: usize,
     checkpoint_every: Option<u64>,
     limits: ReadLimits,
+    progress: Option<Arc<ReadProgress>>,
     /// The entries of `dynamic_streams` whose resolver sluice cannot run, with the components
     /// it needs: the streams they would make are missing.
     unbuilt_dynamic_streams: Vec<String>,
@@ -148,6 +155,7 @@ impl Source {
         let (factory, streams) = build::streams(&manifest, &config, &options)?;
         let checkpoint_every = options.checkpoint_every;
         let limits = options.limits;
+        let progress = options.progress.clone();
         let concurrency = match options.concurrency {
             Some(concurrency) => concurrency.max(1),
             None => build::concurrency_level(&manifest, &config)?,
@@ -168,6 +176,7 @@ impl Source {
             concurrency,
             checkpoint_every,
             limits,
+            progress,
             unbuilt_dynamic_streams,
         })
     }
@@ -463,6 +472,7 @@ impl Source {
             checkpoint_every: self.checkpoint_every,
             limits: self.limits,
             locator: error::Locator::new(self.factory.manifest_source(), &self.manifest.resolved),
+            progress: self.progress.clone(),
         };
         let streams = self.all_streams().await?;
         let groups = StreamGroups::new(self.manifest.model.stream_groups.as_ref(), &streams)?;

@@ -3,6 +3,7 @@
 use crate::build::StreamSlot;
 use crate::groups::StreamGroups;
 use crate::output::RecordData;
+use crate::progress::{ReadProgress, StreamProgress};
 use crate::slicing::{CursorSpec, SlicePages, SliceReader};
 use crate::stream::{Delegation, Stream};
 use crate::{EngineError, MessageWriter};
@@ -17,6 +18,7 @@ use sluice_slice::{SliceProgress, StreamSlice};
 use std::cell::RefCell;
 use std::io::Write;
 use std::pin::pin;
+use std::sync::Arc;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Reads the first record of a stream (for `check`): the first page of its first slice; an
@@ -42,9 +44,12 @@ pub(crate) struct ReadOptions {
     pub concurrency: usize,
     /// `--checkpoint-every`.
     pub checkpoint_every: Option<u64>,
+    /// Where each stream stops early (`sluice preview`).
     pub limits: ReadLimits,
     /// Gives a stream's errors about the manifest their line and column.
     pub locator: crate::error::Locator,
+    /// Where each stream's counts go, for a watcher.
+    pub progress: Option<Arc<ReadProgress>>,
 }
 
 /// Limits that stop each stream of a `read` early, as the Connector Builder's test read does
@@ -133,6 +138,7 @@ pub(crate) async fn read<W: Write + Send + 'static>(
     tracing::info!("Starting syncing");
     for configured in &catalog.streams {
         let name = &configured.stream.name;
+        let progress = sync.options.progress.as_ref().map(|p| p.stream(name));
         // As in the reference, a later stream of the same name (a dynamic one) wins.
         match streams.iter().rev().find(|s| s.name() == name) {
             Some(StreamSlot::Ready(stream)) => {
@@ -146,7 +152,7 @@ pub(crate) async fn read<W: Write + Send + 'static>(
                         "Stream '{name}' is in blocking group '{group}'. Will defer starting this stream if another stream in the same group or its parents are active."
                     );
                 }
-                runnable.push(read_stream(&sync, stream, state, cursor_field));
+                runnable.push(read_stream(&sync, stream, state, cursor_field, progress));
             }
             Some(StreamSlot::Unrunnable(unrunnable)) => {
                 let descriptor = StreamDescriptor::new(name);
@@ -154,6 +160,9 @@ pub(crate) async fn read<W: Write + Send + 'static>(
                 sync.emit(&stream_error(name, &unrunnable.error))?;
                 sync.emit(&status(&descriptor, AirbyteStreamStatus::Incomplete))?;
                 failures.push((name.clone(), unrunnable.error.clone()));
+                if let Some(progress) = progress {
+                    progress.ended(true);
+                }
             }
             None => {
                 let error = if unbuilt_dynamic_streams.is_empty() {
@@ -168,6 +177,9 @@ pub(crate) async fn read<W: Write + Send + 'static>(
                 };
                 sync.emit(&stream_error(name, &error))?;
                 failures.push((name.clone(), error));
+                if let Some(progress) = progress {
+                    progress.ended(true);
+                }
             }
         }
     }
@@ -262,11 +274,27 @@ async fn read_stream<W: Write + Send + 'static>(
     stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
+    progress: Option<Arc<StreamProgress>>,
 ) -> (String, Result<Option<EngineError>, EngineError>) {
     // A stream whose group is busy waits before it takes a generator's place.
     sync.groups.start(&stream.name).await;
     let generator = sync.generators.acquire().await.ok();
-    let outcome = read_stream_with(sync, generator, stream, state, catalog_cursor_field).await;
+    // The stream's requests count as its own, its parents' included.
+    let observer = progress
+        .clone()
+        .map(|p| p as Arc<dyn sluice_http::observe::HttpObserver>);
+    let read = read_stream_with(
+        sync,
+        generator,
+        stream,
+        state,
+        catalog_cursor_field,
+        progress.as_deref(),
+    );
+    let outcome = sluice_http::observe::observed(observer, read).await;
+    if let (Some(progress), Ok(failure)) = (&progress, &outcome) {
+        progress.ended(failure.is_some());
+    }
     sync.groups.partitions_generated(&stream.name);
     sync.groups.done(&stream.name);
     (stream.name.clone(), outcome)
@@ -278,6 +306,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
     stream: &Stream,
     state: &Map<String, Value>,
     catalog_cursor_field: &[String],
+    progress: Option<&StreamProgress>,
 ) -> Result<Option<EngineError>, EngineError> {
     let no_state = Map::new();
     let (stream, state) = match &stream.with_state {
@@ -305,6 +334,9 @@ async fn read_stream_with<W: Write + Send + 'static>(
     let descriptor = StreamDescriptor::new(&stream.name);
     tracing::info!("Marking stream {} as STARTED", stream.name);
     tracing::info!("Syncing stream: {}", stream.name);
+    if let Some(progress) = progress {
+        progress.started();
+    }
     sync.emit(&status(&descriptor, AirbyteStreamStatus::Started))?;
     let cursor_spec = match catalog_cursor_field {
         // An empty name means no cursor chosen (the platform writes `[""]` for that).
@@ -377,6 +409,9 @@ async fn read_stream_with<W: Write + Send + 'static>(
                 match page {
                     Ok(Some(records)) => {
                         let records = limits.keep_records(records, tally.total);
+                        if let Some(progress) = progress {
+                            progress.records(Vec::<RecordData>::len(&records));
+                        }
                         write_page(sync, stream, reader, &cursor_field, &mut partition, records, &mut tally)?;
                         if ReadLimits::reached(limits.records, tally.total) {
                             // Dropping the other partitions' reads cancels their requests.
@@ -394,8 +429,13 @@ async fn read_stream_with<W: Write + Send + 'static>(
                             reading.push(read_page(&sync.readers, reader, partition));
                         }
                     }
-                    Ok(None) => close_partition(sync, stream, reader, &partition, Ok(()), &mut tally)?,
-                    Err(error) => close_partition(sync, stream, reader, &partition, Err(error), &mut tally)?,
+                    Ok(None) | Err(_) => {
+                        let read = page.map(drop);
+                        close_partition(sync, stream, reader, &partition, read, &mut tally)?;
+                        if let Some(progress) = progress {
+                            progress.slice_done();
+                        }
+                    }
                 }
             }
             generated = slices.next(), if generate => match generated {
@@ -411,6 +451,9 @@ async fn read_stream_with<W: Write + Send + 'static>(
                         permit: None,
                     };
                     reading.push(read_page(&sync.readers, reader, partition));
+                    if let Some(progress) = progress {
+                        progress.slice_generated();
+                    }
                     slices_started += 1;
                     if ReadLimits::reached(limits.slices, slices_started) {
                         cut_short = true;
@@ -421,6 +464,9 @@ async fn read_stream_with<W: Write + Send + 'static>(
                 }
                 Some(Generated::End { router_state: state, error }) => {
                     generating = false;
+                    if let Some(progress) = progress {
+                        progress.all_slices_generated();
+                    }
                     router_state = state;
                     generator.take();
                     sync.groups.partitions_generated(&stream.name);

@@ -151,6 +151,7 @@ impl Transport for CachingTransport {
             }
             let key = Key::of(request);
             if let Some(response) = self.cache.get(&key) {
+                crate::observe::notify(|o| o.answered_from_cache());
                 return Ok(response);
             }
             let flight = {
@@ -159,7 +160,10 @@ impl Transport for CachingTransport {
             };
             let turn = flight.lock().await;
             let response = match self.cache.get(&key) {
-                Some(response) => Ok(response),
+                Some(response) => {
+                    crate::observe::notify(|o| o.answered_from_cache());
+                    Ok(response)
+                }
                 None => self.inner.send(request).await,
             };
             if let Ok(response) = &response {

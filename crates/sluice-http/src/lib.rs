@@ -22,6 +22,7 @@ mod cache;
 pub mod cassette;
 pub mod errors;
 mod message;
+pub mod observe;
 mod proxy;
 pub mod rate_limit;
 mod redirect;

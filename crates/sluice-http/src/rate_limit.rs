@@ -182,6 +182,7 @@ impl ApiBudget {
                 wait
             );
             let started = Instant::now();
+            crate::observe::notify(|o| o.budget_wait(wait));
             transport.wait(wait).await;
             let skipped = wait.saturating_sub(started.elapsed());
             self.inner

@@ -573,6 +573,7 @@ impl Requester {
                     .await
                     .map_err(|e| e.masked(|t| self.mask(t)))?;
             }
+            crate::observe::notify(|o| o.request_sent());
             let outcome = self.transport.send(current).await;
             if let (Some(budget), Ok(response)) = (&self.budget, &outcome) {
                 budget.update_from_response(current, response);
@@ -798,6 +799,8 @@ impl Requester {
                             self.mask(&request.url)
                         );
                     }
+                    let rate_limited = resolution.action == Action::RateLimited;
+                    crate::observe::notify(|o| o.retrying(wait, rate_limited));
                     self.transport.wait(wait).await;
                     loops.retried(kind);
                 }

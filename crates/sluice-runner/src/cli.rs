@@ -88,6 +88,10 @@ pub struct ReadArgs {
     /// `concurrency_level`; 1 reads streams and slices one after the other, in order).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: Option<u64>,
+    /// A live display of each stream's progress on stderr, and a summary at the end (stdout
+    /// keeps only Airbyte messages). `auto`: when stderr is a terminal and stdout is not.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = crate::progress::When::Auto)]
+    pub progress: crate::progress::When,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -19,12 +19,13 @@ mod config_file;
 mod inputs;
 mod logging;
 mod preview;
+mod progress;
 mod validate;
 
 use clap::Parser;
 use cli::{Cli, Command};
 use sluice_engine::{
-    EngineError, MessageWriter, PendingMessages, ReadLimits, Source, SourceOptions,
+    EngineError, MessageWriter, PendingMessages, ReadLimits, ReadProgress, Source, SourceOptions,
 };
 use sluice_protocol::AirbyteMessage;
 use std::io::{BufWriter, Write};
@@ -135,6 +136,10 @@ async fn run_source<W: Write + Send + 'static>(
         transport,
         recorder,
     } = inputs::transport(&common)?;
+    let progress = match &command {
+        Command::Read(args) if args.progress.enabled() => Some(ReadProgress::new()),
+        _ => None,
+    };
     let options = SourceOptions {
         manifest_dir: file.dir,
         manifest_source: file.source,
@@ -150,6 +155,7 @@ async fn run_source<W: Write + Send + 'static>(
             _ => None,
         },
         limits: ReadLimits::default(),
+        progress: progress.clone(),
     };
     let source = Source::new(file.manifest, config, options)?;
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
@@ -180,7 +186,12 @@ async fn run_source<W: Write + Send + 'static>(
                 Some(path) => inputs::read_state(path)?,
                 None => Vec::new(),
             };
-            source.read(&catalog, &state, out).await
+            let display = progress.and_then(progress::Display::start);
+            let read = source.read(&catalog, &state, out).await;
+            if let Some(display) = display {
+                display.finish();
+            }
+            read
         }
         Command::Validate(_) => unreachable!("handled before the runtime starts"),
         Command::Preview(_) => unreachable!("handled before the protocol writer starts"),

@@ -92,6 +92,7 @@ async fn preview_manifest(
         checkpoint_every: None,
         // One partition at a time: requests come in order and none is wasted past the limits.
         concurrency: Some(1),
+        progress: None,
         limits: ReadLimits {
             records: Some(args.records),
             slices: Some(args.slices),

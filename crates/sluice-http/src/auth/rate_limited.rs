@@ -708,6 +708,7 @@ impl RateLimited {
     async fn send_status(&self, request: &HttpRequest) -> Result<HttpResponse, HttpError> {
         let mut retry = 0u32;
         loop {
+            crate::observe::notify(|o| o.request_sent());
             let outcome = self.transport.send(request).await;
             let transient = match &outcome {
                 Ok(response) if self.unavailable.contains(&response.status) => false,

@@ -329,6 +329,7 @@ pub(crate) async fn send_with_retries(
     let mut retry = 0u32;
     let mut waited = Duration::ZERO;
     loop {
+        crate::observe::notify(|o| o.request_sent());
         let outcome = transport.send(request).await;
         let transient = match &outcome {
             Ok(response) => response.status == 429 || response.status >= 500,

@@ -403,3 +403,97 @@ async fn unlimited_policy_takes_precedence_for_its_requests() {
     }
     assert!(transport.waits().is_empty());
 }
+
+/// Counts what [`sluice_http::observe`] reports.
+#[derive(Debug, Default)]
+struct Counted {
+    requests: std::sync::atomic::AtomicU64,
+    events: Mutex<Vec<String>>,
+}
+
+impl sluice_http::observe::HttpObserver for Counted {
+    fn request_sent(&self) {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn retrying(&self, wait: Duration, rate_limited: bool) {
+        let event = format!("retry {}s rate_limited={rate_limited}", wait.as_secs_f64());
+        self.events.lock().unwrap().push(event);
+    }
+    fn budget_wait(&self, wait: Duration) {
+        let event = format!("budget {}s", wait.as_secs_f64().round());
+        self.events.lock().unwrap().push(event);
+    }
+}
+
+impl Counted {
+    fn requests(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+#[tokio::test]
+async fn an_observer_sees_the_requests_retries_and_waits_of_its_work_only() {
+    use sluice_http::observe::observed;
+    let server = MockServer::start().await;
+    respond_in_order(
+        &server,
+        vec![
+            ResponseTemplate::new(429).insert_header("Retry-After", "2"),
+            ResponseTemplate::new(500),
+            ok(),
+        ],
+    )
+    .await;
+    let transport = Arc::new(RecordedWaits::default());
+    let handler = json!({"type": "DefaultErrorHandler", "backoff_strategies": [{"type": "WaitTimeFromHeader", "header": "Retry-After"}]});
+    let requester = requester(&server, handler, Arc::clone(&transport));
+    let first = Arc::new(Counted::default());
+    let second = Arc::new(Counted::default());
+    // Two pieces of work on one task, as the engine reads streams: each sees its own requests.
+    let (a, b) = tokio::join!(
+        observed(Some(first.clone()), fetch(&requester)),
+        observed(Some(second.clone()), async {
+            fetch(&requester).await.unwrap();
+            fetch(&requester).await
+        }),
+    );
+    a.unwrap().unwrap();
+    b.unwrap().unwrap();
+    // Work that nobody observes is not counted anywhere.
+    fetch(&requester).await.unwrap().unwrap();
+    assert_eq!(server.received_requests().await.unwrap().len(), 6);
+    assert_eq!(first.requests() + second.requests(), 5);
+    assert!(first.requests() >= 1 && second.requests() >= 2);
+    let mut retried: Vec<String> = [first.events(), second.events()].concat();
+    retried.sort();
+    assert_eq!(
+        retried,
+        ["retry 1s rate_limited=false", "retry 3s rate_limited=true"],
+        "the 429 (its 2 s plus one) and the 500 (one second) were retried, by whichever work got them"
+    );
+}
+
+#[tokio::test]
+async fn an_observer_sees_the_waits_of_the_api_budget() {
+    use sluice_http::observe::observed;
+    let server = MockServer::start().await;
+    respond_in_order(&server, vec![ok()]).await;
+    let transport = Arc::new(RecordedWaits::default());
+    let mut requester = requester(&server, Value::Null, Arc::clone(&transport));
+    requester.budget = Some(budget(json!([{"type": "MovingWindowCallRatePolicy",
+        "rates": [{"type": "Rate", "limit": 1, "interval": "PT10S"}], "matchers": []}])));
+    let counted = Arc::new(Counted::default());
+    observed(Some(counted.clone()), async {
+        fetch(&requester).await.unwrap();
+        fetch(&requester).await.unwrap();
+    })
+    .await;
+    fetch(&requester).await.unwrap();
+    assert_eq!(transport.waits().len(), 2, "{:?}", transport.waits());
+    assert_eq!(counted.requests(), 2);
+    assert_eq!(counted.events(), ["budget 10s"]);
+}

@@ -18,6 +18,8 @@ mod normalise;
 mod parents_over_http;
 mod partial_manifest;
 mod preview;
+#[cfg(target_os = "linux")]
+mod progress;
 mod prompt_output;
 mod readme;
 mod support;
