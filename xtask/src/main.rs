@@ -6,6 +6,7 @@ mod bench;
 mod conformance;
 mod gen_model;
 mod gen_schema;
+mod image;
 mod record_fixtures;
 mod reference;
 mod serve_fixtures;
@@ -36,6 +37,9 @@ enum Task {
     RecordFixtures(record_fixtures::Args),
     /// Benchmark sluice against the reference and a bare HTTP client on a local API server.
     Bench(bench::Args),
+    /// Build the Airbyte platform image (an archive for `docker load` / `podman load`, and a
+    /// Dockerfile), optionally testing it under chroot.
+    Image(image::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -46,5 +50,6 @@ fn main() -> anyhow::Result<()> {
         Task::Conformance(args) => conformance::run(&args),
         Task::RecordFixtures(args) => record_fixtures::run(&args),
         Task::Bench(args) => bench::run(&args),
+        Task::Image(args) => image::run(&args),
     }
 }

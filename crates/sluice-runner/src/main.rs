@@ -29,7 +29,9 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     opt_out_of_transparent_huge_pages();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.command
+        .default_manifest(std::path::Path::new(cli::CONNECTOR_MANIFEST));
     let pending = PendingMessages::new();
     logging::install(Arc::clone(&pending));
     let out = match MessageWriter::threaded(BufWriter::with_capacity(256 * 1024, std::io::stdout()))
