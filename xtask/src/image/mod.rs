@@ -193,6 +193,12 @@ fn build_sluice(profile: &str) -> anyhow::Result<PathBuf> {
             "sluice",
         ])
         .args(["--profile", profile, "--target", MUSL_TARGET])
+        // The image's binary carries no symbols or line tables: 22 MB instead of 75 MB with the
+        // release profile. Only this target's artifacts are built so, not the host's.
+        .arg("--config")
+        .arg(format!("profile.{profile}.strip=\"symbols\""))
+        .arg("--config")
+        .arg(format!("profile.{profile}.debug=false"))
         .current_dir(workspace::root())
         .status()
         .context("cannot run cargo build")?;

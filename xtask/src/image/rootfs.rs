@@ -233,3 +233,64 @@ pub fn write_dir(entries: &[Entry], dir: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamically_linked_executable_is_refused() {
+        // This test executable is linked against the host's C library.
+        let this = std::env::current_exe().unwrap();
+        let error = read_static_executable(&this).unwrap_err().to_string();
+        assert!(error.contains("linked dynamically"), "{error}");
+        let not_elf = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(not_elf.path(), "#!/bin/sh\n").unwrap();
+        let error = read_static_executable(not_elf.path())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not an ELF"), "{error}");
+    }
+
+    #[test]
+    fn the_layer_lists_parents_first_with_fixed_times_and_owners() {
+        let dir = tempfile::tempdir().unwrap();
+        // A minimal static ELF: the header alone, with no program headers.
+        let mut elf = b"\x7fELF".to_vec();
+        elf.resize(64, 0);
+        let exe = dir.path().join("exe");
+        std::fs::write(&exe, &elf).unwrap();
+        let entries = entries(&exe, &exe, None).unwrap();
+        let layer = layer_tar(&entries).unwrap();
+        assert_eq!(
+            layer,
+            layer_tar(&entries).unwrap(),
+            "the same bytes each time"
+        );
+        let mut archive = tar::Archive::new(layer.as_slice());
+        let mut seen: Vec<String> = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let path = path.trim_end_matches('/').to_owned();
+            if let Some((parent, _)) = path.rsplit_once('/') {
+                assert!(seen.iter().any(|p| p == parent), "{path} before {parent}");
+            }
+            assert_eq!(entry.header().mtime().unwrap(), 0);
+            let uid = entry.header().uid().unwrap();
+            let expected = if path.starts_with("airbyte") || path == "home/airbyte" {
+                AIRBYTE_UID
+            } else {
+                0
+            };
+            assert_eq!(uid, expected, "{path}");
+            seen.push(path);
+        }
+        for path in ["bin/sh", "usr/local/bin/sluice", "tmp", "etc/passwd"] {
+            assert!(
+                seen.iter().any(|p| p == path),
+                "{path} missing from {seen:?}"
+            );
+        }
+    }
+}

@@ -94,6 +94,7 @@ pub fn run(archive: &Path, cases: &[String]) -> anyhow::Result<()> {
         .tempdir()
         .context("cannot create a temporary directory")?;
     unpack_layer(&image.layer, root.path())?;
+    make_runtime_devices(root.path())?;
     let runner = Runner {
         chroot,
         root: root.path().to_owned(),
@@ -197,6 +198,30 @@ fn unpack_layer(layer: &[u8], root: &Path) -> anyhow::Result<()> {
     archive
         .unpack(root)
         .with_context(|| format!("cannot unpack the layer into {}", root.display()))
+}
+
+/// The device files every OCI runtime creates in a container's `/dev` (the shell itself needs
+/// `/dev/null`: it gives background jobs their stdin from it).
+fn make_runtime_devices(root: &Path) -> anyhow::Result<()> {
+    for (name, minor) in [
+        ("null", 3),
+        ("zero", 5),
+        ("full", 7),
+        ("random", 8),
+        ("urandom", 9),
+    ] {
+        let path = root.join("dev").join(name);
+        let status = Command::new("mknod")
+            .args(["-m", "666"])
+            .arg(&path)
+            .args(["c", "1", &minor.to_string()])
+            .status()
+            .context("cannot run mknod")?;
+        if !status.success() {
+            bail!("mknod {} failed", path.display());
+        }
+    }
+    Ok(())
 }
 
 /// Runs connector commands inside the unpacked root filesystem.
@@ -308,7 +333,7 @@ if [ -z "$AIRBYTE_ENTRYPOINT" ]; then
 fi
 ({run}) &
 CHILD_PID=$!
-(while true; do if [ -f TERMINATED ]; then kill $CHILD_PID 2>/dev/null; exit 0; fi; sleep 1; done) &
+(while true; do if [ -f TERMINATED ]; then kill $CHILD_PID; exit 0; fi; sleep 1; done) &
 wait $CHILD_PID
 EXIT_CODE=$?
 echo $EXIT_CODE > TEMP_EXIT_CODE.txt
