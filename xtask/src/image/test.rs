@@ -93,13 +93,14 @@ pub fn run(archive: &Path, cases: &[String]) -> anyhow::Result<()> {
         .prefix("sluice-image-test-")
         .tempdir()
         .context("cannot create a temporary directory")?;
-    unpack_layer(&image.layer, root.path())?;
-    make_runtime_devices(root.path())?;
     let runner = Runner {
         chroot,
-        root: root.path().to_owned(),
+        root: root.path().join("rootfs"),
+        shell_log: root.path().join("shell.log"),
         image: &image,
     };
+    unpack_layer(&image.layer, &runner.root)?;
+    make_runtime_devices(&runner.root)?;
     for name in cases {
         let dir = cases_root().join(name);
         if !dir.join("case.json").is_file() {
@@ -227,7 +228,10 @@ fn make_runtime_devices(root: &Path) -> anyhow::Result<()> {
 /// Runs connector commands inside the unpacked root filesystem.
 struct Runner<'a> {
     chroot: PathBuf,
+    /// The unpacked layer.
     root: PathBuf,
+    /// The launcher shell's own stdout and stderr, outside the container.
+    shell_log: PathBuf,
     image: &'a Image,
 }
 
@@ -343,6 +347,8 @@ wait
 exit $EXIT_CODE
 "#
         );
+        // The shell's own messages, kept outside the container for the failure report.
+        let shell_log = std::fs::File::create(&self.shell_log)?;
         let mut child = Command::new(&self.chroot)
             .arg(format!("--userspec={}", self.image.user))
             .arg(&self.root)
@@ -350,8 +356,8 @@ exit $EXIT_CODE
             .env_clear()
             .envs(self.image.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdout(Stdio::from(shell_log.try_clone()?))
+            .stderr(Stdio::from(shell_log))
             .spawn()
             .with_context(|| format!("cannot run {}", self.chroot.display()))?;
         let started = Instant::now();
@@ -369,17 +375,19 @@ exit $EXIT_CODE
     }
 
     fn collect(&self, dir: &Path, stdout: &str) -> anyhow::Result<Run> {
-        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
-        let exit_code = read("exitCode.txt").trim().parse().ok();
+        let read = |path: &Path| std::fs::read_to_string(path).unwrap_or_default();
+        let shell = read(&self.shell_log);
+        let exit_code = read(&dir.join("exitCode.txt")).trim().parse().ok();
         if exit_code.is_none() {
             bail!(
-                "the launcher script wrote no exitCode.txt: it did not run in the image (stderr: {})",
-                read("stderr")
+                "the launcher script wrote no exitCode.txt: it did not run in the image (shell: \
+                 {shell}; connector stderr: {})",
+                read(&dir.join("stderr"))
             );
         }
         Ok(Run {
-            stdout: read(stdout),
-            stderr: read("stderr"),
+            stdout: read(&dir.join(stdout)),
+            stderr: format!("{}{shell}", read(&dir.join("stderr"))),
             exit_code,
         })
     }
