@@ -44,9 +44,13 @@ const ARCHIVE_NAME: &str = "sluice-image.tar";
 const ROOTFS_DIR: &str = "rootfs";
 /// Where a static busybox is looked for (Debian's `busybox-static` installs `/bin/busybox`).
 const BUSYBOX_CANDIDATES: &[&str] = &["/bin/busybox", "/usr/bin/busybox"];
-/// The cases the image test runs by default: pagination with a read, and a real connector's
-/// check, discover and read.
-const DEFAULT_TEST_CASES: &[&str] = &["paginate-offset-increment", "real_todoist"];
+/// The cases the image test runs by default: pagination with a read, an incremental read from an
+/// input state, and a real connector's check, discover and read.
+const DEFAULT_TEST_CASES: &[&str] = &[
+    "paginate-offset-increment",
+    "cursor-datetime-clamping-day-with-state",
+    "real_todoist",
+];
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -70,8 +74,8 @@ pub struct Args {
     /// `chroot`, as the platform would start it (needs root).
     #[arg(long)]
     test: bool,
-    /// A case under fixtures/conformance/ for --test (repeatable; default: a pagination case and
-    /// a real connector).
+    /// A case under fixtures/conformance/ for --test (repeatable; default: a pagination case, one
+    /// with an input state and a real connector).
     #[arg(long = "case", value_name = "NAME", requires = "test")]
     cases: Vec<String>,
 }
