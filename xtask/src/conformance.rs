@@ -7,7 +7,7 @@
 //! prints a table of which commands match. The layout of a case is in `fixtures/README.md`.
 
 #[path = "../../crates/sluice-runner/tests/it/normalise.rs"]
-mod normalise;
+pub mod normalise;
 
 use crate::reference::installed_cdk_version;
 use crate::serve_fixtures::FixtureServer;
@@ -72,13 +72,13 @@ fn case_dirs(only: &[String]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(dirs)
 }
 
-fn case_name(dir: &Path) -> String {
+pub fn case_name(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
-fn load_spec(dir: &Path) -> anyhow::Result<CaseSpec> {
+pub fn load_spec(dir: &Path) -> anyhow::Result<CaseSpec> {
     let text = std::fs::read_to_string(dir.join("case.json"))
         .with_context(|| format!("cannot read {}", dir.join("case.json").display()))?;
     CaseSpec::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))
@@ -175,7 +175,7 @@ fn check_all(cases: &[PathBuf]) -> anyhow::Result<()> {
 }
 
 /// The case's `pending` mark: why sluice cannot run it yet.
-fn pending_reason(dir: &Path) -> Option<String> {
+pub fn pending_reason(dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("case.json")).ok()?;
     let spec: Value = serde_json::from_str(&text).ok()?;
     spec.get("pending")?.as_str().map(str::to_owned)

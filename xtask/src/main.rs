@@ -6,6 +6,7 @@ mod bench;
 mod conformance;
 mod gen_model;
 mod gen_schema;
+mod image;
 mod pyairbyte;
 mod record_fixtures;
 mod reference;
@@ -40,6 +41,9 @@ enum Task {
     /// Read a conformance case through sluice with PyAirbyte into its default cache and compare
     /// the cached records with the case's (installs PyAirbyte in a venv first; not run in CI).
     Pyairbyte(pyairbyte::Args),
+    /// Build the Airbyte platform image (an archive for `docker load` / `podman load`, and a
+    /// Dockerfile), optionally testing it under chroot.
+    Image(image::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -51,5 +55,6 @@ fn main() -> anyhow::Result<()> {
         Task::RecordFixtures(args) => record_fixtures::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Pyairbyte(args) => pyairbyte::run(&args),
+        Task::Image(args) => image::run(&args),
     }
 }

@@ -1,5 +1,5 @@
 use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Runs Airbyte low-code (declarative) manifests as source connectors.
@@ -38,15 +38,37 @@ impl Command {
             Command::Validate(_) => unreachable!("validate takes no config"),
         }
     }
+
+    /// Uses the manifest at `path`, when it exists, for a connector command given no
+    /// `--manifest`: the platform's manifest-only connector images are built `FROM` the
+    /// source-declarative-manifest image with their manifest copied to [`CONNECTOR_MANIFEST`],
+    /// and the reference prefers that file to a manifest injected in the config.
+    pub fn default_manifest(&mut self, path: &Path) {
+        let common = match self {
+            Command::Spec(c) | Command::Check(c) | Command::Discover(c) => c,
+            Command::Read(r) => &mut r.common,
+            Command::Preview(p) => &mut p.common,
+            Command::Validate(_) => return,
+        };
+        if common.manifest.is_none() && path.is_file() {
+            common.manifest = Some(path.to_path_buf());
+        }
+    }
 }
+
+/// Where a manifest-only connector's image holds its manifest (see [`Command::default_manifest`]).
+pub const CONNECTOR_MANIFEST: &str =
+    "/airbyte/integration_code/source_declarative_manifest/manifest.yaml";
 
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// The config JSON file.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// The manifest YAML file; without it the manifest comes from the config key
-    /// `__injected_declarative_manifest`, as on the Airbyte platform.
+    /// The manifest YAML file; without it the manifest is
+    /// /airbyte/integration_code/source_declarative_manifest/manifest.yaml when that exists (a
+    /// manifest-only connector's image), else the config key `__injected_declarative_manifest`,
+    /// as on the Airbyte platform.
     #[arg(long, visible_alias = "manifest-path")]
     pub manifest: Option<PathBuf>,
     /// Answer HTTP requests from this cassette (or the `cassette.json` of this folder) instead

@@ -12,6 +12,9 @@ use std::sync::Arc;
 /// The config key the Airbyte platform puts the manifest under.
 pub const INJECTED_MANIFEST_KEY: &str = "__injected_declarative_manifest";
 
+/// The config key the Airbyte platform puts a connector's custom Python components under.
+pub const INJECTED_COMPONENTS_KEY: &str = "__injected_components_py";
+
 fn read_json(path: &Path, what: &str) -> Result<Value, EngineError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         EngineError::config(format!(
@@ -89,6 +92,7 @@ fn manifest_tree(
     path: Option<&Path>,
     config: &Value,
 ) -> Result<(Value, Option<ManifestSource>), EngineError> {
+    refuse_custom_python(config)?;
     if let Some(path) = path {
         let text = std::fs::read_to_string(path).map_err(|e| {
             EngineError::config(format!("cannot read the manifest {}: {e}", path.display()))
@@ -107,6 +111,27 @@ fn manifest_tree(
             "no manifest: pass --manifest PATH or put the manifest in the config under `{INJECTED_MANIFEST_KEY}`"
         ))),
     }
+}
+
+/// A config carrying custom Python code (the reference runs it when the key holds anything
+/// truthy) is refused before the manifest is read: sluice could only misbehave without it.
+fn refuse_custom_python(config: &Value) -> Result<(), EngineError> {
+    let carries_code = match config.get(INJECTED_COMPONENTS_KEY) {
+        None | Some(Value::Null | Value::Bool(false)) => false,
+        Some(Value::String(text)) => !text.is_empty(),
+        Some(Value::Object(map)) => !map.is_empty(),
+        Some(Value::Array(items)) => !items.is_empty(),
+        Some(Value::Number(n)) => n.as_f64() != Some(0.0),
+        Some(Value::Bool(true)) => true,
+    };
+    if carries_code {
+        return Err(EngineError::config(format!(
+            "the config carries custom Python components under `{INJECTED_COMPONENTS_KEY}`: \
+             sluice runs no custom Python code; run this connector with the Python \
+             source-declarative-manifest image instead"
+        )));
+    }
+    Ok(())
 }
 
 /// The configured catalog.

@@ -34,7 +34,9 @@ use std::sync::Arc;
 
 fn main() -> ExitCode {
     opt_out_of_transparent_huge_pages();
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.command
+        .default_manifest(std::path::Path::new(cli::CONNECTOR_MANIFEST));
     if let Command::Preview(args) = cli.command {
         // A report for people on stdout: no protocol writer, no LOG messages.
         return preview::main(args);

@@ -498,3 +498,54 @@ fn check_with_a_config_failing_the_spec_reports_failed_status() {
         "Config validation error: 'token' is a required property"
     );
 }
+
+#[test]
+fn custom_python_components_in_the_config_are_a_config_error() {
+    let case = Case::new();
+    let manifest = injected_manifest();
+    let config = serde_json::json!({
+        "token": "t",
+        "__injected_declarative_manifest": manifest,
+        "__injected_components_py": "class MyExtractor: pass\n",
+    });
+    let config = case.file("config.json", &config.to_string());
+    for command in ["spec", "check", "discover"] {
+        let output = sluice(&[command, "--config", arg(&config)]);
+        let (message, failure_type) = error_trace(&output);
+        assert_eq!(failure_type, "config_error", "{command}");
+        assert!(
+            message.contains("__injected_components_py") && message.contains("no custom Python"),
+            "{command}: {message}"
+        );
+    }
+    // The reference runs the code only when the key holds something: an empty one is no code.
+    let empty = serde_json::json!({
+        "token": "t",
+        "__injected_declarative_manifest": injected_manifest(),
+        "__injected_components_py": "",
+    });
+    let empty = case.file("empty.json", &empty.to_string());
+    let output = sluice(&["spec", "--config", arg(&empty)]);
+    assert!(output.status.success(), "{output:?}");
+}
+
+/// [`GOOD_MANIFEST`] as the JSON tree the platform injects into the config.
+fn injected_manifest() -> Value {
+    serde_json::json!({
+        "version": "6.0.0",
+        "type": "DeclarativeSource",
+        "check": {"type": "CheckStream", "stream_names": ["users"]},
+        "streams": [{
+            "type": "DeclarativeStream",
+            "name": "users",
+            "retriever": {
+                "type": "SimpleRetriever",
+                "requester": {"type": "HttpRequester", "url_base": "http://127.0.0.1:9/v1", "path": "/users"},
+                "record_selector": {
+                    "type": "RecordSelector",
+                    "extractor": {"type": "DpathExtractor", "field_path": ["data"]}
+                }
+            }
+        }]
+    })
+}
