@@ -35,9 +35,12 @@ const PRELUDE: &str = r#"// Schema text becomes doc comments as it is; these lin
 )]
 
 use super::read::{Constraint, Fields, string_value, unknown_type, unknown_value, missing_type, wrong_shape};
-use super::{Component, FromNode, tagged_schema};
+use super::{Component, FromNode};
+#[cfg(feature = "schema")]
+use super::tagged_schema;
 use crate::{ManifestError, ManifestPath};
 use indexmap::IndexMap;
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -59,6 +62,7 @@ fn emit_definition_schemas(model: &Model, out: &mut String) {
     out.push_str(
         "\n/// Adds the schema of every definition of the component schema to `generator`, so the\n\
          /// written JSON Schema lists them all, including those the root does not reach.\n\
+         #[cfg(feature = \"schema\")]\n\
          pub fn add_definition_schemas(generator: &mut schemars::SchemaGenerator) {\n",
     );
     for name in &model.definitions {
@@ -77,6 +81,10 @@ fn write_doc(out: &mut String, indent: &str, lines: &[String]) {
     }
 }
 
+/// The JSON Schema of the model is only for `cargo xtask gen-schema`: deriving it for every type
+/// was a third of sluice-manifest's build time, so the binary builds without it.
+const SCHEMA_DERIVE: &str = "#[cfg_attr(feature = \"schema\", derive(JsonSchema))]\n";
+
 /// `#[schemars(...)]` with the schema's own title and description (rather than the rustdoc
 /// text, which is escaped and carries extra lines).
 fn schemars_attr(doc: &Doc, extensions: &[String]) -> String {
@@ -94,7 +102,7 @@ fn schemars_attr(doc: &Doc, extensions: &[String]) -> String {
         parts.push("extend(\"deprecated\" = true)".to_owned());
     }
     parts.extend(extensions.iter().cloned());
-    format!("#[schemars({})]", parts.join(", "))
+    format!("#[cfg_attr(feature = \"schema\", schemars({}))]", parts.join(", "))
 }
 
 fn constraint_code(c: &Constraint) -> String {
@@ -132,7 +140,8 @@ fn emit_struct(model: &Model, s: &Struct, out: &mut String) {
         extra.push(format!("JSON: an object with `type: {}`.", tag.value));
     }
     write_doc(out, "", &doc_lines(&s.doc, &extra));
-    out.push_str("#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]\n");
+    out.push_str("#[derive(Debug, Clone, PartialEq, Serialize)]\n");
+    out.push_str(SCHEMA_DERIVE);
     if let Some(tag) = &s.tag {
         let _ = writeln!(out, "#[serde(tag = \"type\", rename = {:?})]", tag.value);
     }
@@ -243,7 +252,8 @@ fn emit_expected(singular: &str, plural: &str, out: &mut String) {
 
 fn emit_enum(e: &StringEnum, out: &mut String) {
     write_doc(out, "", &doc_lines(&e.doc, &[]));
-    out.push_str("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]\n");
+    out.push_str("#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]\n");
+    out.push_str(SCHEMA_DERIVE);
     let _ = writeln!(out, "{}", schemars_attr(&e.doc, &[]));
     let _ = writeln!(out, "pub enum {} {{", e.name);
     for (variant, value) in &e.values {
@@ -327,7 +337,9 @@ fn emit_union(model: &Model, u: &Union, out: &mut String) {
         variants.join(", ")
     ));
     write_doc(out, "", &doc_lines(&u.doc, &extra));
-    out.push_str("#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]\n#[serde(untagged)]\n");
+    out.push_str("#[derive(Debug, Clone, PartialEq, Serialize)]\n");
+    out.push_str(SCHEMA_DERIVE);
+    out.push_str("#[serde(untagged)]\n");
     let _ = writeln!(out, "{}", schemars_attr(&u.doc, &[]));
     let _ = writeln!(out, "pub enum {} {{", u.name);
     for v in &u.variants {

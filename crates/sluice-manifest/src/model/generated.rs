@@ -11,9 +11,12 @@
 use super::read::{
     Constraint, Fields, missing_type, string_value, unknown_type, unknown_value, wrong_shape,
 };
-use super::{Component, FromNode, tagged_schema};
+#[cfg(feature = "schema")]
+use super::tagged_schema;
+use super::{Component, FromNode};
 use crate::{ManifestError, ManifestPath};
 use indexmap::IndexMap;
+#[cfg(feature = "schema")]
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -153,6 +156,7 @@ pub const COMPONENT_TYPES: &[&str] = &[
 
 /// Adds the schema of every definition of the component schema to `generator`, so the
 /// written JSON Schema lists them all, including those the root does not reach.
+#[cfg(feature = "schema")]
 pub fn add_definition_schemas(generator: &mut schemars::SchemaGenerator) {
     let _ = generator.subschema_for::<DeclarativeSource>();
     let _ = generator.subschema_for::<AddedFieldDefinition>();
@@ -301,70 +305,86 @@ pub fn add_definition_schemas(generator: &mut schemars::SchemaGenerator) {
 /// An API source that extracts data according to its declarative components.
 ///
 /// JSON: an object with `type: DeclarativeSource`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DeclarativeSource")]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "DeclarativeSource", description = "An API source that extracts data according to its declarative components.", transform = tagged_schema::<DeclarativeSource>, extend("anyOf" = [{"required": ["streams"]}, {"required": ["dynamic_streams"]}]))]
+#[cfg_attr(feature = "schema", schemars(title = "DeclarativeSource", description = "An API source that extracts data according to its declarative components.", transform = tagged_schema::<DeclarativeSource>, extend("anyOf" = [{"required": ["streams"]}, {"required": ["dynamic_streams"]}])))]
 pub struct DeclarativeSource {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub check: Check,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub streams: Option<Vec<StreamEntry>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub dynamic_streams: Option<Vec<DynamicDeclarativeStream>>,
     /// The version of the Airbyte CDK used to build and test the source.
-    #[schemars(
-        title = "",
-        description = "The version of the Airbyte CDK used to build and test the source."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "The version of the Airbyte CDK used to build and test the source."
+        )
     )]
     pub version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub schemas: Option<Schemas>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub definitions: Option<Map<String, Value>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub spec: Option<Spec>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub concurrency_level: Option<ConcurrencyLevel>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub api_budget: Option<HTTPAPIBudget>,
     /// Stream Groups
     ///
     /// Groups of streams that share a common resource and should not be read simultaneously. Each group defines a set of stream references and an action that controls how concurrent reads are managed. Only applies to ConcurrentDeclarativeSource.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Stream Groups",
-        description = "Groups of streams that share a common resource and should not be read simultaneously. Each group defines a set of stream references and an action that controls how concurrent reads are managed. Only applies to ConcurrentDeclarativeSource."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Stream Groups",
+            description = "Groups of streams that share a common resource and should not be read simultaneously. Each group defines a set of stream references and an action that controls how concurrent reads are managed. Only applies to ConcurrentDeclarativeSource."
+        )
     )]
     pub stream_groups: Option<IndexMap<String, StreamGroup>>,
     /// Maximum Concurrent Asynchronous Jobs
     ///
     /// Maximum number of concurrent asynchronous jobs to run. This property is only relevant for sources/streams that support asynchronous job execution through the AsyncRetriever (e.g. a report-based stream that initiates a job, polls the job status, and then fetches the job results). This is often set by the API's maximum number of concurrent jobs on the account level. Refer to the API's documentation for this information.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Maximum Concurrent Asynchronous Jobs",
-        description = "Maximum number of concurrent asynchronous jobs to run. This property is only relevant for sources/streams that support asynchronous job execution through the AsyncRetriever (e.g. a report-based stream that initiates a job, polls the job status, and then fetches the job results). This is often set by the API's maximum number of concurrent jobs on the account level. Refer to the API's documentation for this information."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Maximum Concurrent Asynchronous Jobs",
+            description = "Maximum number of concurrent asynchronous jobs to run. This property is only relevant for sources/streams that support asynchronous job execution through the AsyncRetriever (e.g. a report-based stream that initiates a job, polls the job status, and then fetches the job results). This is often set by the API's maximum number of concurrent jobs on the account level. Refer to the API's documentation for this information."
+        )
     )]
     pub max_concurrent_async_job_count: Option<IntegerOrString>,
     /// For internal Airbyte use only - DO NOT modify manually. Used by consumers of declarative manifests for storing related metadata.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "For internal Airbyte use only - DO NOT modify manually. Used by consumers of declarative manifests for storing related metadata."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "For internal Airbyte use only - DO NOT modify manually. Used by consumers of declarative manifests for storing related metadata."
+        )
     )]
     pub metadata: Option<Map<String, Value>>,
     /// A description of the connector. It will be presented on the Source documentation page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "A description of the connector. It will be presented on the Source documentation page."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "A description of the connector. It will be presented on the Source documentation page."
+        )
     )]
     pub description: Option<String>,
 }
@@ -430,9 +450,10 @@ impl FromNode for DeclarativeSource {
 /// Used by `DeclarativeSource.check`.
 ///
 /// One of `CheckStream`, `CheckDynamicStream`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum Check {
     CheckStream(Box<CheckStream>),
     CheckDynamicStream(Box<CheckDynamicStream>),
@@ -469,9 +490,10 @@ impl FromNode for Check {
 /// Used by `DeclarativeSource.streams[]`.
 ///
 /// One of `ConditionalStreams`, `DeclarativeStream`, `StateDelegatingStream`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StreamEntry {
     ConditionalStreams(Box<ConditionalStreams>),
     DeclarativeStream(Box<DeclarativeStream>),
@@ -520,9 +542,10 @@ impl FromNode for StreamEntry {
 /// Used by `DeclarativeSource.max_concurrent_async_job_count`, `ConcurrencyLevel.default_concurrency`, `CursorPagination.page_size`, `IncrementingCountCursor.start_value`, `Rate.limit`, `HttpRequestRegexMatcher.weight`, `DefaultErrorHandler.max_retries`, `OffsetIncrement.page_size`, `PageIncrement.page_size`, `AsyncRetriever.polling_job_timeout`, `AsyncRetriever.failed_retry_wait_time_in_seconds`.
 ///
 /// One of `Integer`, `String`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum IntegerOrString {
     Integer(i64),
     String(String),
@@ -551,37 +574,47 @@ impl FromNode for IntegerOrString {
 /// Defines the field to add on a record.
 ///
 /// JSON: an object with `type: AddedFieldDefinition`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "AddedFieldDefinition")]
-#[schemars(title = "Definition Of Field To Add", description = "Defines the field to add on a record.", transform = tagged_schema::<AddedFieldDefinition>)]
+#[cfg_attr(feature = "schema", schemars(title = "Definition Of Field To Add", description = "Defines the field to add on a record.", transform = tagged_schema::<AddedFieldDefinition>))]
 pub struct AddedFieldDefinition {
     /// Path
     ///
     /// List of strings defining the path where to add the value on the record.
-    #[schemars(
-        title = "Path",
-        description = "List of strings defining the path where to add the value on the record."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Path",
+            description = "List of strings defining the path where to add the value on the record."
+        )
     )]
     pub path: Vec<String>,
     /// Value
     ///
     /// Value of the new field. Use {{ record\['existing_field'\] }} syntax to refer to other fields in the record.
-    #[schemars(
-        title = "Value",
-        description = "Value of the new field. Use {{ record['existing_field'] }} syntax to refer to other fields in the record."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Value",
+            description = "Value of the new field. Use {{ record['existing_field'] }} syntax to refer to other fields in the record."
+        )
     )]
     pub value: String,
     /// Value Type
     ///
     /// Type of the value. If not specified, the type will be inferred from the value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Value Type",
-        description = "Type of the value. If not specified, the type will be inferred from the value."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Value Type",
+            description = "Type of the value. If not specified, the type will be inferred from the value."
+        )
     )]
     pub value_type: Option<ValueType>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -621,26 +654,30 @@ impl FromNode for AddedFieldDefinition {
 /// Transformation which adds field to an output record. The path of the added field can be nested.
 ///
 /// JSON: an object with `type: AddFields`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "AddFields")]
-#[schemars(title = "Add Fields", description = "Transformation which adds field to an output record. The path of the added field can be nested.", transform = tagged_schema::<AddFields>)]
+#[cfg_attr(feature = "schema", schemars(title = "Add Fields", description = "Transformation which adds field to an output record. The path of the added field can be nested.", transform = tagged_schema::<AddFields>))]
 pub struct AddFields {
     /// Fields
     ///
     /// List of transformations (path and corresponding value) that will be added to the record.
-    #[schemars(
-        title = "Fields",
-        description = "List of transformations (path and corresponding value) that will be added to the record."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Fields",
+            description = "List of transformations (path and corresponding value) that will be added to the record."
+        )
     )]
     pub fields: Vec<AddedFieldDefinition>,
     /// Fields will be added if expression is evaluated to True.
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "Fields will be added if expression is evaluated to True.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "Fields will be added if expression is evaluated to True.", extend("default" = "")))]
     pub condition: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -679,39 +716,49 @@ impl FromNode for AddFields {
 /// Authenticator for requests authenticated with an API token injected as an HTTP request header.
 ///
 /// JSON: an object with `type: ApiKeyAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ApiKeyAuthenticator")]
-#[schemars(title = "API Key Authenticator", description = "Authenticator for requests authenticated with an API token injected as an HTTP request header.", transform = tagged_schema::<ApiKeyAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "API Key Authenticator", description = "Authenticator for requests authenticated with an API token injected as an HTTP request header.", transform = tagged_schema::<ApiKeyAuthenticator>))]
 pub struct ApiKeyAuthenticator {
     /// API Key
     ///
     /// The API key to inject in the request. Fill it in the user inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "API Key",
-        description = "The API key to inject in the request. Fill it in the user inputs."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "API Key",
+            description = "The API key to inject in the request. Fill it in the user inputs."
+        )
     )]
     pub api_token: Option<String>,
     /// Header Name
     ///
     /// The name of the HTTP header that will be set to the API key. This setting is deprecated, use inject_into instead. Header and inject_into can not be defined at the same time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Header Name",
-        description = "The name of the HTTP header that will be set to the API key. This setting is deprecated, use inject_into instead. Header and inject_into can not be defined at the same time."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Header Name",
+            description = "The name of the HTTP header that will be set to the API key. This setting is deprecated, use inject_into instead. Header and inject_into can not be defined at the same time."
+        )
     )]
     pub header: Option<String>,
     /// Inject API Key Into Outgoing HTTP Request
     ///
     /// Configure how the API Key will be sent in requests to the source API. Either inject_into or header has to be defined.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Inject API Key Into Outgoing HTTP Request",
-        description = "Configure how the API Key will be sent in requests to the source API. Either inject_into or header has to be defined."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject API Key Into Outgoing HTTP Request",
+            description = "Configure how the API Key will be sent in requests to the source API. Either inject_into or header has to be defined."
+        )
     )]
     pub inject_into: Option<RequestOption>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -753,38 +800,51 @@ impl FromNode for ApiKeyAuthenticator {
 /// - The 'advanced' mode provides easier UX for the user with UI improvements and automations. However, this requires further setup on the
 /// server side by instance or workspace admins beforehand. The trade-off is that the user does not have to provide as many technical
 /// inputs anymore and the auth process is faster and easier to complete.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Auth flow",
-    description = "Additional and optional specification object to describe what an 'advanced' Auth flow would need to function.\n  - A connector should be able to fully function with the configuration as described by the ConnectorSpecification in a 'basic' mode.\n  - The 'advanced' mode provides easier UX for the user with UI improvements and automations. However, this requires further setup on the\n  server side by instance or workspace admins beforehand. The trade-off is that the user does not have to provide as many technical\n  inputs anymore and the auth process is faster and easier to complete."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Auth flow",
+        description = "Additional and optional specification object to describe what an 'advanced' Auth flow would need to function.\n  - A connector should be able to fully function with the configuration as described by the ConnectorSpecification in a 'basic' mode.\n  - The 'advanced' mode provides easier UX for the user with UI improvements and automations. However, this requires further setup on the\n  server side by instance or workspace admins beforehand. The trade-off is that the user does not have to provide as many technical\n  inputs anymore and the auth process is faster and easier to complete."
+    )
 )]
 pub struct AuthFlow {
     /// Auth flow type
     ///
     /// The type of auth to use
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Auth flow type", description = "The type of auth to use")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Auth flow type", description = "The type of auth to use")
+    )]
     pub auth_flow_type: Option<AuthFlowType>,
     /// Predicate key
     ///
     /// JSON path to a field in the connectorSpecification that should exist for the advanced auth to be applicable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Predicate key",
-        description = "JSON path to a field in the connectorSpecification that should exist for the advanced auth to be applicable."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Predicate key",
+            description = "JSON path to a field in the connectorSpecification that should exist for the advanced auth to be applicable."
+        )
     )]
     pub predicate_key: Option<Vec<String>>,
     /// Predicate value
     ///
     /// Value of the predicate_key fields for the advanced auth to be applicable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Predicate value",
-        description = "Value of the predicate_key fields for the advanced auth to be applicable."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Predicate value",
+            description = "Value of the predicate_key fields for the advanced auth to be applicable."
+        )
     )]
     pub predicate_value: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub oauth_config_specification: Option<OAuthConfigSpecification>,
 }
 
@@ -821,8 +881,12 @@ impl FromNode for AuthFlow {
 /// Auth flow type
 ///
 /// The type of auth to use
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(title = "Auth flow type", description = "The type of auth to use")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(title = "Auth flow type", description = "The type of auth to use")
+)]
 pub enum AuthFlowType {
     /// `oauth2.0`
     #[serde(rename = "oauth2.0")]
@@ -868,16 +932,20 @@ impl FromNode for AuthFlowType {
 /// Authenticator for requests authenticated with the Basic HTTP authentication scheme, which encodes a username and an optional password in the Authorization request header.
 ///
 /// JSON: an object with `type: BasicHttpAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "BasicHttpAuthenticator")]
-#[schemars(title = "Basic HTTP Authenticator", description = "Authenticator for requests authenticated with the Basic HTTP authentication scheme, which encodes a username and an optional password in the Authorization request header.", transform = tagged_schema::<BasicHttpAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Basic HTTP Authenticator", description = "Authenticator for requests authenticated with the Basic HTTP authentication scheme, which encodes a username and an optional password in the Authorization request header.", transform = tagged_schema::<BasicHttpAuthenticator>))]
 pub struct BasicHttpAuthenticator {
     /// Username
     ///
     /// The username that will be combined with the password, base64 encoded and used to make requests. Fill it in the user inputs.
-    #[schemars(
-        title = "Username",
-        description = "The username that will be combined with the password, base64 encoded and used to make requests. Fill it in the user inputs."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Username",
+            description = "The username that will be combined with the password, base64 encoded and used to make requests. Fill it in the user inputs."
+        )
     )]
     pub username: String,
     /// Password
@@ -886,10 +954,10 @@ pub struct BasicHttpAuthenticator {
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Password", description = "The password that will be combined with the username, base64 encoded and used to make requests. Fill it in the user inputs.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Password", description = "The password that will be combined with the username, base64 encoded and used to make requests. Fill it in the user inputs.", extend("default" = "")))]
     pub password: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -928,20 +996,24 @@ impl FromNode for BasicHttpAuthenticator {
 /// Authenticator for requests authenticated with a bearer token injected as a request header of the form `Authorization: Bearer <token>`.
 ///
 /// JSON: an object with `type: BearerAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "BearerAuthenticator")]
-#[schemars(title = "Bearer Token Authenticator", description = "Authenticator for requests authenticated with a bearer token injected as a request header of the form `Authorization: Bearer <token>`.", transform = tagged_schema::<BearerAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Bearer Token Authenticator", description = "Authenticator for requests authenticated with a bearer token injected as a request header of the form `Authorization: Bearer <token>`.", transform = tagged_schema::<BearerAuthenticator>))]
 pub struct BearerAuthenticator {
     /// Bearer Token
     ///
     /// Token to inject as request header for authenticating with the API.
-    #[schemars(
-        title = "Bearer Token",
-        description = "Token to inject as request header for authenticating with the API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Bearer Token",
+            description = "Token to inject as request header for authenticating with the API."
+        )
     )]
     pub api_token: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -979,28 +1051,35 @@ impl FromNode for BearerAuthenticator {
 /// Authenticator that selects concrete authenticator based on config property.
 ///
 /// JSON: an object with `type: SelectiveAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "SelectiveAuthenticator")]
-#[schemars(title = "Selective Authenticator", description = "Authenticator that selects concrete authenticator based on config property.", transform = tagged_schema::<SelectiveAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Selective Authenticator", description = "Authenticator that selects concrete authenticator based on config property.", transform = tagged_schema::<SelectiveAuthenticator>))]
 pub struct SelectiveAuthenticator {
     /// Authenticator Selection Path
     ///
     /// Path of the field in config with selected authenticator name
-    #[schemars(
-        title = "Authenticator Selection Path",
-        description = "Path of the field in config with selected authenticator name"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Authenticator Selection Path",
+            description = "Path of the field in config with selected authenticator name"
+        )
     )]
     pub authenticator_selection_path: Vec<String>,
     /// Authenticators
     ///
     /// Authenticators to select from.
-    #[schemars(
-        title = "Authenticators",
-        description = "Authenticators to select from."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Authenticators",
+            description = "Authenticators to select from."
+        )
     )]
     pub authenticators: IndexMap<String, SelectableAuthenticator>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -1042,9 +1121,10 @@ impl FromNode for SelectiveAuthenticator {
 /// Used by `SelectiveAuthenticator.authenticators{}`.
 ///
 /// One of `ApiKeyAuthenticator`, `BasicHttpAuthenticator`, `BearerAuthenticator`, `OAuthAuthenticator`, `JwtAuthenticator`, `SessionTokenAuthenticator`, `LegacySessionTokenAuthenticator`, `CustomAuthenticator`, `NoAuth`, `RateLimitedMultipleTokenAuthenticator`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum SelectableAuthenticator {
     ApiKeyAuthenticator(Box<ApiKeyAuthenticator>),
     BasicHttpAuthenticator(Box<BasicHttpAuthenticator>),
@@ -1126,14 +1206,15 @@ impl FromNode for SelectableAuthenticator {
 /// Authenticator that rotates between multiple interchangeable tokens, tracking each token's remaining call quota. Outgoing requests are classified into quota pools using request matchers. When the active token's quota for the matched pool is exhausted, the authenticator rotates to the next token. When all tokens are exhausted, it waits until the earliest quota reset (bounded by `max_wait_time`) before resuming. Quota counters are seeded per token from `quota_status_source` at startup and refreshed after an exhaustion wait.
 ///
 /// JSON: an object with `type: RateLimitedMultipleTokenAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RateLimitedMultipleTokenAuthenticator")]
-#[schemars(title = "Rate Limited Multiple Token Authenticator", description = "Authenticator that rotates between multiple interchangeable tokens, tracking each token's remaining call quota. Outgoing requests are classified into quota pools using request matchers. When the active token's quota for the matched pool is exhausted, the authenticator rotates to the next token. When all tokens are exhausted, it waits until the earliest quota reset (bounded by `max_wait_time`) before resuming. Quota counters are seeded per token from `quota_status_source` at startup and refreshed after an exhaustion wait.", transform = tagged_schema::<RateLimitedMultipleTokenAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Rate Limited Multiple Token Authenticator", description = "Authenticator that rotates between multiple interchangeable tokens, tracking each token's remaining call quota. Outgoing requests are classified into quota pools using request matchers. When the active token's quota for the matched pool is exhausted, the authenticator rotates to the next token. When all tokens are exhausted, it waits until the earliest quota reset (bounded by `max_wait_time`) before resuming. Quota counters are seeded per token from `quota_status_source` at startup and refreshed after an exhaustion wait.", transform = tagged_schema::<RateLimitedMultipleTokenAuthenticator>))]
 pub struct RateLimitedMultipleTokenAuthenticator {
     /// Tokens
     ///
     /// The tokens to rotate between. Either an explicit list of tokens, or a single string containing multiple tokens separated by `token_delimiter`.
-    #[schemars(title = "Tokens", description = "The tokens to rotate between. Either an explicit list of tokens, or a single string containing multiple tokens separated by `token_delimiter`.", extend("minItems" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Tokens", description = "The tokens to rotate between. Either an explicit list of tokens, or a single string containing multiple tokens separated by `token_delimiter`.", extend("minItems" = 1)))]
     pub tokens: StringOrList,
     /// Token Delimiter
     ///
@@ -1141,7 +1222,7 @@ pub struct RateLimitedMultipleTokenAuthenticator {
     ///
     /// Default: `","`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Token Delimiter", description = "Delimiter used to split a single token string into multiple tokens.", extend("default" = ","))]
+    #[cfg_attr(feature = "schema", schemars(title = "Token Delimiter", description = "Delimiter used to split a single token string into multiple tokens.", extend("default" = ",")))]
     pub token_delimiter: Option<String>,
     /// Auth Method
     ///
@@ -1149,7 +1230,7 @@ pub struct RateLimitedMultipleTokenAuthenticator {
     ///
     /// Default: `"Bearer"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Auth Method", description = "The prefix to prepend to the token in the auth header value (e.g. `Authorization: Bearer <token>`).", extend("default" = "Bearer"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Auth Method", description = "The prefix to prepend to the token in the auth header value (e.g. `Authorization: Bearer <token>`).", extend("default" = "Bearer")))]
     pub auth_method: Option<String>,
     /// Header Name
     ///
@@ -1157,20 +1238,23 @@ pub struct RateLimitedMultipleTokenAuthenticator {
     ///
     /// Default: `"Authorization"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Header Name", description = "The name of the HTTP header in which to inject the token.", extend("default" = "Authorization"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Header Name", description = "The name of the HTTP header in which to inject the token.", extend("default" = "Authorization")))]
     pub header: Option<String>,
     /// Quota Status Source
     ///
     /// Defines where to fetch each token's current quota status. Called once per token at startup and after an exhaustion wait, not per data request.
-    #[schemars(
-        title = "Quota Status Source",
-        description = "Defines where to fetch each token's current quota status. Called once per token at startup and after an exhaustion wait, not per data request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Quota Status Source",
+            description = "Defines where to fetch each token's current quota status. Called once per token at startup and after an exhaustion wait, not per data request."
+        )
     )]
     pub quota_status_source: QuotaStatusSource,
     /// Quota Pools
     ///
     /// Quota pools tracked per token. Each outgoing request is classified into the first pool whose matchers match the request; a pool with no matchers acts as the default. The `remaining_path` and `reset_path` locate each pool's values in the quota status response.
-    #[schemars(title = "Quota Pools", description = "Quota pools tracked per token. Each outgoing request is classified into the first pool whose matchers match the request; a pool with no matchers acts as the default. The `remaining_path` and `reset_path` locate each pool's values in the quota status response.", extend("minItems" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Quota Pools", description = "Quota pools tracked per token. Each outgoing request is classified into the first pool whose matchers match the request; a pool with no matchers acts as the default. The `remaining_path` and `reset_path` locate each pool's values in the quota status response.", extend("minItems" = 1)))]
     pub quotas: Vec<TokenQuota>,
     /// Maximum Wait Time
     ///
@@ -1178,7 +1262,7 @@ pub struct RateLimitedMultipleTokenAuthenticator {
     ///
     /// Default: `"PT2H"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Maximum Wait Time", description = "ISO 8601 duration. When all tokens are exhausted, the maximum time to wait for a quota reset before raising a transient error.", extend("default" = "PT2H"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Maximum Wait Time", description = "ISO 8601 duration. When all tokens are exhausted, the maximum time to wait for a quota reset before raising a transient error.", extend("default" = "PT2H")))]
     pub max_wait_time: Option<String>,
     /// Budget Reserve Fraction
     ///
@@ -1186,7 +1270,7 @@ pub struct RateLimitedMultipleTokenAuthenticator {
     ///
     /// Default: `0.1`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Budget Reserve Fraction", description = "Fraction of each token's quota to keep in reserve. When every token drops below its reserve, requests are proactively throttled to spread the remaining calls until the quota reset. Set to 0 (along with `budget_min_reserve`) to disable throttling.", extend("default" = 0.1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Budget Reserve Fraction", description = "Fraction of each token's quota to keep in reserve. When every token drops below its reserve, requests are proactively throttled to spread the remaining calls until the quota reset. Set to 0 (along with `budget_min_reserve`) to disable throttling.", extend("default" = 0.1)))]
     pub budget_reserve_fraction: Option<f64>,
     /// Budget Minimum Reserve
     ///
@@ -1194,10 +1278,10 @@ pub struct RateLimitedMultipleTokenAuthenticator {
     ///
     /// Default: `50`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Budget Minimum Reserve", description = "Minimum number of calls to keep in reserve per token before proactive throttling kicks in.", extend("default" = 50))]
+    #[cfg_attr(feature = "schema", schemars(title = "Budget Minimum Reserve", description = "Minimum number of calls to keep in reserve per token before proactive throttling kicks in.", extend("default" = 50)))]
     pub budget_min_reserve: Option<i64>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -1253,9 +1337,10 @@ impl FromNode for RateLimitedMultipleTokenAuthenticator {
 /// Used by `RateLimitedMultipleTokenAuthenticator.tokens`, `GroupByKeyMergeStrategy.key`, `TypesMap.current_type`, `ListPartitionRouter.values`.
 ///
 /// One of `String`, `List`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StringOrList {
     String(String),
     List(Vec<String>),
@@ -1284,16 +1369,20 @@ impl FromNode for StringOrList {
 /// Describes the endpoint from which a token's current rate limit quota status can be fetched.
 ///
 /// JSON: an object with `type: QuotaStatusSource`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "QuotaStatusSource")]
-#[schemars(title = "Quota Status Source", description = "Describes the endpoint from which a token's current rate limit quota status can be fetched.", transform = tagged_schema::<QuotaStatusSource>)]
+#[cfg_attr(feature = "schema", schemars(title = "Quota Status Source", description = "Describes the endpoint from which a token's current rate limit quota status can be fetched.", transform = tagged_schema::<QuotaStatusSource>))]
 pub struct QuotaStatusSource {
     /// URL
     ///
     /// The full URL of the quota status endpoint.
-    #[schemars(
-        title = "URL",
-        description = "The full URL of the quota status endpoint."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "URL",
+            description = "The full URL of the quota status endpoint."
+        )
     )]
     pub url: String,
     /// HTTP Method
@@ -1302,25 +1391,28 @@ pub struct QuotaStatusSource {
     ///
     /// Default: `"GET"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "HTTP Method", description = "The HTTP method used to fetch the quota status.", extend("default" = "GET"))]
+    #[cfg_attr(feature = "schema", schemars(title = "HTTP Method", description = "The HTTP method used to fetch the quota status.", extend("default" = "GET")))]
     pub http_method: Option<HttpMethod>,
     /// Request Headers
     ///
     /// Additional headers to send with the quota status request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Request Headers",
-        description = "Additional headers to send with the quota status request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Request Headers",
+            description = "Additional headers to send with the quota status request."
+        )
     )]
     pub request_headers: Option<IndexMap<String, String>>,
     /// Unavailable Status Codes
     ///
     /// Status codes from the quota status endpoint that mean quota tracking is unavailable rather than broken, such as a self-hosted deployment with rate limiting turned off. Every pool of the token whose request returned that status is then treated as untracked, so the authenticator stops waiting for quota resets, stops throttling proactively and stops rotating on exhaustion for it, while still signing requests. A token untracked this way stays untracked for the rest of the sync, because the endpoint is never consulted for it again, so a status the endpoint can also return transiently costs quota tracking for the whole run. If only some tokens return that status the others stay tracked, but they are no longer refreshed either, because the authenticator stops waiting for quota resets as soon as one token is untracked; once their counters are locally spent all traffic moves onto the untracked tokens. Rate limiting reported by ordinary responses is still handled by the stream's error handler, so one that retries 429 or 403 keeps working, and a retry rotates onto the next token; it pays the backoff the response asks for rather than the shortened one a tracked pool would get, since an untracked pool has no counters with which to argue the rejection was about that credential. Any status not listed still fails the connection, and this field never excuses a quota path missing from a response the endpoint did answer, so list only the codes the endpoint uses to report that rate limiting is not enabled. Do not list authentication or authorization statuses, since a 401 or 403 from a revoked credential would then be read as quota tracking being unavailable rather than as a credentials failure.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Unavailable Status Codes", description = "Status codes from the quota status endpoint that mean quota tracking is unavailable rather than broken, such as a self-hosted deployment with rate limiting turned off. Every pool of the token whose request returned that status is then treated as untracked, so the authenticator stops waiting for quota resets, stops throttling proactively and stops rotating on exhaustion for it, while still signing requests. A token untracked this way stays untracked for the rest of the sync, because the endpoint is never consulted for it again, so a status the endpoint can also return transiently costs quota tracking for the whole run. If only some tokens return that status the others stay tracked, but they are no longer refreshed either, because the authenticator stops waiting for quota resets as soon as one token is untracked; once their counters are locally spent all traffic moves onto the untracked tokens. Rate limiting reported by ordinary responses is still handled by the stream's error handler, so one that retries 429 or 403 keeps working, and a retry rotates onto the next token; it pays the backoff the response asks for rather than the shortened one a tracked pool would get, since an untracked pool has no counters with which to argue the rejection was about that credential. Any status not listed still fails the connection, and this field never excuses a quota path missing from a response the endpoint did answer, so list only the codes the endpoint uses to report that rate limiting is not enabled. Do not list authentication or authorization statuses, since a 401 or 403 from a revoked credential would then be read as quota tracking being unavailable rather than as a credentials failure.", extend("uniqueItems" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Unavailable Status Codes", description = "Status codes from the quota status endpoint that mean quota tracking is unavailable rather than broken, such as a self-hosted deployment with rate limiting turned off. Every pool of the token whose request returned that status is then treated as untracked, so the authenticator stops waiting for quota resets, stops throttling proactively and stops rotating on exhaustion for it, while still signing requests. A token untracked this way stays untracked for the rest of the sync, because the endpoint is never consulted for it again, so a status the endpoint can also return transiently costs quota tracking for the whole run. If only some tokens return that status the others stay tracked, but they are no longer refreshed either, because the authenticator stops waiting for quota resets as soon as one token is untracked; once their counters are locally spent all traffic moves onto the untracked tokens. Rate limiting reported by ordinary responses is still handled by the stream's error handler, so one that retries 429 or 403 keeps working, and a retry rotates onto the next token; it pays the backoff the response asks for rather than the shortened one a tracked pool would get, since an untracked pool has no counters with which to argue the rejection was about that credential. Any status not listed still fails the connection, and this field never excuses a quota path missing from a response the endpoint did answer, so list only the codes the endpoint uses to report that rate limiting is not enabled. Do not list authentication or authorization statuses, since a 401 or 403 from a revoked credential would then be read as quota tracking being unavailable rather than as a credentials failure.", extend("uniqueItems" = true)))]
     pub unavailable_status_codes: Option<Vec<i64>>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -1369,8 +1461,9 @@ impl FromNode for QuotaStatusSource {
 /// The HTTP method used to fetch the quota status.
 ///
 /// Default: `"GET"`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(title = "HTTP Method", description = "The HTTP method used to fetch the quota status.", extend("default" = "GET"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "HTTP Method", description = "The HTTP method used to fetch the quota status.", extend("default" = "GET")))]
 pub enum HttpMethod {
     /// `GET`
     #[serde(rename = "GET")]
@@ -1416,87 +1509,115 @@ impl FromNode for HttpMethod {
 /// A named per-token quota pool with matchers that classify outgoing requests into the pool.
 ///
 /// JSON: an object with `type: TokenQuota`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "TokenQuota")]
-#[schemars(title = "Token Quota", description = "A named per-token quota pool with matchers that classify outgoing requests into the pool.", transform = tagged_schema::<TokenQuota>)]
+#[cfg_attr(feature = "schema", schemars(title = "Token Quota", description = "A named per-token quota pool with matchers that classify outgoing requests into the pool.", transform = tagged_schema::<TokenQuota>))]
 pub struct TokenQuota {
     /// Name
     ///
     /// Name of the quota pool.
-    #[schemars(title = "Name", description = "Name of the quota pool.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Name", description = "Name of the quota pool.")
+    )]
     pub name: String,
     /// Remaining Path
     ///
     /// Path to the remaining call count for this pool in the quota status response.
-    #[schemars(
-        title = "Remaining Path",
-        description = "Path to the remaining call count for this pool in the quota status response."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Remaining Path",
+            description = "Path to the remaining call count for this pool in the quota status response."
+        )
     )]
     pub remaining_path: Vec<String>,
     /// Reset Path
     ///
     /// Path to the quota reset timestamp for this pool in the quota status response.
-    #[schemars(
-        title = "Reset Path",
-        description = "Path to the quota reset timestamp for this pool in the quota status response."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Reset Path",
+            description = "Path to the quota reset timestamp for this pool in the quota status response."
+        )
     )]
     pub reset_path: Vec<String>,
     /// Limit Path
     ///
     /// Optional path to the total call limit for this pool in the quota status response. Used to compute the proactive throttling reserve; falls back to the initially observed remaining count when not set. Setting it on every pool is recommended so the reserve does not shrink when a sync starts with the pool already partially consumed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Limit Path",
-        description = "Optional path to the total call limit for this pool in the quota status response. Used to compute the proactive throttling reserve; falls back to the initially observed remaining count when not set. Setting it on every pool is recommended so the reserve does not shrink when a sync starts with the pool already partially consumed."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Limit Path",
+            description = "Optional path to the total call limit for this pool in the quota status response. Used to compute the proactive throttling reserve; falls back to the initially observed remaining count when not set. Setting it on every pool is recommended so the reserve does not shrink when a sync starts with the pool already partially consumed."
+        )
     )]
     pub limit_path: Option<Vec<String>>,
     /// Matchers
     ///
     /// List of matchers that classify outgoing requests into this quota pool. The first pool whose matcher matches a request is used. A pool with no matchers acts as the default pool.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Matchers",
-        description = "List of matchers that classify outgoing requests into this quota pool. The first pool whose matcher matches a request is used. A pool with no matchers acts as the default pool."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Matchers",
+            description = "List of matchers that classify outgoing requests into this quota pool. The first pool whose matcher matches a request is used. A pool with no matchers acts as the default pool."
+        )
     )]
     pub matchers: Option<Vec<HttpRequestRegexMatcher>>,
     /// Remaining Header
     ///
     /// Optional response header carrying the remaining call count for this pool. When set, the pool's counter is reconciled against this header on every response, which corrects drift caused by sharing the token with other clients, by requests in flight concurrently, or by a sync running long enough for the initial quota status read to go stale. Without it the pool is only ever seeded from the quota status endpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Remaining Header",
-        description = "Optional response header carrying the remaining call count for this pool. When set, the pool's counter is reconciled against this header on every response, which corrects drift caused by sharing the token with other clients, by requests in flight concurrently, or by a sync running long enough for the initial quota status read to go stale. Without it the pool is only ever seeded from the quota status endpoint."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Remaining Header",
+            description = "Optional response header carrying the remaining call count for this pool. When set, the pool's counter is reconciled against this header on every response, which corrects drift caused by sharing the token with other clients, by requests in flight concurrently, or by a sync running long enough for the initial quota status read to go stale. Without it the pool is only ever seeded from the quota status endpoint."
+        )
     )]
     pub remaining_header: Option<String>,
     /// Reset Header
     ///
     /// Optional response header carrying the quota reset timestamp for this pool. Parsed with the same rules as `reset_path`, so epoch seconds and ISO 8601 both work. Used to tell a rolled-over quota window from the current one; a response proving the window has rolled over restores the pool to its limit. Most useful alongside `remaining_header`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Reset Header",
-        description = "Optional response header carrying the quota reset timestamp for this pool. Parsed with the same rules as `reset_path`, so epoch seconds and ISO 8601 both work. Used to tell a rolled-over quota window from the current one; a response proving the window has rolled over restores the pool to its limit. Most useful alongside `remaining_header`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Reset Header",
+            description = "Optional response header carrying the quota reset timestamp for this pool. Parsed with the same rules as `reset_path`, so epoch seconds and ISO 8601 both work. Used to tell a rolled-over quota window from the current one; a response proving the window has rolled over restores the pool to its limit. Most useful alongside `remaining_header`."
+        )
     )]
     pub reset_header: Option<String>,
     /// Limit Header
     ///
     /// Optional response header carrying the total call limit for this pool, used to keep the proactive throttling reserve accurate as the limit changes.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Limit Header",
-        description = "Optional response header carrying the total call limit for this pool, used to keep the proactive throttling reserve accurate as the limit changes."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Limit Header",
+            description = "Optional response header carrying the total call limit for this pool, used to keep the proactive throttling reserve accurate as the limit changes."
+        )
     )]
     pub limit_header: Option<String>,
     /// Exhaustion Status Codes
     ///
     /// Response status codes that mean this token's pool is spent. These have two effects. A response carrying one of them but no remaining count sets the pool to zero, so the next request rotates to another token instead of waiting out the reset window. They also mark which responses may report a zero for a quota window that has already elapsed, so a rate limit whose reset header trails the value being held still stops the token being used; a zero on any other response is treated as the last call of a finished window and ignored. Leaving this empty means such trailing rejections are ignored unless their reset is within the skew tolerance of the current window. Only list codes the API uses exclusively for rate limiting -- a code that also signals other failures would park a healthy token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Exhaustion Status Codes",
-        description = "Response status codes that mean this token's pool is spent. These have two effects. A response carrying one of them but no remaining count sets the pool to zero, so the next request rotates to another token instead of waiting out the reset window. They also mark which responses may report a zero for a quota window that has already elapsed, so a rate limit whose reset header trails the value being held still stops the token being used; a zero on any other response is treated as the last call of a finished window and ignored. Leaving this empty means such trailing rejections are ignored unless their reset is within the skew tolerance of the current window. Only list codes the API uses exclusively for rate limiting -- a code that also signals other failures would park a healthy token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Exhaustion Status Codes",
+            description = "Response status codes that mean this token's pool is spent. These have two effects. A response carrying one of them but no remaining count sets the pool to zero, so the next request rotates to another token instead of waiting out the reset window. They also mark which responses may report a zero for a quota window that has already elapsed, so a rate limit whose reset header trails the value being held still stops the token being used; a zero on any other response is treated as the last call of a finished window and ignored. Leaving this empty means such trailing rejections are ignored unless their reset is within the skew tolerance of the current window. Only list codes the API uses exclusively for rate limiting -- a code that also signals other failures would park a healthy token."
+        )
     )]
     pub exhaustion_status_codes: Option<Vec<i64>>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -1554,29 +1675,36 @@ impl FromNode for TokenQuota {
 /// Defines the streams to try reading when running a check operation.
 ///
 /// JSON: an object with `type: CheckStream`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CheckStream")]
-#[schemars(title = "Streams to Check", description = "Defines the streams to try reading when running a check operation.", transform = tagged_schema::<CheckStream>)]
+#[cfg_attr(feature = "schema", schemars(title = "Streams to Check", description = "Defines the streams to try reading when running a check operation.", transform = tagged_schema::<CheckStream>))]
 pub struct CheckStream {
     /// Stream Names
     ///
     /// Names of the streams to try reading from when running a check operation.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Stream Names",
-        description = "Names of the streams to try reading from when running a check operation."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Stream Names",
+            description = "Names of the streams to try reading from when running a check operation."
+        )
     )]
     pub stream_names: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub dynamic_streams_check_configs: Option<Vec<DynamicStreamCheckConfig>>,
     /// Config Overrides
     ///
     /// Values overlaid onto the connector config for the duration of the check operation only. Use this when a check must behave differently from a sync - for example a shorter rate limit wait budget, so that check fails fast with a clear message instead of sleeping until the quota resets. Keys should be fields declared in the connector's spec. Values are used as-is. They are not interpolated, a `$ref` inside them is not resolved, they replace a nested object rather than deep-merging into it, and they are applied after config migrations and transformations have run, so a field derived from an overridden field is not recomputed. Keys must be strings, and two combinations are rejected outright. Keys prefixed with `__airbyte` belong to the platform rather than to the connector's spec. And a manifest that declares a `refresh_token_updater` cannot use this field at all, because a token refresh during check emits the whole config it was handed as a CONNECTOR_CONFIG control message, which the platform persists - so a check-only override would become the connection's saved config and apply to every later sync.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Config Overrides",
-        description = "Values overlaid onto the connector config for the duration of the check operation only. Use this when a check must behave differently from a sync - for example a shorter rate limit wait budget, so that check fails fast with a clear message instead of sleeping until the quota resets. Keys should be fields declared in the connector's spec. Values are used as-is. They are not interpolated, a `$ref` inside them is not resolved, they replace a nested object rather than deep-merging into it, and they are applied after config migrations and transformations have run, so a field derived from an overridden field is not recomputed. Keys must be strings, and two combinations are rejected outright. Keys prefixed with `__airbyte` belong to the platform rather than to the connector's spec. And a manifest that declares a `refresh_token_updater` cannot use this field at all, because a token refresh during check emits the whole config it was handed as a CONNECTOR_CONFIG control message, which the platform persists - so a check-only override would become the connection's saved config and apply to every later sync."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Config Overrides",
+            description = "Values overlaid onto the connector config for the duration of the check operation only. Use this when a check must behave differently from a sync - for example a shorter rate limit wait budget, so that check fails fast with a clear message instead of sleeping until the quota resets. Keys should be fields declared in the connector's spec. Values are used as-is. They are not interpolated, a `$ref` inside them is not resolved, they replace a nested object rather than deep-merging into it, and they are applied after config migrations and transformations have run, so a field derived from an overridden field is not recomputed. Keys must be strings, and two combinations are rejected outright. Keys prefixed with `__airbyte` belong to the platform rather than to the connector's spec. And a manifest that declares a `refresh_token_updater` cannot use this field at all, because a token refresh during check emits the whole config it was handed as a CONNECTOR_CONFIG control message, which the platform persists - so a check-only override would become the connection's saved config and apply to every later sync."
+        )
     )]
     pub config_overrides: Option<Map<String, Value>>,
 }
@@ -1617,23 +1745,27 @@ impl FromNode for CheckStream {
 }
 
 /// JSON: an object with `type: DynamicStreamCheckConfig`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DynamicStreamCheckConfig")]
-#[schemars(title = "", description = "", transform = tagged_schema::<DynamicStreamCheckConfig>)]
+#[cfg_attr(feature = "schema", schemars(title = "", description = "", transform = tagged_schema::<DynamicStreamCheckConfig>))]
 pub struct DynamicStreamCheckConfig {
     /// Dynamic Stream Name
     ///
     /// The dynamic stream name.
-    #[schemars(
-        title = "Dynamic Stream Name",
-        description = "The dynamic stream name."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Dynamic Stream Name",
+            description = "The dynamic stream name."
+        )
     )]
     pub dynamic_stream_name: String,
     /// Stream Count
     ///
     /// The number of streams to attempt reading from during a check operation. If unset, all generated streams are checked. Must be a positive integer; if it exceeds the total number of available streams, all streams are checked.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Stream Count", description = "The number of streams to attempt reading from during a check operation. If unset, all generated streams are checked. Must be a positive integer; if it exceeds the total number of available streams, all streams are checked.", extend("minimum" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Stream Count", description = "The number of streams to attempt reading from during a check operation. If unset, all generated streams are checked. Must be a positive integer; if it exceeds the total number of available streams, all streams are checked.", extend("minimum" = 1)))]
     pub stream_count: Option<i64>,
 }
 
@@ -1671,16 +1803,20 @@ impl FromNode for DynamicStreamCheckConfig {
 /// (This component is experimental. Use at your own risk.) Defines the dynamic streams to try reading when running a check operation.
 ///
 /// JSON: an object with `type: CheckDynamicStream`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CheckDynamicStream")]
-#[schemars(title = "Dynamic Streams to Check", description = "(This component is experimental. Use at your own risk.) Defines the dynamic streams to try reading when running a check operation.", transform = tagged_schema::<CheckDynamicStream>)]
+#[cfg_attr(feature = "schema", schemars(title = "Dynamic Streams to Check", description = "(This component is experimental. Use at your own risk.) Defines the dynamic streams to try reading when running a check operation.", transform = tagged_schema::<CheckDynamicStream>))]
 pub struct CheckDynamicStream {
     /// Stream Count
     ///
     /// Numbers of the streams to try reading from when running a check operation.
-    #[schemars(
-        title = "Stream Count",
-        description = "Numbers of the streams to try reading from when running a check operation."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Stream Count",
+            description = "Numbers of the streams to try reading from when running a check operation."
+        )
     )]
     pub stream_count: i64,
     /// Use Check Availability
@@ -1689,15 +1825,18 @@ pub struct CheckDynamicStream {
     ///
     /// Default: `true`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Use Check Availability", description = "Enables stream check availability. This field is automatically set by the CDK.", extend("default" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Use Check Availability", description = "Enables stream check availability. This field is automatically set by the CDK.", extend("default" = true)))]
     pub use_check_availability: Option<bool>,
     /// Config Overrides
     ///
     /// Values overlaid onto the connector config for the duration of the check operation only. Use this when a check must behave differently from a sync - for example a shorter rate limit wait budget, so that check fails fast with a clear message instead of sleeping until the quota resets. Keys should be fields declared in the connector's spec. Values are used as-is. They are not interpolated, a `$ref` inside them is not resolved, they replace a nested object rather than deep-merging into it, and they are applied after config migrations and transformations have run, so a field derived from an overridden field is not recomputed. Keys must be strings, and two combinations are rejected outright. Keys prefixed with `__airbyte` belong to the platform rather than to the connector's spec. And a manifest that declares a `refresh_token_updater` cannot use this field at all, because a token refresh during check emits the whole config it was handed as a CONNECTOR_CONFIG control message, which the platform persists - so a check-only override would become the connection's saved config and apply to every later sync.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Config Overrides",
-        description = "Values overlaid onto the connector config for the duration of the check operation only. Use this when a check must behave differently from a sync - for example a shorter rate limit wait budget, so that check fails fast with a clear message instead of sleeping until the quota resets. Keys should be fields declared in the connector's spec. Values are used as-is. They are not interpolated, a `$ref` inside them is not resolved, they replace a nested object rather than deep-merging into it, and they are applied after config migrations and transformations have run, so a field derived from an overridden field is not recomputed. Keys must be strings, and two combinations are rejected outright. Keys prefixed with `__airbyte` belong to the platform rather than to the connector's spec. And a manifest that declares a `refresh_token_updater` cannot use this field at all, because a token refresh during check emits the whole config it was handed as a CONNECTOR_CONFIG control message, which the platform persists - so a check-only override would become the connection's saved config and apply to every later sync."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Config Overrides",
+            description = "Values overlaid onto the connector config for the duration of the check operation only. Use this when a check must behave differently from a sync - for example a shorter rate limit wait budget, so that check fails fast with a clear message instead of sleeping until the quota resets. Keys should be fields declared in the connector's spec. Values are used as-is. They are not interpolated, a `$ref` inside them is not resolved, they replace a nested object rather than deep-merging into it, and they are applied after config migrations and transformations have run, so a field derived from an overridden field is not recomputed. Keys must be strings, and two combinations are rejected outright. Keys prefixed with `__airbyte` belong to the platform rather than to the connector's spec. And a manifest that declares a `refresh_token_updater` cannot use this field at all, because a token refresh during check emits the whole config it was handed as a CONNECTOR_CONFIG control message, which the platform persists - so a check-only override would become the connection's saved config and apply to every later sync."
+        )
     )]
     pub config_overrides: Option<Map<String, Value>>,
 }
@@ -1742,20 +1881,24 @@ impl FromNode for CheckDynamicStream {
 /// Error handler that sequentially iterates over a list of error handlers.
 ///
 /// JSON: an object with `type: CompositeErrorHandler`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CompositeErrorHandler")]
-#[schemars(title = "Composite Error Handler", description = "Error handler that sequentially iterates over a list of error handlers.", transform = tagged_schema::<CompositeErrorHandler>)]
+#[cfg_attr(feature = "schema", schemars(title = "Composite Error Handler", description = "Error handler that sequentially iterates over a list of error handlers.", transform = tagged_schema::<CompositeErrorHandler>))]
 pub struct CompositeErrorHandler {
     /// Error Handlers
     ///
     /// List of error handlers to iterate on to determine how to handle a failed response.
-    #[schemars(
-        title = "Error Handlers",
-        description = "List of error handlers to iterate on to determine how to handle a failed response."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Error Handlers",
+            description = "List of error handlers to iterate on to determine how to handle a failed response."
+        )
     )]
     pub error_handlers: Vec<ErrorHandler>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -1791,9 +1934,10 @@ impl FromNode for CompositeErrorHandler {
 /// Used by `CompositeErrorHandler.error_handlers[]`, `HttpRequester.error_handler`.
 ///
 /// One of `CompositeErrorHandler`, `DefaultErrorHandler`, `CustomErrorHandler`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum ErrorHandler {
     CompositeErrorHandler(Box<CompositeErrorHandler>),
     DefaultErrorHandler(Box<DefaultErrorHandler>),
@@ -1844,29 +1988,36 @@ impl FromNode for ErrorHandler {
 /// Defines the amount of parallelization for the streams that are being synced. The factor of parallelization is how many partitions or streams are synced at the same time. For example, with a concurrency_level of 10, ten streams or partitions of data will processed at the same time. Note that a value of 1 could create deadlock if a stream has a very high number of partitions.
 ///
 /// JSON: an object with `type: ConcurrencyLevel`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConcurrencyLevel")]
-#[schemars(title = "Concurrency Level", description = "Defines the amount of parallelization for the streams that are being synced. The factor of parallelization is how many partitions or streams are synced at the same time. For example, with a concurrency_level of 10, ten streams or partitions of data will processed at the same time. Note that a value of 1 could create deadlock if a stream has a very high number of partitions.", transform = tagged_schema::<ConcurrencyLevel>)]
+#[cfg_attr(feature = "schema", schemars(title = "Concurrency Level", description = "Defines the amount of parallelization for the streams that are being synced. The factor of parallelization is how many partitions or streams are synced at the same time. For example, with a concurrency_level of 10, ten streams or partitions of data will processed at the same time. Note that a value of 1 could create deadlock if a stream has a very high number of partitions.", transform = tagged_schema::<ConcurrencyLevel>))]
 pub struct ConcurrencyLevel {
     /// Default Concurrency
     ///
     /// The amount of concurrency that will applied during a sync. This value can be hardcoded or user-defined in the config if different users have varying volume thresholds in the target API.
-    #[schemars(
-        title = "Default Concurrency",
-        description = "The amount of concurrency that will applied during a sync. This value can be hardcoded or user-defined in the config if different users have varying volume thresholds in the target API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Default Concurrency",
+            description = "The amount of concurrency that will applied during a sync. This value can be hardcoded or user-defined in the config if different users have varying volume thresholds in the target API."
+        )
     )]
     pub default_concurrency: IntegerOrString,
     /// Max Concurrency
     ///
     /// The maximum level of concurrency that will be used during a sync. This becomes a required field when the default_concurrency derives from the config, because it serves as a safeguard against a user-defined threshold that is too high.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Max Concurrency",
-        description = "The maximum level of concurrency that will be used during a sync. This becomes a required field when the default_concurrency derives from the config, because it serves as a safeguard against a user-defined threshold that is too high."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Max Concurrency",
+            description = "The maximum level of concurrency that will be used during a sync. This becomes a required field when the default_concurrency derives from the config, because it serves as a safeguard against a user-defined threshold that is too high."
+        )
     )]
     pub max_concurrency: Option<i64>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -1910,28 +2061,35 @@ impl FromNode for ConcurrencyLevel {
 /// Streams that are only available while performing a connector operation when the condition is met.
 ///
 /// JSON: an object with `type: ConditionalStreams`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConditionalStreams")]
-#[schemars(title = "Conditional Streams", description = "Streams that are only available while performing a connector operation when the condition is met.", transform = tagged_schema::<ConditionalStreams>)]
+#[cfg_attr(feature = "schema", schemars(title = "Conditional Streams", description = "Streams that are only available while performing a connector operation when the condition is met.", transform = tagged_schema::<ConditionalStreams>))]
 pub struct ConditionalStreams {
     /// Condition
     ///
     /// Condition that will be evaluated to determine if a set of streams should be available.
-    #[schemars(
-        title = "Condition",
-        description = "Condition that will be evaluated to determine if a set of streams should be available."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Condition",
+            description = "Condition that will be evaluated to determine if a set of streams should be available."
+        )
     )]
     pub condition: String,
     /// Streams
     ///
     /// Streams that will be used during an operation based on the condition.
-    #[schemars(
-        title = "Streams",
-        description = "Streams that will be used during an operation based on the condition."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Streams",
+            description = "Streams that will be used during an operation based on the condition."
+        )
     )]
     pub streams: Vec<DeclarativeStream>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -1970,23 +2128,24 @@ impl FromNode for ConditionalStreams {
 /// Backoff strategy with a constant backoff interval.
 ///
 /// JSON: an object with `type: ConstantBackoffStrategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConstantBackoffStrategy")]
-#[schemars(title = "Constant Backoff", description = "Backoff strategy with a constant backoff interval.", transform = tagged_schema::<ConstantBackoffStrategy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Constant Backoff", description = "Backoff strategy with a constant backoff interval.", transform = tagged_schema::<ConstantBackoffStrategy>))]
 pub struct ConstantBackoffStrategy {
     /// Backoff Time
     ///
     /// Backoff time in seconds.
-    #[schemars(title = "Backoff Time", description = "Backoff time in seconds.", extend("minimum" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Backoff Time", description = "Backoff time in seconds.", extend("minimum" = 0)))]
     pub backoff_time_in_seconds: NumberOrString,
     /// Jitter Range
     ///
     /// Optional additive jitter range in seconds. When set, the backoff time is uniformly distributed between backoff_time_in_seconds and backoff_time_in_seconds + (jitter_range_in_seconds * 2), so jitter only increases the base backoff.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Jitter Range", description = "Optional additive jitter range in seconds. When set, the backoff time is uniformly distributed between backoff_time_in_seconds and backoff_time_in_seconds + (jitter_range_in_seconds * 2), so jitter only increases the base backoff.", extend("minimum" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Jitter Range", description = "Optional additive jitter range in seconds. When set, the backoff time is uniformly distributed between backoff_time_in_seconds and backoff_time_in_seconds + (jitter_range_in_seconds * 2), so jitter only increases the base backoff.", extend("minimum" = 0)))]
     pub jitter_range_in_seconds: Option<f64>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2030,9 +2189,10 @@ impl FromNode for ConstantBackoffStrategy {
 /// Used by `ConstantBackoffStrategy.backoff_time_in_seconds`, `ExponentialBackoffStrategy.factor`, `WaitTimeFromHeader.max_waiting_time_in_seconds`, `WaitTimeFromResponse.max_waiting_time_in_seconds`, `WaitUntilTimeFromHeader.min_wait`, `WaitUntilTimeFromHeader.max_waiting_time_in_seconds`.
 ///
 /// One of `Number`, `String`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum NumberOrString {
     /// Number of seconds
     Number(f64),
@@ -2063,38 +2223,48 @@ impl FromNode for NumberOrString {
 /// Pagination strategy that evaluates an interpolated string to define the next page to fetch.
 ///
 /// JSON: an object with `type: CursorPagination`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CursorPagination")]
-#[schemars(title = "Cursor Pagination", description = "Pagination strategy that evaluates an interpolated string to define the next page to fetch.", transform = tagged_schema::<CursorPagination>)]
+#[cfg_attr(feature = "schema", schemars(title = "Cursor Pagination", description = "Pagination strategy that evaluates an interpolated string to define the next page to fetch.", transform = tagged_schema::<CursorPagination>))]
 pub struct CursorPagination {
     /// Cursor Value
     ///
     /// Value of the cursor defining the next page to fetch.
-    #[schemars(
-        title = "Cursor Value",
-        description = "Value of the cursor defining the next page to fetch."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Cursor Value",
+            description = "Value of the cursor defining the next page to fetch."
+        )
     )]
     pub cursor_value: String,
     /// Page Size
     ///
     /// The number of records to include in each pages.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Page Size",
-        description = "The number of records to include in each pages."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Page Size",
+            description = "The number of records to include in each pages."
+        )
     )]
     pub page_size: Option<IntegerOrString>,
     /// Stop Condition
     ///
     /// Template string evaluating when to stop paginating. Compare last_page_size against page_size rather than against a hardcoded number: page_size is the page size that was actually requested, so the condition stays correct when page_size_reduction shrinks it. It is only bound when this strategy declares page_size, and a condition that reads it without one is rejected, so add page_size alongside the condition. Testing the page for emptiness with last_page_size == 0 is equally safe and needs no page_size. A stream that enables page_size_reduction is rejected when its stop condition compares last_page_size against anything else, since a full page at a reduced size would then read as a short page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Stop Condition",
-        description = "Template string evaluating when to stop paginating. Compare last_page_size against page_size rather than against a hardcoded number: page_size is the page size that was actually requested, so the condition stays correct when page_size_reduction shrinks it. It is only bound when this strategy declares page_size, and a condition that reads it without one is rejected, so add page_size alongside the condition. Testing the page for emptiness with last_page_size == 0 is equally safe and needs no page_size. A stream that enables page_size_reduction is rejected when its stop condition compares last_page_size against anything else, since a full page at a reduced size would then read as a short page."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Stop Condition",
+            description = "Template string evaluating when to stop paginating. Compare last_page_size against page_size rather than against a hardcoded number: page_size is the page size that was actually requested, so the condition stays correct when page_size_reduction shrinks it. It is only bound when this strategy declares page_size, and a condition that reads it without one is rejected, so add page_size alongside the condition. Testing the page for emptiness with last_page_size == 0 is equally safe and needs no page_size. A stream that enables page_size_reduction is rejected when its stop condition compares last_page_size against anything else, since a full page at a reduced size would then read as a short page."
+        )
     )]
     pub stop_condition: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2140,20 +2310,24 @@ impl FromNode for CursorPagination {
 /// Authenticator component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomAuthenticator")]
-#[schemars(title = "Custom Authenticator", description = "Authenticator component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Authenticator", description = "Authenticator component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomAuthenticator>))]
 pub struct CustomAuthenticator {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom authentication strategy. Has to be a sub class of DeclarativeAuthenticator. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom authentication strategy. Has to be a sub class of DeclarativeAuthenticator. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom authentication strategy. Has to be a sub class of DeclarativeAuthenticator. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2191,20 +2365,24 @@ impl FromNode for CustomAuthenticator {
 /// Backoff strategy component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomBackoffStrategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomBackoffStrategy")]
-#[schemars(title = "Custom Backoff Strategy", description = "Backoff strategy component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomBackoffStrategy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Backoff Strategy", description = "Backoff strategy component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomBackoffStrategy>))]
 pub struct CustomBackoffStrategy {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom backoff strategy. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom backoff strategy. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom backoff strategy. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2242,20 +2420,24 @@ impl FromNode for CustomBackoffStrategy {
 /// Error handler component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomErrorHandler`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomErrorHandler")]
-#[schemars(title = "Custom Error Handler", description = "Error handler component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomErrorHandler>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Error Handler", description = "Error handler component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomErrorHandler>))]
 pub struct CustomErrorHandler {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom error handler. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom error handler. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom error handler. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2293,20 +2475,24 @@ impl FromNode for CustomErrorHandler {
 /// Pagination strategy component whose behavior is derived from a custom code implementation of the connector. One instance paginates every partition of the stream in several threads at once, so the next token must be derived from the method arguments, not from state kept on the instance.
 ///
 /// JSON: an object with `type: CustomPaginationStrategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomPaginationStrategy")]
-#[schemars(title = "Custom Pagination Strategy", description = "Pagination strategy component whose behavior is derived from a custom code implementation of the connector. One instance paginates every partition of the stream in several threads at once, so the next token must be derived from the method arguments, not from state kept on the instance.", transform = tagged_schema::<CustomPaginationStrategy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Pagination Strategy", description = "Pagination strategy component whose behavior is derived from a custom code implementation of the connector. One instance paginates every partition of the stream in several threads at once, so the next token must be derived from the method arguments, not from state kept on the instance.", transform = tagged_schema::<CustomPaginationStrategy>))]
 pub struct CustomPaginationStrategy {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom pagination strategy. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom pagination strategy. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom pagination strategy. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2344,20 +2530,24 @@ impl FromNode for CustomPaginationStrategy {
 /// Record extractor component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomRecordExtractor`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomRecordExtractor")]
-#[schemars(title = "Custom Record Extractor", description = "Record extractor component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomRecordExtractor>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Record Extractor", description = "Record extractor component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomRecordExtractor>))]
 pub struct CustomRecordExtractor {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom record extraction strategy. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom record extraction strategy. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom record extraction strategy. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2395,20 +2585,24 @@ impl FromNode for CustomRecordExtractor {
 /// Record filter component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomRecordFilter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomRecordFilter")]
-#[schemars(title = "Custom Record Filter", description = "Record filter component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomRecordFilter>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Record Filter", description = "Record filter component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomRecordFilter>))]
 pub struct CustomRecordFilter {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom record filter strategy. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom record filter strategy. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom record filter strategy. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2446,20 +2640,24 @@ impl FromNode for CustomRecordFilter {
 /// Requester component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomRequester`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomRequester")]
-#[schemars(title = "Custom Requester", description = "Requester component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomRequester>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Requester", description = "Requester component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomRequester>))]
 pub struct CustomRequester {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom requester strategy. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom requester strategy. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom requester strategy. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2497,20 +2695,24 @@ impl FromNode for CustomRequester {
 /// Retriever component whose behavior is derived from a custom code implementation of the connector. One instance reads every partition of the stream and its `read_records` runs in several threads at once, so per-read state must live in local variables, not on the instance.
 ///
 /// JSON: an object with `type: CustomRetriever`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomRetriever")]
-#[schemars(title = "Custom Retriever", description = "Retriever component whose behavior is derived from a custom code implementation of the connector. One instance reads every partition of the stream and its `read_records` runs in several threads at once, so per-read state must live in local variables, not on the instance.", transform = tagged_schema::<CustomRetriever>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Retriever", description = "Retriever component whose behavior is derived from a custom code implementation of the connector. One instance reads every partition of the stream and its `read_records` runs in several threads at once, so per-read state must live in local variables, not on the instance.", transform = tagged_schema::<CustomRetriever>))]
 pub struct CustomRetriever {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom retriever strategy. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom retriever strategy. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom retriever strategy. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2548,20 +2750,24 @@ impl FromNode for CustomRetriever {
 /// Partition router component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomPartitionRouter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomPartitionRouter")]
-#[schemars(title = "Custom Partition Router", description = "Partition router component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomPartitionRouter>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Partition Router", description = "Partition router component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomPartitionRouter>))]
 pub struct CustomPartitionRouter {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom partition router. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom partition router. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom partition router. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2599,20 +2805,24 @@ impl FromNode for CustomPartitionRouter {
 /// Schema Loader component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomSchemaLoader`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomSchemaLoader")]
-#[schemars(title = "Custom Schema Loader", description = "Schema Loader component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomSchemaLoader>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Schema Loader", description = "Schema Loader component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomSchemaLoader>))]
 pub struct CustomSchemaLoader {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom schema loader. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom schema loader. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom schema loader. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2650,20 +2860,24 @@ impl FromNode for CustomSchemaLoader {
 /// Schema normalization component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomSchemaNormalization`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomSchemaNormalization")]
-#[schemars(title = "Custom Schema Normalization", description = "Schema normalization component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomSchemaNormalization>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Schema Normalization", description = "Schema normalization component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomSchemaNormalization>))]
 pub struct CustomSchemaNormalization {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom normalization. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom normalization. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom normalization. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2701,20 +2915,24 @@ impl FromNode for CustomSchemaNormalization {
 /// Apply a custom transformation on the input state.
 ///
 /// JSON: an object with `type: CustomStateMigration`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomStateMigration")]
-#[schemars(title = "Custom State Migration", description = "Apply a custom transformation on the input state.", transform = tagged_schema::<CustomStateMigration>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom State Migration", description = "Apply a custom transformation on the input state.", transform = tagged_schema::<CustomStateMigration>))]
 pub struct CustomStateMigration {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom state migration. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom state migration. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom state migration. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2752,20 +2970,24 @@ impl FromNode for CustomStateMigration {
 /// Transformation component whose behavior is derived from a custom code implementation of the connector.
 ///
 /// JSON: an object with `type: CustomTransformation`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomTransformation")]
-#[schemars(title = "Custom Transformation", description = "Transformation component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomTransformation>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Transformation", description = "Transformation component whose behavior is derived from a custom code implementation of the connector.", transform = tagged_schema::<CustomTransformation>))]
 pub struct CustomTransformation {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom transformation. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom transformation. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom transformation. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2804,9 +3026,10 @@ impl FromNode for CustomTransformation {
 /// Example input state: { "13506132": { "last_changed": "2022-12-27T08:34:39+00:00" } Example output state: { "partition": {"id": "13506132"}, "cursor": {"last_changed": "2022-12-27T08:34:39+00:00"} }
 ///
 /// JSON: an object with `type: LegacyToPerPartitionStateMigration`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "LegacyToPerPartitionStateMigration")]
-#[schemars(title = "Legacy To Per-partition-state Migration", description = "Transforms the input state for per-partitioned streams from the legacy format to the low-code format. The cursor field and partition ID fields are automatically extracted from the stream's DatetimebasedCursor and SubstreamPartitionRouter.\nExample input state: { \"13506132\": { \"last_changed\": \"2022-12-27T08:34:39+00:00\" } Example output state: { \"partition\": {\"id\": \"13506132\"}, \"cursor\": {\"last_changed\": \"2022-12-27T08:34:39+00:00\"} }", transform = tagged_schema::<LegacyToPerPartitionStateMigration>)]
+#[cfg_attr(feature = "schema", schemars(title = "Legacy To Per-partition-state Migration", description = "Transforms the input state for per-partitioned streams from the legacy format to the low-code format. The cursor field and partition ID fields are automatically extracted from the stream's DatetimebasedCursor and SubstreamPartitionRouter.\nExample input state: { \"13506132\": { \"last_changed\": \"2022-12-27T08:34:39+00:00\" } Example output state: { \"partition\": {\"id\": \"13506132\"}, \"cursor\": {\"last_changed\": \"2022-12-27T08:34:39+00:00\"} }", transform = tagged_schema::<LegacyToPerPartitionStateMigration>))]
 pub struct LegacyToPerPartitionStateMigration {}
 
 impl Component for LegacyToPerPartitionStateMigration {
@@ -2835,47 +3058,60 @@ impl FromNode for LegacyToPerPartitionStateMigration {
 /// Cursor that allows for incremental sync according to a continuously increasing integer.
 ///
 /// JSON: an object with `type: IncrementingCountCursor`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "IncrementingCountCursor")]
-#[schemars(title = "Incrementing Count Cursor", description = "Cursor that allows for incremental sync according to a continuously increasing integer.", transform = tagged_schema::<IncrementingCountCursor>)]
+#[cfg_attr(feature = "schema", schemars(title = "Incrementing Count Cursor", description = "Cursor that allows for incremental sync according to a continuously increasing integer.", transform = tagged_schema::<IncrementingCountCursor>))]
 pub struct IncrementingCountCursor {
     /// Cursor Field
     ///
     /// The location of the value on a record that will be used as a bookmark during sync. To ensure no data loss, the API must return records in ascending order based on the cursor field. Nested fields are not supported, so the field must be at the top level of the record. You can use a combination of Add Field and Remove Field transformations to move the nested field to the top.
-    #[schemars(
-        title = "Cursor Field",
-        description = "The location of the value on a record that will be used as a bookmark during sync. To ensure no data loss, the API must return records in ascending order based on the cursor field. Nested fields are not supported, so the field must be at the top level of the record. You can use a combination of Add Field and Remove Field transformations to move the nested field to the top."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Cursor Field",
+            description = "The location of the value on a record that will be used as a bookmark during sync. To ensure no data loss, the API must return records in ascending order based on the cursor field. Nested fields are not supported, so the field must be at the top level of the record. You can use a combination of Add Field and Remove Field transformations to move the nested field to the top."
+        )
     )]
     pub cursor_field: String,
     /// Allow Catalog Defined Cursor Field
     ///
     /// Whether the cursor allows users to override the default cursor_field when configuring their connection. The user defined cursor field will be specified from within the configured catalog.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Allow Catalog Defined Cursor Field",
-        description = "Whether the cursor allows users to override the default cursor_field when configuring their connection. The user defined cursor field will be specified from within the configured catalog."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Allow Catalog Defined Cursor Field",
+            description = "Whether the cursor allows users to override the default cursor_field when configuring their connection. The user defined cursor field will be specified from within the configured catalog."
+        )
     )]
     pub allow_catalog_defined_cursor_field: Option<bool>,
     /// Start Value
     ///
     /// The value that determines the earliest record that should be synced.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Start Value",
-        description = "The value that determines the earliest record that should be synced."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Start Value",
+            description = "The value that determines the earliest record that should be synced."
+        )
     )]
     pub start_value: Option<IntegerOrString>,
     /// Inject Start Value Into Outgoing HTTP Request
     ///
     /// Optionally configures how the start value will be sent in requests to the source API.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Inject Start Value Into Outgoing HTTP Request",
-        description = "Optionally configures how the start value will be sent in requests to the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject Start Value Into Outgoing HTTP Request",
+            description = "Optionally configures how the start value will be sent in requests to the source API."
+        )
     )]
     pub start_value_option: Option<RequestOption>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -2924,34 +3160,44 @@ impl FromNode for IncrementingCountCursor {
 /// Cursor to provide incremental capabilities over datetime.
 ///
 /// JSON: an object with `type: DatetimeBasedCursor`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DatetimeBasedCursor")]
-#[schemars(title = "Datetime Based Cursor", description = "Cursor to provide incremental capabilities over datetime.", transform = tagged_schema::<DatetimeBasedCursor>)]
+#[cfg_attr(feature = "schema", schemars(title = "Datetime Based Cursor", description = "Cursor to provide incremental capabilities over datetime.", transform = tagged_schema::<DatetimeBasedCursor>))]
 pub struct DatetimeBasedCursor {
     /// Date Range Clamping
     ///
     /// This option is used to adjust the upper and lower boundaries of each datetime window to beginning and end of the provided target period (day, week, month)
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Date Range Clamping",
-        description = "This option is used to adjust the upper and lower boundaries of each datetime window to beginning and end of the provided target period (day, week, month)"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Date Range Clamping",
+            description = "This option is used to adjust the upper and lower boundaries of each datetime window to beginning and end of the provided target period (day, week, month)"
+        )
     )]
     pub clamping: Option<Clamping>,
     /// Cursor Field
     ///
     /// The location of the value on a record that will be used as a bookmark during sync. To ensure no data loss, the API must return records in ascending order based on the cursor field. Nested fields are not supported, so the field must be at the top level of the record. You can use a combination of Add Field and Remove Field transformations to move the nested field to the top.
-    #[schemars(
-        title = "Cursor Field",
-        description = "The location of the value on a record that will be used as a bookmark during sync. To ensure no data loss, the API must return records in ascending order based on the cursor field. Nested fields are not supported, so the field must be at the top level of the record. You can use a combination of Add Field and Remove Field transformations to move the nested field to the top."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Cursor Field",
+            description = "The location of the value on a record that will be used as a bookmark during sync. To ensure no data loss, the API must return records in ascending order based on the cursor field. Nested fields are not supported, so the field must be at the top level of the record. You can use a combination of Add Field and Remove Field transformations to move the nested field to the top."
+        )
     )]
     pub cursor_field: String,
     /// Allow Catalog Defined Cursor Field
     ///
     /// Whether the cursor allows users to override the default cursor_field when configuring their connection. The user defined cursor field will be specified from within the configured catalog.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Allow Catalog Defined Cursor Field",
-        description = "Whether the cursor allows users to override the default cursor_field when configuring their connection. The user defined cursor field will be specified from within the configured catalog."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Allow Catalog Defined Cursor Field",
+            description = "Whether the cursor allows users to override the default cursor_field when configuring their connection. The user defined cursor field will be specified from within the configured catalog."
+        )
     )]
     pub allow_catalog_defined_cursor_field: Option<bool>,
     /// Cursor Datetime Formats
@@ -2989,44 +3235,59 @@ pub struct DatetimeBasedCursor {
     ///
     /// Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the \[Python documentation\](<https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes>).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Cursor Datetime Formats",
-        description = "The possible formats for the cursor field, in order of preference. The first format that matches the cursor field value will be used to parse it. If not provided, the Outgoing Datetime Format will be used.\nUse placeholders starting with \"%\" to describe the format the API is using. The following placeholders are available:\n  * **%s**: Epoch unix timestamp - `1686218963`\n  * **%s_as_float**: Epoch unix timestamp in seconds as float with microsecond precision - `1686218963.123456`\n  * **%ms**: Epoch unix timestamp - `1686218963123`\n  * **%a**: Weekday (abbreviated) - `Sun`\n  * **%A**: Weekday (full) - `Sunday`\n  * **%w**: Weekday (decimal) - `0` (Sunday), `6` (Saturday)\n  * **%d**: Day of the month (zero-padded) - `01`, `02`, ..., `31`\n  * **%b**: Month (abbreviated) - `Jan`\n  * **%B**: Month (full) - `January`\n  * **%m**: Month (zero-padded) - `01`, `02`, ..., `12`\n  * **%y**: Year (without century, zero-padded) - `00`, `01`, ..., `99`\n  * **%Y**: Year (with century) - `0001`, `0002`, ..., `9999`\n  * **%H**: Hour (24-hour, zero-padded) - `00`, `01`, ..., `23`\n  * **%I**: Hour (12-hour, zero-padded) - `01`, `02`, ..., `12`\n  * **%p**: AM/PM indicator\n  * **%M**: Minute (zero-padded) - `00`, `01`, ..., `59`\n  * **%S**: Second (zero-padded) - `00`, `01`, ..., `59`\n  * **%f**: Microsecond (zero-padded to 6 digits) - `000000`, `000001`, ..., `999999`\n  * **%_ms**: Millisecond (zero-padded to 3 digits) - `000`, `001`, ..., `999`\n  * **%z**: UTC offset - `(empty)`, `+0000`, `-04:00`\n  * **%Z**: Time zone name - `(empty)`, `UTC`, `GMT`\n  * **%j**: Day of the year (zero-padded) - `001`, `002`, ..., `366`\n  * **%U**: Week number of the year (Sunday as first day) - `00`, `01`, ..., `53`\n  * **%W**: Week number of the year (Monday as first day) - `00`, `01`, ..., `53`\n  * **%c**: Date and time representation - `Tue Aug 16 21:30:00 1988`\n  * **%x**: Date representation - `08/16/1988`\n  * **%X**: Time representation - `21:30:00`\n  * **%%**: Literal '%' character\n\n  Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the [Python documentation](https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes)."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Cursor Datetime Formats",
+            description = "The possible formats for the cursor field, in order of preference. The first format that matches the cursor field value will be used to parse it. If not provided, the Outgoing Datetime Format will be used.\nUse placeholders starting with \"%\" to describe the format the API is using. The following placeholders are available:\n  * **%s**: Epoch unix timestamp - `1686218963`\n  * **%s_as_float**: Epoch unix timestamp in seconds as float with microsecond precision - `1686218963.123456`\n  * **%ms**: Epoch unix timestamp - `1686218963123`\n  * **%a**: Weekday (abbreviated) - `Sun`\n  * **%A**: Weekday (full) - `Sunday`\n  * **%w**: Weekday (decimal) - `0` (Sunday), `6` (Saturday)\n  * **%d**: Day of the month (zero-padded) - `01`, `02`, ..., `31`\n  * **%b**: Month (abbreviated) - `Jan`\n  * **%B**: Month (full) - `January`\n  * **%m**: Month (zero-padded) - `01`, `02`, ..., `12`\n  * **%y**: Year (without century, zero-padded) - `00`, `01`, ..., `99`\n  * **%Y**: Year (with century) - `0001`, `0002`, ..., `9999`\n  * **%H**: Hour (24-hour, zero-padded) - `00`, `01`, ..., `23`\n  * **%I**: Hour (12-hour, zero-padded) - `01`, `02`, ..., `12`\n  * **%p**: AM/PM indicator\n  * **%M**: Minute (zero-padded) - `00`, `01`, ..., `59`\n  * **%S**: Second (zero-padded) - `00`, `01`, ..., `59`\n  * **%f**: Microsecond (zero-padded to 6 digits) - `000000`, `000001`, ..., `999999`\n  * **%_ms**: Millisecond (zero-padded to 3 digits) - `000`, `001`, ..., `999`\n  * **%z**: UTC offset - `(empty)`, `+0000`, `-04:00`\n  * **%Z**: Time zone name - `(empty)`, `UTC`, `GMT`\n  * **%j**: Day of the year (zero-padded) - `001`, `002`, ..., `366`\n  * **%U**: Week number of the year (Sunday as first day) - `00`, `01`, ..., `53`\n  * **%W**: Week number of the year (Monday as first day) - `00`, `01`, ..., `53`\n  * **%c**: Date and time representation - `Tue Aug 16 21:30:00 1988`\n  * **%x**: Date representation - `08/16/1988`\n  * **%X**: Time representation - `21:30:00`\n  * **%%**: Literal '%' character\n\n  Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the [Python documentation](https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes)."
+        )
     )]
     pub cursor_datetime_formats: Option<Vec<String>>,
     /// Start Datetime
     ///
     /// The datetime that determines the earliest record that should be synced.
-    #[schemars(
-        title = "Start Datetime",
-        description = "The datetime that determines the earliest record that should be synced."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Start Datetime",
+            description = "The datetime that determines the earliest record that should be synced."
+        )
     )]
     pub start_datetime: MinMaxDatetimeOrString,
     /// Inject Start Time Into Outgoing HTTP Request
     ///
     /// Optionally configures how the start datetime will be sent in requests to the source API.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Inject Start Time Into Outgoing HTTP Request",
-        description = "Optionally configures how the start datetime will be sent in requests to the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject Start Time Into Outgoing HTTP Request",
+            description = "Optionally configures how the start datetime will be sent in requests to the source API."
+        )
     )]
     pub start_time_option: Option<RequestOption>,
     /// End Datetime
     ///
     /// The datetime that determines the last record that should be synced. If not provided, `{{ now_utc() }}` will be used.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "End Datetime",
-        description = "The datetime that determines the last record that should be synced. If not provided, `{{ now_utc() }}` will be used."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "End Datetime",
+            description = "The datetime that determines the last record that should be synced. If not provided, `{{ now_utc() }}` will be used."
+        )
     )]
     pub end_datetime: Option<MinMaxDatetimeOrString>,
     /// Inject End Time Into Outgoing HTTP Request
     ///
     /// Optionally configures how the end datetime will be sent in requests to the source API.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Inject End Time Into Outgoing HTTP Request",
-        description = "Optionally configures how the end datetime will be sent in requests to the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject End Time Into Outgoing HTTP Request",
+            description = "Optionally configures how the end datetime will be sent in requests to the source API."
+        )
     )]
     pub end_time_option: Option<RequestOption>,
     /// Outgoing Datetime Format
@@ -3062,9 +3323,12 @@ pub struct DatetimeBasedCursor {
     /// * **%%**: Literal '%' character
     ///
     /// Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the \[Python documentation\](<https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes>).
-    #[schemars(
-        title = "Outgoing Datetime Format",
-        description = "The datetime format used to format the datetime values that are sent in outgoing requests to the API. Use placeholders starting with \"%\" to describe the format the API is using. The following placeholders are available:\n  * **%s**: Epoch unix timestamp - `1686218963`\n  * **%s_as_float**: Epoch unix timestamp in seconds as float with microsecond precision - `1686218963.123456`\n  * **%ms**: Epoch unix timestamp (milliseconds) - `1686218963123`\n  * **%a**: Weekday (abbreviated) - `Sun`\n  * **%A**: Weekday (full) - `Sunday`\n  * **%w**: Weekday (decimal) - `0` (Sunday), `6` (Saturday)\n  * **%d**: Day of the month (zero-padded) - `01`, `02`, ..., `31`\n  * **%b**: Month (abbreviated) - `Jan`\n  * **%B**: Month (full) - `January`\n  * **%m**: Month (zero-padded) - `01`, `02`, ..., `12`\n  * **%y**: Year (without century, zero-padded) - `00`, `01`, ..., `99`\n  * **%Y**: Year (with century) - `0001`, `0002`, ..., `9999`\n  * **%H**: Hour (24-hour, zero-padded) - `00`, `01`, ..., `23`\n  * **%I**: Hour (12-hour, zero-padded) - `01`, `02`, ..., `12`\n  * **%p**: AM/PM indicator\n  * **%M**: Minute (zero-padded) - `00`, `01`, ..., `59`\n  * **%S**: Second (zero-padded) - `00`, `01`, ..., `59`\n  * **%f**: Microsecond (zero-padded to 6 digits) - `000000`\n  * **%_ms**: Millisecond (zero-padded to 3 digits) - `000`\n  * **%z**: UTC offset - `(empty)`, `+0000`, `-04:00`\n  * **%Z**: Time zone name - `(empty)`, `UTC`, `GMT`\n  * **%j**: Day of the year (zero-padded) - `001`, `002`, ..., `366`\n  * **%U**: Week number of the year (starting Sunday) - `00`, ..., `53`\n  * **%W**: Week number of the year (starting Monday) - `00`, ..., `53`\n  * **%c**: Date and time - `Tue Aug 16 21:30:00 1988`\n  * **%x**: Date standard format - `08/16/1988`\n  * **%X**: Time standard format - `21:30:00`\n  * **%%**: Literal '%' character\n\n  Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the [Python documentation](https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes)."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Outgoing Datetime Format",
+            description = "The datetime format used to format the datetime values that are sent in outgoing requests to the API. Use placeholders starting with \"%\" to describe the format the API is using. The following placeholders are available:\n  * **%s**: Epoch unix timestamp - `1686218963`\n  * **%s_as_float**: Epoch unix timestamp in seconds as float with microsecond precision - `1686218963.123456`\n  * **%ms**: Epoch unix timestamp (milliseconds) - `1686218963123`\n  * **%a**: Weekday (abbreviated) - `Sun`\n  * **%A**: Weekday (full) - `Sunday`\n  * **%w**: Weekday (decimal) - `0` (Sunday), `6` (Saturday)\n  * **%d**: Day of the month (zero-padded) - `01`, `02`, ..., `31`\n  * **%b**: Month (abbreviated) - `Jan`\n  * **%B**: Month (full) - `January`\n  * **%m**: Month (zero-padded) - `01`, `02`, ..., `12`\n  * **%y**: Year (without century, zero-padded) - `00`, `01`, ..., `99`\n  * **%Y**: Year (with century) - `0001`, `0002`, ..., `9999`\n  * **%H**: Hour (24-hour, zero-padded) - `00`, `01`, ..., `23`\n  * **%I**: Hour (12-hour, zero-padded) - `01`, `02`, ..., `12`\n  * **%p**: AM/PM indicator\n  * **%M**: Minute (zero-padded) - `00`, `01`, ..., `59`\n  * **%S**: Second (zero-padded) - `00`, `01`, ..., `59`\n  * **%f**: Microsecond (zero-padded to 6 digits) - `000000`\n  * **%_ms**: Millisecond (zero-padded to 3 digits) - `000`\n  * **%z**: UTC offset - `(empty)`, `+0000`, `-04:00`\n  * **%Z**: Time zone name - `(empty)`, `UTC`, `GMT`\n  * **%j**: Day of the year (zero-padded) - `001`, `002`, ..., `366`\n  * **%U**: Week number of the year (starting Sunday) - `00`, ..., `53`\n  * **%W**: Week number of the year (starting Monday) - `00`, ..., `53`\n  * **%c**: Date and time - `Tue Aug 16 21:30:00 1988`\n  * **%x**: Date standard format - `08/16/1988`\n  * **%X**: Time standard format - `21:30:00`\n  * **%%**: Literal '%' character\n\n  Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the [Python documentation](https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes)."
+        )
     )]
     pub datetime_format: String,
     /// Cursor Granularity
@@ -3078,27 +3342,36 @@ pub struct DatetimeBasedCursor {
     /// * **PT1H**: 1 hour
     /// * **P1D**: 1 day
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Cursor Granularity",
-        description = "Smallest increment the datetime_format has (ISO 8601 duration) that is used to ensure the start of a slice does not overlap with the end of the previous one, e.g. for %Y-%m-%d the granularity should\nbe P1D, for %Y-%m-%dT%H:%M:%SZ the granularity should be PT1S. Given this field is provided, `step` needs to be provided as well.\n  * **PT0.000001S**: 1 microsecond\n  * **PT0.001S**: 1 millisecond\n  * **PT1S**: 1 second\n  * **PT1M**: 1 minute\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Cursor Granularity",
+            description = "Smallest increment the datetime_format has (ISO 8601 duration) that is used to ensure the start of a slice does not overlap with the end of the previous one, e.g. for %Y-%m-%d the granularity should\nbe P1D, for %Y-%m-%dT%H:%M:%SZ the granularity should be PT1S. Given this field is provided, `step` needs to be provided as well.\n  * **PT0.000001S**: 1 microsecond\n  * **PT0.001S**: 1 millisecond\n  * **PT1S**: 1 second\n  * **PT1M**: 1 minute\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day"
+        )
     )]
     pub cursor_granularity: Option<String>,
     /// Data Feed API
     ///
     /// A data feed API is an API that does not allow filtering and paginates the content from the most recent to the least recent. Given this, the CDK needs to know when to stop paginating and this field will generate a stop condition for pagination. The last page fetched still holds records that fall outside the cursor window, and those are filtered out as well, so Client-side Incremental Filtering does not need to be enabled alongside this field. Records are kept when their cursor value is within the window that starts at the previous sync's cursor value minus the lookback window, if one is set (never before the start date), and ends at the end date, defaulting to the current time, so records dated in the future are filtered out too.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Data Feed API",
-        description = "A data feed API is an API that does not allow filtering and paginates the content from the most recent to the least recent. Given this, the CDK needs to know when to stop paginating and this field will generate a stop condition for pagination. The last page fetched still holds records that fall outside the cursor window, and those are filtered out as well, so Client-side Incremental Filtering does not need to be enabled alongside this field. Records are kept when their cursor value is within the window that starts at the previous sync's cursor value minus the lookback window, if one is set (never before the start date), and ends at the end date, defaulting to the current time, so records dated in the future are filtered out too."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Data Feed API",
+            description = "A data feed API is an API that does not allow filtering and paginates the content from the most recent to the least recent. Given this, the CDK needs to know when to stop paginating and this field will generate a stop condition for pagination. The last page fetched still holds records that fall outside the cursor window, and those are filtered out as well, so Client-side Incremental Filtering does not need to be enabled alongside this field. Records are kept when their cursor value is within the window that starts at the previous sync's cursor value minus the lookback window, if one is set (never before the start date), and ends at the end date, defaulting to the current time, so records dated in the future are filtered out too."
+        )
     )]
     pub is_data_feed: Option<bool>,
     /// Client-side Incremental Filtering
     ///
     /// Set to True if the target API endpoint does not take cursor values to filter records and returns all records anyway. This will cause the connector to filter out records locally, keeping only the ones whose cursor value falls within the window that starts at the previous sync's cursor value minus the lookback window, if one is set (never before the start date), and ends at the end date, defaulting to the current time. This means that all records would be read from the API, but only the records within that window will be emitted to the destination. This is not needed when Data Feed API is enabled, as a data feed already filters on the same window.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Client-side Incremental Filtering",
-        description = "Set to True if the target API endpoint does not take cursor values to filter records and returns all records anyway. This will cause the connector to filter out records locally, keeping only the ones whose cursor value falls within the window that starts at the previous sync's cursor value minus the lookback window, if one is set (never before the start date), and ends at the end date, defaulting to the current time. This means that all records would be read from the API, but only the records within that window will be emitted to the destination. This is not needed when Data Feed API is enabled, as a data feed already filters on the same window."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Client-side Incremental Filtering",
+            description = "Set to True if the target API endpoint does not take cursor values to filter records and returns all records anyway. This will cause the connector to filter out records locally, keeping only the ones whose cursor value falls within the window that starts at the previous sync's cursor value minus the lookback window, if one is set (never before the start date), and ends at the end date, defaulting to the current time. This means that all records would be read from the API, but only the records within that window will be emitted to the destination. This is not needed when Data Feed API is enabled, as a data feed already filters on the same window."
+        )
     )]
     pub is_client_side_incremental: Option<bool>,
     /// Strict Start-End Time Comparison
@@ -3107,7 +3380,7 @@ pub struct DatetimeBasedCursor {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Strict Start-End Time Comparison", description = "Set to True if the target API does not accept queries where the start time equal the end time. This will cause those requests to be skipped.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Strict Start-End Time Comparison", description = "Set to True if the target API does not accept queries where the start time equal the end time. This will cause those requests to be skipped.", extend("default" = false)))]
     pub is_compare_strictly: Option<bool>,
     /// Global Substream Cursor
     ///
@@ -3115,7 +3388,7 @@ pub struct DatetimeBasedCursor {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Global Substream Cursor", description = "Setting to True causes the connector to store the cursor as one value, instead of per-partition. This setting optimizes performance when the parent stream has thousands of partitions. Notably, the substream state is updated only at the end of the sync, which helps prevent data loss in case of a sync failure. See more info in the [docs](https://docs.airbyte.com/connector-development/config-based/understanding-the-yaml-file/incremental-syncs).", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Global Substream Cursor", description = "Setting to True causes the connector to store the cursor as one value, instead of per-partition. This setting optimizes performance when the parent stream has thousands of partitions. Notably, the substream state is updated only at the end of the sync, which helps prevent data loss in case of a sync failure. See more info in the [docs](https://docs.airbyte.com/connector-development/config-based/understanding-the-yaml-file/incremental-syncs).", extend("default" = false)))]
     pub global_substream_cursor: Option<bool>,
     /// Lookback Window
     ///
@@ -3126,27 +3399,36 @@ pub struct DatetimeBasedCursor {
     /// * **P1M**: 1 month
     /// * **P1Y**: 1 year
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Lookback Window",
-        description = "Time interval (ISO8601 duration) before the start_datetime to read data for, e.g. P1M for looking back one month.\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day\n  * **P1W**: 1 week\n  * **P1M**: 1 month\n  * **P1Y**: 1 year"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Lookback Window",
+            description = "Time interval (ISO8601 duration) before the start_datetime to read data for, e.g. P1M for looking back one month.\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day\n  * **P1W**: 1 week\n  * **P1M**: 1 month\n  * **P1Y**: 1 year"
+        )
     )]
     pub lookback_window: Option<String>,
     /// Partition Field End
     ///
     /// Name of the partition start time field.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Partition Field End",
-        description = "Name of the partition start time field."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Partition Field End",
+            description = "Name of the partition start time field."
+        )
     )]
     pub partition_field_end: Option<String>,
     /// Partition Field Start
     ///
     /// Name of the partition end time field.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Partition Field Start",
-        description = "Name of the partition end time field."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Partition Field Start",
+            description = "Name of the partition end time field."
+        )
     )]
     pub partition_field_start: Option<String>,
     /// Step
@@ -3158,13 +3440,16 @@ pub struct DatetimeBasedCursor {
     /// * **P1M**: 1 month
     /// * **P1Y**: 1 year
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Step",
-        description = "The size of the time window (ISO8601 duration). Given this field is provided, `cursor_granularity` needs to be provided as well.\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day\n  * **P1W**: 1 week\n  * **P1M**: 1 month\n  * **P1Y**: 1 year"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Step",
+            description = "The size of the time window (ISO8601 duration). Given this field is provided, `cursor_granularity` needs to be provided as well.\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day\n  * **P1W**: 1 week\n  * **P1M**: 1 month\n  * **P1Y**: 1 year"
+        )
     )]
     pub step: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -3239,22 +3524,29 @@ impl FromNode for DatetimeBasedCursor {
 /// Date Range Clamping
 ///
 /// This option is used to adjust the upper and lower boundaries of each datetime window to beginning and end of the provided target period (day, week, month)
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Date Range Clamping",
-    description = "This option is used to adjust the upper and lower boundaries of each datetime window to beginning and end of the provided target period (day, week, month)"
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Date Range Clamping",
+        description = "This option is used to adjust the upper and lower boundaries of each datetime window to beginning and end of the provided target period (day, week, month)"
+    )
 )]
 pub struct Clamping {
     /// Target
     ///
     /// The period of time that datetime windows will be clamped by
-    #[schemars(
-        title = "Target",
-        description = "The period of time that datetime windows will be clamped by"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Target",
+            description = "The period of time that datetime windows will be clamped by"
+        )
     )]
     pub target: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub target_details: Option<Map<String, Value>>,
 }
 
@@ -3279,9 +3571,10 @@ impl FromNode for Clamping {
 /// Used by `DatetimeBasedCursor.start_datetime`, `DatetimeBasedCursor.end_datetime`.
 ///
 /// One of `MinMaxDatetime`, `String`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum MinMaxDatetimeOrString {
     MinMaxDatetime(Box<MinMaxDatetime>),
     /// Interpolated Value
@@ -3319,16 +3612,20 @@ impl FromNode for MinMaxDatetimeOrString {
 /// Authenticator for requests using JWT authentication flow.
 ///
 /// JSON: an object with `type: JwtAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "JwtAuthenticator")]
-#[schemars(title = "JWT Authenticator", description = "Authenticator for requests using JWT authentication flow.", transform = tagged_schema::<JwtAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "JWT Authenticator", description = "Authenticator for requests using JWT authentication flow.", transform = tagged_schema::<JwtAuthenticator>))]
 pub struct JwtAuthenticator {
     /// Secret Key
     ///
     /// Secret used to sign the JSON web token.
-    #[schemars(
-        title = "Secret Key",
-        description = "Secret used to sign the JSON web token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Secret Key",
+            description = "Secret used to sign the JSON web token."
+        )
     )]
     pub secret_key: String,
     /// Base64-encode Secret Key
@@ -3337,14 +3634,17 @@ pub struct JwtAuthenticator {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Base64-encode Secret Key", description = "When set to true, the secret key will be base64 encoded prior to being encoded as part of the JWT. Only set to \"true\" when required by the API.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Base64-encode Secret Key", description = "When set to true, the secret key will be base64 encoded prior to being encoded as part of the JWT. Only set to \"true\" when required by the API.", extend("default" = false)))]
     pub base64_encode_secret_key: Option<bool>,
     /// Algorithm
     ///
     /// Algorithm used to sign the JSON web token.
-    #[schemars(
-        title = "Algorithm",
-        description = "Algorithm used to sign the JSON web token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Algorithm",
+            description = "Algorithm used to sign the JSON web token."
+        )
     )]
     pub algorithm: JwtAlgorithm,
     /// Token Duration
@@ -3353,73 +3653,94 @@ pub struct JwtAuthenticator {
     ///
     /// Default: `1200`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Token Duration", description = "The amount of time in seconds a JWT token can be valid after being issued.", extend("default" = 1200))]
+    #[cfg_attr(feature = "schema", schemars(title = "Token Duration", description = "The amount of time in seconds a JWT token can be valid after being issued.", extend("default" = 1200)))]
     pub token_duration: Option<i64>,
     /// Header Prefix
     ///
     /// The prefix to be used within the Authentication header.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Header Prefix",
-        description = "The prefix to be used within the Authentication header."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Header Prefix",
+            description = "The prefix to be used within the Authentication header."
+        )
     )]
     pub header_prefix: Option<String>,
     /// JWT Headers
     ///
     /// JWT headers used when signing JSON web token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "JWT Headers",
-        description = "JWT headers used when signing JSON web token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "JWT Headers",
+            description = "JWT headers used when signing JSON web token."
+        )
     )]
     pub jwt_headers: Option<JwtHeaders>,
     /// Additional JWT Headers
     ///
     /// Additional headers to be included with the JWT headers object.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Additional JWT Headers",
-        description = "Additional headers to be included with the JWT headers object."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Additional JWT Headers",
+            description = "Additional headers to be included with the JWT headers object."
+        )
     )]
     pub additional_jwt_headers: Option<Map<String, Value>>,
     /// JWT Payload
     ///
     /// JWT Payload used when signing JSON web token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "JWT Payload",
-        description = "JWT Payload used when signing JSON web token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "JWT Payload",
+            description = "JWT Payload used when signing JSON web token."
+        )
     )]
     pub jwt_payload: Option<JwtPayload>,
     /// Additional JWT Payload Properties
     ///
     /// Additional properties to be added to the JWT payload.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Additional JWT Payload Properties",
-        description = "Additional properties to be added to the JWT payload."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Additional JWT Payload Properties",
+            description = "Additional properties to be added to the JWT payload."
+        )
     )]
     pub additional_jwt_payload: Option<Map<String, Value>>,
     /// Passphrase
     ///
     /// A passphrase/password used to encrypt the private key. Only provide a passphrase if required by the API for JWT authentication. The API will typically provide the passphrase when generating the public/private key pair.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Passphrase",
-        description = "A passphrase/password used to encrypt the private key. Only provide a passphrase if required by the API for JWT authentication. The API will typically provide the passphrase when generating the public/private key pair."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Passphrase",
+            description = "A passphrase/password used to encrypt the private key. Only provide a passphrase if required by the API for JWT authentication. The API will typically provide the passphrase when generating the public/private key pair."
+        )
     )]
     pub passphrase: Option<String>,
     /// Request Option
     ///
     /// A request option describing where the signed JWT token that is generated should be injected into the outbound API request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Request Option",
-        description = "A request option describing where the signed JWT token that is generated should be injected into the outbound API request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Request Option",
+            description = "A request option describing where the signed JWT token that is generated should be injected into the outbound API request."
+        )
     )]
     pub request_option: Option<RequestOption>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -3479,10 +3800,14 @@ impl FromNode for JwtAuthenticator {
 /// Algorithm
 ///
 /// Algorithm used to sign the JSON web token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(
-    title = "Algorithm",
-    description = "Algorithm used to sign the JSON web token."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Algorithm",
+        description = "Algorithm used to sign the JSON web token."
+    )
 )]
 pub enum JwtAlgorithm {
     /// `HS256`
@@ -3590,20 +3915,27 @@ impl FromNode for JwtAlgorithm {
 /// JWT Headers
 ///
 /// JWT headers used when signing JSON web token.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(
-    title = "JWT Headers",
-    description = "JWT headers used when signing JSON web token."
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "JWT Headers",
+        description = "JWT headers used when signing JSON web token."
+    )
 )]
 pub struct JwtHeaders {
     /// Key Identifier
     ///
     /// Private key ID for user account.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Key Identifier",
-        description = "Private key ID for user account."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Key Identifier",
+            description = "Private key ID for user account."
+        )
     )]
     pub kid: Option<String>,
     /// Type
@@ -3612,13 +3944,16 @@ pub struct JwtHeaders {
     ///
     /// Default: `"JWT"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Type", description = "The media type of the complete JWT.", extend("default" = "JWT"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Type", description = "The media type of the complete JWT.", extend("default" = "JWT")))]
     pub typ: Option<String>,
     /// Content Type
     ///
     /// Content type of JWT header.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Content Type", description = "Content type of JWT header.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Content Type", description = "Content type of JWT header.")
+    )]
     pub cty: Option<String>,
 }
 
@@ -3645,38 +3980,51 @@ impl FromNode for JwtHeaders {
 /// JWT Payload
 ///
 /// JWT Payload used when signing JSON web token.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(deny_unknown_fields)]
-#[schemars(
-    title = "JWT Payload",
-    description = "JWT Payload used when signing JSON web token."
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "JWT Payload",
+        description = "JWT Payload used when signing JSON web token."
+    )
 )]
 pub struct JwtPayload {
     /// Issuer
     ///
     /// The user/principal that issued the JWT. Commonly a value unique to the user.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Issuer",
-        description = "The user/principal that issued the JWT. Commonly a value unique to the user."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Issuer",
+            description = "The user/principal that issued the JWT. Commonly a value unique to the user."
+        )
     )]
     pub iss: Option<String>,
     /// Subject
     ///
     /// The subject of the JWT. Commonly defined by the API.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Subject",
-        description = "The subject of the JWT. Commonly defined by the API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Subject",
+            description = "The subject of the JWT. Commonly defined by the API."
+        )
     )]
     pub sub: Option<String>,
     /// Audience
     ///
     /// The recipient that the JWT is intended for. Commonly defined by the API.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Audience",
-        description = "The recipient that the JWT is intended for. Commonly defined by the API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Audience",
+            description = "The recipient that the JWT is intended for. Commonly defined by the API."
+        )
     )]
     pub aud: Option<String>,
 }
@@ -3706,9 +4054,10 @@ impl FromNode for JwtPayload {
 /// Authenticator for requests using OAuth 2.0 authorization flow.
 ///
 /// JSON: an object with `type: OAuthAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "OAuthAuthenticator")]
-#[schemars(title = "OAuth2", description = "Authenticator for requests using OAuth 2.0 authorization flow.", transform = tagged_schema::<OAuthAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "OAuth2", description = "Authenticator for requests using OAuth 2.0 authorization flow.", transform = tagged_schema::<OAuthAuthenticator>))]
 pub struct OAuthAuthenticator {
     /// Client ID Property Name
     ///
@@ -3716,15 +4065,18 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `"client_id"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Client ID Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "client_id"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Client ID Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "client_id")))]
     pub client_id_name: Option<String>,
     /// Client ID
     ///
     /// The OAuth client ID. Fill it in the user inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Client ID",
-        description = "The OAuth client ID. Fill it in the user inputs."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Client ID",
+            description = "The OAuth client ID. Fill it in the user inputs."
+        )
     )]
     pub client_id: Option<String>,
     /// Client Secret Property Name
@@ -3733,15 +4085,18 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `"client_secret"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Client Secret Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "client_secret"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Client Secret Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "client_secret")))]
     pub client_secret_name: Option<String>,
     /// Client Secret
     ///
     /// The OAuth client secret. Fill it in the user inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Client Secret",
-        description = "The OAuth client secret. Fill it in the user inputs."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Client Secret",
+            description = "The OAuth client secret. Fill it in the user inputs."
+        )
     )]
     pub client_secret: Option<String>,
     /// Refresh Token Property Name
@@ -3750,24 +4105,30 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `"refresh_token"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Refresh Token Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "refresh_token"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Refresh Token Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "refresh_token")))]
     pub refresh_token_name: Option<String>,
     /// Refresh Token
     ///
     /// Credential artifact used to get a new access token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Refresh Token",
-        description = "Credential artifact used to get a new access token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Refresh Token",
+            description = "Credential artifact used to get a new access token."
+        )
     )]
     pub refresh_token: Option<String>,
     /// Token Refresh Endpoint
     ///
     /// The full URL to call to obtain a new access token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Token Refresh Endpoint",
-        description = "The full URL to call to obtain a new access token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Token Refresh Endpoint",
+            description = "The full URL to call to obtain a new access token."
+        )
     )]
     pub token_refresh_endpoint: Option<String>,
     /// Access Token Property Name
@@ -3776,15 +4137,18 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `"access_token"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Access Token Property Name", description = "The name of the property which contains the access token in the response from the token refresh endpoint.", extend("default" = "access_token"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Access Token Property Name", description = "The name of the property which contains the access token in the response from the token refresh endpoint.", extend("default" = "access_token")))]
     pub access_token_name: Option<String>,
     /// Access Token Value
     ///
     /// The value of the access_token to bypass the token refreshing using `refresh_token`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Access Token Value",
-        description = "The value of the access_token to bypass the token refreshing using `refresh_token`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Access Token Value",
+            description = "The value of the access_token to bypass the token refreshing using `refresh_token`."
+        )
     )]
     pub access_token_value: Option<String>,
     /// Token Expiry Property Name
@@ -3793,7 +4157,7 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `"expires_in"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Token Expiry Property Name", description = "The name of the property which contains the expiry date in the response from the token refresh endpoint.", extend("default" = "expires_in"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Token Expiry Property Name", description = "The name of the property which contains the expiry date in the response from the token refresh endpoint.", extend("default" = "expires_in")))]
     pub expires_in_name: Option<String>,
     /// Grant Type Property Name
     ///
@@ -3801,7 +4165,7 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `"grant_type"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Grant Type Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "grant_type"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Grant Type Property Name", description = "The name of the property to use to refresh the `access_token`.", extend("default" = "grant_type")))]
     pub grant_type_name: Option<String>,
     /// Grant Type
     ///
@@ -3809,24 +4173,30 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `"refresh_token"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Grant Type", description = "Specifies the OAuth2 grant type. If set to refresh_token, the refresh_token needs to be provided as well. For client_credentials, only client id and secret are required. Other grant types are not officially supported.", extend("default" = "refresh_token"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Grant Type", description = "Specifies the OAuth2 grant type. If set to refresh_token, the refresh_token needs to be provided as well. For client_credentials, only client id and secret are required. Other grant types are not officially supported.", extend("default" = "refresh_token")))]
     pub grant_type: Option<String>,
     /// Refresh Request Body
     ///
     /// Body of the request sent to get a new access token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Refresh Request Body",
-        description = "Body of the request sent to get a new access token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Refresh Request Body",
+            description = "Body of the request sent to get a new access token."
+        )
     )]
     pub refresh_request_body: Option<Map<String, Value>>,
     /// Refresh Request Headers
     ///
     /// Headers of the request sent to get a new access token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Refresh Request Headers",
-        description = "Headers of the request sent to get a new access token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Refresh Request Headers",
+            description = "Headers of the request sent to get a new access token."
+        )
     )]
     pub refresh_request_headers: Option<Map<String, Value>>,
     /// Send Refresh Request As Query Params
@@ -3835,78 +4205,102 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Send Refresh Request As Query Params", description = "When set to true, the standard OAuth refresh args (`grant_type`, `refresh_token`, client credentials when not in an `Authorization` header, scopes, plus any `refresh_request_body` extras) are sent on the URL query string and the request body is emitted empty. Use this for OAuth providers like Gong that document their refresh endpoint with refresh args on the URL query string.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Send Refresh Request As Query Params", description = "When set to true, the standard OAuth refresh args (`grant_type`, `refresh_token`, client credentials when not in an `Authorization` header, scopes, plus any `refresh_request_body` extras) are sent on the URL query string and the request body is emitted empty. Use this for OAuth providers like Gong that document their refresh endpoint with refresh args on the URL query string.", extend("default" = false)))]
     pub send_refresh_request_as_query_params: Option<bool>,
     /// Scopes
     ///
     /// List of scopes that should be granted to the access token.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Scopes",
-        description = "List of scopes that should be granted to the access token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Scopes",
+            description = "List of scopes that should be granted to the access token."
+        )
     )]
     pub scopes: Option<Vec<String>>,
     /// Token Expiry Date
     ///
     /// The access token expiry date.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Token Expiry Date",
-        description = "The access token expiry date."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Token Expiry Date",
+            description = "The access token expiry date."
+        )
     )]
     pub token_expiry_date: Option<String>,
     /// Token Expiry Date Format
     ///
     /// The format of the time to expiration datetime. Provide it if the time is returned as a date-time string instead of seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Token Expiry Date Format",
-        description = "The format of the time to expiration datetime. Provide it if the time is returned as a date-time string instead of seconds."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Token Expiry Date Format",
+            description = "The format of the time to expiration datetime. Provide it if the time is returned as a date-time string instead of seconds."
+        )
     )]
     pub token_expiry_date_format: Option<String>,
     /// Refresh Token Error Status Codes
     ///
     /// Status Codes to Identify refresh token error in response (Refresh Token Error Key and Refresh Token Error Values should be also specified). Responses with one of the error status code and containing an error value will be flagged as a config error
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Refresh Token Error Status Codes",
-        description = "Status Codes to Identify refresh token error in response (Refresh Token Error Key and Refresh Token Error Values should be also specified). Responses with one of the error status code and containing an error value will be flagged as a config error"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Refresh Token Error Status Codes",
+            description = "Status Codes to Identify refresh token error in response (Refresh Token Error Key and Refresh Token Error Values should be also specified). Responses with one of the error status code and containing an error value will be flagged as a config error"
+        )
     )]
     pub refresh_token_error_status_codes: Option<Vec<i64>>,
     /// Refresh Token Error Key
     ///
     /// Key to Identify refresh token error in response (Refresh Token Error Status Codes and Refresh Token Error Values should be also specified).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Refresh Token Error Key",
-        description = "Key to Identify refresh token error in response (Refresh Token Error Status Codes and Refresh Token Error Values should be also specified)."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Refresh Token Error Key",
+            description = "Key to Identify refresh token error in response (Refresh Token Error Status Codes and Refresh Token Error Values should be also specified)."
+        )
     )]
     pub refresh_token_error_key: Option<String>,
     /// Refresh Token Error Values
     ///
     /// List of values to check for exception during token refresh process. Used to check if the error found in the response matches the key from the Refresh Token Error Key field (e.g. response={"error": "invalid_grant"}). Only responses with one of the error status code and containing an error value will be flagged as a config error
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Refresh Token Error Values",
-        description = "List of values to check for exception during token refresh process. Used to check if the error found in the response matches the key from the Refresh Token Error Key field (e.g. response={\"error\": \"invalid_grant\"}). Only responses with one of the error status code and containing an error value will be flagged as a config error"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Refresh Token Error Values",
+            description = "List of values to check for exception during token refresh process. Used to check if the error found in the response matches the key from the Refresh Token Error Key field (e.g. response={\"error\": \"invalid_grant\"}). Only responses with one of the error status code and containing an error value will be flagged as a config error"
+        )
     )]
     pub refresh_token_error_values: Option<Vec<String>>,
     /// Refresh Token Updater
     ///
     /// When the refresh token updater is defined, new refresh tokens, access tokens and the access token expiry date are written back from the authentication response to the config object. This is important if the refresh token can only used once.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Refresh Token Updater",
-        description = "When the refresh token updater is defined, new refresh tokens, access tokens and the access token expiry date are written back from the authentication response to the config object. This is important if the refresh token can only used once."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Refresh Token Updater",
+            description = "When the refresh token updater is defined, new refresh tokens, access tokens and the access token expiry date are written back from the authentication response to the config object. This is important if the refresh token can only used once."
+        )
     )]
     pub refresh_token_updater: Option<RefreshTokenUpdater>,
     /// Profile Assertion
     ///
     /// The authenticator being used to authenticate the client authenticator.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Profile Assertion",
-        description = "The authenticator being used to authenticate the client authenticator."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Profile Assertion",
+            description = "The authenticator being used to authenticate the client authenticator."
+        )
     )]
     pub profile_assertion: Option<JwtAuthenticator>,
     /// Use Profile Assertion
@@ -3915,10 +4309,10 @@ pub struct OAuthAuthenticator {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Use Profile Assertion", description = "Enable using profile assertion as a flow for OAuth authorization.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Use Profile Assertion", description = "Enable using profile assertion as a flow for OAuth authorization.", extend("default" = false)))]
     pub use_profile_assertion: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -4006,10 +4400,14 @@ impl FromNode for OAuthAuthenticator {
 /// Refresh Token Updater
 ///
 /// When the refresh token updater is defined, new refresh tokens, access tokens and the access token expiry date are written back from the authentication response to the config object. This is important if the refresh token can only used once.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Refresh Token Updater",
-    description = "When the refresh token updater is defined, new refresh tokens, access tokens and the access token expiry date are written back from the authentication response to the config object. This is important if the refresh token can only used once."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Refresh Token Updater",
+        description = "When the refresh token updater is defined, new refresh tokens, access tokens and the access token expiry date are written back from the authentication response to the config object. This is important if the refresh token can only used once."
+    )
 )]
 pub struct RefreshTokenUpdater {
     /// Refresh Token Property Name
@@ -4018,7 +4416,7 @@ pub struct RefreshTokenUpdater {
     ///
     /// Default: `"refresh_token"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Refresh Token Property Name", description = "The name of the property which contains the updated refresh token in the response from the token refresh endpoint.", extend("default" = "refresh_token"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Refresh Token Property Name", description = "The name of the property which contains the updated refresh token in the response from the token refresh endpoint.", extend("default" = "refresh_token")))]
     pub refresh_token_name: Option<String>,
     /// Config Path To Access Token
     ///
@@ -4026,7 +4424,7 @@ pub struct RefreshTokenUpdater {
     ///
     /// Default: `["credentials","access_token"]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Config Path To Access Token", description = "Config path to the access token. Make sure the field actually exists in the config.", extend("default" = ["credentials","access_token"]))]
+    #[cfg_attr(feature = "schema", schemars(title = "Config Path To Access Token", description = "Config path to the access token. Make sure the field actually exists in the config.", extend("default" = ["credentials","access_token"])))]
     pub access_token_config_path: Option<Vec<String>>,
     /// Config Path To Refresh Token
     ///
@@ -4034,7 +4432,7 @@ pub struct RefreshTokenUpdater {
     ///
     /// Default: `["credentials","refresh_token"]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Config Path To Refresh Token", description = "Config path to the access token. Make sure the field actually exists in the config.", extend("default" = ["credentials","refresh_token"]))]
+    #[cfg_attr(feature = "schema", schemars(title = "Config Path To Refresh Token", description = "Config path to the access token. Make sure the field actually exists in the config.", extend("default" = ["credentials","refresh_token"])))]
     pub refresh_token_config_path: Option<Vec<String>>,
     /// Config Path To Expiry Date
     ///
@@ -4042,7 +4440,7 @@ pub struct RefreshTokenUpdater {
     ///
     /// Default: `["credentials","token_expiry_date"]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Config Path To Expiry Date", description = "Config path to the expiry date. Make sure actually exists in the config.", extend("default" = ["credentials","token_expiry_date"]))]
+    #[cfg_attr(feature = "schema", schemars(title = "Config Path To Expiry Date", description = "Config path to the expiry date. Make sure actually exists in the config.", extend("default" = ["credentials","token_expiry_date"])))]
     pub token_expiry_date_config_path: Option<Vec<String>>,
     /// (Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Status Codes
     ///
@@ -4050,7 +4448,7 @@ pub struct RefreshTokenUpdater {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "(Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Status Codes", description = "Status Codes to Identify refresh token error in response (Refresh Token Error Key and Refresh Token Error Values should be also specified). Responses with one of the error status code and containing an error value will be flagged as a config error", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "(Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Status Codes", description = "Status Codes to Identify refresh token error in response (Refresh Token Error Key and Refresh Token Error Values should be also specified). Responses with one of the error status code and containing an error value will be flagged as a config error", extend("default" = [])))]
     pub refresh_token_error_status_codes: Option<Vec<i64>>,
     /// (Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Key
     ///
@@ -4058,7 +4456,7 @@ pub struct RefreshTokenUpdater {
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "(Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Key", description = "Key to Identify refresh token error in response (Refresh Token Error Status Codes and Refresh Token Error Values should be also specified).", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "(Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Key", description = "Key to Identify refresh token error in response (Refresh Token Error Status Codes and Refresh Token Error Values should be also specified).", extend("default" = "")))]
     pub refresh_token_error_key: Option<String>,
     /// (Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Values
     ///
@@ -4066,7 +4464,7 @@ pub struct RefreshTokenUpdater {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "(Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Values", description = "List of values to check for exception during token refresh process. Used to check if the error found in the response matches the key from the Refresh Token Error Key field (e.g. response={\"error\": \"invalid_grant\"}). Only responses with one of the error status code and containing an error value will be flagged as a config error", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "(Deprecated - Use the same field on the OAuthAuthenticator level) Refresh Token Error Values", description = "List of values to check for exception during token refresh process. Used to check if the error found in the response matches the key from the Refresh Token Error Key field (e.g. response={\"error\": \"invalid_grant\"}). Only responses with one of the error status code and containing an error value will be flagged as a config error", extend("default" = [])))]
     pub refresh_token_error_values: Option<Vec<String>>,
 }
 
@@ -4112,9 +4510,10 @@ impl FromNode for RefreshTokenUpdater {
 /// A stream whose behavior is described by a set of declarative low code components.
 ///
 /// JSON: an object with `type: DeclarativeStream`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DeclarativeStream")]
-#[schemars(title = "Declarative Stream", description = "A stream whose behavior is described by a set of declarative low code components.", transform = tagged_schema::<DeclarativeStream>)]
+#[cfg_attr(feature = "schema", schemars(title = "Declarative Stream", description = "A stream whose behavior is described by a set of declarative low code components.", transform = tagged_schema::<DeclarativeStream>))]
 pub struct DeclarativeStream {
     /// Name
     ///
@@ -4122,47 +4521,59 @@ pub struct DeclarativeStream {
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Name", description = "The stream name.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Name", description = "The stream name.", extend("default" = "")))]
     pub name: Option<String>,
     /// Retriever
     ///
     /// Component used to coordinate how records are extracted across stream slices and request pages.
-    #[schemars(
-        title = "Retriever",
-        description = "Component used to coordinate how records are extracted across stream slices and request pages."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Retriever",
+            description = "Component used to coordinate how records are extracted across stream slices and request pages."
+        )
     )]
     pub retriever: Retriever,
     /// Incremental Sync
     ///
     /// Component used to fetch data incrementally based on a time field in the data.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Incremental Sync",
-        description = "Component used to fetch data incrementally based on a time field in the data."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Incremental Sync",
+            description = "Component used to fetch data incrementally based on a time field in the data."
+        )
     )]
     pub incremental_sync: Option<IncrementalSync>,
     /// Primary Key
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Primary Key", description = "", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Primary Key", description = "", extend("default" = "")))]
     pub primary_key: Option<PrimaryKey>,
     /// Schema Loader
     ///
     /// One or many schema loaders can be used to retrieve the schema for the current stream. When multiple schema loaders are defined, schema properties will be merged together. Schema loaders defined first taking precedence in the event of a conflict.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Schema Loader",
-        description = "One or many schema loaders can be used to retrieve the schema for the current stream. When multiple schema loaders are defined, schema properties will be merged together. Schema loaders defined first taking precedence in the event of a conflict."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Schema Loader",
+            description = "One or many schema loaders can be used to retrieve the schema for the current stream. When multiple schema loaders are defined, schema properties will be merged together. Schema loaders defined first taking precedence in the event of a conflict."
+        )
     )]
     pub schema_loader: Option<StreamSchemaLoader>,
     /// Transformations
     ///
     /// A list of transformations to be applied to each output record.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Transformations",
-        description = "A list of transformations to be applied to each output record."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Transformations",
+            description = "A list of transformations to be applied to each output record."
+        )
     )]
     pub transformations: Option<Vec<RecordTransformation>>,
     /// State Migrations
@@ -4171,19 +4582,22 @@ pub struct DeclarativeStream {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "State Migrations", description = "Array of state migrations to be applied on the input state", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "State Migrations", description = "Array of state migrations to be applied on the input state", extend("default" = [])))]
     pub state_migrations: Option<Vec<StateMigration>>,
     /// File Uploader
     ///
     /// (experimental) Describes how to fetch a file
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "File Uploader",
-        description = "(experimental) Describes how to fetch a file"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "File Uploader",
+            description = "(experimental) Describes how to fetch a file"
+        )
     )]
     pub file_uploader: Option<FileUploader>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -4237,9 +4651,10 @@ impl FromNode for DeclarativeStream {
 /// Used by `DeclarativeStream.retriever`, `DynamicSchemaLoader.retriever`, `HttpComponentsResolver.retriever`.
 ///
 /// One of `SimpleRetriever`, `AsyncRetriever`, `CustomRetriever`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum Retriever {
     SimpleRetriever(Box<SimpleRetriever>),
     AsyncRetriever(Box<AsyncRetriever>),
@@ -4276,9 +4691,10 @@ impl FromNode for Retriever {
 /// Used by `DeclarativeStream.incremental_sync`.
 ///
 /// One of `DatetimeBasedCursor`, `IncrementingCountCursor`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum IncrementalSync {
     DatetimeBasedCursor(Box<DatetimeBasedCursor>),
     IncrementingCountCursor(Box<IncrementingCountCursor>),
@@ -4317,9 +4733,10 @@ impl FromNode for IncrementalSync {
 /// Used by `DeclarativeStream.schema_loader[]`.
 ///
 /// One of `InlineSchemaLoader`, `DynamicSchemaLoader`, `JsonFileSchemaLoader`, `CustomSchemaLoader`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum SchemaLoader {
     InlineSchemaLoader(Box<InlineSchemaLoader>),
     DynamicSchemaLoader(Box<DynamicSchemaLoader>),
@@ -4371,9 +4788,10 @@ impl FromNode for SchemaLoader {
 /// Used by `DeclarativeStream.schema_loader`.
 ///
 /// One of `InlineSchemaLoader`, `DynamicSchemaLoader`, `JsonFileSchemaLoader`, `List`, `CustomSchemaLoader`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StreamSchemaLoader {
     InlineSchemaLoader(Box<InlineSchemaLoader>),
     DynamicSchemaLoader(Box<DynamicSchemaLoader>),
@@ -4428,9 +4846,10 @@ impl FromNode for StreamSchemaLoader {
 /// Used by `DeclarativeStream.transformations[]`, `DynamicSchemaLoader.schema_transformations[]`, `JsonSchemaPropertySelector.transformations[]`.
 ///
 /// One of `AddFields`, `RemoveFields`, `KeysToLower`, `KeysToSnakeCase`, `FlattenFields`, `DpathFlattenFields`, `KeysReplace`, `CustomTransformation`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum RecordTransformation {
     AddFields(Box<AddFields>),
     RemoveFields(Box<RemoveFields>),
@@ -4490,9 +4909,10 @@ impl FromNode for RecordTransformation {
 /// Used by `DeclarativeStream.state_migrations[]`.
 ///
 /// One of `LegacyToPerPartitionStateMigration`, `CustomStateMigration`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StateMigration {
     LegacyToPerPartitionStateMigration(Box<LegacyToPerPartitionStateMigration>),
     CustomStateMigration(Box<CustomStateMigration>),
@@ -4535,38 +4955,51 @@ impl FromNode for StateMigration {
 /// (experimental) Describes how to fetch a file
 ///
 /// JSON: an object with `type: FileUploader`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "FileUploader")]
-#[schemars(title = "File Uploader", description = "(experimental) Describes how to fetch a file", transform = tagged_schema::<FileUploader>)]
+#[cfg_attr(feature = "schema", schemars(title = "File Uploader", description = "(experimental) Describes how to fetch a file", transform = tagged_schema::<FileUploader>))]
 pub struct FileUploader {
     /// Requester component that describes how to prepare HTTP requests to send to the source API.
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API."
+        )
     )]
     pub requester: Requester,
     /// Responsible for fetching the url where the file is located. This is applied on each records and not on the HTTP response
-    #[schemars(
-        title = "",
-        description = "Responsible for fetching the url where the file is located. This is applied on each records and not on the HTTP response"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Responsible for fetching the url where the file is located. This is applied on each records and not on the HTTP response"
+        )
     )]
     pub download_target_extractor: RecordExtractor,
     /// Responsible for fetching the content of the file. If not defined, the assumption is that the whole response body is the file content
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Responsible for fetching the content of the file. If not defined, the assumption is that the whole response body is the file content"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Responsible for fetching the content of the file. If not defined, the assumption is that the whole response body is the file content"
+        )
     )]
     pub file_extractor: Option<DpathOrCustomExtractor>,
     /// Defines the name to store the file. Stream name is automatically added to the file path. File unique ID can be used to avoid overwriting files. Random UUID will be used if the extractor is not provided.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Defines the name to store the file. Stream name is automatically added to the file path. File unique ID can be used to avoid overwriting files. Random UUID will be used if the extractor is not provided."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Defines the name to store the file. Stream name is automatically added to the file path. File unique ID can be used to avoid overwriting files. Random UUID will be used if the extractor is not provided."
+        )
     )]
     pub filename_extractor: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -4612,9 +5045,10 @@ impl FromNode for FileUploader {
 /// Used by `FileUploader.requester`, `SimpleRetriever.requester`, `AsyncRetriever.creation_requester`, `AsyncRetriever.polling_requester`, `AsyncRetriever.download_target_requester`, `AsyncRetriever.download_requester`, `AsyncRetriever.abort_requester`, `AsyncRetriever.delete_requester`.
 ///
 /// One of `HttpRequester`, `CustomRequester`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum Requester {
     HttpRequester(Box<HttpRequester>),
     CustomRequester(Box<CustomRequester>),
@@ -4649,9 +5083,10 @@ impl FromNode for Requester {
 /// Used by `FileUploader.download_target_extractor`, `CombinedExtractor.extractors[]`, `RecordSelector.extractor`, `AsyncRetriever.status_extractor`, `AsyncRetriever.download_target_extractor`.
 ///
 /// One of `DpathExtractor`, `CustomRecordExtractor`, `CombinedExtractor`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum RecordExtractor {
     DpathExtractor(Box<DpathExtractor>),
     CustomRecordExtractor(Box<CustomRecordExtractor>),
@@ -4696,9 +5131,10 @@ impl FromNode for RecordExtractor {
 /// Used by `FileUploader.file_extractor`.
 ///
 /// One of `DpathExtractor`, `CustomRecordExtractor`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum DpathOrCustomExtractor {
     DpathExtractor(Box<DpathExtractor>),
     CustomRecordExtractor(Box<CustomRecordExtractor>),
@@ -4737,16 +5173,20 @@ impl FromNode for DpathOrCustomExtractor {
 /// Defines how many requests can be made to the API in a given time frame. `HTTPAPIBudget` extracts the remaining call count and the reset time from HTTP response headers using the header names provided by `ratelimit_remaining_header` and `ratelimit_reset_header`. Only requests using `HttpRequester` are rate-limited; custom components that bypass `HttpRequester` are not covered by this budget.
 ///
 /// JSON: an object with `type: HTTPAPIBudget`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "HTTPAPIBudget")]
-#[schemars(title = "HTTP API Budget", description = "Defines how many requests can be made to the API in a given time frame. `HTTPAPIBudget` extracts the remaining call count and the reset time from HTTP response headers using the header names provided by `ratelimit_remaining_header` and `ratelimit_reset_header`. Only requests using `HttpRequester` are rate-limited; custom components that bypass `HttpRequester` are not covered by this budget.", transform = tagged_schema::<HTTPAPIBudget>)]
+#[cfg_attr(feature = "schema", schemars(title = "HTTP API Budget", description = "Defines how many requests can be made to the API in a given time frame. `HTTPAPIBudget` extracts the remaining call count and the reset time from HTTP response headers using the header names provided by `ratelimit_remaining_header` and `ratelimit_reset_header`. Only requests using `HttpRequester` are rate-limited; custom components that bypass `HttpRequester` are not covered by this budget.", transform = tagged_schema::<HTTPAPIBudget>))]
 pub struct HTTPAPIBudget {
     /// Policies
     ///
     /// List of call rate policies that define how many calls are allowed.
-    #[schemars(
-        title = "Policies",
-        description = "List of call rate policies that define how many calls are allowed."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Policies",
+            description = "List of call rate policies that define how many calls are allowed."
+        )
     )]
     pub policies: Vec<CallRatePolicy>,
     /// Rate Limit Reset Header
@@ -4755,7 +5195,7 @@ pub struct HTTPAPIBudget {
     ///
     /// Default: `"ratelimit-reset"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Rate Limit Reset Header", description = "The HTTP response header name that indicates when the rate limit resets.", extend("default" = "ratelimit-reset"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Rate Limit Reset Header", description = "The HTTP response header name that indicates when the rate limit resets.", extend("default" = "ratelimit-reset")))]
     pub ratelimit_reset_header: Option<String>,
     /// Rate Limit Remaining Header
     ///
@@ -4763,7 +5203,7 @@ pub struct HTTPAPIBudget {
     ///
     /// Default: `"ratelimit-remaining"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Rate Limit Remaining Header", description = "The HTTP response header name that indicates the number of remaining allowed calls.", extend("default" = "ratelimit-remaining"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Rate Limit Remaining Header", description = "The HTTP response header name that indicates the number of remaining allowed calls.", extend("default" = "ratelimit-remaining")))]
     pub ratelimit_remaining_header: Option<String>,
     /// Status Codes for Rate Limit Hit
     ///
@@ -4771,7 +5211,7 @@ pub struct HTTPAPIBudget {
     ///
     /// Default: `[429]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Status Codes for Rate Limit Hit", description = "List of HTTP status codes that indicate a rate limit has been hit.", extend("default" = [429]))]
+    #[cfg_attr(feature = "schema", schemars(title = "Status Codes for Rate Limit Hit", description = "List of HTTP status codes that indicate a rate limit has been hit.", extend("default" = [429])))]
     pub status_codes_for_ratelimit_hit: Option<Vec<i64>>,
 }
 
@@ -4816,9 +5256,10 @@ impl FromNode for HTTPAPIBudget {
 /// Used by `HTTPAPIBudget.policies[]`.
 ///
 /// One of `FixedWindowCallRatePolicy`, `MovingWindowCallRatePolicy`, `UnlimitedCallRatePolicy`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum CallRatePolicy {
     FixedWindowCallRatePolicy(Box<FixedWindowCallRatePolicy>),
     MovingWindowCallRatePolicy(Box<MovingWindowCallRatePolicy>),
@@ -4867,32 +5308,42 @@ impl FromNode for CallRatePolicy {
 /// A policy that allows a fixed number of calls within a specific time window.
 ///
 /// JSON: an object with `type: FixedWindowCallRatePolicy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "FixedWindowCallRatePolicy")]
-#[schemars(title = "Fixed Window Call Rate Policy", description = "A policy that allows a fixed number of calls within a specific time window.", transform = tagged_schema::<FixedWindowCallRatePolicy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Fixed Window Call Rate Policy", description = "A policy that allows a fixed number of calls within a specific time window.", transform = tagged_schema::<FixedWindowCallRatePolicy>))]
 pub struct FixedWindowCallRatePolicy {
     /// Period
     ///
     /// The time interval for the rate limit window.
-    #[schemars(
-        title = "Period",
-        description = "The time interval for the rate limit window."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Period",
+            description = "The time interval for the rate limit window."
+        )
     )]
     pub period: String,
     /// Call Limit
     ///
     /// The maximum number of calls allowed within the period.
-    #[schemars(
-        title = "Call Limit",
-        description = "The maximum number of calls allowed within the period."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Call Limit",
+            description = "The maximum number of calls allowed within the period."
+        )
     )]
     pub call_limit: i64,
     /// Matchers
     ///
     /// List of matchers that define which requests this policy applies to.
-    #[schemars(
-        title = "Matchers",
-        description = "List of matchers that define which requests this policy applies to."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Matchers",
+            description = "List of matchers that define which requests this policy applies to."
+        )
     )]
     pub matchers: Vec<HttpRequestRegexMatcher>,
 }
@@ -4932,24 +5383,31 @@ impl FromNode for FixedWindowCallRatePolicy {
 /// A policy that allows a fixed number of calls within a moving time window.
 ///
 /// JSON: an object with `type: MovingWindowCallRatePolicy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "MovingWindowCallRatePolicy")]
-#[schemars(title = "Moving Window Call Rate Policy", description = "A policy that allows a fixed number of calls within a moving time window.", transform = tagged_schema::<MovingWindowCallRatePolicy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Moving Window Call Rate Policy", description = "A policy that allows a fixed number of calls within a moving time window.", transform = tagged_schema::<MovingWindowCallRatePolicy>))]
 pub struct MovingWindowCallRatePolicy {
     /// Rates
     ///
     /// List of rates that define the call limits for different time intervals.
-    #[schemars(
-        title = "Rates",
-        description = "List of rates that define the call limits for different time intervals."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Rates",
+            description = "List of rates that define the call limits for different time intervals."
+        )
     )]
     pub rates: Vec<Rate>,
     /// Matchers
     ///
     /// List of matchers that define which requests this policy applies to.
-    #[schemars(
-        title = "Matchers",
-        description = "List of matchers that define which requests this policy applies to."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Matchers",
+            description = "List of matchers that define which requests this policy applies to."
+        )
     )]
     pub matchers: Vec<HttpRequestRegexMatcher>,
 }
@@ -4983,16 +5441,20 @@ impl FromNode for MovingWindowCallRatePolicy {
 /// A policy that allows unlimited calls for specific requests.
 ///
 /// JSON: an object with `type: UnlimitedCallRatePolicy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "UnlimitedCallRatePolicy")]
-#[schemars(title = "Unlimited Call Rate Policy", description = "A policy that allows unlimited calls for specific requests.", transform = tagged_schema::<UnlimitedCallRatePolicy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Unlimited Call Rate Policy", description = "A policy that allows unlimited calls for specific requests.", transform = tagged_schema::<UnlimitedCallRatePolicy>))]
 pub struct UnlimitedCallRatePolicy {
     /// Matchers
     ///
     /// List of matchers that define which requests this policy applies to.
-    #[schemars(
-        title = "Matchers",
-        description = "List of matchers that define which requests this policy applies to."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Matchers",
+            description = "List of matchers that define which requests this policy applies to."
+        )
     )]
     pub matchers: Vec<HttpRequestRegexMatcher>,
 }
@@ -5023,26 +5485,36 @@ impl FromNode for UnlimitedCallRatePolicy {
 /// Rate
 ///
 /// Defines a rate limit with a specific number of calls allowed within a time interval.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Rate",
-    description = "Defines a rate limit with a specific number of calls allowed within a time interval."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Rate",
+        description = "Defines a rate limit with a specific number of calls allowed within a time interval."
+    )
 )]
 pub struct Rate {
     /// Limit
     ///
     /// The maximum number of calls allowed within the interval.
-    #[schemars(
-        title = "Limit",
-        description = "The maximum number of calls allowed within the interval."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Limit",
+            description = "The maximum number of calls allowed within the interval."
+        )
     )]
     pub limit: IntegerOrString,
     /// Interval
     ///
     /// The time interval for the rate limit.
-    #[schemars(
-        title = "Interval",
-        description = "The time interval for the rate limit."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Interval",
+            description = "The time interval for the rate limit."
+        )
     )]
     pub interval: String,
 }
@@ -5068,58 +5540,80 @@ impl FromNode for Rate {
 /// HTTP Request Matcher
 ///
 /// Matches HTTP requests based on method, base URL, URL path pattern, query parameters, and headers. Use `url_base` to specify the scheme and host (without trailing slash) and `url_path_pattern` to apply a regex to the request path.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "HTTP Request Matcher",
-    description = "Matches HTTP requests based on method, base URL, URL path pattern, query parameters, and headers. Use `url_base` to specify the scheme and host (without trailing slash) and `url_path_pattern` to apply a regex to the request path."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "HTTP Request Matcher",
+        description = "Matches HTTP requests based on method, base URL, URL path pattern, query parameters, and headers. Use `url_base` to specify the scheme and host (without trailing slash) and `url_path_pattern` to apply a regex to the request path."
+    )
 )]
 pub struct HttpRequestRegexMatcher {
     /// Method
     ///
     /// The HTTP method to match (e.g., GET, POST).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Method",
-        description = "The HTTP method to match (e.g., GET, POST)."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Method",
+            description = "The HTTP method to match (e.g., GET, POST)."
+        )
     )]
     pub method: Option<String>,
     /// URL Base
     ///
     /// The base URL (scheme and host, e.g. "<https://api.example.com>") to match.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "URL Base",
-        description = "The base URL (scheme and host, e.g. \"https://api.example.com\") to match."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "URL Base",
+            description = "The base URL (scheme and host, e.g. \"https://api.example.com\") to match."
+        )
     )]
     pub url_base: Option<String>,
     /// URL Path Pattern
     ///
     /// A regular expression pattern to match the URL path.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "URL Path Pattern",
-        description = "A regular expression pattern to match the URL path."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "URL Path Pattern",
+            description = "A regular expression pattern to match the URL path."
+        )
     )]
     pub url_path_pattern: Option<String>,
     /// Parameters
     ///
     /// The query parameters to match.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Parameters", description = "The query parameters to match.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Parameters", description = "The query parameters to match.")
+    )]
     pub params: Option<Map<String, Value>>,
     /// Headers
     ///
     /// The headers to match.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Headers", description = "The headers to match.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Headers", description = "The headers to match.")
+    )]
     pub headers: Option<Map<String, Value>>,
     /// Weight
     ///
     /// The weight of a request matching this matcher when acquiring a call from the rate limiter. Different endpoints can consume different amounts from a shared budget by specifying different weights. If not set, each request counts as 1.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Weight",
-        description = "The weight of a request matching this matcher when acquiring a call from the rate limiter. Different endpoints can consume different amounts from a shared budget by specifying different weights. If not set, each request counts as 1."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Weight",
+            description = "The weight of a request matching this matcher when acquiring a call from the rate limiter. Different endpoints can consume different amounts from a shared budget by specifying different weights. If not set, each request counts as 1."
+        )
     )]
     pub weight: Option<IntegerOrString>,
 }
@@ -5163,17 +5657,21 @@ impl FromNode for HttpRequestRegexMatcher {
 /// Component defining how to handle errors. Default behavior includes only retrying server errors (HTTP 5XX) and too many requests (HTTP 429) with an exponential backoff.
 ///
 /// JSON: an object with `type: DefaultErrorHandler`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DefaultErrorHandler")]
-#[schemars(title = "Default Error Handler", description = "Component defining how to handle errors. Default behavior includes only retrying server errors (HTTP 5XX) and too many requests (HTTP 429) with an exponential backoff.", transform = tagged_schema::<DefaultErrorHandler>)]
+#[cfg_attr(feature = "schema", schemars(title = "Default Error Handler", description = "Component defining how to handle errors. Default behavior includes only retrying server errors (HTTP 5XX) and too many requests (HTTP 429) with an exponential backoff.", transform = tagged_schema::<DefaultErrorHandler>))]
 pub struct DefaultErrorHandler {
     /// Backoff Strategies
     ///
     /// List of backoff strategies to use to determine how long to wait before retrying a retryable request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Backoff Strategies",
-        description = "List of backoff strategies to use to determine how long to wait before retrying a retryable request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Backoff Strategies",
+            description = "List of backoff strategies to use to determine how long to wait before retrying a retryable request."
+        )
     )]
     pub backoff_strategies: Option<Vec<BackoffStrategy>>,
     /// Max Retry Count
@@ -5182,19 +5680,22 @@ pub struct DefaultErrorHandler {
     ///
     /// Default: `5`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Max Retry Count", description = "The maximum number of times to retry a retryable request before giving up and failing. Can be a hardcoded integer or a string interpolated from the connector config.", extend("default" = 5))]
+    #[cfg_attr(feature = "schema", schemars(title = "Max Retry Count", description = "The maximum number of times to retry a retryable request before giving up and failing. Can be a hardcoded integer or a string interpolated from the connector config.", extend("default" = 5)))]
     pub max_retries: Option<IntegerOrString>,
     /// Response Filters
     ///
     /// List of response filters to iterate on when deciding how to handle an error. When using an array of multiple filters, the filters will be applied sequentially and the response will be selected if it matches any of the filter's predicate.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Response Filters",
-        description = "List of response filters to iterate on when deciding how to handle an error. When using an array of multiple filters, the filters will be applied sequentially and the response will be selected if it matches any of the filter's predicate."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Response Filters",
+            description = "List of response filters to iterate on when deciding how to handle an error. When using an array of multiple filters, the filters will be applied sequentially and the response will be selected if it matches any of the filter's predicate."
+        )
     )]
     pub response_filters: Option<Vec<HttpResponseFilter>>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -5238,9 +5739,10 @@ impl FromNode for DefaultErrorHandler {
 /// Used by `DefaultErrorHandler.backoff_strategies[]`.
 ///
 /// One of `ConstantBackoffStrategy`, `ExponentialBackoffStrategy`, `WaitTimeFromHeader`, `WaitTimeFromResponse`, `WaitUntilTimeFromHeader`, `CustomBackoffStrategy`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum BackoffStrategy {
     ConstantBackoffStrategy(Box<ConstantBackoffStrategy>),
     ExponentialBackoffStrategy(Box<ExponentialBackoffStrategy>),
@@ -5304,36 +5806,46 @@ impl FromNode for BackoffStrategy {
 /// Default pagination implementation to request pages of results with a fixed size until the pagination strategy no longer returns a next_page_token.
 ///
 /// JSON: an object with `type: DefaultPaginator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DefaultPaginator")]
-#[schemars(title = "Default Paginator", description = "Default pagination implementation to request pages of results with a fixed size until the pagination strategy no longer returns a next_page_token.", transform = tagged_schema::<DefaultPaginator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Default Paginator", description = "Default pagination implementation to request pages of results with a fixed size until the pagination strategy no longer returns a next_page_token.", transform = tagged_schema::<DefaultPaginator>))]
 pub struct DefaultPaginator {
     /// Pagination Strategy
     ///
     /// Strategy defining how records are paginated.
-    #[schemars(
-        title = "Pagination Strategy",
-        description = "Strategy defining how records are paginated."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Pagination Strategy",
+            description = "Strategy defining how records are paginated."
+        )
     )]
     pub pagination_strategy: PaginationStrategy,
     /// Inject Page Size Into Outgoing HTTP Request
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Inject Page Size Into Outgoing HTTP Request",
-        description = ""
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject Page Size Into Outgoing HTTP Request",
+            description = ""
+        )
     )]
     pub page_size_option: Option<RequestOption>,
     /// Inject Page Token Into Outgoing HTTP Request
     ///
     /// Inject the page token into the outgoing HTTP requests by inserting it into either the request URL path or a field on the request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Inject Page Token Into Outgoing HTTP Request",
-        description = "Inject the page token into the outgoing HTTP requests by inserting it into either the request URL path or a field on the request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject Page Token Into Outgoing HTTP Request",
+            description = "Inject the page token into the outgoing HTTP requests by inserting it into either the request URL path or a field on the request."
+        )
     )]
     pub page_token_option: Option<PageTokenOption>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -5377,9 +5889,10 @@ impl FromNode for DefaultPaginator {
 /// Used by `DefaultPaginator.pagination_strategy`.
 ///
 /// One of `PageIncrement`, `OffsetIncrement`, `CursorPagination`, `CustomPaginationStrategy`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum PaginationStrategy {
     PageIncrement(Box<PageIncrement>),
     OffsetIncrement(Box<OffsetIncrement>),
@@ -5427,9 +5940,10 @@ impl FromNode for PaginationStrategy {
 /// Used by `DefaultPaginator.page_token_option`.
 ///
 /// One of `RequestOption`, `RequestPath`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum PageTokenOption {
     RequestOption(Box<RequestOption>),
     RequestPath(Box<RequestPath>),
@@ -5464,10 +5978,14 @@ impl FromNode for PageTokenOption {
 /// Combine Mode
 ///
 /// How the records of the sub-extractors of a CombinedExtractor are combined. "union" (default) yields every record of every sub-extractor, in the order the extractors are declared. "first_match" yields the records of the first sub-extractor that produces at least one record and skips the remaining ones; nothing is yielded if none of them produces a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(
-    title = "Combine Mode",
-    description = "How the records of the sub-extractors of a CombinedExtractor are combined. \"union\" (default) yields every record of every sub-extractor, in the order the extractors are declared. \"first_match\" yields the records of the first sub-extractor that produces at least one record and skips the remaining ones; nothing is yielded if none of them produces a record."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Combine Mode",
+        description = "How the records of the sub-extractors of a CombinedExtractor are combined. \"union\" (default) yields every record of every sub-extractor, in the order the extractors are declared. \"first_match\" yields the records of the first sub-extractor that produces at least one record and skips the remaining ones; nothing is yielded if none of them produces a record."
+    )
 )]
 pub enum CombineMode {
     /// `union`
@@ -5514,14 +6032,15 @@ impl FromNode for CombineMode {
 /// Record extractor that combines the output of several sub-extractors. Use it when a single response holds records under more than one path, when the records can be found under one of several alternative paths, or when a record has to be assembled from several parallel lists.
 ///
 /// JSON: an object with `type: CombinedExtractor`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CombinedExtractor")]
-#[schemars(title = "Combined Extractor", description = "Record extractor that combines the output of several sub-extractors. Use it when a single response holds records under more than one path, when the records can be found under one of several alternative paths, or when a record has to be assembled from several parallel lists.", transform = tagged_schema::<CombinedExtractor>)]
+#[cfg_attr(feature = "schema", schemars(title = "Combined Extractor", description = "Record extractor that combines the output of several sub-extractors. Use it when a single response holds records under more than one path, when the records can be found under one of several alternative paths, or when a record has to be assembled from several parallel lists.", transform = tagged_schema::<CombinedExtractor>))]
 pub struct CombinedExtractor {
     /// Extractors
     ///
     /// The record extractors to combine. At least one is required. Each sub-extractor is given the same HTTP response and decodes it independently, so the response is parsed once per sub-extractor. Streaming decoders (CsvDecoder, JsonlDecoder, JsonItemsDecoder, GzipDecoder, IterableDecoder) can only read the response body once and are rejected.
-    #[schemars(title = "Extractors", description = "The record extractors to combine. At least one is required. Each sub-extractor is given the same HTTP response and decodes it independently, so the response is parsed once per sub-extractor. Streaming decoders (CsvDecoder, JsonlDecoder, JsonItemsDecoder, GzipDecoder, IterableDecoder) can only read the response body once and are rejected.", extend("minItems" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Extractors", description = "The record extractors to combine. At least one is required. Each sub-extractor is given the same HTTP response and decodes it independently, so the response is parsed once per sub-extractor. Streaming decoders (CsvDecoder, JsonlDecoder, JsonItemsDecoder, GzipDecoder, IterableDecoder) can only read the response body once and are rejected.", extend("minItems" = 1)))]
     pub extractors: Vec<RecordExtractor>,
     /// Combine Mode
     ///
@@ -5529,7 +6048,7 @@ pub struct CombinedExtractor {
     ///
     /// Default: `"union"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Combine Mode", description = "How the records of the sub-extractors are combined. \"union\" (default) yields every record of every sub-extractor, in the order the extractors are declared. \"first_match\" yields the records of the first sub-extractor that produces at least one record and skips the remaining ones; nothing is yielded if none of them produces a record. Note that a paginator which counts the records of a page counts the combined records: under \"union\" that is the sum over all sub-extractors, which overshoots the API page size, so \"union\" is rejected with an OffsetIncrement paginator because the offset would skip records. Under \"first_match\" the count is the count of the winning sub-extractor, which is usually the number of records the API returned for the page.", extend("default" = "union"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Combine Mode", description = "How the records of the sub-extractors are combined. \"union\" (default) yields every record of every sub-extractor, in the order the extractors are declared. \"first_match\" yields the records of the first sub-extractor that produces at least one record and skips the remaining ones; nothing is yielded if none of them produces a record. Note that a paginator which counts the records of a page counts the combined records: under \"union\" that is the sum over all sub-extractors, which overshoots the API page size, so \"union\" is rejected with an OffsetIncrement paginator because the offset would skip records. Under \"first_match\" the count is the count of the winning sub-extractor, which is usually the number of records the API returned for the page.", extend("default" = "union")))]
     pub mode: Option<CombineMode>,
     /// Skip Empty Records
     ///
@@ -5537,10 +6056,10 @@ pub struct CombinedExtractor {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Skip Empty Records", description = "Whether to drop empty records - null, {}, [], \"\" - yielded by a sub-extractor before the records are combined. Off by default, so the output of a sub-extractor is passed through as it is. Turn it on when the API can return nulls in the middle of a record list, which a GraphQL API does when it answers a partial response and reports the failure in a sibling error field. Under \"first_match\" this also changes which sub-extractor wins: a sub-extractor whose records are all empty no longer counts as a match, so the next one is tried. The dropped records still count toward the page size of an OffsetIncrement or PageIncrement paginator, so a full page holding a null does not end pagination early.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Skip Empty Records", description = "Whether to drop empty records - null, {}, [], \"\" - yielded by a sub-extractor before the records are combined. Off by default, so the output of a sub-extractor is passed through as it is. Turn it on when the API can return nulls in the middle of a record list, which a GraphQL API does when it answers a partial response and reports the failure in a sibling error field. Under \"first_match\" this also changes which sub-extractor wins: a sub-extractor whose records are all empty no longer counts as a match, so the next one is tried. The dropped records still count toward the page size of an OffsetIncrement or PageIncrement paginator, so a full page holding a null does not end pagination early.", extend("default" = false)))]
     pub skip_empty_records: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -5586,29 +6105,36 @@ impl FromNode for CombinedExtractor {
 /// Record extractor that searches a decoded response over a path defined as an array of fields.
 ///
 /// JSON: an object with `type: DpathExtractor`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DpathExtractor")]
-#[schemars(title = "Dpath Extractor", description = "Record extractor that searches a decoded response over a path defined as an array of fields.", transform = tagged_schema::<DpathExtractor>)]
+#[cfg_attr(feature = "schema", schemars(title = "Dpath Extractor", description = "Record extractor that searches a decoded response over a path defined as an array of fields.", transform = tagged_schema::<DpathExtractor>))]
 pub struct DpathExtractor {
     /// Field Path
     ///
     /// List of potentially nested fields describing the full path of the field to extract. Use "*" to extract all values from an array. See more info in the \[docs\](<https://docs.airbyte.com/connector-development/config-based/understanding-the-yaml-file/record-selector>).
-    #[schemars(
-        title = "Field Path",
-        description = "List of potentially nested fields describing the full path of the field to extract. Use \"*\" to extract all values from an array. See more info in the [docs](https://docs.airbyte.com/connector-development/config-based/understanding-the-yaml-file/record-selector)."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Path",
+            description = "List of potentially nested fields describing the full path of the field to extract. Use \"*\" to extract all values from an array. See more info in the [docs](https://docs.airbyte.com/connector-development/config-based/understanding-the-yaml-file/record-selector)."
+        )
     )]
     pub field_path: Vec<String>,
     /// Record Expander
     ///
     /// Optional component to expand records by extracting items from nested array fields.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Record Expander",
-        description = "Optional component to expand records by extracting items from nested array fields."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Record Expander",
+            description = "Optional component to expand records by extracting items from nested array fields."
+        )
     )]
     pub record_expander: Option<RecordExpander>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -5647,9 +6173,10 @@ impl FromNode for DpathExtractor {
 /// A record extractor designed for handling large responses that may exceed memory limits (to prevent OOM issues). It downloads a CSV file to disk, reads the data from disk, and deletes the file once it has been fully processed.
 ///
 /// JSON: an object with `type: ResponseToFileExtractor`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ResponseToFileExtractor")]
-#[schemars(title = "CSV To File Extractor", description = "A record extractor designed for handling large responses that may exceed memory limits (to prevent OOM issues). It downloads a CSV file to disk, reads the data from disk, and deletes the file once it has been fully processed.", transform = tagged_schema::<ResponseToFileExtractor>)]
+#[cfg_attr(feature = "schema", schemars(title = "CSV To File Extractor", description = "A record extractor designed for handling large responses that may exceed memory limits (to prevent OOM issues). It downloads a CSV file to disk, reads the data from disk, and deletes the file once it has been fully processed.", transform = tagged_schema::<ResponseToFileExtractor>))]
 pub struct ResponseToFileExtractor {
     /// Preserve NA Values
     ///
@@ -5657,10 +6184,10 @@ pub struct ResponseToFileExtractor {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Preserve NA Values", description = "When enabled, string values such as \"NA\", \"N/A\", \"NULL\", \"None\" and \"NaN\" are kept as-is instead of being interpreted as missing and converted to null. Empty cells are still treated as null. Defaults to false to preserve historical behavior.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Preserve NA Values", description = "When enabled, string values such as \"NA\", \"N/A\", \"NULL\", \"None\" and \"NaN\" are kept as-is instead of being interpreted as missing and converted to null. Empty cells are still treated as null. Defaults to false to preserve historical behavior.", extend("default" = false)))]
     pub preserve_na_values: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -5698,16 +6225,20 @@ impl FromNode for ResponseToFileExtractor {
 /// Expands records by extracting items from a nested array field. When configured, this component extracts items from a specified nested array path within each record and emits each item as a separate record. Optionally, the original parent record can be embedded in each expanded item for context preservation. Supports wildcards (*) for matching multiple arrays.
 ///
 /// JSON: an object with `type: RecordExpander`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RecordExpander")]
-#[schemars(title = "Record Expander", description = "Expands records by extracting items from a nested array field. When configured, this component extracts items from a specified nested array path within each record and emits each item as a separate record. Optionally, the original parent record can be embedded in each expanded item for context preservation. Supports wildcards (*) for matching multiple arrays.", transform = tagged_schema::<RecordExpander>)]
+#[cfg_attr(feature = "schema", schemars(title = "Record Expander", description = "Expands records by extracting items from a nested array field. When configured, this component extracts items from a specified nested array path within each record and emits each item as a separate record. Optionally, the original parent record can be embedded in each expanded item for context preservation. Supports wildcards (*) for matching multiple arrays.", transform = tagged_schema::<RecordExpander>))]
 pub struct RecordExpander {
     /// Expand Records From Field
     ///
     /// Path to a nested array field within each record. Items from this array will be extracted and emitted as separate records. Supports wildcards (*) for matching multiple arrays.
-    #[schemars(
-        title = "Expand Records From Field",
-        description = "Path to a nested array field within each record. Items from this array will be extracted and emitted as separate records. Supports wildcards (*) for matching multiple arrays."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Expand Records From Field",
+            description = "Path to a nested array field within each record. Items from this array will be extracted and emitted as separate records. Supports wildcards (*) for matching multiple arrays."
+        )
     )]
     pub expand_records_from_field: Vec<String>,
     /// Remain Original Record
@@ -5716,15 +6247,18 @@ pub struct RecordExpander {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Remain Original Record", description = "If true, each expanded record will include the original parent record in an \"original_record\" field. Defaults to false.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Remain Original Record", description = "If true, each expanded record will include the original parent record in an \"original_record\" field. Defaults to false.", extend("default" = false)))]
     pub remain_original_record: Option<bool>,
     /// Parent Fields
     ///
     /// Named values to copy from the record being expanded onto each expanded item. Use this instead of `remain_original_record` when only a few parent fields are needed: it copies the named values rather than deep-copying the whole parent once per item, which matters when the parent record is large and the nested list is long. An existing value at `record_path` is overwritten, and a `parent_path` the parent does not have copies null. A copied object or array is deep-copied, so a transformation that writes inside it affects only that item. Independent of `remain_original_record`; both may be set. Applies to items fetched through `truncated_list_retriever` as well as to embedded ones. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Parent Fields",
-        description = "Named values to copy from the record being expanded onto each expanded item. Use this instead of `remain_original_record` when only a few parent fields are needed: it copies the named values rather than deep-copying the whole parent once per item, which matters when the parent record is large and the nested list is long. An existing value at `record_path` is overwritten, and a `parent_path` the parent does not have copies null. A copied object or array is deep-copied, so a transformation that writes inside it affects only that item. Independent of `remain_original_record`; both may be set. Applies to items fetched through `truncated_list_retriever` as well as to embedded ones. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Parent Fields",
+            description = "Named values to copy from the record being expanded onto each expanded item. Use this instead of `remain_original_record` when only a few parent fields are needed: it copies the named values rather than deep-copying the whole parent once per item, which matters when the parent record is large and the nested list is long. An existing value at `record_path` is overwritten, and a `parent_path` the parent does not have copies null. A copied object or array is deep-copied, so a transformation that writes inside it affects only that item. Independent of `remain_original_record`; both may be set. Applies to items fetched through `truncated_list_retriever` as well as to embedded ones. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it."
+        )
     )]
     pub parent_fields: Option<Vec<ParentFieldPath>>,
     /// Merge Parent
@@ -5733,7 +6267,7 @@ pub struct RecordExpander {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Merge Parent", description = "If true, each expanded item is the parent record shallow-merged with the item, the item's own keys winning on collision, and the expanded list removed from the parent's copy. Only the value at `expand_records_from_field` is removed, so for a multi-segment path the top-level key stays with its other fields. Each item receives its own deep copy of the merged parent fields, so a transformation that writes into a nested value affects only that item. The merge happens first, then `parent_fields` are copied, then `original_record` is embedded when `remain_original_record` is set; all three may be combined. Applies to items fetched through `truncated_list_retriever` as well as to embedded ones. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Merge Parent", description = "If true, each expanded item is the parent record shallow-merged with the item, the item's own keys winning on collision, and the expanded list removed from the parent's copy. Only the value at `expand_records_from_field` is removed, so for a multi-segment path the top-level key stays with its other fields. Each item receives its own deep copy of the merged parent fields, so a transformation that writes into a nested value affects only that item. The merge happens first, then `parent_fields` are copied, then `original_record` is embedded when `remain_original_record` is set; all three may be combined. Applies to items fetched through `truncated_list_retriever` as well as to embedded ones. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it.", extend("default" = false)))]
     pub merge_parent: Option<bool>,
     /// On No Records
     ///
@@ -5741,28 +6275,34 @@ pub struct RecordExpander {
     ///
     /// Default: `"skip"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "On No Records", description = "Behavior when the expansion path is missing, not a list, or an empty list. \"skip\" (default) emits nothing. \"emit_parent\" emits the original parent record unchanged.", extend("default" = "skip"))]
+    #[cfg_attr(feature = "schema", schemars(title = "On No Records", description = "Behavior when the expansion path is missing, not a list, or an empty list. \"skip\" (default) emits nothing. \"emit_parent\" emits the original parent record unchanged.", extend("default" = "skip")))]
     pub on_no_records: Option<OnNoRecords>,
     /// Truncation Indicator Path
     ///
     /// Path within each record to a field indicating that the embedded nested list is truncated (e.g. a `has_more` flag on the list object). When the field evaluates to a truthy value and `truncated_list_retriever` is configured, the retriever is used to fetch the complete list instead of expanding the embedded items. When the field is truthy and no retriever is configured, the embedded items are expanded as normal and a WARNING is logged once per stream so the truncation is visible instead of silent. Glob characters (`*`, `?`, `[`) are not supported in this path, nor in `expand_records_from_field` when a retriever is configured; this is enforced on the interpolated values. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Truncation Indicator Path",
-        description = "Path within each record to a field indicating that the embedded nested list is truncated (e.g. a `has_more` flag on the list object). When the field evaluates to a truthy value and `truncated_list_retriever` is configured, the retriever is used to fetch the complete list instead of expanding the embedded items. When the field is truthy and no retriever is configured, the embedded items are expanded as normal and a WARNING is logged once per stream so the truncation is visible instead of silent. Glob characters (`*`, `?`, `[`) are not supported in this path, nor in `expand_records_from_field` when a retriever is configured; this is enforced on the interpolated values. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Truncation Indicator Path",
+            description = "Path within each record to a field indicating that the embedded nested list is truncated (e.g. a `has_more` flag on the list object). When the field evaluates to a truthy value and `truncated_list_retriever` is configured, the retriever is used to fetch the complete list instead of expanding the embedded items. When the field is truthy and no retriever is configured, the embedded items are expanded as normal and a WARNING is logged once per stream so the truncation is visible instead of silent. Glob characters (`*`, `?`, `[`) are not supported in this path, nor in `expand_records_from_field` when a retriever is configured; this is enforced on the interpolated values. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it."
+        )
     )]
     pub truncation_indicator_path: Option<Vec<String>>,
     /// Truncated List Retriever
     ///
     /// Retriever used to fetch the complete list of items when the field at `truncation_indicator_path` is truthy on a record. The record being expanded is exposed to the retriever's interpolation context as `stream_slice['parent_record']`. One fetch is issued per truncated record, so enable `use_cache` on the requester when the same list can be fetched repeatedly. Configure a `paginator`, since without one only the first page of the complete list is read. If the retriever returns no records, the embedded items are expanded as a fallback; if it returns fewer records than the `total_count` field next to the indicator, a WARNING is logged once per stream. Request failures surface through the retriever's `error_handler` and fail the stream like any other request. `$parameters` of the enclosing stream propagate into this retriever's components (including `request_parameters` on its requester); move request-shaping parameters to the outer requester's `request_parameters` when adopting this field. `partition_router` and `pagination_reset` are not supported. In Connector Builder test reads, its requests appear as auxiliary requests and the test-read page limit applies to each fetch independently, so the fetched list may be shorter than `total_count`; the incomplete-fetch warning is not emitted in test reads when a `paginator` is configured (without one the retriever is not capped, so the warning still applies). Requires `truncation_indicator_path`. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Truncated List Retriever",
-        description = "Retriever used to fetch the complete list of items when the field at `truncation_indicator_path` is truthy on a record. The record being expanded is exposed to the retriever's interpolation context as `stream_slice['parent_record']`. One fetch is issued per truncated record, so enable `use_cache` on the requester when the same list can be fetched repeatedly. Configure a `paginator`, since without one only the first page of the complete list is read. If the retriever returns no records, the embedded items are expanded as a fallback; if it returns fewer records than the `total_count` field next to the indicator, a WARNING is logged once per stream. Request failures surface through the retriever's `error_handler` and fail the stream like any other request. `$parameters` of the enclosing stream propagate into this retriever's components (including `request_parameters` on its requester); move request-shaping parameters to the outer requester's `request_parameters` when adopting this field. `partition_router` and `pagination_reset` are not supported. In Connector Builder test reads, its requests appear as auxiliary requests and the test-read page limit applies to each fetch independently, so the fetched list may be shorter than `total_count`; the incomplete-fetch warning is not emitted in test reads when a `paginator` is configured (without one the retriever is not capped, so the warning still applies). Requires `truncation_indicator_path`. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Truncated List Retriever",
+            description = "Retriever used to fetch the complete list of items when the field at `truncation_indicator_path` is truthy on a record. The record being expanded is exposed to the retriever's interpolation context as `stream_slice['parent_record']`. One fetch is issued per truncated record, so enable `use_cache` on the requester when the same list can be fetched repeatedly. Configure a `paginator`, since without one only the first page of the complete list is read. If the retriever returns no records, the embedded items are expanded as a fallback; if it returns fewer records than the `total_count` field next to the indicator, a WARNING is logged once per stream. Request failures surface through the retriever's `error_handler` and fail the stream like any other request. `$parameters` of the enclosing stream propagate into this retriever's components (including `request_parameters` on its requester); move request-shaping parameters to the outer requester's `request_parameters` when adopting this field. `partition_router` and `pagination_reset` are not supported. In Connector Builder test reads, its requests appear as auxiliary requests and the test-read page limit applies to each fetch independently, so the fetched list may be shorter than `total_count`; the incomplete-fetch warning is not emitted in test reads when a `paginator` is configured (without one the retriever is not capped, so the warning still applies). Requires `truncation_indicator_path`. This field is ignored by CDK versions that predate it, so pin the connector to a CDK version that supports it."
+        )
     )]
     pub truncated_list_retriever: Option<SimpleOrCustomRetriever>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -5816,8 +6356,9 @@ impl FromNode for RecordExpander {
 /// Behavior when the expansion path is missing, not a list, or an empty list. "skip" (default) emits nothing. "emit_parent" emits the original parent record unchanged.
 ///
 /// Default: `"skip"`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(title = "On No Records", description = "Behavior when the expansion path is missing, not a list, or an empty list. \"skip\" (default) emits nothing. \"emit_parent\" emits the original parent record unchanged.", extend("default" = "skip"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "On No Records", description = "Behavior when the expansion path is missing, not a list, or an empty list. \"skip\" (default) emits nothing. \"emit_parent\" emits the original parent record unchanged.", extend("default" = "skip")))]
 pub enum OnNoRecords {
     /// `skip`
     #[serde(rename = "skip")]
@@ -5861,9 +6402,10 @@ impl FromNode for OnNoRecords {
 /// Used by `RecordExpander.truncated_list_retriever`, `PropertiesFromEndpoint.retriever`.
 ///
 /// One of `SimpleRetriever`, `CustomRetriever`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum SimpleOrCustomRetriever {
     SimpleRetriever(Box<SimpleRetriever>),
     CustomRetriever(Box<CustomRetriever>),
@@ -5900,28 +6442,35 @@ impl FromNode for SimpleOrCustomRetriever {
 /// One value to copy from the record being expanded onto each expanded item. Both paths are lists, so a value nested inside the parent can be copied into a nested position on the item; intermediate objects on `record_path` are created as needed. Glob characters (`*`, `?`, `[`) are not supported in either path, since each must identify a single field; this is enforced on the interpolated values.
 ///
 /// JSON: an object with `type: ParentFieldPath`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ParentFieldPath")]
-#[schemars(title = "Parent Field Path", description = "One value to copy from the record being expanded onto each expanded item. Both paths are lists, so a value nested inside the parent can be copied into a nested position on the item; intermediate objects on `record_path` are created as needed. Glob characters (`*`, `?`, `[`) are not supported in either path, since each must identify a single field; this is enforced on the interpolated values.", transform = tagged_schema::<ParentFieldPath>)]
+#[cfg_attr(feature = "schema", schemars(title = "Parent Field Path", description = "One value to copy from the record being expanded onto each expanded item. Both paths are lists, so a value nested inside the parent can be copied into a nested position on the item; intermediate objects on `record_path` are created as needed. Glob characters (`*`, `?`, `[`) are not supported in either path, since each must identify a single field; this is enforced on the interpolated values.", transform = tagged_schema::<ParentFieldPath>))]
 pub struct ParentFieldPath {
     /// Parent Path
     ///
     /// Path to the value on the record being expanded.
-    #[schemars(
-        title = "Parent Path",
-        description = "Path to the value on the record being expanded."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Parent Path",
+            description = "Path to the value on the record being expanded."
+        )
     )]
     pub parent_path: Vec<String>,
     /// Record Path
     ///
     /// Path on the expanded item to write the value to. An existing value is overwritten. Intermediate objects are created as needed, so a path may not pass through a value the item already holds as a scalar, and a numeric path segment creates an array rather than an object - the same behavior as `AddFields`.
-    #[schemars(
-        title = "Record Path",
-        description = "Path on the expanded item to write the value to. An existing value is overwritten. Intermediate objects are created as needed, so a path may not pass through a value the item already holds as a scalar, and a numeric path segment creates an array rather than an object - the same behavior as `AddFields`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Record Path",
+            description = "Path on the expanded item to write the value to. An existing value is overwritten. Intermediate objects are created as needed, so a path may not pass through a value the item already holds as a scalar, and a numeric path segment creates an array rather than an object - the same behavior as `AddFields`."
+        )
     )]
     pub record_path: Vec<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -5960,9 +6509,10 @@ impl FromNode for ParentFieldPath {
 /// Backoff strategy with an exponential backoff interval. The interval is defined as factor * 2^attempt_count.
 ///
 /// JSON: an object with `type: ExponentialBackoffStrategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ExponentialBackoffStrategy")]
-#[schemars(title = "Exponential Backoff", description = "Backoff strategy with an exponential backoff interval. The interval is defined as factor * 2^attempt_count.", transform = tagged_schema::<ExponentialBackoffStrategy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Exponential Backoff", description = "Backoff strategy with an exponential backoff interval. The interval is defined as factor * 2^attempt_count.", transform = tagged_schema::<ExponentialBackoffStrategy>))]
 pub struct ExponentialBackoffStrategy {
     /// Factor
     ///
@@ -5970,16 +6520,16 @@ pub struct ExponentialBackoffStrategy {
     ///
     /// Default: `5`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Factor", description = "Multiplicative constant applied on each retry.", extend("default" = 5))]
+    #[cfg_attr(feature = "schema", schemars(title = "Factor", description = "Multiplicative constant applied on each retry.", extend("default" = 5)))]
     pub factor: Option<NumberOrString>,
     /// Jitter Range
     ///
     /// Optional additive jitter range in seconds. When set, the backoff time is uniformly distributed between computed_backoff and computed_backoff + (jitter_range_in_seconds * 2), so jitter only increases the computed backoff.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Jitter Range", description = "Optional additive jitter range in seconds. When set, the backoff time is uniformly distributed between computed_backoff and computed_backoff + (jitter_range_in_seconds * 2), so jitter only increases the computed backoff.", extend("minimum" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Jitter Range", description = "Optional additive jitter range in seconds. When set, the backoff time is uniformly distributed between computed_backoff and computed_backoff + (jitter_range_in_seconds * 2), so jitter only increases the computed backoff.", extend("minimum" = 0)))]
     pub jitter_range_in_seconds: Option<f64>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -6019,20 +6569,24 @@ impl FromNode for ExponentialBackoffStrategy {
 /// Record merge strategy that combines records according to fields on the record.
 ///
 /// JSON: an object with `type: GroupByKeyMergeStrategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "GroupByKeyMergeStrategy")]
-#[schemars(title = "Group by Key", description = "Record merge strategy that combines records according to fields on the record.", transform = tagged_schema::<GroupByKeyMergeStrategy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Group by Key", description = "Record merge strategy that combines records according to fields on the record.", transform = tagged_schema::<GroupByKeyMergeStrategy>))]
 pub struct GroupByKeyMergeStrategy {
     /// Key
     ///
     /// The name of the field on the record whose value will be used to group properties that were retrieved through multiple API requests.
-    #[schemars(
-        title = "Key",
-        description = "The name of the field on the record whose value will be used to group properties that were retrieved through multiple API requests."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Key",
+            description = "The name of the field on the record whose value will be used to group properties that were retrieved through multiple API requests."
+        )
     )]
     pub key: StringOrList,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -6065,24 +6619,31 @@ impl FromNode for GroupByKeyMergeStrategy {
 /// Authenticator for requests using the session token as an API key that's injected into the request.
 ///
 /// JSON: an object with `type: SessionTokenAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "SessionTokenAuthenticator")]
-#[schemars(title = "Session Token Authenticator", description = "Authenticator for requests using the session token as an API key that's injected into the request.", transform = tagged_schema::<SessionTokenAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Session Token Authenticator", description = "Authenticator for requests using the session token as an API key that's injected into the request.", transform = tagged_schema::<SessionTokenAuthenticator>))]
 pub struct SessionTokenAuthenticator {
     /// Login Requester
     ///
     /// Description of the request to perform to obtain a session token to perform data requests. The response body is expected to be a JSON object with a session token property.
-    #[schemars(
-        title = "Login Requester",
-        description = "Description of the request to perform to obtain a session token to perform data requests. The response body is expected to be a JSON object with a session token property."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Login Requester",
+            description = "Description of the request to perform to obtain a session token to perform data requests. The response body is expected to be a JSON object with a session token property."
+        )
     )]
     pub login_requester: HttpRequester,
     /// Session Token Path
     ///
     /// The path in the response body returned from the login requester to the session token.
-    #[schemars(
-        title = "Session Token Path",
-        description = "The path in the response body returned from the login requester to the session token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Session Token Path",
+            description = "The path in the response body returned from the login requester to the session token."
+        )
     )]
     pub session_token_path: Vec<String>,
     /// Expiration Duration
@@ -6094,30 +6655,39 @@ pub struct SessionTokenAuthenticator {
     /// * **P1M**: 1 month
     /// * **P1Y**: 1 year
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Expiration Duration",
-        description = "The duration in ISO 8601 duration notation after which the session token expires, starting from the time it was obtained. Omitting it will result in the session token being refreshed for every request.\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day\n  * **P1W**: 1 week\n  * **P1M**: 1 month\n  * **P1Y**: 1 year"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Expiration Duration",
+            description = "The duration in ISO 8601 duration notation after which the session token expires, starting from the time it was obtained. Omitting it will result in the session token being refreshed for every request.\n  * **PT1H**: 1 hour\n  * **P1D**: 1 day\n  * **P1W**: 1 week\n  * **P1M**: 1 month\n  * **P1Y**: 1 year"
+        )
     )]
     pub expiration_duration: Option<String>,
     /// Data Request Authentication
     ///
     /// Authentication method to use for requests sent to the API, specifying how to inject the session token.
-    #[schemars(
-        title = "Data Request Authentication",
-        description = "Authentication method to use for requests sent to the API, specifying how to inject the session token."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Data Request Authentication",
+            description = "Authentication method to use for requests sent to the API, specifying how to inject the session token."
+        )
     )]
     pub request_authentication: SessionTokenRequestAuthentication,
     /// Decoder
     ///
     /// Component used to decode the response.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Decoder",
-        description = "Component used to decode the response."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Decoder",
+            description = "Component used to decode the response."
+        )
     )]
     pub decoder: Option<SessionTokenDecoder>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -6165,9 +6735,10 @@ impl FromNode for SessionTokenAuthenticator {
 /// Used by `SessionTokenAuthenticator.request_authentication`.
 ///
 /// One of `SessionTokenRequestApiKeyAuthenticator`, `SessionTokenRequestBearerAuthenticator`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum SessionTokenRequestAuthentication {
     SessionTokenRequestApiKeyAuthenticator(Box<SessionTokenRequestApiKeyAuthenticator>),
     SessionTokenRequestBearerAuthenticator(Box<SessionTokenRequestBearerAuthenticator>),
@@ -6206,9 +6777,10 @@ impl FromNode for SessionTokenRequestAuthentication {
 /// Used by `SessionTokenAuthenticator.decoder`.
 ///
 /// One of `JsonDecoder`, `XmlDecoder`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum SessionTokenDecoder {
     JsonDecoder(Box<JsonDecoder>),
     XmlDecoder(Box<XmlDecoder>),
@@ -6245,16 +6817,20 @@ impl FromNode for SessionTokenDecoder {
 /// Authenticator for requests using the session token as an API key that's injected into the request.
 ///
 /// JSON: an object with `type: ApiKey`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ApiKey")]
-#[schemars(title = "API Key Authenticator", description = "Authenticator for requests using the session token as an API key that's injected into the request.", transform = tagged_schema::<SessionTokenRequestApiKeyAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "API Key Authenticator", description = "Authenticator for requests using the session token as an API key that's injected into the request.", transform = tagged_schema::<SessionTokenRequestApiKeyAuthenticator>))]
 pub struct SessionTokenRequestApiKeyAuthenticator {
     /// Inject API Key Into Outgoing HTTP Request
     ///
     /// Configure how the API Key will be sent in requests to the source API.
-    #[schemars(
-        title = "Inject API Key Into Outgoing HTTP Request",
-        description = "Configure how the API Key will be sent in requests to the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject API Key Into Outgoing HTTP Request",
+            description = "Configure how the API Key will be sent in requests to the source API."
+        )
     )]
     pub inject_into: RequestOption,
     /// API Token Template
@@ -6263,7 +6839,7 @@ pub struct SessionTokenRequestApiKeyAuthenticator {
     ///
     /// Default: `"{{ session_token }}"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "API Token Template", description = "A template for the token value to inject. Use {{ session_token }} to reference the session token. For example, use \"Token {{ session_token }}\" for APIs that expect \"Authorization: Token <token>\".", extend("default" = "{{ session_token }}"))]
+    #[cfg_attr(feature = "schema", schemars(title = "API Token Template", description = "A template for the token value to inject. Use {{ session_token }} to reference the session token. For example, use \"Token {{ session_token }}\" for APIs that expect \"Authorization: Token <token>\".", extend("default" = "{{ session_token }}")))]
     pub api_token: Option<String>,
 }
 
@@ -6301,9 +6877,10 @@ impl FromNode for SessionTokenRequestApiKeyAuthenticator {
 /// Authenticator for requests using the session token as a standard bearer token.
 ///
 /// JSON: an object with `type: Bearer`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "Bearer")]
-#[schemars(title = "Bearer Authenticator", description = "Authenticator for requests using the session token as a standard bearer token.", transform = tagged_schema::<SessionTokenRequestBearerAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Bearer Authenticator", description = "Authenticator for requests using the session token as a standard bearer token.", transform = tagged_schema::<SessionTokenRequestBearerAuthenticator>))]
 pub struct SessionTokenRequestBearerAuthenticator {}
 
 impl Component for SessionTokenRequestBearerAuthenticator {
@@ -6332,9 +6909,10 @@ impl FromNode for SessionTokenRequestBearerAuthenticator {
 /// Requester submitting HTTP requests and extracting records from the response.
 ///
 /// JSON: an object with `type: HttpRequester`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "HttpRequester")]
-#[schemars(title = "HTTP Requester", description = "Requester submitting HTTP requests and extracting records from the response.", transform = tagged_schema::<HttpRequester>)]
+#[cfg_attr(feature = "schema", schemars(title = "HTTP Requester", description = "Requester submitting HTTP requests and extracting records from the response.", transform = tagged_schema::<HttpRequester>))]
 pub struct HttpRequester {
     /// API Base URL
     ///
@@ -6342,15 +6920,18 @@ pub struct HttpRequester {
     ///
     /// Deprecated: Use `url` field instead.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "API Base URL", description = "Deprecated, use the `url` instead. Base URL of the API source. Do not put sensitive information (e.g. API tokens) into this field - Use the Authenticator component for this.", extend("deprecated" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "API Base URL", description = "Deprecated, use the `url` instead. Base URL of the API source. Do not put sensitive information (e.g. API tokens) into this field - Use the Authenticator component for this.", extend("deprecated" = true)))]
     pub url_base: Option<String>,
     /// API Endpoint URL
     ///
     /// The URL of the source API endpoint. Do not put sensitive information (e.g. API tokens) into this field - Use the Authenticator component for this.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "API Endpoint URL",
-        description = "The URL of the source API endpoint. Do not put sensitive information (e.g. API tokens) into this field - Use the Authenticator component for this."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "API Endpoint URL",
+            description = "The URL of the source API endpoint. Do not put sensitive information (e.g. API tokens) into this field - Use the Authenticator component for this."
+        )
     )]
     pub url: Option<String>,
     /// URL Path
@@ -6359,7 +6940,7 @@ pub struct HttpRequester {
     ///
     /// Deprecated: Use `url` field instead.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "URL Path", description = "Deprecated, use the `url` instead. Path the specific API endpoint that this stream represents. Do not put sensitive information (e.g. API tokens) into this field - Use the Authenticator component for this.", extend("deprecated" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "URL Path", description = "Deprecated, use the `url` instead. Path the specific API endpoint that this stream represents. Do not put sensitive information (e.g. API tokens) into this field - Use the Authenticator component for this.", extend("deprecated" = true)))]
     pub path: Option<String>,
     /// HTTP Method
     ///
@@ -6367,15 +6948,18 @@ pub struct HttpRequester {
     ///
     /// Default: `"GET"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "HTTP Method", description = "The HTTP method used to fetch data from the source (can be GET or POST).", extend("default" = "GET"))]
+    #[cfg_attr(feature = "schema", schemars(title = "HTTP Method", description = "The HTTP method used to fetch data from the source (can be GET or POST).", extend("default" = "GET")))]
     pub http_method: Option<HttpMethod>,
     /// Authenticator
     ///
     /// Authentication method to use for requests sent to the API.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Authenticator",
-        description = "Authentication method to use for requests sent to the API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Authenticator",
+            description = "Authentication method to use for requests sent to the API."
+        )
     )]
     pub authenticator: Option<Authenticator>,
     /// Fetch Properties from Endpoint
@@ -6384,33 +6968,42 @@ pub struct HttpRequester {
     ///
     /// Deprecated: Use `query_properties` field instead.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Fetch Properties from Endpoint", description = "Allows for retrieving a dynamic set of properties from an API endpoint which can be injected into outbound request using the stream_partition.extra_fields.", extend("deprecated" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Fetch Properties from Endpoint", description = "Allows for retrieving a dynamic set of properties from an API endpoint which can be injected into outbound request using the stream_partition.extra_fields.", extend("deprecated" = true)))]
     pub fetch_properties_from_endpoint: Option<PropertiesFromEndpoint>,
     /// Query Properties
     ///
     /// For APIs that require explicit specification of the properties to query for, this component will take a static or dynamic set of properties (which can be optionally split into chunks) and allow them to be injected into an outbound request by accessing stream_partition.extra_fields.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Query Properties",
-        description = "For APIs that require explicit specification of the properties to query for, this component will take a static or dynamic set of properties (which can be optionally split into chunks) and allow them to be injected into an outbound request by accessing stream_partition.extra_fields."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Query Properties",
+            description = "For APIs that require explicit specification of the properties to query for, this component will take a static or dynamic set of properties (which can be optionally split into chunks) and allow them to be injected into an outbound request by accessing stream_partition.extra_fields."
+        )
     )]
     pub query_properties: Option<QueryProperties>,
     /// Query Parameters
     ///
     /// Specifies the query parameters that should be set on an outgoing HTTP request given the inputs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Query Parameters",
-        description = "Specifies the query parameters that should be set on an outgoing HTTP request given the inputs."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Query Parameters",
+            description = "Specifies the query parameters that should be set on an outgoing HTTP request given the inputs."
+        )
     )]
     pub request_parameters: Option<RequestParameters>,
     /// Request Headers
     ///
     /// Return any non-auth headers. Authentication headers will overwrite any overlapping headers returned from this method.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Request Headers",
-        description = "Return any non-auth headers. Authentication headers will overwrite any overlapping headers returned from this method."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Request Headers",
+            description = "Return any non-auth headers. Authentication headers will overwrite any overlapping headers returned from this method."
+        )
     )]
     pub request_headers: Option<StringOrStringMap>,
     /// Request Body Payload (Non-JSON)
@@ -6419,7 +7012,7 @@ pub struct HttpRequester {
     ///
     /// Deprecated: Use `request_body` field instead.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Request Body Payload (Non-JSON)", description = "Specifies how to populate the body of the request with a non-JSON payload. Plain text will be sent as is, whereas objects will be converted to a urlencoded form.", extend("deprecated" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Request Body Payload (Non-JSON)", description = "Specifies how to populate the body of the request with a non-JSON payload. Plain text will be sent as is, whereas objects will be converted to a urlencoded form.", extend("deprecated" = true)))]
     pub request_body_data: Option<StringOrStringMap>,
     /// Request Body JSON Payload
     ///
@@ -6427,24 +7020,30 @@ pub struct HttpRequester {
     ///
     /// Deprecated: Use `request_body` field instead.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Request Body JSON Payload", description = "Specifies how to populate the body of the request with a JSON payload. Can contain nested objects.", extend("deprecated" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Request Body JSON Payload", description = "Specifies how to populate the body of the request with a JSON payload. Can contain nested objects.", extend("deprecated" = true)))]
     pub request_body_json: Option<StringOrObject>,
     /// Request Body
     ///
     /// Specifies how to populate the body of the request with a payload. Can contain nested objects.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Request Body",
-        description = "Specifies how to populate the body of the request with a payload. Can contain nested objects."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Request Body",
+            description = "Specifies how to populate the body of the request with a payload. Can contain nested objects."
+        )
     )]
     pub request_body: Option<RequestBody>,
     /// Error Handler
     ///
     /// Error handler component that defines how to handle errors.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Error Handler",
-        description = "Error handler component that defines how to handle errors."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Error Handler",
+            description = "Error handler component that defines how to handle errors."
+        )
     )]
     pub error_handler: Option<ErrorHandler>,
     /// Use Cache
@@ -6453,19 +7052,19 @@ pub struct HttpRequester {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Use Cache", description = "Enables stream requests caching. When set to true, repeated requests to the same URL will return cached responses. Parent streams automatically have caching enabled. Only set this to false if you are certain that caching should be disabled, as it may negatively impact performance when the same data is needed multiple times (e.g., for scroll-based pagination APIs where caching causes duplicate records).", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Use Cache", description = "Enables stream requests caching. When set to true, repeated requests to the same URL will return cached responses. Parent streams automatically have caching enabled. Only set this to false if you are certain that caching should be disabled, as it may negatively impact performance when the same data is needed multiple times (e.g., for scroll-based pagination APIs where caching causes duplicate records).", extend("default" = false)))]
     pub use_cache: Option<bool>,
     /// Connect Timeout (seconds)
     ///
     /// Maximum time to establish the connection (TCP + TLS handshake). When unset, no connect timeout is applied.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Connect Timeout (seconds)", description = "Maximum time to establish the connection (TCP + TLS handshake). When unset, no connect timeout is applied.", extend("exclusiveMinimum" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Connect Timeout (seconds)", description = "Maximum time to establish the connection (TCP + TLS handshake). When unset, no connect timeout is applied.", extend("exclusiveMinimum" = 0)))]
     pub connect_timeout_in_seconds: Option<f64>,
     /// Read Timeout (seconds)
     ///
     /// The maximum time to wait for the server to send any data (the first byte of the response, or the next chunk while the body is read). It is NOT a limit on the total request duration. When unset, no read timeout is applied. Only set it when every endpoint served by this requester responds well within the value; synchronous report or export endpoints can stay silent for minutes. Each timed-out attempt counts against the error handler's retry window (600 s for manifest connectors), so a value near 300 allows only a few retries.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Read Timeout (seconds)", description = "The maximum time to wait for the server to send any data (the first byte of the response, or the next chunk while the body is read). It is NOT a limit on the total request duration. When unset, no read timeout is applied. Only set it when every endpoint served by this requester responds well within the value; synchronous report or export endpoints can stay silent for minutes. Each timed-out attempt counts against the error handler's retry window (600 s for manifest connectors), so a value near 300 allows only a few retries.", extend("exclusiveMinimum" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Read Timeout (seconds)", description = "The maximum time to wait for the server to send any data (the first byte of the response, or the next chunk while the body is read). It is NOT a limit on the total request duration. When unset, no read timeout is applied. Only set it when every endpoint served by this requester responds well within the value; synchronous report or export endpoints can stay silent for minutes. Each timed-out attempt counts against the error handler's retry window (600 s for manifest connectors), so a value near 300 allows only a few retries.", extend("exclusiveMinimum" = 0)))]
     pub read_timeout_in_seconds: Option<f64>,
     /// Use TCP Keepalive
     ///
@@ -6473,10 +7072,10 @@ pub struct HttpRequester {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Use TCP Keepalive", description = "Enables TCP keepalive (60 s idle, 10 s probe interval, 6 probes) on this requester's connections, so dead or NAT-dropped connections are detected and fail instead of hanging forever. Does not fail slow but alive servers; use read_timeout_in_seconds to bound those.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Use TCP Keepalive", description = "Enables TCP keepalive (60 s idle, 10 s probe interval, 6 probes) on this requester's connections, so dead or NAT-dropped connections are detected and fail instead of hanging forever. Does not fail slow but alive servers; use read_timeout_in_seconds to bound those.", extend("default" = false)))]
     pub use_tcp_keepalive: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -6555,9 +7154,10 @@ impl FromNode for HttpRequester {
 /// Used by `HttpRequester.authenticator`.
 ///
 /// One of `ApiKeyAuthenticator`, `BasicHttpAuthenticator`, `BearerAuthenticator`, `OAuthAuthenticator`, `JwtAuthenticator`, `SessionTokenAuthenticator`, `SelectiveAuthenticator`, `CustomAuthenticator`, `NoAuth`, `LegacySessionTokenAuthenticator`, `RateLimitedMultipleTokenAuthenticator`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum Authenticator {
     ApiKeyAuthenticator(Box<ApiKeyAuthenticator>),
     BasicHttpAuthenticator(Box<BasicHttpAuthenticator>),
@@ -6642,9 +7242,10 @@ impl FromNode for Authenticator {
 /// Used by `HttpRequester.request_parameters{}`.
 ///
 /// One of `String`, `QueryProperties`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum RequestParameterValue {
     String(String),
     QueryProperties(Box<QueryProperties>),
@@ -6679,9 +7280,10 @@ impl FromNode for RequestParameterValue {
 /// Used by `HttpRequester.request_parameters`.
 ///
 /// One of `Map`, `String`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum RequestParameters {
     /// Key/Value Pairs
     Map(IndexMap<String, RequestParameterValue>),
@@ -6710,9 +7312,10 @@ impl FromNode for RequestParameters {
 /// Used by `HttpRequester.request_headers`, `HttpRequester.request_body_data`.
 ///
 /// One of `Map`, `String`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StringOrStringMap {
     /// Key/Value Pairs
     Map(IndexMap<String, String>),
@@ -6741,9 +7344,10 @@ impl FromNode for StringOrStringMap {
 /// Used by `HttpRequester.request_body_json`, `ValidateAdheresToSchema.base_schema`, `ConfigRemapField.map`.
 ///
 /// One of `Map`, `String`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StringOrObject {
     Map(Map<String, Value>),
     String(String),
@@ -6770,9 +7374,10 @@ impl FromNode for StringOrObject {
 /// Used by `HttpRequester.request_body`.
 ///
 /// One of `RequestBodyPlainText`, `RequestBodyUrlEncodedForm`, `RequestBodyJsonObject`, `RequestBodyGraphQL`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum RequestBody {
     RequestBodyPlainText(Box<RequestBodyPlainText>),
     RequestBodyUrlEncodedForm(Box<RequestBodyUrlEncodedForm>),
@@ -6824,63 +7429,79 @@ impl FromNode for RequestBody {
 /// A filter that is used to select on properties of the HTTP response received. When used with additional filters, a response will be selected if it matches any of the filter's criteria.
 ///
 /// JSON: an object with `type: HttpResponseFilter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "HttpResponseFilter")]
-#[schemars(title = "", description = "A filter that is used to select on properties of the HTTP response received. When used with additional filters, a response will be selected if it matches any of the filter's criteria.", transform = tagged_schema::<HttpResponseFilter>)]
+#[cfg_attr(feature = "schema", schemars(title = "", description = "A filter that is used to select on properties of the HTTP response received. When used with additional filters, a response will be selected if it matches any of the filter's criteria.", transform = tagged_schema::<HttpResponseFilter>))]
 pub struct HttpResponseFilter {
     /// Action
     ///
     /// Action to execute if a response matches the filter.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Action",
-        description = "Action to execute if a response matches the filter."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Action",
+            description = "Action to execute if a response matches the filter."
+        )
     )]
     pub action: Option<ResponseAction>,
     /// Failure Type
     ///
     /// Failure type of traced exception if a response matches the filter.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Failure Type",
-        description = "Failure type of traced exception if a response matches the filter."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Failure Type",
+            description = "Failure type of traced exception if a response matches the filter."
+        )
     )]
     pub failure_type: Option<FailureType>,
     /// Error Message
     ///
     /// Error Message to display if the response matches the filter.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Error Message",
-        description = "Error Message to display if the response matches the filter."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Error Message",
+            description = "Error Message to display if the response matches the filter."
+        )
     )]
     pub error_message: Option<String>,
     /// Error Message Substring
     ///
     /// Match the response if its error message contains the substring.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Error Message Substring",
-        description = "Match the response if its error message contains the substring."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Error Message Substring",
+            description = "Match the response if its error message contains the substring."
+        )
     )]
     pub error_message_contains: Option<String>,
     /// HTTP Codes
     ///
     /// Match the response if its HTTP code is included in this list.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "HTTP Codes", description = "Match the response if its HTTP code is included in this list.", extend("uniqueItems" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "HTTP Codes", description = "Match the response if its HTTP code is included in this list.", extend("uniqueItems" = true)))]
     pub http_codes: Option<Vec<i64>>,
     /// Predicate
     ///
     /// Match the response if the predicate evaluates to true.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Predicate",
-        description = "Match the response if the predicate evaluates to true."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Predicate",
+            description = "Match the response if the predicate evaluates to true."
+        )
     )]
     pub predicate: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -6930,10 +7551,14 @@ impl FromNode for HttpResponseFilter {
 /// Action
 ///
 /// Action to execute if a response matches the filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(
-    title = "Action",
-    description = "Action to execute if a response matches the filter."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Action",
+        description = "Action to execute if a response matches the filter."
+    )
 )]
 pub enum ResponseAction {
     /// `SUCCESS`
@@ -7023,10 +7648,14 @@ impl FromNode for ResponseAction {
 /// Failure Type
 ///
 /// Failure type of traced exception if a response matches the filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(
-    title = "Failure Type",
-    description = "Failure type of traced exception if a response matches the filter."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Failure Type",
+        description = "Failure type of traced exception if a response matches the filter."
+    )
 )]
 pub enum FailureType {
     /// `system_error`
@@ -7077,16 +7706,20 @@ impl FromNode for FailureType {
 /// Schema Field Type
 ///
 /// (This component is experimental. Use at your own risk.) Represents a complex field type.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Schema Field Type",
-    description = "(This component is experimental. Use at your own risk.) Represents a complex field type."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Schema Field Type",
+        description = "(This component is experimental. Use at your own risk.) Represents a complex field type."
+    )
 )]
 pub struct ComplexFieldType {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub field_type: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub items: Option<StringOrComplexFieldType>,
 }
 
@@ -7111,9 +7744,10 @@ impl FromNode for ComplexFieldType {
 /// Used by `ComplexFieldType.items`.
 ///
 /// One of `String`, `ComplexFieldType`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StringOrComplexFieldType {
     String(String),
     ComplexFieldType(Box<ComplexFieldType>),
@@ -7140,18 +7774,22 @@ impl FromNode for StringOrComplexFieldType {
 /// Types Map
 ///
 /// (This component is experimental. Use at your own risk.) Represents a mapping between a current type and its corresponding target type.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Types Map",
-    description = "(This component is experimental. Use at your own risk.) Represents a mapping between a current type and its corresponding target type."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Types Map",
+        description = "(This component is experimental. Use at your own risk.) Represents a mapping between a current type and its corresponding target type."
+    )
 )]
 pub struct TypesMap {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub target_type: TargetType,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub current_type: StringOrList,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub condition: Option<String>,
 }
 
@@ -7182,9 +7820,10 @@ impl FromNode for TypesMap {
 /// Used by `TypesMap.target_type`.
 ///
 /// One of `String`, `List`, `ComplexFieldType`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum TargetType {
     String(String),
     List(Vec<String>),
@@ -7215,9 +7854,10 @@ impl FromNode for TargetType {
 /// (This component is experimental. Use at your own risk.) Identifies schema details for dynamic schema extraction and processing.
 ///
 /// JSON: an object with `type: SchemaTypeIdentifier`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "SchemaTypeIdentifier")]
-#[schemars(title = "Schema Type Identifier", description = "(This component is experimental. Use at your own risk.) Identifies schema details for dynamic schema extraction and processing.", transform = tagged_schema::<SchemaTypeIdentifier>)]
+#[cfg_attr(feature = "schema", schemars(title = "Schema Type Identifier", description = "(This component is experimental. Use at your own risk.) Identifies schema details for dynamic schema extraction and processing.", transform = tagged_schema::<SchemaTypeIdentifier>))]
 pub struct SchemaTypeIdentifier {
     /// Schema Path
     ///
@@ -7225,30 +7865,36 @@ pub struct SchemaTypeIdentifier {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Schema Path", description = "List of nested fields defining the schema field path to extract. Defaults to [].", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "Schema Path", description = "List of nested fields defining the schema field path to extract. Defaults to [].", extend("default" = [])))]
     pub schema_pointer: Option<Vec<String>>,
     /// Key Path
     ///
     /// List of potentially nested fields describing the full path of the field key to extract.
-    #[schemars(
-        title = "Key Path",
-        description = "List of potentially nested fields describing the full path of the field key to extract."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Key Path",
+            description = "List of potentially nested fields describing the full path of the field key to extract."
+        )
     )]
     pub key_pointer: Vec<String>,
     /// Type Path
     ///
     /// List of potentially nested fields describing the full path of the field type to extract.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Type Path",
-        description = "List of potentially nested fields describing the full path of the field type to extract."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Type Path",
+            description = "List of potentially nested fields describing the full path of the field type to extract."
+        )
     )]
     pub type_pointer: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub types_mapping: Option<Vec<TypesMap>>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7296,40 +7942,50 @@ impl FromNode for SchemaTypeIdentifier {
 /// (This component is experimental. Use at your own risk.) Loads a schema by extracting data from retrieved records.
 ///
 /// JSON: an object with `type: DynamicSchemaLoader`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DynamicSchemaLoader")]
-#[schemars(title = "Dynamic Schema Loader", description = "(This component is experimental. Use at your own risk.) Loads a schema by extracting data from retrieved records.", transform = tagged_schema::<DynamicSchemaLoader>)]
+#[cfg_attr(feature = "schema", schemars(title = "Dynamic Schema Loader", description = "(This component is experimental. Use at your own risk.) Loads a schema by extracting data from retrieved records.", transform = tagged_schema::<DynamicSchemaLoader>))]
 pub struct DynamicSchemaLoader {
     /// Retriever
     ///
     /// Component used to coordinate how records are extracted across stream slices and request pages.
-    #[schemars(
-        title = "Retriever",
-        description = "Component used to coordinate how records are extracted across stream slices and request pages."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Retriever",
+            description = "Component used to coordinate how records are extracted across stream slices and request pages."
+        )
     )]
     pub retriever: Retriever,
     /// Schema Filter
     ///
     /// Responsible for filtering fields to be added to json schema.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Schema Filter",
-        description = "Responsible for filtering fields to be added to json schema."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Schema Filter",
+            description = "Responsible for filtering fields to be added to json schema."
+        )
     )]
     pub schema_filter: Option<AnyRecordFilter>,
     /// Schema Transformations
     ///
     /// A list of transformations to be applied to the schema.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Schema Transformations",
-        description = "A list of transformations to be applied to the schema."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Schema Transformations",
+            description = "A list of transformations to be applied to the schema."
+        )
     )]
     pub schema_transformations: Option<Vec<RecordTransformation>>,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub schema_type_identifier: SchemaTypeIdentifier,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7375,9 +8031,10 @@ impl FromNode for DynamicSchemaLoader {
 /// Used by `DynamicSchemaLoader.schema_filter`, `RecordSelector.record_filter`.
 ///
 /// One of `RecordFilter`, `CustomRecordFilter`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum AnyRecordFilter {
     RecordFilter(Box<RecordFilter>),
     CustomRecordFilter(Box<CustomRecordFilter>),
@@ -7416,17 +8073,21 @@ impl FromNode for AnyRecordFilter {
 /// Loads a schema that is defined directly in the manifest file.
 ///
 /// JSON: an object with `type: InlineSchemaLoader`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "InlineSchemaLoader")]
-#[schemars(title = "Inline Schema Loader", description = "Loads a schema that is defined directly in the manifest file.", transform = tagged_schema::<InlineSchemaLoader>)]
+#[cfg_attr(feature = "schema", schemars(title = "Inline Schema Loader", description = "Loads a schema that is defined directly in the manifest file.", transform = tagged_schema::<InlineSchemaLoader>))]
 pub struct InlineSchemaLoader {
     /// Schema
     ///
     /// Describes a streams' schema. Refer to the \<a href="<https://docs.airbyte.com/understanding-airbyte/supported-data-types/>"\>Data Types documentation\</a\> for more details on which types are valid.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Schema",
-        description = "Describes a streams' schema. Refer to the <a href=\"https://docs.airbyte.com/understanding-airbyte/supported-data-types/\">Data Types documentation</a> for more details on which types are valid."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Schema",
+            description = "Describes a streams' schema. Refer to the <a href=\"https://docs.airbyte.com/understanding-airbyte/supported-data-types/\">Data Types documentation</a> for more details on which types are valid."
+        )
     )]
     pub schema: Option<Map<String, Value>>,
 }
@@ -7461,21 +8122,25 @@ impl FromNode for InlineSchemaLoader {
 /// Deprecated: Use `InlineSchemaLoader` instead.
 ///
 /// JSON: an object with `type: JsonFileSchemaLoader`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "JsonFileSchemaLoader")]
-#[schemars(title = "Json File Schema Loader", description = "Loads the schema from a json file.", extend("deprecated" = true), transform = tagged_schema::<JsonFileSchemaLoader>)]
+#[cfg_attr(feature = "schema", schemars(title = "Json File Schema Loader", description = "Loads the schema from a json file.", extend("deprecated" = true), transform = tagged_schema::<JsonFileSchemaLoader>))]
 pub struct JsonFileSchemaLoader {
     /// File Path
     ///
     /// Path to the JSON file defining the schema. The path is relative to the connector module's root.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "File Path",
-        description = "Path to the JSON file defining the schema. The path is relative to the connector module's root."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "File Path",
+            description = "Path to the JSON file defining the schema. The path is relative to the connector module's root."
+        )
     )]
     pub file_path: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7513,9 +8178,10 @@ impl FromNode for JsonFileSchemaLoader {
 /// Select 'JSON' if the response is formatted as a JSON object.
 ///
 /// JSON: an object with `type: JsonDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "JsonDecoder")]
-#[schemars(title = "JSON", description = "Select 'JSON' if the response is formatted as a JSON object.", transform = tagged_schema::<JsonDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "JSON", description = "Select 'JSON' if the response is formatted as a JSON object.", transform = tagged_schema::<JsonDecoder>))]
 pub struct JsonDecoder {}
 
 impl Component for JsonDecoder {
@@ -7544,16 +8210,20 @@ impl FromNode for JsonDecoder {
 /// Select 'JSON Items (Streaming)' to stream-decode a single JSON document by yielding each element of a nested array, one at a time. Use this for very large single-document JSON responses (e.g. a wrapping object containing a multi-GB array) where buffering the whole document into memory would cause out-of-memory errors. Powered by the `ijson` streaming parser.
 ///
 /// JSON: an object with `type: JsonItemsDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "JsonItemsDecoder")]
-#[schemars(title = "JSON Items (Streaming)", description = "Select 'JSON Items (Streaming)' to stream-decode a single JSON document by yielding each element of a nested array, one at a time. Use this for very large single-document JSON responses (e.g. a wrapping object containing a multi-GB array) where buffering the whole document into memory would cause out-of-memory errors. Powered by the `ijson` streaming parser.", transform = tagged_schema::<JsonItemsDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "JSON Items (Streaming)", description = "Select 'JSON Items (Streaming)' to stream-decode a single JSON document by yielding each element of a nested array, one at a time. Use this for very large single-document JSON responses (e.g. a wrapping object containing a multi-GB array) where buffering the whole document into memory would cause out-of-memory errors. Powered by the `ijson` streaming parser.", transform = tagged_schema::<JsonItemsDecoder>))]
 pub struct JsonItemsDecoder {
     /// Items Path
     ///
     /// Dot-separated path to the JSON array whose elements should be yielded as records. Uses `ijson` path syntax (e.g. `data.users`), not JSONPath syntax — do not include leading `$.` or trailing `[*]`.
-    #[schemars(
-        title = "Items Path",
-        description = "Dot-separated path to the JSON array whose elements should be yielded as records. Uses `ijson` path syntax (e.g. `data.users`), not JSONPath syntax — do not include leading `$.` or trailing `[*]`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Items Path",
+            description = "Dot-separated path to the JSON array whose elements should be yielded as records. Uses `ijson` path syntax (e.g. `data.users`), not JSONPath syntax — do not include leading `$.` or trailing `[*]`."
+        )
     )]
     pub items_path: String,
     /// Encoding
@@ -7562,7 +8232,7 @@ pub struct JsonItemsDecoder {
     ///
     /// Default: `"utf-8"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Encoding", description = "Text encoding used to decode the streamed bytes before JSON parsing.", extend("default" = "utf-8"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Encoding", description = "Text encoding used to decode the streamed bytes before JSON parsing.", extend("default" = "utf-8")))]
     pub encoding: Option<String>,
 }
 
@@ -7600,9 +8270,10 @@ impl FromNode for JsonItemsDecoder {
 /// Select 'JSON Lines' if the response consists of JSON objects separated by new lines ('\n') in JSONL format.
 ///
 /// JSON: an object with `type: JsonlDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "JsonlDecoder")]
-#[schemars(title = "JSON Lines", description = "Select 'JSON Lines' if the response consists of JSON objects separated by new lines ('\\n') in JSONL format.", transform = tagged_schema::<JsonlDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "JSON Lines", description = "Select 'JSON Lines' if the response consists of JSON objects separated by new lines ('\\n') in JSONL format.", transform = tagged_schema::<JsonlDecoder>))]
 pub struct JsonlDecoder {}
 
 impl Component for JsonlDecoder {
@@ -7631,21 +8302,25 @@ impl FromNode for JsonlDecoder {
 /// When configured, the JSON schema supplied in the catalog containing which columns are selected for the current stream will be used to reduce which query properties will be included in the outbound API request. This can improve the performance of API requests, especially for those requiring multiple requests to get a complete record.
 ///
 /// JSON: an object with `type: JsonSchemaPropertySelector`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "JsonSchemaPropertySelector")]
-#[schemars(title = "Json Schema Property Selector", description = "When configured, the JSON schema supplied in the catalog containing which columns are selected for the current stream will be used to reduce which query properties will be included in the outbound API request. This can improve the performance of API requests, especially for those requiring multiple requests to get a complete record.", transform = tagged_schema::<JsonSchemaPropertySelector>)]
+#[cfg_attr(feature = "schema", schemars(title = "Json Schema Property Selector", description = "When configured, the JSON schema supplied in the catalog containing which columns are selected for the current stream will be used to reduce which query properties will be included in the outbound API request. This can improve the performance of API requests, especially for those requiring multiple requests to get a complete record.", transform = tagged_schema::<JsonSchemaPropertySelector>))]
 pub struct JsonSchemaPropertySelector {
     /// Transformations
     ///
     /// A list of transformations to be applied on the customer configured schema that will be used to filter out unselected fields when specifying query properties for API requests.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Transformations",
-        description = "A list of transformations to be applied on the customer configured schema that will be used to filter out unselected fields when specifying query properties for API requests."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Transformations",
+            description = "A list of transformations to be applied on the customer configured schema that will be used to filter out unselected fields when specifying query properties for API requests."
+        )
     )]
     pub transformations: Option<Vec<RecordTransformation>>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7683,12 +8358,13 @@ impl FromNode for JsonSchemaPropertySelector {
 /// A transformation that renames all keys to lower case.
 ///
 /// JSON: an object with `type: KeysToLower`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "KeysToLower")]
-#[schemars(title = "Keys to Lower Case", description = "A transformation that renames all keys to lower case.", transform = tagged_schema::<KeysToLower>)]
+#[cfg_attr(feature = "schema", schemars(title = "Keys to Lower Case", description = "A transformation that renames all keys to lower case.", transform = tagged_schema::<KeysToLower>))]
 pub struct KeysToLower {
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7720,12 +8396,13 @@ impl FromNode for KeysToLower {
 /// A transformation that renames all keys to snake case.
 ///
 /// JSON: an object with `type: KeysToSnakeCase`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "KeysToSnakeCase")]
-#[schemars(title = "Key to Snake Case", description = "A transformation that renames all keys to snake case.", transform = tagged_schema::<KeysToSnakeCase>)]
+#[cfg_attr(feature = "schema", schemars(title = "Key to Snake Case", description = "A transformation that renames all keys to snake case.", transform = tagged_schema::<KeysToSnakeCase>))]
 pub struct KeysToSnakeCase {
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7757,9 +8434,10 @@ impl FromNode for KeysToSnakeCase {
 /// A transformation that flatten record to single level format.
 ///
 /// JSON: an object with `type: FlattenFields`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "FlattenFields")]
-#[schemars(title = "Flatten Fields", description = "A transformation that flatten record to single level format.", transform = tagged_schema::<FlattenFields>)]
+#[cfg_attr(feature = "schema", schemars(title = "Flatten Fields", description = "A transformation that flatten record to single level format.", transform = tagged_schema::<FlattenFields>))]
 pub struct FlattenFields {
     /// Flatten Lists
     ///
@@ -7767,10 +8445,10 @@ pub struct FlattenFields {
     ///
     /// Default: `true`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Flatten Lists", description = "Whether to flatten lists or leave it as is. Default is True.", extend("default" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Flatten Lists", description = "Whether to flatten lists or leave it as is. Default is True.", extend("default" = true)))]
     pub flatten_lists: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7806,26 +8484,33 @@ impl FromNode for FlattenFields {
 /// Transformation to apply for extracted object keys by Dpath Flatten Fields
 ///
 /// JSON: an object with `type: KeyTransformation`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "KeyTransformation")]
-#[schemars(title = "Transformation to apply for extracted object keys by Dpath Flatten Fields", description = "", transform = tagged_schema::<KeyTransformation>)]
+#[cfg_attr(feature = "schema", schemars(title = "Transformation to apply for extracted object keys by Dpath Flatten Fields", description = "", transform = tagged_schema::<KeyTransformation>))]
 pub struct KeyTransformation {
     /// Key Prefix
     ///
     /// Prefix to add for object keys. If not provided original keys remain unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Key Prefix",
-        description = "Prefix to add for object keys. If not provided original keys remain unchanged."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Key Prefix",
+            description = "Prefix to add for object keys. If not provided original keys remain unchanged."
+        )
     )]
     pub prefix: Option<String>,
     /// Key Suffix
     ///
     /// Suffix to add for object keys. If not provided original keys remain unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Key Suffix",
-        description = "Suffix to add for object keys. If not provided original keys remain unchanged."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Key Suffix",
+            description = "Suffix to add for object keys. If not provided original keys remain unchanged."
+        )
     )]
     pub suffix: Option<String>,
 }
@@ -7859,47 +8544,60 @@ impl FromNode for KeyTransformation {
 /// A transformation that flatten field values to the to top of the record.
 ///
 /// JSON: an object with `type: DpathFlattenFields`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DpathFlattenFields")]
-#[schemars(title = "Dpath Flatten Fields", description = "A transformation that flatten field values to the to top of the record.", transform = tagged_schema::<DpathFlattenFields>)]
+#[cfg_attr(feature = "schema", schemars(title = "Dpath Flatten Fields", description = "A transformation that flatten field values to the to top of the record.", transform = tagged_schema::<DpathFlattenFields>))]
 pub struct DpathFlattenFields {
     /// Field Path
     ///
     /// A path to field that needs to be flattened.
-    #[schemars(
-        title = "Field Path",
-        description = "A path to field that needs to be flattened."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Path",
+            description = "A path to field that needs to be flattened."
+        )
     )]
     pub field_path: Vec<String>,
     /// Delete Origin Value
     ///
     /// Whether to delete the origin value or keep it. Default is False.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Delete Origin Value",
-        description = "Whether to delete the origin value or keep it. Default is False."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Delete Origin Value",
+            description = "Whether to delete the origin value or keep it. Default is False."
+        )
     )]
     pub delete_origin_value: Option<bool>,
     /// Replace Origin Record
     ///
     /// Whether to replace the origin record or not. Default is False.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Replace Origin Record",
-        description = "Whether to replace the origin record or not. Default is False."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Replace Origin Record",
+            description = "Whether to replace the origin record or not. Default is False."
+        )
     )]
     pub replace_record: Option<bool>,
     /// Key transformation
     ///
     /// Transformation for object keys. If not provided, original key will be used.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Key transformation",
-        description = "Transformation for object keys. If not provided, original key will be used."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Key transformation",
+            description = "Transformation for object keys. If not provided, original key will be used."
+        )
     )]
     pub key_transformation: Option<KeyTransformation>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -7947,22 +8645,29 @@ impl FromNode for DpathFlattenFields {
 /// A transformation that replaces symbols in keys.
 ///
 /// JSON: an object with `type: KeysReplace`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "KeysReplace")]
-#[schemars(title = "Keys Replace", description = "A transformation that replaces symbols in keys.", transform = tagged_schema::<KeysReplace>)]
+#[cfg_attr(feature = "schema", schemars(title = "Keys Replace", description = "A transformation that replaces symbols in keys.", transform = tagged_schema::<KeysReplace>))]
 pub struct KeysReplace {
     /// Old value
     ///
     /// Old value to replace.
-    #[schemars(title = "Old value", description = "Old value to replace.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Old value", description = "Old value to replace.")
+    )]
     pub old: String,
     /// New value
     ///
     /// New value to set.
-    #[schemars(title = "New value", description = "New value to set.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "New value", description = "New value to set.")
+    )]
     pub new: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -8001,9 +8706,10 @@ impl FromNode for KeysReplace {
 /// Select 'Iterable' if the response consists of strings separated by new lines (`\n`). The string will then be wrapped into a JSON object with the `record` key.
 ///
 /// JSON: an object with `type: IterableDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "IterableDecoder")]
-#[schemars(title = "Iterable", description = "Select 'Iterable' if the response consists of strings separated by new lines (`\\n`). The string will then be wrapped into a JSON object with the `record` key.", transform = tagged_schema::<IterableDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "Iterable", description = "Select 'Iterable' if the response consists of strings separated by new lines (`\\n`). The string will then be wrapped into a JSON object with the `record` key.", transform = tagged_schema::<IterableDecoder>))]
 pub struct IterableDecoder {}
 
 impl Component for IterableDecoder {
@@ -8032,9 +8738,10 @@ impl FromNode for IterableDecoder {
 /// Select 'XML' if the response consists of XML-formatted data.
 ///
 /// JSON: an object with `type: XmlDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "XmlDecoder")]
-#[schemars(title = "XML", description = "Select 'XML' if the response consists of XML-formatted data.", transform = tagged_schema::<XmlDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "XML", description = "Select 'XML' if the response consists of XML-formatted data.", transform = tagged_schema::<XmlDecoder>))]
 pub struct XmlDecoder {}
 
 impl Component for XmlDecoder {
@@ -8063,20 +8770,24 @@ impl FromNode for XmlDecoder {
 /// Use this to implement custom decoder logic.
 ///
 /// JSON: an object with `type: CustomDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomDecoder")]
-#[schemars(title = "Custom Decoder", description = "Use this to implement custom decoder logic.", transform = tagged_schema::<CustomDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Decoder", description = "Use this to implement custom decoder logic.", transform = tagged_schema::<CustomDecoder>))]
 pub struct CustomDecoder {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom decoding. Has to be a sub class of Decoder. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom decoding. Has to be a sub class of Decoder. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom decoding. Has to be a sub class of Decoder. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -8114,16 +8825,20 @@ impl FromNode for CustomDecoder {
 /// Select 'ZIP file' for response data that is returned as a zipfile. Requires specifying an inner data type/decoder to parse the unzipped data.
 ///
 /// JSON: an object with `type: ZipfileDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ZipfileDecoder")]
-#[schemars(title = "ZIP File", description = "Select 'ZIP file' for response data that is returned as a zipfile. Requires specifying an inner data type/decoder to parse the unzipped data.", transform = tagged_schema::<ZipfileDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "ZIP File", description = "Select 'ZIP file' for response data that is returned as a zipfile. Requires specifying an inner data type/decoder to parse the unzipped data.", transform = tagged_schema::<ZipfileDecoder>))]
 pub struct ZipfileDecoder {
     /// Parser
     ///
     /// Parser to parse the decompressed data from the zipfile(s).
-    #[schemars(
-        title = "Parser",
-        description = "Parser to parse the decompressed data from the zipfile(s)."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Parser",
+            description = "Parser to parse the decompressed data from the zipfile(s)."
+        )
     )]
     pub decoder: InnerDecoder,
 }
@@ -8154,9 +8869,10 @@ impl FromNode for ZipfileDecoder {
 /// Used by `ZipfileDecoder.decoder`, `GzipDecoder.decoder`.
 ///
 /// One of `CsvDecoder`, `GzipDecoder`, `JsonDecoder`, `JsonItemsDecoder`, `JsonlDecoder`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum InnerDecoder {
     CsvDecoder(Box<CsvDecoder>),
     GzipDecoder(Box<GzipDecoder>),
@@ -8209,37 +8925,47 @@ impl FromNode for InnerDecoder {
 /// A Partition router that specifies a list of attributes where each attribute describes a portion of the complete data set for a stream. During a sync, each value is iterated over and can be used as input to outbound API requests.
 ///
 /// JSON: an object with `type: ListPartitionRouter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ListPartitionRouter")]
-#[schemars(title = "List Partition Router", description = "A Partition router that specifies a list of attributes where each attribute describes a portion of the complete data set for a stream. During a sync, each value is iterated over and can be used as input to outbound API requests.", transform = tagged_schema::<ListPartitionRouter>)]
+#[cfg_attr(feature = "schema", schemars(title = "List Partition Router", description = "A Partition router that specifies a list of attributes where each attribute describes a portion of the complete data set for a stream. During a sync, each value is iterated over and can be used as input to outbound API requests.", transform = tagged_schema::<ListPartitionRouter>))]
 pub struct ListPartitionRouter {
     /// Current Partition Value Identifier
     ///
     /// While iterating over list values, the name of field used to reference a list value. The partition value can be accessed with string interpolation. e.g. "{{ stream_partition\['my_key'\] }}" where "my_key" is the value of the cursor_field.
-    #[schemars(
-        title = "Current Partition Value Identifier",
-        description = "While iterating over list values, the name of field used to reference a list value. The partition value can be accessed with string interpolation. e.g. \"{{ stream_partition['my_key'] }}\" where \"my_key\" is the value of the cursor_field."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Current Partition Value Identifier",
+            description = "While iterating over list values, the name of field used to reference a list value. The partition value can be accessed with string interpolation. e.g. \"{{ stream_partition['my_key'] }}\" where \"my_key\" is the value of the cursor_field."
+        )
     )]
     pub cursor_field: String,
     /// Partition Values
     ///
     /// The list of attributes being iterated over and used as input for the requests made to the source API.
-    #[schemars(
-        title = "Partition Values",
-        description = "The list of attributes being iterated over and used as input for the requests made to the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Partition Values",
+            description = "The list of attributes being iterated over and used as input for the requests made to the source API."
+        )
     )]
     pub values: StringOrList,
     /// Inject Partition Value Into Outgoing HTTP Request
     ///
     /// A request option describing where the list value should be injected into and under what field name if applicable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Inject Partition Value Into Outgoing HTTP Request",
-        description = "A request option describing where the list value should be injected into and under what field name if applicable."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject Partition Value Into Outgoing HTTP Request",
+            description = "A request option describing where the list value should be injected into and under what field name if applicable."
+        )
     )]
     pub request_option: Option<RequestOption>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -8285,14 +9011,18 @@ impl FromNode for ListPartitionRouter {
 /// Compares the provided date against optional minimum or maximum times. The max_datetime serves as the ceiling and will be returned when datetime exceeds it. The min_datetime serves as the floor.
 ///
 /// JSON: an object with `type: MinMaxDatetime`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "MinMaxDatetime")]
-#[schemars(title = "Min-Max Datetime", description = "Compares the provided date against optional minimum or maximum times. The max_datetime serves as the ceiling and will be returned when datetime exceeds it. The min_datetime serves as the floor.", transform = tagged_schema::<MinMaxDatetime>)]
+#[cfg_attr(feature = "schema", schemars(title = "Min-Max Datetime", description = "Compares the provided date against optional minimum or maximum times. The max_datetime serves as the ceiling and will be returned when datetime exceeds it. The min_datetime serves as the floor.", transform = tagged_schema::<MinMaxDatetime>))]
 pub struct MinMaxDatetime {
     /// Datetime
     ///
     /// Datetime value.
-    #[schemars(title = "Datetime", description = "Datetime value.")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Datetime", description = "Datetime value.")
+    )]
     pub datetime: String,
     /// Datetime Format
     ///
@@ -8330,28 +9060,34 @@ pub struct MinMaxDatetime {
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Datetime Format", description = "Format of the datetime value. Defaults to \"%Y-%m-%dT%H:%M:%S.%f%z\" if left empty. Use placeholders starting with \"%\" to describe the format the API is using. The following placeholders are available:\n  * **%s**: Epoch unix timestamp - `1686218963`\n  * **%s_as_float**: Epoch unix timestamp in seconds as float with microsecond precision - `1686218963.123456`\n  * **%ms**: Epoch unix timestamp - `1686218963123`\n  * **%a**: Weekday (abbreviated) - `Sun`\n  * **%A**: Weekday (full) - `Sunday`\n  * **%w**: Weekday (decimal) - `0` (Sunday), `6` (Saturday)\n  * **%d**: Day of the month (zero-padded) - `01`, `02`, ..., `31`\n  * **%b**: Month (abbreviated) - `Jan`\n  * **%B**: Month (full) - `January`\n  * **%m**: Month (zero-padded) - `01`, `02`, ..., `12`\n  * **%y**: Year (without century, zero-padded) - `00`, `01`, ..., `99`\n  * **%Y**: Year (with century) - `0001`, `0002`, ..., `9999`\n  * **%H**: Hour (24-hour, zero-padded) - `00`, `01`, ..., `23`\n  * **%I**: Hour (12-hour, zero-padded) - `01`, `02`, ..., `12`\n  * **%p**: AM/PM indicator\n  * **%M**: Minute (zero-padded) - `00`, `01`, ..., `59`\n  * **%S**: Second (zero-padded) - `00`, `01`, ..., `59`\n  * **%f**: Microsecond (zero-padded to 6 digits) - `000000`, `000001`, ..., `999999`\n  * **%_ms**: Millisecond (zero-padded to 3 digits) - `000`, `001`, ..., `999`\n  * **%z**: UTC offset - `(empty)`, `+0000`, `-04:00`\n  * **%Z**: Time zone name - `(empty)`, `UTC`, `GMT`\n  * **%j**: Day of the year (zero-padded) - `001`, `002`, ..., `366`\n  * **%U**: Week number of the year (Sunday as first day) - `00`, `01`, ..., `53`\n  * **%W**: Week number of the year (Monday as first day) - `00`, `01`, ..., `53`\n  * **%c**: Date and time representation - `Tue Aug 16 21:30:00 1988`\n  * **%x**: Date representation - `08/16/1988`\n  * **%X**: Time representation - `21:30:00`\n  * **%%**: Literal '%' character\n\n  Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the [Python documentation](https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes).", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Datetime Format", description = "Format of the datetime value. Defaults to \"%Y-%m-%dT%H:%M:%S.%f%z\" if left empty. Use placeholders starting with \"%\" to describe the format the API is using. The following placeholders are available:\n  * **%s**: Epoch unix timestamp - `1686218963`\n  * **%s_as_float**: Epoch unix timestamp in seconds as float with microsecond precision - `1686218963.123456`\n  * **%ms**: Epoch unix timestamp - `1686218963123`\n  * **%a**: Weekday (abbreviated) - `Sun`\n  * **%A**: Weekday (full) - `Sunday`\n  * **%w**: Weekday (decimal) - `0` (Sunday), `6` (Saturday)\n  * **%d**: Day of the month (zero-padded) - `01`, `02`, ..., `31`\n  * **%b**: Month (abbreviated) - `Jan`\n  * **%B**: Month (full) - `January`\n  * **%m**: Month (zero-padded) - `01`, `02`, ..., `12`\n  * **%y**: Year (without century, zero-padded) - `00`, `01`, ..., `99`\n  * **%Y**: Year (with century) - `0001`, `0002`, ..., `9999`\n  * **%H**: Hour (24-hour, zero-padded) - `00`, `01`, ..., `23`\n  * **%I**: Hour (12-hour, zero-padded) - `01`, `02`, ..., `12`\n  * **%p**: AM/PM indicator\n  * **%M**: Minute (zero-padded) - `00`, `01`, ..., `59`\n  * **%S**: Second (zero-padded) - `00`, `01`, ..., `59`\n  * **%f**: Microsecond (zero-padded to 6 digits) - `000000`, `000001`, ..., `999999`\n  * **%_ms**: Millisecond (zero-padded to 3 digits) - `000`, `001`, ..., `999`\n  * **%z**: UTC offset - `(empty)`, `+0000`, `-04:00`\n  * **%Z**: Time zone name - `(empty)`, `UTC`, `GMT`\n  * **%j**: Day of the year (zero-padded) - `001`, `002`, ..., `366`\n  * **%U**: Week number of the year (Sunday as first day) - `00`, `01`, ..., `53`\n  * **%W**: Week number of the year (Monday as first day) - `00`, `01`, ..., `53`\n  * **%c**: Date and time representation - `Tue Aug 16 21:30:00 1988`\n  * **%x**: Date representation - `08/16/1988`\n  * **%X**: Time representation - `21:30:00`\n  * **%%**: Literal '%' character\n\n  Some placeholders depend on the locale of the underlying system - in most cases this locale is configured as en/US. For more information see the [Python documentation](https://docs.python.org/3/library/datetime.html#strftime-and-strptime-format-codes).", extend("default" = "")))]
     pub datetime_format: Option<String>,
     /// Max Datetime
     ///
     /// Ceiling applied on the datetime value. Must be formatted with the datetime_format field.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Max Datetime",
-        description = "Ceiling applied on the datetime value. Must be formatted with the datetime_format field."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Max Datetime",
+            description = "Ceiling applied on the datetime value. Must be formatted with the datetime_format field."
+        )
     )]
     pub max_datetime: Option<String>,
     /// Min Datetime
     ///
     /// Floor applied on the datetime value. Must be formatted with the datetime_format field.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Min Datetime",
-        description = "Floor applied on the datetime value. Must be formatted with the datetime_format field."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Min Datetime",
+            description = "Floor applied on the datetime value. Must be formatted with the datetime_format field."
+        )
     )]
     pub min_datetime: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -8399,12 +9135,13 @@ impl FromNode for MinMaxDatetime {
 /// Authenticator for requests requiring no authentication.
 ///
 /// JSON: an object with `type: NoAuth`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "NoAuth")]
-#[schemars(title = "No Authentication", description = "Authenticator for requests requiring no authentication.", transform = tagged_schema::<NoAuth>)]
+#[cfg_attr(feature = "schema", schemars(title = "No Authentication", description = "Authenticator for requests requiring no authentication.", transform = tagged_schema::<NoAuth>))]
 pub struct NoAuth {
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -8436,9 +9173,10 @@ impl FromNode for NoAuth {
 /// Pagination implementation that never returns a next page.
 ///
 /// JSON: an object with `type: NoPagination`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "NoPagination")]
-#[schemars(title = "No Pagination", description = "Pagination implementation that never returns a next page.", transform = tagged_schema::<NoPagination>)]
+#[cfg_attr(feature = "schema", schemars(title = "No Pagination", description = "Pagination implementation that never returns a next page.", transform = tagged_schema::<NoPagination>))]
 pub struct NoPagination {}
 
 impl Component for NoPagination {
@@ -8465,10 +9203,14 @@ impl FromNode for NoPagination {
 /// OAuth Config Specification
 ///
 /// Specification describing how an 'advanced' Auth flow would need to function.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "OAuth Config Specification",
-    description = "Specification describing how an 'advanced' Auth flow would need to function."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "OAuth Config Specification",
+        description = "Specification describing how an 'advanced' Auth flow would need to function."
+    )
 )]
 pub struct OAuthConfigSpecification {
     /// OAuth user input
@@ -8495,9 +9237,12 @@ pub struct OAuthConfigSpecification {
     /// }
     /// }
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "OAuth user input",
-        description = "OAuth specific blob. This is a Json Schema used to validate Json configurations used as input to OAuth.\nMust be a valid non-nested JSON that refers to properties from ConnectorSpecification.connectionSpecification\nusing special annotation 'path_in_connector_config'.\nThese are input values the user is entering through the UI to authenticate to the connector, that might also shared\nas inputs for syncing data via the connector.\nExamples:\nif no connector values is shared during oauth flow, oauth_user_input_from_connector_config_specification=[]\nif connector values such as 'app_id' inside the top level are used to generate the API url for the oauth flow,\n  oauth_user_input_from_connector_config_specification={\n    app_id: {\n      type: string\n      path_in_connector_config: ['app_id']\n    }\n  }\nif connector values such as 'info.app_id' nested inside another object are used to generate the API url for the oauth flow,\n  oauth_user_input_from_connector_config_specification={\n    app_id: {\n      type: string\n      path_in_connector_config: ['info', 'app_id']\n    }\n  }"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "OAuth user input",
+            description = "OAuth specific blob. This is a Json Schema used to validate Json configurations used as input to OAuth.\nMust be a valid non-nested JSON that refers to properties from ConnectorSpecification.connectionSpecification\nusing special annotation 'path_in_connector_config'.\nThese are input values the user is entering through the UI to authenticate to the connector, that might also shared\nas inputs for syncing data via the connector.\nExamples:\nif no connector values is shared during oauth flow, oauth_user_input_from_connector_config_specification=[]\nif connector values such as 'app_id' inside the top level are used to generate the API url for the oauth flow,\n  oauth_user_input_from_connector_config_specification={\n    app_id: {\n      type: string\n      path_in_connector_config: ['app_id']\n    }\n  }\nif connector values such as 'info.app_id' nested inside another object are used to generate the API url for the oauth flow,\n  oauth_user_input_from_connector_config_specification={\n    app_id: {\n      type: string\n      path_in_connector_config: ['info', 'app_id']\n    }\n  }"
+        )
     )]
     pub oauth_user_input_from_connector_config_specification: Option<Map<String, Value>>,
     /// DeclarativeOAuth Connector Specification
@@ -8542,9 +9287,12 @@ pub struct OAuthConfigSpecification {
     /// }
     /// }
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "DeclarativeOAuth Connector Specification",
-        description = "The DeclarativeOAuth specific blob.\nPertains to the fields defined by the connector relating to the OAuth flow.\n\nInterpolation capabilities:\n- The variables placeholders are declared as `{{my_var}}`.\n- The nested resolution variables like `{{ {{my_nested_var}} }}` is allowed as well.\n\n- The allowed interpolation context is:\n  + base64Encoder - encode to `base64`, {{ {{my_var_a}}:{{my_var_b}} | base64Encoder }}\n  + base64Decorer - decode from `base64` encoded string, {{ {{my_string_variable_or_string_value}} | base64Decoder }}\n  + urlEncoder - encode the input string to URL-like format, {{ https://test.host.com/endpoint | urlEncoder}}\n  + urlDecorer - decode the input url-encoded string into text format, {{ urlDecoder:https%3A%2F%2Fairbyte.io | urlDecoder}}\n  + codeChallengeS256 - get the `codeChallenge` encoded value to provide additional data-provider specific authorisation values, {{ {{state_value}} | codeChallengeS256 }}\n\nExamples:\n  - The TikTok Marketing DeclarativeOAuth spec:\n  {\n    \"oauth_connector_input_specification\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n          \"consent_url\": \"https://ads.tiktok.com/marketing_api/auth?{{client_id_key}}={{client_id_value}}&{{redirect_uri_key}}={{ {{redirect_uri_value}} | urlEncoder}}&{{state_key}}={{state_value}}\",\n          \"access_token_url\": \"https://business-api.tiktok.com/open_api/v1.3/oauth2/access_token/\",\n          \"access_token_params\": {\n              \"{{ auth_code_key }}\": \"{{ auth_code_value }}\",\n              \"{{ client_id_key }}\": \"{{ client_id_value }}\",\n              \"{{ client_secret_key }}\": \"{{ client_secret_value }}\"\n          },\n          \"access_token_headers\": {\n              \"Content-Type\": \"application/json\",\n              \"Accept\": \"application/json\"\n          },\n          \"extract_output\": [\"data.access_token\"],\n          \"client_id_key\": \"app_id\",\n          \"client_secret_key\": \"secret\",\n          \"auth_code_key\": \"auth_code\"\n      }\n    }\n  }"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "DeclarativeOAuth Connector Specification",
+            description = "The DeclarativeOAuth specific blob.\nPertains to the fields defined by the connector relating to the OAuth flow.\n\nInterpolation capabilities:\n- The variables placeholders are declared as `{{my_var}}`.\n- The nested resolution variables like `{{ {{my_nested_var}} }}` is allowed as well.\n\n- The allowed interpolation context is:\n  + base64Encoder - encode to `base64`, {{ {{my_var_a}}:{{my_var_b}} | base64Encoder }}\n  + base64Decorer - decode from `base64` encoded string, {{ {{my_string_variable_or_string_value}} | base64Decoder }}\n  + urlEncoder - encode the input string to URL-like format, {{ https://test.host.com/endpoint | urlEncoder}}\n  + urlDecorer - decode the input url-encoded string into text format, {{ urlDecoder:https%3A%2F%2Fairbyte.io | urlDecoder}}\n  + codeChallengeS256 - get the `codeChallenge` encoded value to provide additional data-provider specific authorisation values, {{ {{state_value}} | codeChallengeS256 }}\n\nExamples:\n  - The TikTok Marketing DeclarativeOAuth spec:\n  {\n    \"oauth_connector_input_specification\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n          \"consent_url\": \"https://ads.tiktok.com/marketing_api/auth?{{client_id_key}}={{client_id_value}}&{{redirect_uri_key}}={{ {{redirect_uri_value}} | urlEncoder}}&{{state_key}}={{state_value}}\",\n          \"access_token_url\": \"https://business-api.tiktok.com/open_api/v1.3/oauth2/access_token/\",\n          \"access_token_params\": {\n              \"{{ auth_code_key }}\": \"{{ auth_code_value }}\",\n              \"{{ client_id_key }}\": \"{{ client_id_value }}\",\n              \"{{ client_secret_key }}\": \"{{ client_secret_value }}\"\n          },\n          \"access_token_headers\": {\n              \"Content-Type\": \"application/json\",\n              \"Accept\": \"application/json\"\n          },\n          \"extract_output\": [\"data.access_token\"],\n          \"client_id_key\": \"app_id\",\n          \"client_secret_key\": \"secret\",\n          \"auth_code_key\": \"auth_code\"\n      }\n    }\n  }"
+        )
     )]
     pub oauth_connector_input_specification: Option<OAuthConnectorInputSpecification>,
     /// OAuth output specification
@@ -8561,9 +9309,12 @@ pub struct OAuthConfigSpecification {
     /// }
     /// }
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "OAuth output specification",
-        description = "OAuth specific blob. This is a Json Schema used to validate Json configurations produced by the OAuth flows as they are\nreturned by the distant OAuth APIs.\nMust be a valid JSON describing the fields to merge back to `ConnectorSpecification.connectionSpecification`.\nFor each field, a special annotation `path_in_connector_config` can be specified to determine where to merge it,\nExamples:\n    complete_oauth_output_specification={\n      refresh_token: {\n        type: string,\n        path_in_connector_config: ['credentials', 'refresh_token']\n      }\n    }"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "OAuth output specification",
+            description = "OAuth specific blob. This is a Json Schema used to validate Json configurations produced by the OAuth flows as they are\nreturned by the distant OAuth APIs.\nMust be a valid JSON describing the fields to merge back to `ConnectorSpecification.connectionSpecification`.\nFor each field, a special annotation `path_in_connector_config` can be specified to determine where to merge it,\nExamples:\n    complete_oauth_output_specification={\n      refresh_token: {\n        type: string,\n        path_in_connector_config: ['credentials', 'refresh_token']\n      }\n    }"
+        )
     )]
     pub complete_oauth_output_specification: Option<Map<String, Value>>,
     /// OAuth input specification
@@ -8581,9 +9332,12 @@ pub struct OAuthConfigSpecification {
     /// }
     /// }
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "OAuth input specification",
-        description = "OAuth specific blob. This is a Json Schema used to validate Json configurations persisted as Airbyte Server configurations.\nMust be a valid non-nested JSON describing additional fields configured by the Airbyte Instance or Workspace Admins to be used by the\nserver when completing an OAuth flow (typically exchanging an auth code for refresh token).\nExamples:\n    complete_oauth_server_input_specification={\n      client_id: {\n        type: string\n      },\n      client_secret: {\n        type: string\n      }\n    }"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "OAuth input specification",
+            description = "OAuth specific blob. This is a Json Schema used to validate Json configurations persisted as Airbyte Server configurations.\nMust be a valid non-nested JSON describing additional fields configured by the Airbyte Instance or Workspace Admins to be used by the\nserver when completing an OAuth flow (typically exchanging an auth code for refresh token).\nExamples:\n    complete_oauth_server_input_specification={\n      client_id: {\n        type: string\n      },\n      client_secret: {\n        type: string\n      }\n    }"
+        )
     )]
     pub complete_oauth_server_input_specification: Option<Map<String, Value>>,
     /// OAuth server output specification
@@ -8609,9 +9363,12 @@ pub struct OAuthConfigSpecification {
     /// }
     /// }
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "OAuth server output specification",
-        description = "OAuth specific blob. This is a Json Schema used to validate Json configurations persisted as Airbyte Server configurations that\nalso need to be merged back into the connector configuration at runtime.\nThis is a subset configuration of `complete_oauth_server_input_specification` that filters fields out to retain only the ones that\nare necessary for the connector to function with OAuth. (some fields could be used during oauth flows but not needed afterwards, therefore\nthey would be listed in the `complete_oauth_server_input_specification` but not `complete_oauth_server_output_specification`)\nMust be a valid non-nested JSON describing additional fields configured by the Airbyte Instance or Workspace Admins to be used by the\nconnector when using OAuth flow APIs.\nThese fields are to be merged back to `ConnectorSpecification.connectionSpecification`.\nFor each field, a special annotation `path_in_connector_config` can be specified to determine where to merge it,\nExamples:\n      complete_oauth_server_output_specification={\n        client_id: {\n          type: string,\n          path_in_connector_config: ['credentials', 'client_id']\n        },\n        client_secret: {\n          type: string,\n          path_in_connector_config: ['credentials', 'client_secret']\n        }\n      }"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "OAuth server output specification",
+            description = "OAuth specific blob. This is a Json Schema used to validate Json configurations persisted as Airbyte Server configurations that\nalso need to be merged back into the connector configuration at runtime.\nThis is a subset configuration of `complete_oauth_server_input_specification` that filters fields out to retain only the ones that\nare necessary for the connector to function with OAuth. (some fields could be used during oauth flows but not needed afterwards, therefore\nthey would be listed in the `complete_oauth_server_input_specification` but not `complete_oauth_server_output_specification`)\nMust be a valid non-nested JSON describing additional fields configured by the Airbyte Instance or Workspace Admins to be used by the\nconnector when using OAuth flow APIs.\nThese fields are to be merged back to `ConnectorSpecification.connectionSpecification`.\nFor each field, a special annotation `path_in_connector_config` can be specified to determine where to merge it,\nExamples:\n      complete_oauth_server_output_specification={\n        client_id: {\n          type: string,\n          path_in_connector_config: ['credentials', 'client_id']\n        },\n        client_secret: {\n          type: string,\n          path_in_connector_config: ['credentials', 'client_secret']\n        }\n      }"
+        )
     )]
     pub complete_oauth_server_output_specification: Option<Map<String, Value>>,
 }
@@ -8694,28 +9451,38 @@ impl FromNode for OAuthConfigSpecification {
 /// }
 /// }
 /// }
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "DeclarativeOAuth Connector Specification",
-    description = "The DeclarativeOAuth specific blob.\nPertains to the fields defined by the connector relating to the OAuth flow.\n\nInterpolation capabilities:\n- The variables placeholders are declared as `{{my_var}}`.\n- The nested resolution variables like `{{ {{my_nested_var}} }}` is allowed as well.\n\n- The allowed interpolation context is:\n  + base64Encoder - encode to `base64`, {{ {{my_var_a}}:{{my_var_b}} | base64Encoder }}\n  + base64Decorer - decode from `base64` encoded string, {{ {{my_string_variable_or_string_value}} | base64Decoder }}\n  + urlEncoder - encode the input string to URL-like format, {{ https://test.host.com/endpoint | urlEncoder}}\n  + urlDecorer - decode the input url-encoded string into text format, {{ urlDecoder:https%3A%2F%2Fairbyte.io | urlDecoder}}\n  + codeChallengeS256 - get the `codeChallenge` encoded value to provide additional data-provider specific authorisation values, {{ {{state_value}} | codeChallengeS256 }}\n\nExamples:\n  - The TikTok Marketing DeclarativeOAuth spec:\n  {\n    \"oauth_connector_input_specification\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n          \"consent_url\": \"https://ads.tiktok.com/marketing_api/auth?{{client_id_key}}={{client_id_value}}&{{redirect_uri_key}}={{ {{redirect_uri_value}} | urlEncoder}}&{{state_key}}={{state_value}}\",\n          \"access_token_url\": \"https://business-api.tiktok.com/open_api/v1.3/oauth2/access_token/\",\n          \"access_token_params\": {\n              \"{{ auth_code_key }}\": \"{{ auth_code_value }}\",\n              \"{{ client_id_key }}\": \"{{ client_id_value }}\",\n              \"{{ client_secret_key }}\": \"{{ client_secret_value }}\"\n          },\n          \"access_token_headers\": {\n              \"Content-Type\": \"application/json\",\n              \"Accept\": \"application/json\"\n          },\n          \"extract_output\": [\"data.access_token\"],\n          \"client_id_key\": \"app_id\",\n          \"client_secret_key\": \"secret\",\n          \"auth_code_key\": \"auth_code\"\n      }\n    }\n  }"
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "DeclarativeOAuth Connector Specification",
+        description = "The DeclarativeOAuth specific blob.\nPertains to the fields defined by the connector relating to the OAuth flow.\n\nInterpolation capabilities:\n- The variables placeholders are declared as `{{my_var}}`.\n- The nested resolution variables like `{{ {{my_nested_var}} }}` is allowed as well.\n\n- The allowed interpolation context is:\n  + base64Encoder - encode to `base64`, {{ {{my_var_a}}:{{my_var_b}} | base64Encoder }}\n  + base64Decorer - decode from `base64` encoded string, {{ {{my_string_variable_or_string_value}} | base64Decoder }}\n  + urlEncoder - encode the input string to URL-like format, {{ https://test.host.com/endpoint | urlEncoder}}\n  + urlDecorer - decode the input url-encoded string into text format, {{ urlDecoder:https%3A%2F%2Fairbyte.io | urlDecoder}}\n  + codeChallengeS256 - get the `codeChallenge` encoded value to provide additional data-provider specific authorisation values, {{ {{state_value}} | codeChallengeS256 }}\n\nExamples:\n  - The TikTok Marketing DeclarativeOAuth spec:\n  {\n    \"oauth_connector_input_specification\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n          \"consent_url\": \"https://ads.tiktok.com/marketing_api/auth?{{client_id_key}}={{client_id_value}}&{{redirect_uri_key}}={{ {{redirect_uri_value}} | urlEncoder}}&{{state_key}}={{state_value}}\",\n          \"access_token_url\": \"https://business-api.tiktok.com/open_api/v1.3/oauth2/access_token/\",\n          \"access_token_params\": {\n              \"{{ auth_code_key }}\": \"{{ auth_code_value }}\",\n              \"{{ client_id_key }}\": \"{{ client_id_value }}\",\n              \"{{ client_secret_key }}\": \"{{ client_secret_value }}\"\n          },\n          \"access_token_headers\": {\n              \"Content-Type\": \"application/json\",\n              \"Accept\": \"application/json\"\n          },\n          \"extract_output\": [\"data.access_token\"],\n          \"client_id_key\": \"app_id\",\n          \"client_secret_key\": \"secret\",\n          \"auth_code_key\": \"auth_code\"\n      }\n    }\n  }"
+    )
 )]
 pub struct OAuthConnectorInputSpecification {
     /// Consent URL
     ///
     /// The DeclarativeOAuth Specific string URL string template to initiate the authentication.
     /// The placeholders are replaced during the processing to provide neccessary values.
-    #[schemars(
-        title = "Consent URL",
-        description = "The DeclarativeOAuth Specific string URL string template to initiate the authentication.\nThe placeholders are replaced during the processing to provide neccessary values."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Consent URL",
+            description = "The DeclarativeOAuth Specific string URL string template to initiate the authentication.\nThe placeholders are replaced during the processing to provide neccessary values."
+        )
     )]
     pub consent_url: String,
     /// Scopes
     ///
     /// The DeclarativeOAuth Specific string of the scopes needed to be grant for authenticated user.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Scopes",
-        description = "The DeclarativeOAuth Specific string of the scopes needed to be grant for authenticated user."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Scopes",
+            description = "The DeclarativeOAuth Specific string of the scopes needed to be grant for authenticated user."
+        )
     )]
     pub scope: Option<String>,
     /// Scopes
@@ -8724,18 +9491,24 @@ pub struct OAuthConnectorInputSpecification {
     /// The scope values are joined using the `scopes_join_strategy` (default: space) before being
     /// sent to the OAuth provider.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Scopes",
-        description = "List of OAuth scope objects. When present, takes precedence over the `scope` string property.\nThe scope values are joined using the `scopes_join_strategy` (default: space) before being\nsent to the OAuth provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Scopes",
+            description = "List of OAuth scope objects. When present, takes precedence over the `scope` string property.\nThe scope values are joined using the `scopes_join_strategy` (default: space) before being\nsent to the OAuth provider."
+        )
     )]
     pub scopes: Option<Vec<OAuthScope>>,
     /// Optional Scopes
     ///
     /// Optional OAuth scope objects that may or may not be granted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Optional Scopes",
-        description = "Optional OAuth scope objects that may or may not be granted."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Optional Scopes",
+            description = "Optional OAuth scope objects that may or may not be granted."
+        )
     )]
     pub optional_scopes: Option<Vec<OAuthScope>>,
     /// Scopes Join Strategy
@@ -8745,24 +9518,30 @@ pub struct OAuthConnectorInputSpecification {
     ///
     /// Default: `"space"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Scopes Join Strategy", description = "The strategy used to join the `scopes` array into a single string for the OAuth request.\nDefaults to `space` per RFC 6749.", extend("default" = "space"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Scopes Join Strategy", description = "The strategy used to join the `scopes` array into a single string for the OAuth request.\nDefaults to `space` per RFC 6749.", extend("default" = "space")))]
     pub scopes_join_strategy: Option<ScopesJoinStrategy>,
     /// Access Token URL
     ///
     /// The DeclarativeOAuth Specific URL templated string to obtain the `access_token`, `refresh_token` etc.
     /// The placeholders are replaced during the processing to provide neccessary values.
-    #[schemars(
-        title = "Access Token URL",
-        description = "The DeclarativeOAuth Specific URL templated string to obtain the `access_token`, `refresh_token` etc.\nThe placeholders are replaced during the processing to provide neccessary values."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Access Token URL",
+            description = "The DeclarativeOAuth Specific URL templated string to obtain the `access_token`, `refresh_token` etc.\nThe placeholders are replaced during the processing to provide neccessary values."
+        )
     )]
     pub access_token_url: String,
     /// Access Token Headers
     ///
     /// The DeclarativeOAuth Specific optional headers to inject while exchanging the `auth_code` to `access_token` during `completeOAuthFlow` step.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Access Token Headers",
-        description = "The DeclarativeOAuth Specific optional headers to inject while exchanging the `auth_code` to `access_token` during `completeOAuthFlow` step."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Access Token Headers",
+            description = "The DeclarativeOAuth Specific optional headers to inject while exchanging the `auth_code` to `access_token` during `completeOAuthFlow` step."
+        )
     )]
     pub access_token_headers: Option<Map<String, Value>>,
     /// Access Token Query Params (Json Encoded)
@@ -8770,18 +9549,24 @@ pub struct OAuthConnectorInputSpecification {
     /// The DeclarativeOAuth Specific optional query parameters to inject while exchanging the `auth_code` to `access_token` during `completeOAuthFlow` step.
     /// When this property is provided, the query params will be encoded as `Json` and included in the outgoing API request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Access Token Query Params (Json Encoded)",
-        description = "The DeclarativeOAuth Specific optional query parameters to inject while exchanging the `auth_code` to `access_token` during `completeOAuthFlow` step.\nWhen this property is provided, the query params will be encoded as `Json` and included in the outgoing API request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Access Token Query Params (Json Encoded)",
+            description = "The DeclarativeOAuth Specific optional query parameters to inject while exchanging the `auth_code` to `access_token` during `completeOAuthFlow` step.\nWhen this property is provided, the query params will be encoded as `Json` and included in the outgoing API request."
+        )
     )]
     pub access_token_params: Option<Map<String, Value>>,
     /// Extract Output
     ///
     /// The DeclarativeOAuth Specific list of strings to indicate which keys should be extracted and returned back to the input config.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Extract Output",
-        description = "The DeclarativeOAuth Specific list of strings to indicate which keys should be extracted and returned back to the input config."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Extract Output",
+            description = "The DeclarativeOAuth Specific list of strings to indicate which keys should be extracted and returned back to the input config."
+        )
     )]
     pub extract_output: Option<Vec<String>>,
     /// Configurable State Query Param
@@ -8789,63 +9574,84 @@ pub struct OAuthConnectorInputSpecification {
     /// The DeclarativeOAuth Specific object to provide the criteria of how the `state` query param should be constructed,
     /// including length and complexity.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Configurable State Query Param",
-        description = "The DeclarativeOAuth Specific object to provide the criteria of how the `state` query param should be constructed,\nincluding length and complexity."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Configurable State Query Param",
+            description = "The DeclarativeOAuth Specific object to provide the criteria of how the `state` query param should be constructed,\nincluding length and complexity."
+        )
     )]
     pub state: Option<OAuthState>,
     /// Client ID Key Override
     ///
     /// The DeclarativeOAuth Specific optional override to provide the custom `client_id` key name, if required by data-provider.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Client ID Key Override",
-        description = "The DeclarativeOAuth Specific optional override to provide the custom `client_id` key name, if required by data-provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Client ID Key Override",
+            description = "The DeclarativeOAuth Specific optional override to provide the custom `client_id` key name, if required by data-provider."
+        )
     )]
     pub client_id_key: Option<String>,
     /// Client Secret Key Override
     ///
     /// The DeclarativeOAuth Specific optional override to provide the custom `client_secret` key name, if required by data-provider.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Client Secret Key Override",
-        description = "The DeclarativeOAuth Specific optional override to provide the custom `client_secret` key name, if required by data-provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Client Secret Key Override",
+            description = "The DeclarativeOAuth Specific optional override to provide the custom `client_secret` key name, if required by data-provider."
+        )
     )]
     pub client_secret_key: Option<String>,
     /// Scopes Key Override
     ///
     /// The DeclarativeOAuth Specific optional override to provide the custom `scope` key name, if required by data-provider.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Scopes Key Override",
-        description = "The DeclarativeOAuth Specific optional override to provide the custom `scope` key name, if required by data-provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Scopes Key Override",
+            description = "The DeclarativeOAuth Specific optional override to provide the custom `scope` key name, if required by data-provider."
+        )
     )]
     pub scope_key: Option<String>,
     /// State Key Override
     ///
     /// The DeclarativeOAuth Specific optional override to provide the custom `state` key name, if required by data-provider.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "State Key Override",
-        description = "The DeclarativeOAuth Specific optional override to provide the custom `state` key name, if required by data-provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "State Key Override",
+            description = "The DeclarativeOAuth Specific optional override to provide the custom `state` key name, if required by data-provider."
+        )
     )]
     pub state_key: Option<String>,
     /// Auth Code Key Override
     ///
     /// The DeclarativeOAuth Specific optional override to provide the custom `code` key name to something like `auth_code` or `custom_auth_code`, if required by data-provider.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Auth Code Key Override",
-        description = "The DeclarativeOAuth Specific optional override to provide the custom `code` key name to something like `auth_code` or `custom_auth_code`, if required by data-provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Auth Code Key Override",
+            description = "The DeclarativeOAuth Specific optional override to provide the custom `code` key name to something like `auth_code` or `custom_auth_code`, if required by data-provider."
+        )
     )]
     pub auth_code_key: Option<String>,
     /// Redirect URI Key Override
     ///
     /// The DeclarativeOAuth Specific optional override to provide the custom `redirect_uri` key name to something like `callback_uri`, if required by data-provider.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Redirect URI Key Override",
-        description = "The DeclarativeOAuth Specific optional override to provide the custom `redirect_uri` key name to something like `callback_uri`, if required by data-provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Redirect URI Key Override",
+            description = "The DeclarativeOAuth Specific optional override to provide the custom `redirect_uri` key name to something like `callback_uri`, if required by data-provider."
+        )
     )]
     pub redirect_uri_key: Option<String>,
 }
@@ -8904,13 +9710,17 @@ impl FromNode for OAuthConnectorInputSpecification {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(title = "", description = "")]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub struct OAuthScope {
     /// The OAuth scope string to request from the provider.
-    #[schemars(
-        title = "",
-        description = "The OAuth scope string to request from the provider."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "The OAuth scope string to request from the provider."
+        )
     )]
     pub scope: String,
 }
@@ -8938,8 +9748,9 @@ impl FromNode for OAuthScope {
 /// Defaults to `space` per RFC 6749.
 ///
 /// Default: `"space"`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(title = "Scopes Join Strategy", description = "The strategy used to join the `scopes` array into a single string for the OAuth request.\nDefaults to `space` per RFC 6749.", extend("default" = "space"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "Scopes Join Strategy", description = "The strategy used to join the `scopes` array into a single string for the OAuth request.\nDefaults to `space` per RFC 6749.", extend("default" = "space")))]
 pub enum ScopesJoinStrategy {
     /// `space`
     #[serde(rename = "space")]
@@ -8989,15 +9800,19 @@ impl FromNode for ScopesJoinStrategy {
 ///
 /// The DeclarativeOAuth Specific object to provide the criteria of how the `state` query param should be constructed,
 /// including length and complexity.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Configurable State Query Param",
-    description = "The DeclarativeOAuth Specific object to provide the criteria of how the `state` query param should be constructed,\nincluding length and complexity."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Configurable State Query Param",
+        description = "The DeclarativeOAuth Specific object to provide the criteria of how the `state` query param should be constructed,\nincluding length and complexity."
+    )
 )]
 pub struct OAuthState {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub min: i64,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub max: i64,
 }
 
@@ -9024,17 +9839,21 @@ impl FromNode for OAuthState {
 /// Pagination strategy that returns the number of records reads so far and returns it as the next page token.
 ///
 /// JSON: an object with `type: OffsetIncrement`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "OffsetIncrement")]
-#[schemars(title = "Offset Increment", description = "Pagination strategy that returns the number of records reads so far and returns it as the next page token.", transform = tagged_schema::<OffsetIncrement>)]
+#[cfg_attr(feature = "schema", schemars(title = "Offset Increment", description = "Pagination strategy that returns the number of records reads so far and returns it as the next page token.", transform = tagged_schema::<OffsetIncrement>))]
 pub struct OffsetIncrement {
     /// Limit
     ///
     /// The number of records to include in each pages.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Limit",
-        description = "The number of records to include in each pages."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Limit",
+            description = "The number of records to include in each pages."
+        )
     )]
     pub page_size: Option<IntegerOrString>,
     /// Inject Offset on First Request
@@ -9043,10 +9862,10 @@ pub struct OffsetIncrement {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Inject Offset on First Request", description = "Using the `offset` with value `0` during the first request", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Inject Offset on First Request", description = "Using the `offset` with value `0` during the first request", extend("default" = false)))]
     pub inject_on_first_request: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9090,17 +9909,21 @@ impl FromNode for OffsetIncrement {
 /// Pagination strategy that returns the number of pages reads so far and returns it as the next page token.
 ///
 /// JSON: an object with `type: PageIncrement`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "PageIncrement")]
-#[schemars(title = "Page Increment", description = "Pagination strategy that returns the number of pages reads so far and returns it as the next page token.", transform = tagged_schema::<PageIncrement>)]
+#[cfg_attr(feature = "schema", schemars(title = "Page Increment", description = "Pagination strategy that returns the number of pages reads so far and returns it as the next page token.", transform = tagged_schema::<PageIncrement>))]
 pub struct PageIncrement {
     /// Page Size
     ///
     /// The number of records to include in each pages.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Page Size",
-        description = "The number of records to include in each pages."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Page Size",
+            description = "The number of records to include in each pages."
+        )
     )]
     pub page_size: Option<IntegerOrString>,
     /// Start From Page
@@ -9109,7 +9932,7 @@ pub struct PageIncrement {
     ///
     /// Default: `0`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Start From Page", description = "Index of the first page to request.", extend("default" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Start From Page", description = "Index of the first page to request.", extend("default" = 0)))]
     pub start_from_page: Option<i64>,
     /// Inject Page Number on First Request
     ///
@@ -9117,10 +9940,10 @@ pub struct PageIncrement {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Inject Page Number on First Request", description = "Using the `page number` with value defined by `start_from_page` during the first request", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Inject Page Number on First Request", description = "Using the `page number` with value defined by `start_from_page` during the first request", extend("default" = false)))]
     pub inject_on_first_request: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9166,41 +9989,54 @@ impl FromNode for PageIncrement {
 /// Describes how to construct partitions from the records retrieved from the parent stream..
 ///
 /// JSON: an object with `type: ParentStreamConfig`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ParentStreamConfig")]
-#[schemars(title = "Parent Stream Config", description = "Describes how to construct partitions from the records retrieved from the parent stream..", transform = tagged_schema::<ParentStreamConfig>)]
+#[cfg_attr(feature = "schema", schemars(title = "Parent Stream Config", description = "Describes how to construct partitions from the records retrieved from the parent stream..", transform = tagged_schema::<ParentStreamConfig>))]
 pub struct ParentStreamConfig {
     /// Parent Stream
     ///
     /// Reference to the parent stream.
-    #[schemars(
-        title = "Parent Stream",
-        description = "Reference to the parent stream."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Parent Stream",
+            description = "Reference to the parent stream."
+        )
     )]
     pub stream: Stream,
     /// Parent Key
     ///
     /// The primary key of records from the parent stream that will be used during the retrieval of records for the current substream. This parent identifier field is typically a characteristic of the child records being extracted from the source API.
-    #[schemars(
-        title = "Parent Key",
-        description = "The primary key of records from the parent stream that will be used during the retrieval of records for the current substream. This parent identifier field is typically a characteristic of the child records being extracted from the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Parent Key",
+            description = "The primary key of records from the parent stream that will be used during the retrieval of records for the current substream. This parent identifier field is typically a characteristic of the child records being extracted from the source API."
+        )
     )]
     pub parent_key: String,
     /// Current Parent Key Value Identifier
     ///
     /// While iterating over parent records during a sync, the parent_key value can be referenced by using this field.
-    #[schemars(
-        title = "Current Parent Key Value Identifier",
-        description = "While iterating over parent records during a sync, the parent_key value can be referenced by using this field."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Current Parent Key Value Identifier",
+            description = "While iterating over parent records during a sync, the parent_key value can be referenced by using this field."
+        )
     )]
     pub partition_field: String,
     /// Request Option
     ///
     /// A request option describing where the parent key value should be injected into and under what field name if applicable.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Request Option",
-        description = "A request option describing where the parent key value should be injected into and under what field name if applicable."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Request Option",
+            description = "A request option describing where the parent key value should be injected into and under what field name if applicable."
+        )
     )]
     pub request_option: Option<RequestOption>,
     /// Incremental Dependency
@@ -9209,7 +10045,7 @@ pub struct ParentStreamConfig {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Incremental Dependency", description = "Indicates whether the parent stream should be read incrementally based on updates in the child stream.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Incremental Dependency", description = "Indicates whether the parent stream should be read incrementally based on updates in the child stream.", extend("default" = false)))]
     pub incremental_dependency: Option<bool>,
     /// Lazy Read Pointer
     ///
@@ -9217,19 +10053,22 @@ pub struct ParentStreamConfig {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Lazy Read Pointer", description = "If set, this will enable lazy reading, using the initial read of parent records to extract child records.", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "Lazy Read Pointer", description = "If set, this will enable lazy reading, using the initial read of parent records to extract child records.", extend("default" = [])))]
     pub lazy_read_pointer: Option<Vec<String>>,
     /// Extra Fields
     ///
     /// Array of field paths to include as additional fields in the stream slice. Each path is an array of strings representing keys to access fields in the respective parent record. Accessible via `stream_slice.extra_fields`. Missing fields are set to `None`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Extra Fields",
-        description = "Array of field paths to include as additional fields in the stream slice. Each path is an array of strings representing keys to access fields in the respective parent record. Accessible via `stream_slice.extra_fields`. Missing fields are set to `None`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Extra Fields",
+            description = "Array of field paths to include as additional fields in the stream slice. Each path is an array of strings representing keys to access fields in the respective parent record. Accessible via `stream_slice.extra_fields`. Missing fields are set to `None`."
+        )
     )]
     pub extra_fields: Option<Vec<Vec<String>>>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9281,9 +10120,10 @@ impl FromNode for ParentStreamConfig {
 /// Used by `ParentStreamConfig.stream`, `DynamicDeclarativeStream.stream_template`.
 ///
 /// One of `DeclarativeStream`, `StateDelegatingStream`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum Stream {
     DeclarativeStream(Box<DeclarativeStream>),
     StateDelegatingStream(Box<StateDelegatingStream>),
@@ -9326,9 +10166,10 @@ impl FromNode for Stream {
 /// Default: `""`
 ///
 /// One of `String`, `List`, `ListOfLists`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "Primary Key", description = "The stream field to be used to distinguish unique records. Can either be a single field, an array of fields representing a composite key, or an array of arrays representing a composite key where the fields are nested fields.", extend("default" = ""))]
+#[cfg_attr(feature = "schema", schemars(title = "Primary Key", description = "The stream field to be used to distinguish unique records. Can either be a single field, an array of fields representing a composite key, or an array of arrays representing a composite key where the fields are nested fields.", extend("default" = "")))]
 pub enum PrimaryKey {
     /// Single Key
     ///
@@ -9370,24 +10211,31 @@ impl FromNode for PrimaryKey {
 /// Defines the behavior for fetching the list of properties from an API that will be loaded into the requests to extract records. Note that stream_slices can't be interpolated from this retriever.
 ///
 /// JSON: an object with `type: PropertiesFromEndpoint`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "PropertiesFromEndpoint")]
-#[schemars(title = "Properties from Endpoint", description = "Defines the behavior for fetching the list of properties from an API that will be loaded into the requests to extract records. Note that stream_slices can't be interpolated from this retriever.", transform = tagged_schema::<PropertiesFromEndpoint>)]
+#[cfg_attr(feature = "schema", schemars(title = "Properties from Endpoint", description = "Defines the behavior for fetching the list of properties from an API that will be loaded into the requests to extract records. Note that stream_slices can't be interpolated from this retriever.", transform = tagged_schema::<PropertiesFromEndpoint>))]
 pub struct PropertiesFromEndpoint {
     /// Describes the path to the field that should be extracted
-    #[schemars(
-        title = "",
-        description = "Describes the path to the field that should be extracted"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Describes the path to the field that should be extracted"
+        )
     )]
     pub property_field_path: Vec<String>,
     /// Requester component that describes how to fetch the properties to query from a remote API endpoint.
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to fetch the properties to query from a remote API endpoint."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to fetch the properties to query from a remote API endpoint."
+        )
     )]
     pub retriever: SimpleOrCustomRetriever,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9426,38 +10274,48 @@ impl FromNode for PropertiesFromEndpoint {
 /// For APIs with restrictions on the amount of properties that can be requester per request, property chunking can be applied to make multiple requests with a subset of the properties.
 ///
 /// JSON: an object with `type: PropertyChunking`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "PropertyChunking")]
-#[schemars(title = "Property Chunking", description = "For APIs with restrictions on the amount of properties that can be requester per request, property chunking can be applied to make multiple requests with a subset of the properties.", transform = tagged_schema::<PropertyChunking>)]
+#[cfg_attr(feature = "schema", schemars(title = "Property Chunking", description = "For APIs with restrictions on the amount of properties that can be requester per request, property chunking can be applied to make multiple requests with a subset of the properties.", transform = tagged_schema::<PropertyChunking>))]
 pub struct PropertyChunking {
     /// Property Limit Type
     ///
     /// The type used to determine the maximum number of properties per chunk
-    #[schemars(
-        title = "Property Limit Type",
-        description = "The type used to determine the maximum number of properties per chunk"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Property Limit Type",
+            description = "The type used to determine the maximum number of properties per chunk"
+        )
     )]
     pub property_limit_type: PropertyLimitType,
     /// Property Limit
     ///
     /// The maximum amount of properties that can be retrieved per request according to the limit type.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Property Limit",
-        description = "The maximum amount of properties that can be retrieved per request according to the limit type."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Property Limit",
+            description = "The maximum amount of properties that can be retrieved per request according to the limit type."
+        )
     )]
     pub property_limit: Option<i64>,
     /// Record Merge Strategy
     ///
     /// Dictates how to records that require multiple requests to get all properties should be emitted to the destination
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Record Merge Strategy",
-        description = "Dictates how to records that require multiple requests to get all properties should be emitted to the destination"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Record Merge Strategy",
+            description = "Dictates how to records that require multiple requests to get all properties should be emitted to the destination"
+        )
     )]
     pub record_merge_strategy: Option<GroupByKeyMergeStrategy>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9501,10 +10359,14 @@ impl FromNode for PropertyChunking {
 /// Property Limit Type
 ///
 /// The type used to determine the maximum number of properties per chunk
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(
-    title = "Property Limit Type",
-    description = "The type used to determine the maximum number of properties per chunk"
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Property Limit Type",
+        description = "The type used to determine the maximum number of properties per chunk"
+    )
 )]
 pub enum PropertyLimitType {
     /// `characters`
@@ -9551,47 +10413,60 @@ impl FromNode for PropertyLimitType {
 /// For APIs that require explicit specification of the properties to query for, this component specifies which property fields and how they are supplied to outbound requests.
 ///
 /// JSON: an object with `type: QueryProperties`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "QueryProperties")]
-#[schemars(title = "Query Properties", description = "For APIs that require explicit specification of the properties to query for, this component specifies which property fields and how they are supplied to outbound requests.", transform = tagged_schema::<QueryProperties>)]
+#[cfg_attr(feature = "schema", schemars(title = "Query Properties", description = "For APIs that require explicit specification of the properties to query for, this component specifies which property fields and how they are supplied to outbound requests.", transform = tagged_schema::<QueryProperties>))]
 pub struct QueryProperties {
     /// Property List
     ///
     /// The set of properties that will be queried for in the outbound request. This can either be statically defined or dynamic based on an API endpoint
-    #[schemars(
-        title = "Property List",
-        description = "The set of properties that will be queried for in the outbound request. This can either be statically defined or dynamic based on an API endpoint"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Property List",
+            description = "The set of properties that will be queried for in the outbound request. This can either be statically defined or dynamic based on an API endpoint"
+        )
     )]
     pub property_list: PropertyList,
     /// Always Include Properties
     ///
     /// The list of properties that should be included in every set of properties when multiple chunks of properties are being requested.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Always Include Properties",
-        description = "The list of properties that should be included in every set of properties when multiple chunks of properties are being requested."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Always Include Properties",
+            description = "The list of properties that should be included in every set of properties when multiple chunks of properties are being requested."
+        )
     )]
     pub always_include_properties: Option<Vec<String>>,
     /// Property Chunking
     ///
     /// Defines how query properties will be grouped into smaller sets for APIs with limitations on the number of properties fetched per API request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Property Chunking",
-        description = "Defines how query properties will be grouped into smaller sets for APIs with limitations on the number of properties fetched per API request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Property Chunking",
+            description = "Defines how query properties will be grouped into smaller sets for APIs with limitations on the number of properties fetched per API request."
+        )
     )]
     pub property_chunking: Option<PropertyChunking>,
     /// Property Selector
     ///
     /// Defines where to look for and which query properties that should be sent in outbound API requests. For example, you can specify that only the selected columns of a stream should be in the request.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Property Selector",
-        description = "Defines where to look for and which query properties that should be sent in outbound API requests. For example, you can specify that only the selected columns of a stream should be in the request."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Property Selector",
+            description = "Defines where to look for and which query properties that should be sent in outbound API requests. For example, you can specify that only the selected columns of a stream should be in the request."
+        )
     )]
     pub property_selector: Option<JsonSchemaPropertySelector>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9637,9 +10512,10 @@ impl FromNode for QueryProperties {
 /// Used by `QueryProperties.property_list`.
 ///
 /// One of `List`, `PropertiesFromEndpoint`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum PropertyList {
     List(Vec<String>),
     PropertiesFromEndpoint(Box<PropertiesFromEndpoint>),
@@ -9678,9 +10554,10 @@ impl FromNode for PropertyList {
 /// Filter applied on a list of records.
 ///
 /// JSON: an object with `type: RecordFilter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RecordFilter")]
-#[schemars(title = "Record Filter", description = "Filter applied on a list of records.", transform = tagged_schema::<RecordFilter>)]
+#[cfg_attr(feature = "schema", schemars(title = "Record Filter", description = "Filter applied on a list of records.", transform = tagged_schema::<RecordFilter>))]
 pub struct RecordFilter {
     /// Condition
     ///
@@ -9688,10 +10565,10 @@ pub struct RecordFilter {
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Condition", description = "The predicate to filter a record. Records will be removed if evaluated to False.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Condition", description = "The predicate to filter a record. Records will be removed if evaluated to False.", extend("default" = "")))]
     pub condition: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9729,41 +10606,51 @@ impl FromNode for RecordFilter {
 /// Responsible for translating an HTTP response into a list of records by extracting records from the response and optionally filtering records based on a heuristic.
 ///
 /// JSON: an object with `type: RecordSelector`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RecordSelector")]
-#[schemars(title = "Record Selector", description = "Responsible for translating an HTTP response into a list of records by extracting records from the response and optionally filtering records based on a heuristic.", transform = tagged_schema::<RecordSelector>)]
+#[cfg_attr(feature = "schema", schemars(title = "Record Selector", description = "Responsible for translating an HTTP response into a list of records by extracting records from the response and optionally filtering records based on a heuristic.", transform = tagged_schema::<RecordSelector>))]
 pub struct RecordSelector {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub extractor: RecordExtractor,
     /// Record Filter
     ///
     /// Responsible for filtering records to be emitted by the Source.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Record Filter",
-        description = "Responsible for filtering records to be emitted by the Source."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Record Filter",
+            description = "Responsible for filtering records to be emitted by the Source."
+        )
     )]
     pub record_filter: Option<AnyRecordFilter>,
     /// Schema Normalization
     ///
     /// Responsible for normalization according to the schema.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Schema Normalization",
-        description = "Responsible for normalization according to the schema."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Schema Normalization",
+            description = "Responsible for normalization according to the schema."
+        )
     )]
     pub schema_normalization: Option<AnySchemaNormalization>,
     /// Transform Before Filtering
     ///
     /// If true, transformation will be applied before record filtering.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Transform Before Filtering",
-        description = "If true, transformation will be applied before record filtering."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Transform Before Filtering",
+            description = "If true, transformation will be applied before record filtering."
+        )
     )]
     pub transform_before_filtering: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -9809,9 +10696,10 @@ impl FromNode for RecordSelector {
 /// Used by `RecordSelector.schema_normalization`.
 ///
 /// One of `SchemaNormalization`, `CustomSchemaNormalization`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum AnySchemaNormalization {
     SchemaNormalization(SchemaNormalization),
     CustomSchemaNormalization(Box<CustomSchemaNormalization>),
@@ -9848,10 +10736,14 @@ impl FromNode for AnySchemaNormalization {
 /// Schema Normalization
 ///
 /// Responsible for normalization according to the schema.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(
-    title = "Schema Normalization",
-    description = "Responsible for normalization according to the schema."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Schema Normalization",
+        description = "Responsible for normalization according to the schema."
+    )
 )]
 pub enum SchemaNormalization {
     /// `Default`
@@ -9898,22 +10790,26 @@ impl FromNode for SchemaNormalization {
 /// A transformation which removes fields from a record. The fields removed are designated using FieldPointers. During transformation, if a field or any of its parents does not exist in the record, no error is thrown.
 ///
 /// JSON: an object with `type: RemoveFields`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RemoveFields")]
-#[schemars(title = "Remove Fields", description = "A transformation which removes fields from a record. The fields removed are designated using FieldPointers. During transformation, if a field or any of its parents does not exist in the record, no error is thrown.", transform = tagged_schema::<RemoveFields>)]
+#[cfg_attr(feature = "schema", schemars(title = "Remove Fields", description = "A transformation which removes fields from a record. The fields removed are designated using FieldPointers. During transformation, if a field or any of its parents does not exist in the record, no error is thrown.", transform = tagged_schema::<RemoveFields>))]
 pub struct RemoveFields {
     /// The predicate to filter a property by a property value. Property will be removed if it is empty OR expression is evaluated to True.,
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "The predicate to filter a property by a property value. Property will be removed if it is empty OR expression is evaluated to True.,", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "The predicate to filter a property by a property value. Property will be removed if it is empty OR expression is evaluated to True.,", extend("default" = "")))]
     pub condition: Option<String>,
     /// Field Paths
     ///
     /// Array of paths defining the field to remove. Each item is an array whose field describe the path of a field to remove.
-    #[schemars(
-        title = "Field Paths",
-        description = "Array of paths defining the field to remove. Each item is an array whose field describe the path of a field to remove."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Paths",
+            description = "Array of paths defining the field to remove. Each item is an array whose field describe the path of a field to remove."
+        )
     )]
     pub field_pointers: Vec<Vec<String>>,
 }
@@ -9952,9 +10848,10 @@ impl FromNode for RemoveFields {
 /// The URL path to be used for the HTTP request.
 ///
 /// JSON: an object with `type: RequestPath`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RequestPath")]
-#[schemars(title = "Request Path", description = "The URL path to be used for the HTTP request.", transform = tagged_schema::<RequestPath>)]
+#[cfg_attr(feature = "schema", schemars(title = "Request Path", description = "The URL path to be used for the HTTP request.", transform = tagged_schema::<RequestPath>))]
 pub struct RequestPath {}
 
 impl Component for RequestPath {
@@ -9983,34 +10880,44 @@ impl FromNode for RequestPath {
 /// Specifies the key field or path and where in the request a component's value should be injected.
 ///
 /// JSON: an object with `type: RequestOption`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RequestOption")]
-#[schemars(title = "Request Option", description = "Specifies the key field or path and where in the request a component's value should be injected.", transform = tagged_schema::<RequestOption>)]
+#[cfg_attr(feature = "schema", schemars(title = "Request Option", description = "Specifies the key field or path and where in the request a component's value should be injected.", transform = tagged_schema::<RequestOption>))]
 pub struct RequestOption {
     /// Inject Into
     ///
     /// Configures where the descriptor should be set on the HTTP requests. Note that request parameters that are already encoded in the URL path will not be duplicated.
-    #[schemars(
-        title = "Inject Into",
-        description = "Configures where the descriptor should be set on the HTTP requests. Note that request parameters that are already encoded in the URL path will not be duplicated."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Inject Into",
+            description = "Configures where the descriptor should be set on the HTTP requests. Note that request parameters that are already encoded in the URL path will not be duplicated."
+        )
     )]
     pub inject_into: InjectInto,
     /// Field Name
     ///
     /// Configures which key should be used in the location that the descriptor is being injected into. We hope to eventually deprecate this field in favor of `field_path` for all request_options, but must currently maintain it for backwards compatibility in the Builder.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Field Name",
-        description = "Configures which key should be used in the location that the descriptor is being injected into. We hope to eventually deprecate this field in favor of `field_path` for all request_options, but must currently maintain it for backwards compatibility in the Builder."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Name",
+            description = "Configures which key should be used in the location that the descriptor is being injected into. We hope to eventually deprecate this field in favor of `field_path` for all request_options, but must currently maintain it for backwards compatibility in the Builder."
+        )
     )]
     pub field_name: Option<String>,
     /// Field Path
     ///
     /// Configures a path to be used for nested structures in JSON body requests (e.g. GraphQL queries)
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Field Path",
-        description = "Configures a path to be used for nested structures in JSON body requests (e.g. GraphQL queries)"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Path",
+            description = "Configures a path to be used for nested structures in JSON body requests (e.g. GraphQL queries)"
+        )
     )]
     pub field_path: Option<Vec<String>>,
 }
@@ -10048,10 +10955,14 @@ impl FromNode for RequestOption {
 /// Inject Into
 ///
 /// Configures where the descriptor should be set on the HTTP requests. Note that request parameters that are already encoded in the URL path will not be duplicated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(
-    title = "Inject Into",
-    description = "Configures where the descriptor should be set on the HTTP requests. Note that request parameters that are already encoded in the URL path will not be duplicated."
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Inject Into",
+        description = "Configures where the descriptor should be set on the HTTP requests. Note that request parameters that are already encoded in the URL path will not be duplicated."
+    )
 )]
 pub enum InjectInto {
     /// `request_parameter`
@@ -10116,50 +11027,66 @@ pub type Schemas = Map<String, Value>;
 /// Deprecated: deprecated
 ///
 /// JSON: an object with `type: LegacySessionTokenAuthenticator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "LegacySessionTokenAuthenticator")]
-#[schemars(title = "Session Token Authenticator", description = "Deprecated - use SessionTokenAuthenticator instead. Authenticator for requests authenticated using session tokens. A session token is a random value generated by a server to identify a specific user for the duration of one interaction session.", extend("deprecated" = true), transform = tagged_schema::<LegacySessionTokenAuthenticator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Session Token Authenticator", description = "Deprecated - use SessionTokenAuthenticator instead. Authenticator for requests authenticated using session tokens. A session token is a random value generated by a server to identify a specific user for the duration of one interaction session.", extend("deprecated" = true), transform = tagged_schema::<LegacySessionTokenAuthenticator>))]
 pub struct LegacySessionTokenAuthenticator {
     /// Session Request Header
     ///
     /// The name of the session token header that will be injected in the request
-    #[schemars(
-        title = "Session Request Header",
-        description = "The name of the session token header that will be injected in the request"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Session Request Header",
+            description = "The name of the session token header that will be injected in the request"
+        )
     )]
     pub header: String,
     /// Login Path
     ///
     /// Path of the login URL (do not include the base URL)
-    #[schemars(
-        title = "Login Path",
-        description = "Path of the login URL (do not include the base URL)"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Login Path",
+            description = "Path of the login URL (do not include the base URL)"
+        )
     )]
     pub login_url: String,
     /// Session Token
     ///
     /// Session token to use if using a pre-defined token. Not needed if authenticating with username + password pair
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Session Token",
-        description = "Session token to use if using a pre-defined token. Not needed if authenticating with username + password pair"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Session Token",
+            description = "Session token to use if using a pre-defined token. Not needed if authenticating with username + password pair"
+        )
     )]
     pub session_token: Option<String>,
     /// Response Token Response Key
     ///
     /// Name of the key of the session token to be extracted from the response
-    #[schemars(
-        title = "Response Token Response Key",
-        description = "Name of the key of the session token to be extracted from the response"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Response Token Response Key",
+            description = "Name of the key of the session token to be extracted from the response"
+        )
     )]
     pub session_token_response_key: String,
     /// Username
     ///
     /// Username used to authenticate and obtain a session token
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Username",
-        description = "Username used to authenticate and obtain a session token"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Username",
+            description = "Username used to authenticate and obtain a session token"
+        )
     )]
     pub username: Option<String>,
     /// Password
@@ -10168,18 +11095,21 @@ pub struct LegacySessionTokenAuthenticator {
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Password", description = "Password used to authenticate and obtain a session token", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Password", description = "Password used to authenticate and obtain a session token", extend("default" = "")))]
     pub password: Option<String>,
     /// Validate Session Path
     ///
     /// Path of the URL to use to validate that the session token is valid (do not include the base URL)
-    #[schemars(
-        title = "Validate Session Path",
-        description = "Path of the URL to use to validate that the session token is valid (do not include the base URL)"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Validate Session Path",
+            description = "Path of the URL to use to validate that the session token is valid (do not include the base URL)"
+        )
     )]
     pub validate_session_url: String,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -10233,31 +11163,38 @@ impl FromNode for LegacySessionTokenAuthenticator {
 /// (This component is experimental. Use at your own risk.) Orchestrate the retriever's usage based on the state value.
 ///
 /// JSON: an object with `type: StateDelegatingStream`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "StateDelegatingStream")]
-#[schemars(title = "State Delegating Stream", description = "(This component is experimental. Use at your own risk.) Orchestrate the retriever's usage based on the state value.", transform = tagged_schema::<StateDelegatingStream>)]
+#[cfg_attr(feature = "schema", schemars(title = "State Delegating Stream", description = "(This component is experimental. Use at your own risk.) Orchestrate the retriever's usage based on the state value.", transform = tagged_schema::<StateDelegatingStream>))]
 pub struct StateDelegatingStream {
     /// Name
     ///
     /// The stream name.
     ///
     /// Default: `""`
-    #[schemars(title = "Name", description = "The stream name.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Name", description = "The stream name.", extend("default" = "")))]
     pub name: String,
     /// Full Refresh Stream
     ///
     /// Component used to coordinate how records are extracted across stream slices and request pages when the state is empty or not provided.
-    #[schemars(
-        title = "Full Refresh Stream",
-        description = "Component used to coordinate how records are extracted across stream slices and request pages when the state is empty or not provided."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Full Refresh Stream",
+            description = "Component used to coordinate how records are extracted across stream slices and request pages when the state is empty or not provided."
+        )
     )]
     pub full_refresh_stream: DeclarativeStream,
     /// Incremental Stream
     ///
     /// Component used to coordinate how records are extracted across stream slices and request pages when the state provided.
-    #[schemars(
-        title = "Incremental Stream",
-        description = "Component used to coordinate how records are extracted across stream slices and request pages when the state provided."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Incremental Stream",
+            description = "Component used to coordinate how records are extracted across stream slices and request pages when the state provided."
+        )
     )]
     pub incremental_stream: DeclarativeStream,
     /// API Retention Period
@@ -10271,13 +11208,16 @@ pub struct StateDelegatingStream {
     /// * **P1Y**: 1 year
     /// * **P30D**: 30 days
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "API Retention Period",
-        description = "The data retention period of the incremental API (ISO8601 duration). If the cursor value is older than this retention period, the connector will automatically fall back to a full refresh to avoid data loss.\nThis is useful for APIs like Stripe Events API which only retain data for 30 days.\n* **PT1H**: 1 hour\n* **P1D**: 1 day\n* **P1W**: 1 week\n* **P1M**: 1 month\n* **P1Y**: 1 year\n* **P30D**: 30 days"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "API Retention Period",
+            description = "The data retention period of the incremental API (ISO8601 duration). If the cursor value is older than this retention period, the connector will automatically fall back to a full refresh to avoid data loss.\nThis is useful for APIs like Stripe Events API which only retain data for 30 days.\n* **PT1H**: 1 hour\n* **P1D**: 1 day\n* **P1W**: 1 week\n* **P1M**: 1 month\n* **P1Y**: 1 year\n* **P30D**: 30 days"
+        )
     )]
     pub api_retention_period: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -10325,76 +11265,101 @@ impl FromNode for StateDelegatingStream {
 /// Retrieves records by synchronously sending requests to fetch records. The retriever acts as an orchestrator between the requester, the record selector, the paginator, and the partition router.
 ///
 /// JSON: an object with `type: SimpleRetriever`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "SimpleRetriever")]
-#[schemars(title = "Synchronous Retriever", description = "Retrieves records by synchronously sending requests to fetch records. The retriever acts as an orchestrator between the requester, the record selector, the paginator, and the partition router.", transform = tagged_schema::<SimpleRetriever>)]
+#[cfg_attr(feature = "schema", schemars(title = "Synchronous Retriever", description = "Retrieves records by synchronously sending requests to fetch records. The retriever acts as an orchestrator between the requester, the record selector, the paginator, and the partition router.", transform = tagged_schema::<SimpleRetriever>))]
 pub struct SimpleRetriever {
     /// Requester component that describes how to prepare HTTP requests to send to the source API.
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API."
+        )
     )]
     pub requester: Requester,
     /// HTTP Response Format
     ///
     /// Component decoding the response so records can be extracted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "HTTP Response Format",
-        description = "Component decoding the response so records can be extracted."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "HTTP Response Format",
+            description = "Component decoding the response so records can be extracted."
+        )
     )]
     pub decoder: Option<Decoder>,
     /// Component that describes how to extract records from a HTTP response.
-    #[schemars(
-        title = "",
-        description = "Component that describes how to extract records from a HTTP response."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Component that describes how to extract records from a HTTP response."
+        )
     )]
     pub record_selector: RecordSelector,
     /// Paginator component that describes how to navigate through the API's pages.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Paginator component that describes how to navigate through the API's pages."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Paginator component that describes how to navigate through the API's pages."
+        )
     )]
     pub paginator: Option<Paginator>,
     /// Describes what triggers pagination reset and how to handle it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Describes what triggers pagination reset and how to handle it."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Describes what triggers pagination reset and how to handle it."
+        )
     )]
     pub pagination_reset: Option<PaginationReset>,
     /// Describes how the page size is reduced when an error handler resolves to the REDUCE_PAGE_SIZE action. Requires a DefaultPaginator that defines both page_size_option and a pagination strategy with a page_size. Cannot be combined with query properties, a file uploader, or a parent stream read lazily through lazy_read_pointer, because in those cases records of the failing page have already been emitted and re-issuing the page would emit them twice. A page_token_option of type RequestPath is rejected as well, because the next page is then a URL built by the API which already carries the page size.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Describes how the page size is reduced when an error handler resolves to the REDUCE_PAGE_SIZE action. Requires a DefaultPaginator that defines both page_size_option and a pagination strategy with a page_size. Cannot be combined with query properties, a file uploader, or a parent stream read lazily through lazy_read_pointer, because in those cases records of the failing page have already been emitted and re-issuing the page would emit them twice. A page_token_option of type RequestPath is rejected as well, because the next page is then a URL built by the API which already carries the page size."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Describes how the page size is reduced when an error handler resolves to the REDUCE_PAGE_SIZE action. Requires a DefaultPaginator that defines both page_size_option and a pagination strategy with a page_size. Cannot be combined with query properties, a file uploader, or a parent stream read lazily through lazy_read_pointer, because in those cases records of the failing page have already been emitted and re-issuing the page would emit them twice. A page_token_option of type RequestPath is rejected as well, because the next page is then a URL built by the API which already carries the page size."
+        )
     )]
     pub page_size_reduction: Option<PageSizeReduction>,
     /// Describes how the request window is split when an error handler resolves to the SPLIT_REQUEST_WINDOW action. Requires an incremental_sync cursor that defines cursor_granularity. Distinct from page_size_reduction: this splits the cursor's window rather than a paginator's page size, and applies even when the API rejects the request before returning a single page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Describes how the request window is split when an error handler resolves to the SPLIT_REQUEST_WINDOW action. Requires an incremental_sync cursor that defines cursor_granularity. Distinct from page_size_reduction: this splits the cursor's window rather than a paginator's page size, and applies even when the API rejects the request before returning a single page."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Describes how the request window is split when an error handler resolves to the SPLIT_REQUEST_WINDOW action. Requires an incremental_sync cursor that defines cursor_granularity. Distinct from page_size_reduction: this splits the cursor's window rather than a paginator's page size, and applies even when the API rejects the request before returning a single page."
+        )
     )]
     pub request_window_splitting: Option<RequestWindowSplitting>,
     /// If true, the partition router and incremental request options will be ignored when paginating requests. Request options set directly on the requester will not be ignored.
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "If true, the partition router and incremental request options will be ignored when paginating requests. Request options set directly on the requester will not be ignored.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "If true, the partition router and incremental request options will be ignored when paginating requests. Request options set directly on the requester will not be ignored.", extend("default" = false)))]
     pub ignore_stream_slicer_parameters_on_paginated_requests: Option<bool>,
     /// Partition Router
     ///
     /// Used to iteratively execute requests over a set of values, such as a parent stream's records or a list of constant values.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Partition Router",
-        description = "Used to iteratively execute requests over a set of values, such as a parent stream's records or a list of constant values."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Partition Router",
+            description = "Used to iteratively execute requests over a set of values, such as a parent stream's records or a list of constant values."
+        )
     )]
     pub partition_router: Option<StreamPartitionRouter>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -10451,9 +11416,10 @@ impl FromNode for SimpleRetriever {
 /// Used by `SimpleRetriever.decoder`, `AsyncRetriever.decoder`, `AsyncRetriever.download_decoder`.
 ///
 /// One of `JsonDecoder`, `JsonItemsDecoder`, `XmlDecoder`, `CsvDecoder`, `JsonlDecoder`, `GzipDecoder`, `IterableDecoder`, `ZipfileDecoder`, `CustomDecoder`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum Decoder {
     JsonDecoder(Box<JsonDecoder>),
     JsonItemsDecoder(Box<JsonItemsDecoder>),
@@ -10514,9 +11480,10 @@ impl FromNode for Decoder {
 /// Used by `SimpleRetriever.paginator`, `AsyncRetriever.download_paginator`.
 ///
 /// One of `DefaultPaginator`, `NoPagination`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum Paginator {
     DefaultPaginator(Box<DefaultPaginator>),
     NoPagination(Box<NoPagination>),
@@ -10553,9 +11520,10 @@ impl FromNode for Paginator {
 /// Used by `SimpleRetriever.partition_router[]`, `AsyncRetriever.partition_router[]`.
 ///
 /// One of `SubstreamPartitionRouter`, `ListPartitionRouter`, `GroupingPartitionRouter`, `UnionPartitionRouter`, `CustomPartitionRouter`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum PartitionRouter {
     SubstreamPartitionRouter(Box<SubstreamPartitionRouter>),
     ListPartitionRouter(Box<ListPartitionRouter>),
@@ -10612,9 +11580,10 @@ impl FromNode for PartitionRouter {
 /// Used by `SimpleRetriever.partition_router`, `AsyncRetriever.partition_router`.
 ///
 /// One of `SubstreamPartitionRouter`, `ListPartitionRouter`, `GroupingPartitionRouter`, `UnionPartitionRouter`, `CustomPartitionRouter`, `List`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StreamPartitionRouter {
     SubstreamPartitionRouter(Box<SubstreamPartitionRouter>),
     ListPartitionRouter(Box<ListPartitionRouter>),
@@ -10676,14 +11645,15 @@ impl FromNode for StreamPartitionRouter {
 /// Describes what triggers pagination reset and how to handle it. If SPLIT_USING_CURSOR, the connector developer is accountable for ensuring that the records are returned in ascending order.
 ///
 /// JSON: an object with `type: PaginationReset`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "PaginationReset")]
-#[schemars(title = "Pagination Reset", description = "Describes what triggers pagination reset and how to handle it. If SPLIT_USING_CURSOR, the connector developer is accountable for ensuring that the records are returned in ascending order.", transform = tagged_schema::<PaginationReset>)]
+#[cfg_attr(feature = "schema", schemars(title = "Pagination Reset", description = "Describes what triggers pagination reset and how to handle it. If SPLIT_USING_CURSOR, the connector developer is accountable for ensuring that the records are returned in ascending order.", transform = tagged_schema::<PaginationReset>))]
 pub struct PaginationReset {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub action: PaginationResetAction,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub limits: Option<PaginationResetLimits>,
 }
 
@@ -10711,8 +11681,9 @@ impl FromNode for PaginationReset {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(title = "", description = "")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum PaginationResetAction {
     /// `SPLIT_USING_CURSOR`
     #[serde(rename = "SPLIT_USING_CURSOR")]
@@ -10758,12 +11729,13 @@ impl FromNode for PaginationResetAction {
 /// Describes the limits that trigger pagination reset
 ///
 /// JSON: an object with `type: PaginationResetLimits`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "PaginationResetLimits")]
-#[schemars(title = "Pagination Reset Limits", description = "Describes the limits that trigger pagination reset", transform = tagged_schema::<PaginationResetLimits>)]
+#[cfg_attr(feature = "schema", schemars(title = "Pagination Reset Limits", description = "Describes the limits that trigger pagination reset", transform = tagged_schema::<PaginationResetLimits>))]
 pub struct PaginationResetLimits {
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub number_of_records: Option<i64>,
 }
 
@@ -10795,9 +11767,10 @@ impl FromNode for PaginationResetLimits {
 /// Describes how the page size is reduced when an error handler resolves to the REDUCE_PAGE_SIZE action. On such a response, the connector re-issues the same page with a smaller page size instead of retrying the identical request. Only supported on a DefaultPaginator that has a page_size_option and whose pagination_strategy defines a page_size and is CursorPagination, OffsetIncrement, or a CustomPaginationStrategy whose next_page_token accepts a page_size_override keyword argument. PageIncrement is not supported because a smaller page size moves every following page boundary and would skip records. It is also rejected when the stream uses query properties, a file uploader, or reads its parent stream lazily through lazy_read_pointer, since re-issuing a page whose records were already emitted would duplicate them. A page_token_option of type RequestPath is rejected too: the next page is then a URL built by the API which already carries the page size, so the reduced page size would be sent next to the original one. Each reduction waits a short, growing amount of time before re-issuing the page so that an endpoint failing at every page size is not hit in a burst. That wait is the CDK's own: the error handler's backoff_strategies and any Retry-After header are not consulted on this path, the same way they are not for RESET_PAGINATION, and backoff_seconds is what sets its length.
 ///
 /// JSON: an object with `type: PageSizeReduction`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "PageSizeReduction")]
-#[schemars(title = "Page Size Reduction", description = "Describes how the page size is reduced when an error handler resolves to the REDUCE_PAGE_SIZE action. On such a response, the connector re-issues the same page with a smaller page size instead of retrying the identical request. Only supported on a DefaultPaginator that has a page_size_option and whose pagination_strategy defines a page_size and is CursorPagination, OffsetIncrement, or a CustomPaginationStrategy whose next_page_token accepts a page_size_override keyword argument. PageIncrement is not supported because a smaller page size moves every following page boundary and would skip records. It is also rejected when the stream uses query properties, a file uploader, or reads its parent stream lazily through lazy_read_pointer, since re-issuing a page whose records were already emitted would duplicate them. A page_token_option of type RequestPath is rejected too: the next page is then a URL built by the API which already carries the page size, so the reduced page size would be sent next to the original one. Each reduction waits a short, growing amount of time before re-issuing the page so that an endpoint failing at every page size is not hit in a burst. That wait is the CDK's own: the error handler's backoff_strategies and any Retry-After header are not consulted on this path, the same way they are not for RESET_PAGINATION, and backoff_seconds is what sets its length.", transform = tagged_schema::<PageSizeReduction>)]
+#[cfg_attr(feature = "schema", schemars(title = "Page Size Reduction", description = "Describes how the page size is reduced when an error handler resolves to the REDUCE_PAGE_SIZE action. On such a response, the connector re-issues the same page with a smaller page size instead of retrying the identical request. Only supported on a DefaultPaginator that has a page_size_option and whose pagination_strategy defines a page_size and is CursorPagination, OffsetIncrement, or a CustomPaginationStrategy whose next_page_token accepts a page_size_override keyword argument. PageIncrement is not supported because a smaller page size moves every following page boundary and would skip records. It is also rejected when the stream uses query properties, a file uploader, or reads its parent stream lazily through lazy_read_pointer, since re-issuing a page whose records were already emitted would duplicate them. A page_token_option of type RequestPath is rejected too: the next page is then a URL built by the API which already carries the page size, so the reduced page size would be sent next to the original one. Each reduction waits a short, growing amount of time before re-issuing the page so that an endpoint failing at every page size is not hit in a burst. That wait is the CDK's own: the error handler's backoff_strategies and any Retry-After header are not consulted on this path, the same way they are not for RESET_PAGINATION, and backoff_seconds is what sets its length.", transform = tagged_schema::<PageSizeReduction>))]
 pub struct PageSizeReduction {
     /// Reduction Factor
     ///
@@ -10805,7 +11778,7 @@ pub struct PageSizeReduction {
     ///
     /// Default: `2`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Reduction Factor", description = "Divisor applied to the page size on each reduction. The new page size is floor(current page size / reduction factor).", extend("default" = 2), extend("exclusiveMinimum" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Reduction Factor", description = "Divisor applied to the page size on each reduction. The new page size is floor(current page size / reduction factor).", extend("default" = 2), extend("exclusiveMinimum" = 1)))]
     pub reduction_factor: Option<f64>,
     /// Minimum Page Size
     ///
@@ -10813,7 +11786,7 @@ pub struct PageSizeReduction {
     ///
     /// Default: `1`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Minimum Page Size", description = "Page size below which the connector stops reducing and fails the sync. It must be smaller than the page size configured on the pagination strategy, otherwise no reduction could ever be applied. It is one of two bounds on the reduction and whichever is tighter wins: an unbroken run of failing pages divides the page size by reduction_factor at most max_attempts times, so reaching this floor in a single run needs max_attempts of at least log(page_size / minimum_page_size) / log(reduction_factor) - with the defaults, a page size of 1000 bottoms out at 31 records per page and a floor of 10 is never reached. Pages that succeed in between restart the max_attempts budget, so the floor is still reachable over a partition.", extend("default" = 1), extend("minimum" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Minimum Page Size", description = "Page size below which the connector stops reducing and fails the sync. It must be smaller than the page size configured on the pagination strategy, otherwise no reduction could ever be applied. It is one of two bounds on the reduction and whichever is tighter wins: an unbroken run of failing pages divides the page size by reduction_factor at most max_attempts times, so reaching this floor in a single run needs max_attempts of at least log(page_size / minimum_page_size) / log(reduction_factor) - with the defaults, a page size of 1000 bottoms out at 31 records per page and a floor of 10 is never reached. Pages that succeed in between restart the max_attempts budget, so the floor is still reachable over a partition.", extend("default" = 1), extend("minimum" = 1)))]
     pub minimum_page_size: Option<i64>,
     /// Maximum Reduction Attempts
     ///
@@ -10821,7 +11794,7 @@ pub struct PageSizeReduction {
     ///
     /// Default: `5`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Maximum Reduction Attempts", description = "Maximum number of page size reductions made in a row without a single page succeeding, before the sync fails with a transient error. Every reduction follows a request that failed, so at most max_attempts + 1 failing requests are issued before giving up. The budget restarts after every page that succeeds, under either reset_policy, so it bounds the reductions needed to get a single page through and not the number of pages a partition may have: a stream that needs a reduction every now and then reads to the end however long it is. Under NEVER the page size also strictly decreases, so minimum_page_size bounds the reductions of the whole partition on its own. The wait between reduction attempts is the CDK's own - it grows with each attempt - and does not consult the error handler's backoff_strategies or a Retry-After header.", extend("default" = 5), extend("minimum" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "Maximum Reduction Attempts", description = "Maximum number of page size reductions made in a row without a single page succeeding, before the sync fails with a transient error. Every reduction follows a request that failed, so at most max_attempts + 1 failing requests are issued before giving up. The budget restarts after every page that succeeds, under either reset_policy, so it bounds the reductions needed to get a single page through and not the number of pages a partition may have: a stream that needs a reduction every now and then reads to the end however long it is. Under NEVER the page size also strictly decreases, so minimum_page_size bounds the reductions of the whole partition on its own. The wait between reduction attempts is the CDK's own - it grows with each attempt - and does not consult the error handler's backoff_strategies or a Retry-After header.", extend("default" = 5), extend("minimum" = 1)))]
     pub max_attempts: Option<i64>,
     /// Backoff Seconds
     ///
@@ -10829,7 +11802,7 @@ pub struct PageSizeReduction {
     ///
     /// Default: `0.5`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Backoff Seconds", description = "Base number of seconds to wait before the page is re-issued, multiplied by the number of attempts made in a row, so the second attempt waits twice as long as the first. A REDUCE_PAGE_SIZE response never reaches the error handler's retry budget, backoff_strategies or a Retry-After header, so this is the only thing spacing those requests out. Raise it on an API whose error also means \"we are briefly unwell\" rather than only \"your page is too big\", since the default spaces the whole run of attempts over a few seconds.", extend("default" = 0.5), extend("minimum" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Backoff Seconds", description = "Base number of seconds to wait before the page is re-issued, multiplied by the number of attempts made in a row, so the second attempt waits twice as long as the first. A REDUCE_PAGE_SIZE response never reaches the error handler's retry budget, backoff_strategies or a Retry-After header, so this is the only thing spacing those requests out. Raise it on an API whose error also means \"we are briefly unwell\" rather than only \"your page is too big\", since the default spaces the whole run of attempts over a few seconds.", extend("default" = 0.5), extend("minimum" = 0)))]
     pub backoff_seconds: Option<f64>,
     /// Retries At Minimum Page Size
     ///
@@ -10837,15 +11810,18 @@ pub struct PageSizeReduction {
     ///
     /// Default: `0`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Retries At Minimum Page Size", description = "Number of times the same page is re-issued unchanged, each after the backoff wait, once the page size cannot be shrunk any further, before the sync fails with a transient error. The default of 0 fails on the first response received at minimum_page_size. Raise it when the API returns the same error for a page that is too big and for a server-side hiccup: at the floor, reducing is no longer an option but waiting still is, and without this budget those responses end the stream on the first one. This budget is separate from max_attempts, which only counts reductions, and it restarts on every page that succeeds. It applies however the page size arrived at the floor, whether by reduction or because page_size was already there; a page size that minimum_page_size blocks from ever being reduced is still reported as a configuration error, but only once this budget is spent.", extend("default" = 0), extend("minimum" = 0))]
+    #[cfg_attr(feature = "schema", schemars(title = "Retries At Minimum Page Size", description = "Number of times the same page is re-issued unchanged, each after the backoff wait, once the page size cannot be shrunk any further, before the sync fails with a transient error. The default of 0 fails on the first response received at minimum_page_size. Raise it when the API returns the same error for a page that is too big and for a server-side hiccup: at the floor, reducing is no longer an option but waiting still is, and without this budget those responses end the stream on the first one. This budget is separate from max_attempts, which only counts reductions, and it restarts on every page that succeeds. It applies however the page size arrived at the floor, whether by reduction or because page_size was already there; a page size that minimum_page_size blocks from ever being reduced is still reported as a configuration error, but only once this budget is spent.", extend("default" = 0), extend("minimum" = 0)))]
     pub retries_at_minimum_page_size: Option<i64>,
     /// Failure Message
     ///
     /// Sentence appended to the error message shown to the user when the connector runs out of reductions, either because max_attempts was reached or because the page size is already at minimum_page_size. Use it to tell the user what they can do about it in terms of this specific API, for instance which filter narrows the query down. Without it the message only states that the API kept rejecting every page size the connector asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Failure Message",
-        description = "Sentence appended to the error message shown to the user when the connector runs out of reductions, either because max_attempts was reached or because the page size is already at minimum_page_size. Use it to tell the user what they can do about it in terms of this specific API, for instance which filter narrows the query down. Without it the message only states that the API kept rejecting every page size the connector asked for."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Failure Message",
+            description = "Sentence appended to the error message shown to the user when the connector runs out of reductions, either because max_attempts was reached or because the page size is already at minimum_page_size. Use it to tell the user what they can do about it in terms of this specific API, for instance which filter narrows the query down. Without it the message only states that the API kept rejecting every page size the connector asked for."
+        )
     )]
     pub failure_message: Option<String>,
     /// Reset Policy
@@ -10854,7 +11830,7 @@ pub struct PageSizeReduction {
     ///
     /// Default: `"NEVER"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Reset Policy", description = "When to restore the page size configured on the pagination strategy. NEVER keeps the reduced page size for the rest of the partition. AFTER_SUCCESSFUL_PAGE restores it as soon as one page succeeds, which means hitting the same error again on every page - use it only when the reduction is worth one extra request per page, for instance because the configured page size usually works and only some pages are too heavy. It only controls the page size: the max_attempts budget restarts on every page that succeeds under both policies, so there is no limit on how many reductions a partition may make in total. What is bounded is the reductions that get no page through.", extend("default" = "NEVER"))]
+    #[cfg_attr(feature = "schema", schemars(title = "Reset Policy", description = "When to restore the page size configured on the pagination strategy. NEVER keeps the reduced page size for the rest of the partition. AFTER_SUCCESSFUL_PAGE restores it as soon as one page succeeds, which means hitting the same error again on every page - use it only when the reduction is worth one extra request per page, for instance because the configured page size usually works and only some pages are too heavy. It only controls the page size: the max_attempts budget restarts on every page that succeeds under both policies, so there is no limit on how many reductions a partition may make in total. What is bounded is the reductions that get no page through.", extend("default" = "NEVER")))]
     pub reset_policy: Option<PageSizeResetPolicy>,
 }
 
@@ -10908,8 +11884,9 @@ impl FromNode for PageSizeReduction {
 /// When to restore the page size configured on the pagination strategy. NEVER keeps the reduced page size for the rest of the partition. AFTER_SUCCESSFUL_PAGE restores it as soon as one page succeeds, which means hitting the same error again on every page - use it only when the reduction is worth one extra request per page, for instance because the configured page size usually works and only some pages are too heavy. It only controls the page size: the max_attempts budget restarts on every page that succeeds under both policies, so there is no limit on how many reductions a partition may make in total. What is bounded is the reductions that get no page through.
 ///
 /// Default: `"NEVER"`
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(title = "Reset Policy", description = "When to restore the page size configured on the pagination strategy. NEVER keeps the reduced page size for the rest of the partition. AFTER_SUCCESSFUL_PAGE restores it as soon as one page succeeds, which means hitting the same error again on every page - use it only when the reduction is worth one extra request per page, for instance because the configured page size usually works and only some pages are too heavy. It only controls the page size: the max_attempts budget restarts on every page that succeeds under both policies, so there is no limit on how many reductions a partition may make in total. What is bounded is the reductions that get no page through.", extend("default" = "NEVER"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(feature = "schema", schemars(title = "Reset Policy", description = "When to restore the page size configured on the pagination strategy. NEVER keeps the reduced page size for the rest of the partition. AFTER_SUCCESSFUL_PAGE restores it as soon as one page succeeds, which means hitting the same error again on every page - use it only when the reduction is worth one extra request per page, for instance because the configured page size usually works and only some pages are too heavy. It only controls the page size: the max_attempts budget restarts on every page that succeeds under both policies, so there is no limit on how many reductions a partition may make in total. What is bounded is the reductions that get no page through.", extend("default" = "NEVER")))]
 pub enum PageSizeResetPolicy {
     /// `NEVER`
     #[serde(rename = "NEVER")]
@@ -10955,26 +11932,33 @@ impl FromNode for PageSizeResetPolicy {
 /// Describes how the request window is split when an error handler resolves to the SPLIT_REQUEST_WINDOW action. The connector replaces the failing window with two smaller, ordered windows covering the same range and reads each one fully before checkpointing. If the failing window had already emitted records, those may be re-emitted; downstream primary-key deduplication is expected to handle that. Only supported on a stream whose incremental_sync cursor defines cursor_granularity. Distinct from page_size_reduction, which shrinks a paginator's page size rather than the cursor's window.
 ///
 /// JSON: an object with `type: RequestWindowSplitting`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RequestWindowSplitting")]
-#[schemars(title = "Request Window Splitting", description = "Describes how the request window is split when an error handler resolves to the SPLIT_REQUEST_WINDOW action. The connector replaces the failing window with two smaller, ordered windows covering the same range and reads each one fully before checkpointing. If the failing window had already emitted records, those may be re-emitted; downstream primary-key deduplication is expected to handle that. Only supported on a stream whose incremental_sync cursor defines cursor_granularity. Distinct from page_size_reduction, which shrinks a paginator's page size rather than the cursor's window.", transform = tagged_schema::<RequestWindowSplitting>)]
+#[cfg_attr(feature = "schema", schemars(title = "Request Window Splitting", description = "Describes how the request window is split when an error handler resolves to the SPLIT_REQUEST_WINDOW action. The connector replaces the failing window with two smaller, ordered windows covering the same range and reads each one fully before checkpointing. If the failing window had already emitted records, those may be re-emitted; downstream primary-key deduplication is expected to handle that. Only supported on a stream whose incremental_sync cursor defines cursor_granularity. Distinct from page_size_reduction, which shrinks a paginator's page size rather than the cursor's window.", transform = tagged_schema::<RequestWindowSplitting>))]
 pub struct RequestWindowSplitting {
     /// Failure Message
     ///
     /// Sentence appended to the error message when the connector can no longer split the window further. Use it to tell the user what to do for this API, for instance which filter narrows the query down.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Failure Message",
-        description = "Sentence appended to the error message when the connector can no longer split the window further. Use it to tell the user what to do for this API, for instance which filter narrows the query down."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Failure Message",
+            description = "Sentence appended to the error message when the connector can no longer split the window further. Use it to tell the user what to do for this API, for instance which filter narrows the query down."
+        )
     )]
     pub failure_message: Option<String>,
     /// Minimum Split Window
     ///
     /// Approximate smallest window (ISO 8601 duration) the connector will split down to - a window at or below this size is not split further, though the result can end up a bit smaller than this, not larger. Independent of, and usually looser than, cursor_granularity - useful when a cursor could split further but many small requests are worse for this API than a few large ones.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Minimum Split Window",
-        description = "Approximate smallest window (ISO 8601 duration) the connector will split down to - a window at or below this size is not split further, though the result can end up a bit smaller than this, not larger. Independent of, and usually looser than, cursor_granularity - useful when a cursor could split further but many small requests are worse for this API than a few large ones."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Minimum Split Window",
+            description = "Approximate smallest window (ISO 8601 duration) the connector will split down to - a window at or below this size is not split further, though the result can end up a bit smaller than this, not larger. Independent of, and usually looser than, cursor_granularity - useful when a cursor could split further but many small requests are worse for this API than a few large ones."
+        )
     )]
     pub min_split_window: Option<String>,
 }
@@ -11013,11 +11997,12 @@ impl FromNode for RequestWindowSplitting {
 /// Select 'gzip' for response data that is compressed with gzip. Requires specifying an inner data type/decoder to parse the decompressed data.
 ///
 /// JSON: an object with `type: GzipDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "GzipDecoder")]
-#[schemars(title = "gzip", description = "Select 'gzip' for response data that is compressed with gzip. Requires specifying an inner data type/decoder to parse the decompressed data.", transform = tagged_schema::<GzipDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "gzip", description = "Select 'gzip' for response data that is compressed with gzip. Requires specifying an inner data type/decoder to parse the decompressed data.", transform = tagged_schema::<GzipDecoder>))]
 pub struct GzipDecoder {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub decoder: InnerDecoder,
 }
 
@@ -11049,20 +12034,21 @@ impl FromNode for GzipDecoder {
 /// Select 'CSV' for response data that is formatted as CSV (comma-separated values). Can specify an encoding (default: 'utf-8') and a delimiter (default: ',').
 ///
 /// JSON: an object with `type: CsvDecoder`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CsvDecoder")]
-#[schemars(title = "CSV", description = "Select 'CSV' for response data that is formatted as CSV (comma-separated values). Can specify an encoding (default: 'utf-8') and a delimiter (default: ',').", transform = tagged_schema::<CsvDecoder>)]
+#[cfg_attr(feature = "schema", schemars(title = "CSV", description = "Select 'CSV' for response data that is formatted as CSV (comma-separated values). Can specify an encoding (default: 'utf-8') and a delimiter (default: ',').", transform = tagged_schema::<CsvDecoder>))]
 pub struct CsvDecoder {
     /// Default: `"utf-8"`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "", extend("default" = "utf-8"))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "", extend("default" = "utf-8")))]
     pub encoding: Option<String>,
     /// Default: `","`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "", extend("default" = ","))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "", extend("default" = ",")))]
     pub delimiter: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub set_values_to_none: Option<Vec<String>>,
 }
 
@@ -11099,23 +12085,27 @@ impl FromNode for CsvDecoder {
 /// Matches the api job status to Async Job Status.
 ///
 /// JSON: an object with `type: AsyncJobStatusMap`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "AsyncJobStatusMap")]
-#[schemars(title = "", description = "Matches the api job status to Async Job Status.", transform = tagged_schema::<AsyncJobStatusMap>)]
+#[cfg_attr(feature = "schema", schemars(title = "", description = "Matches the api job status to Async Job Status.", transform = tagged_schema::<AsyncJobStatusMap>))]
 pub struct AsyncJobStatusMap {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub running: Vec<String>,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub completed: Vec<String>,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub failed: Vec<String>,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub timeout: Vec<String>,
     /// Statuses that indicate the job was skipped because there is no data to return. Jobs with these statuses will not be retried and no records will be fetched.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Statuses that indicate the job was skipped because there is no data to return. Jobs with these statuses will not be retried and no records will be fetched."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Statuses that indicate the job was skipped because there is no data to return. Jobs with these statuses will not be retried and no records will be fetched."
+        )
     )]
     pub skipped: Option<Vec<String>>,
 }
@@ -11164,97 +12154,137 @@ impl FromNode for AsyncJobStatusMap {
 /// Retrieves records by Asynchronously sending requests to fetch records. The retriever acts as an orchestrator between the requester, the record selector, the paginator, and the partition router.
 ///
 /// JSON: an object with `type: AsyncRetriever`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "AsyncRetriever")]
-#[schemars(title = "Asynchronous Retriever", description = "Retrieves records by Asynchronously sending requests to fetch records. The retriever acts as an orchestrator between the requester, the record selector, the paginator, and the partition router.", transform = tagged_schema::<AsyncRetriever>)]
+#[cfg_attr(feature = "schema", schemars(title = "Asynchronous Retriever", description = "Retrieves records by Asynchronously sending requests to fetch records. The retriever acts as an orchestrator between the requester, the record selector, the paginator, and the partition router.", transform = tagged_schema::<AsyncRetriever>))]
 pub struct AsyncRetriever {
     /// Component that describes how to extract records from a HTTP response.
-    #[schemars(
-        title = "",
-        description = "Component that describes how to extract records from a HTTP response."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Component that describes how to extract records from a HTTP response."
+        )
     )]
     pub record_selector: RecordSelector,
     /// Async Job Status to Airbyte CDK Async Job Status mapping.
-    #[schemars(
-        title = "",
-        description = "Async Job Status to Airbyte CDK Async Job Status mapping."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Async Job Status to Airbyte CDK Async Job Status mapping."
+        )
     )]
     pub status_mapping: AsyncJobStatusMap,
     /// Responsible for fetching the actual status of the async job.
-    #[schemars(
-        title = "",
-        description = "Responsible for fetching the actual status of the async job."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Responsible for fetching the actual status of the async job."
+        )
     )]
     pub status_extractor: RecordExtractor,
     /// Responsible for fetching the final result `urls` provided by the completed / finished / ready async job.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Responsible for fetching the final result `urls` provided by the completed / finished / ready async job."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Responsible for fetching the final result `urls` provided by the completed / finished / ready async job."
+        )
     )]
     pub download_target_extractor: Option<RecordExtractor>,
     /// Responsible for fetching the records from provided urls.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Responsible for fetching the records from provided urls."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Responsible for fetching the records from provided urls."
+        )
     )]
     pub download_extractor: Option<DownloadExtractor>,
     /// Requester component that describes how to prepare HTTP requests to send to the source API to create the async server-side job.
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API to create the async server-side job."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API to create the async server-side job."
+        )
     )]
     pub creation_requester: Requester,
     /// Requester component that describes how to prepare HTTP requests to send to the source API to fetch the status of the running async job.
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API to fetch the status of the running async job."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API to fetch the status of the running async job."
+        )
     )]
     pub polling_requester: Requester,
     /// The time in minutes after which the single Async Job should be considered as Timed Out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "The time in minutes after which the single Async Job should be considered as Timed Out."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "The time in minutes after which the single Async Job should be considered as Timed Out."
+        )
     )]
     pub polling_job_timeout: Option<IntegerOrString>,
     /// Time in seconds to wait before retrying a failed async job. Only applies to jobs that ran on the API side and reported a FAILED status (e.g. report generation failed due to a cooldown). Creation failures (HTTP errors when starting a job, such as 429s) and TIMED_OUT jobs are retried immediately and are not affected by this setting. When set, the orchestrator defers retry of real failed jobs until the wait time has elapsed, without blocking other jobs.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "Time in seconds to wait before retrying a failed async job. Only applies to jobs that ran on the API side and reported a FAILED status (e.g. report generation failed due to a cooldown). Creation failures (HTTP errors when starting a job, such as 429s) and TIMED_OUT jobs are retried immediately and are not affected by this setting. When set, the orchestrator defers retry of real failed jobs until the wait time has elapsed, without blocking other jobs.", extend("minimum" = 1))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "Time in seconds to wait before retrying a failed async job. Only applies to jobs that ran on the API side and reported a FAILED status (e.g. report generation failed due to a cooldown). Creation failures (HTTP errors when starting a job, such as 429s) and TIMED_OUT jobs are retried immediately and are not affected by this setting. When set, the orchestrator defers retry of real failed jobs until the wait time has elapsed, without blocking other jobs.", extend("minimum" = 1)))]
     pub failed_retry_wait_time_in_seconds: Option<IntegerOrString>,
     /// Requester component that describes how to prepare HTTP requests to send to the source API to extract the url from polling response by the completed async job.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API to extract the url from polling response by the completed async job."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API to extract the url from polling response by the completed async job."
+        )
     )]
     pub download_target_requester: Option<Requester>,
     /// Requester component that describes how to prepare HTTP requests to send to the source API to download the data provided by the completed async job.
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API to download the data provided by the completed async job."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API to download the data provided by the completed async job."
+        )
     )]
     pub download_requester: Requester,
     /// Paginator component that describes how to navigate through the API's pages during download.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Paginator component that describes how to navigate through the API's pages during download."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Paginator component that describes how to navigate through the API's pages during download."
+        )
     )]
     pub download_paginator: Option<Paginator>,
     /// Requester component that describes how to prepare HTTP requests to send to the source API to abort a job once it is timed out from the source's perspective.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API to abort a job once it is timed out from the source's perspective."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API to abort a job once it is timed out from the source's perspective."
+        )
     )]
     pub abort_requester: Option<Requester>,
     /// Requester component that describes how to prepare HTTP requests to send to the source API to delete a job once the records are extracted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Requester component that describes how to prepare HTTP requests to send to the source API to delete a job once the records are extracted."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Requester component that describes how to prepare HTTP requests to send to the source API to delete a job once the records are extracted."
+        )
     )]
     pub delete_requester: Option<Requester>,
     /// Partition Router
@@ -11263,28 +12293,34 @@ pub struct AsyncRetriever {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Partition Router", description = "PartitionRouter component that describes how to partition the stream, enabling incremental syncs and checkpointing.", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "Partition Router", description = "PartitionRouter component that describes how to partition the stream, enabling incremental syncs and checkpointing.", extend("default" = [])))]
     pub partition_router: Option<StreamPartitionRouter>,
     /// HTTP Response Format
     ///
     /// Component decoding the response so records can be extracted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "HTTP Response Format",
-        description = "Component decoding the response so records can be extracted."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "HTTP Response Format",
+            description = "Component decoding the response so records can be extracted."
+        )
     )]
     pub decoder: Option<Decoder>,
     /// Download HTTP Response Format
     ///
     /// Component decoding the download response so records can be extracted.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Download HTTP Response Format",
-        description = "Component decoding the download response so records can be extracted."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Download HTTP Response Format",
+            description = "Component decoding the download response so records can be extracted."
+        )
     )]
     pub download_decoder: Option<Decoder>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -11359,9 +12395,10 @@ impl FromNode for AsyncRetriever {
 /// Used by `AsyncRetriever.download_extractor`.
 ///
 /// One of `DpathExtractor`, `CustomRecordExtractor`, `ResponseToFileExtractor`, `CombinedExtractor`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum DownloadExtractor {
     DpathExtractor(Box<DpathExtractor>),
     CustomRecordExtractor(Box<CustomRecordExtractor>),
@@ -11413,39 +12450,52 @@ impl FromNode for DownloadExtractor {
 /// A source specification made up of connector metadata and how it can be configured.
 ///
 /// JSON: an object with `type: Spec`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "Spec")]
-#[schemars(title = "Spec", description = "A source specification made up of connector metadata and how it can be configured.", transform = tagged_schema::<Spec>)]
+#[cfg_attr(feature = "schema", schemars(title = "Spec", description = "A source specification made up of connector metadata and how it can be configured.", transform = tagged_schema::<Spec>))]
 pub struct Spec {
     /// Connection Specification
     ///
     /// A connection specification describing how a the connector can be configured.
-    #[schemars(
-        title = "Connection Specification",
-        description = "A connection specification describing how a the connector can be configured."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Connection Specification",
+            description = "A connection specification describing how a the connector can be configured."
+        )
     )]
     pub connection_specification: Map<String, Value>,
     /// Documentation URL
     ///
     /// URL of the connector's documentation page.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Documentation URL",
-        description = "URL of the connector's documentation page."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Documentation URL",
+            description = "URL of the connector's documentation page."
+        )
     )]
     pub documentation_url: Option<String>,
     /// Advanced Auth
     ///
     /// Advanced specification for configuring the authentication flow.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Advanced Auth",
-        description = "Advanced specification for configuring the authentication flow."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Advanced Auth",
+            description = "Advanced specification for configuring the authentication flow."
+        )
     )]
     pub advanced_auth: Option<AuthFlow>,
     /// Config Normalization Rules
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Config Normalization Rules", description = "")]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(title = "Config Normalization Rules", description = "")
+    )]
     pub config_normalization_rules: Option<ConfigNormalizationRules>,
 }
 
@@ -11489,10 +12539,11 @@ impl FromNode for Spec {
 /// Config Normalization Rules
 ///
 /// JSON: an object with `type: ConfigNormalizationRules`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConfigNormalizationRules")]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "Config Normalization Rules", description = "", transform = tagged_schema::<ConfigNormalizationRules>)]
+#[cfg_attr(feature = "schema", schemars(title = "Config Normalization Rules", description = "", transform = tagged_schema::<ConfigNormalizationRules>))]
 pub struct ConfigNormalizationRules {
     /// Config Migrations
     ///
@@ -11500,7 +12551,7 @@ pub struct ConfigNormalizationRules {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Config Migrations", description = "The discrete migrations that will be applied on the incoming config. Each migration will be applied in the order they are defined.", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "Config Migrations", description = "The discrete migrations that will be applied on the incoming config. Each migration will be applied in the order they are defined.", extend("default" = [])))]
     pub config_migrations: Option<Vec<ConfigMigration>>,
     /// Transformations
     ///
@@ -11508,7 +12559,7 @@ pub struct ConfigNormalizationRules {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Transformations", description = "The list of transformations that will be applied on the incoming config at the start of each sync. The transformations will be applied in the order they are defined.", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "Transformations", description = "The list of transformations that will be applied on the incoming config at the start of each sync. The transformations will be applied in the order they are defined.", extend("default" = [])))]
     pub transformations: Option<Vec<ConfigTransformation>>,
     /// Validations
     ///
@@ -11516,7 +12567,7 @@ pub struct ConfigNormalizationRules {
     ///
     /// Default: `[]`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Validations", description = "The list of validations that will be performed on the incoming config at the start of each sync.", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "Validations", description = "The list of validations that will be performed on the incoming config at the start of each sync.", extend("default" = [])))]
     pub validations: Option<Vec<ConfigValidator>>,
 }
 
@@ -11559,9 +12610,10 @@ impl FromNode for ConfigNormalizationRules {
 /// Used by `ConfigNormalizationRules.transformations[]`, `ConfigMigration.transformations[]`.
 ///
 /// One of `ConfigRemapField`, `ConfigAddFields`, `ConfigRemoveFields`, `CustomConfigTransformation`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum ConfigTransformation {
     ConfigRemapField(Box<ConfigRemapField>),
     ConfigAddFields(Box<ConfigAddFields>),
@@ -11611,9 +12663,10 @@ impl FromNode for ConfigTransformation {
 /// Used by `ConfigNormalizationRules.validations[]`.
 ///
 /// One of `DpathValidator`, `PredicateValidator`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum ConfigValidator {
     DpathValidator(Box<DpathValidator>),
     PredicateValidator(Box<PredicateValidator>),
@@ -11652,15 +12705,19 @@ impl FromNode for ConfigValidator {
 /// A config migration that will be applied on the incoming config at the start of a sync.
 ///
 /// JSON: an object with `type: ConfigMigration`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConfigMigration")]
-#[schemars(title = "Config Migration", description = "A config migration that will be applied on the incoming config at the start of a sync.", transform = tagged_schema::<ConfigMigration>)]
+#[cfg_attr(feature = "schema", schemars(title = "Config Migration", description = "A config migration that will be applied on the incoming config at the start of a sync.", transform = tagged_schema::<ConfigMigration>))]
 pub struct ConfigMigration {
     /// The description/purpose of the config migration.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "The description/purpose of the config migration."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "The description/purpose of the config migration."
+        )
     )]
     pub description: Option<String>,
     /// Transformations
@@ -11668,7 +12725,7 @@ pub struct ConfigMigration {
     /// The list of transformations that will attempt to be applied on an incoming unmigrated config. The transformations will be applied in the order they are defined.
     ///
     /// Default: `[]`
-    #[schemars(title = "Transformations", description = "The list of transformations that will attempt to be applied on an incoming unmigrated config. The transformations will be applied in the order they are defined.", extend("default" = []))]
+    #[cfg_attr(feature = "schema", schemars(title = "Transformations", description = "The list of transformations that will attempt to be applied on an incoming unmigrated config. The transformations will be applied in the order they are defined.", extend("default" = [])))]
     pub transformations: Vec<ConfigTransformation>,
 }
 
@@ -11704,26 +12761,36 @@ impl FromNode for ConfigMigration {
 /// Stream Group
 ///
 /// A group of streams that share a common resource and should not be read simultaneously. Streams in the same group will be blocked from concurrent reads based on the specified action.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "Stream Group",
-    description = "A group of streams that share a common resource and should not be read simultaneously. Streams in the same group will be blocked from concurrent reads based on the specified action."
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "Stream Group",
+        description = "A group of streams that share a common resource and should not be read simultaneously. Streams in the same group will be blocked from concurrent reads based on the specified action."
+    )
 )]
 pub struct StreamGroup {
     /// Streams
     ///
     /// List of references to streams that belong to this group.
-    #[schemars(
-        title = "Streams",
-        description = "List of references to streams that belong to this group."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Streams",
+            description = "List of references to streams that belong to this group."
+        )
     )]
     pub streams: Vec<DeclarativeStream>,
     /// Action
     ///
     /// The action to apply to streams in this group.
-    #[schemars(
-        title = "Action",
-        description = "The action to apply to streams in this group."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Action",
+            description = "The action to apply to streams in this group."
+        )
     )]
     pub action: BlockSimultaneousSyncsAction,
 }
@@ -11751,9 +12818,10 @@ impl FromNode for StreamGroup {
 /// Action that prevents streams in the same group from being read concurrently. When applied to a stream group, streams with this action will be deferred if another stream in the same group is currently active. This is useful for APIs that don't allow concurrent access to the same endpoint or session. Only applies to ConcurrentDeclarativeSource.
 ///
 /// JSON: an object with `type: BlockSimultaneousSyncsAction`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "BlockSimultaneousSyncsAction")]
-#[schemars(title = "Block Simultaneous Syncs Action", description = "Action that prevents streams in the same group from being read concurrently. When applied to a stream group, streams with this action will be deferred if another stream in the same group is currently active. This is useful for APIs that don't allow concurrent access to the same endpoint or session. Only applies to ConcurrentDeclarativeSource.", transform = tagged_schema::<BlockSimultaneousSyncsAction>)]
+#[cfg_attr(feature = "schema", schemars(title = "Block Simultaneous Syncs Action", description = "Action that prevents streams in the same group from being read concurrently. When applied to a stream group, streams with this action will be deferred if another stream in the same group is currently active. This is useful for APIs that don't allow concurrent access to the same endpoint or session. Only applies to ConcurrentDeclarativeSource.", transform = tagged_schema::<BlockSimultaneousSyncsAction>))]
 pub struct BlockSimultaneousSyncsAction {}
 
 impl Component for BlockSimultaneousSyncsAction {
@@ -11782,20 +12850,24 @@ impl FromNode for BlockSimultaneousSyncsAction {
 /// Partition router that is used to retrieve records that have been partitioned according to records from the specified parent streams. An example of a parent stream is automobile brands and the substream would be the various car models associated with each branch.
 ///
 /// JSON: an object with `type: SubstreamPartitionRouter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "SubstreamPartitionRouter")]
-#[schemars(title = "Substream Partition Router", description = "Partition router that is used to retrieve records that have been partitioned according to records from the specified parent streams. An example of a parent stream is automobile brands and the substream would be the various car models associated with each branch.", transform = tagged_schema::<SubstreamPartitionRouter>)]
+#[cfg_attr(feature = "schema", schemars(title = "Substream Partition Router", description = "Partition router that is used to retrieve records that have been partitioned according to records from the specified parent streams. An example of a parent stream is automobile brands and the substream would be the various car models associated with each branch.", transform = tagged_schema::<SubstreamPartitionRouter>))]
 pub struct SubstreamPartitionRouter {
     /// Parent Stream Configs
     ///
     /// Specifies which parent streams are being iterated over and how parent records should be used to partition the child stream data set.
-    #[schemars(
-        title = "Parent Stream Configs",
-        description = "Specifies which parent streams are being iterated over and how parent records should be used to partition the child stream data set."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Parent Stream Configs",
+            description = "Specifies which parent streams are being iterated over and how parent records should be used to partition the child stream data set."
+        )
     )]
     pub parent_stream_configs: Vec<ParentStreamConfig>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -11831,8 +12903,12 @@ impl FromNode for SubstreamPartitionRouter {
 /// Value Type
 ///
 /// A schema type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, JsonSchema)]
-#[schemars(title = "Value Type", description = "A schema type.")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(title = "Value Type", description = "A schema type.")
+)]
 pub enum ValueType {
     /// `string`
     #[serde(rename = "string")]
@@ -11888,38 +12964,48 @@ impl FromNode for ValueType {
 /// Extract wait time from a HTTP header in the response.
 ///
 /// JSON: an object with `type: WaitTimeFromHeader`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "WaitTimeFromHeader")]
-#[schemars(title = "Wait Time Extracted From Response Header", description = "Extract wait time from a HTTP header in the response.", transform = tagged_schema::<WaitTimeFromHeader>)]
+#[cfg_attr(feature = "schema", schemars(title = "Wait Time Extracted From Response Header", description = "Extract wait time from a HTTP header in the response.", transform = tagged_schema::<WaitTimeFromHeader>))]
 pub struct WaitTimeFromHeader {
     /// Response Header Name
     ///
     /// The name of the response header defining how long to wait before retrying.
-    #[schemars(
-        title = "Response Header Name",
-        description = "The name of the response header defining how long to wait before retrying."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Response Header Name",
+            description = "The name of the response header defining how long to wait before retrying."
+        )
     )]
     pub header: String,
     /// Extraction Regex
     ///
     /// Optional regex to apply on the header to extract its value. The regex should define a capture group defining the wait time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Extraction Regex",
-        description = "Optional regex to apply on the header to extract its value. The regex should define a capture group defining the wait time."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Extraction Regex",
+            description = "Optional regex to apply on the header to extract its value. The regex should define a capture group defining the wait time."
+        )
     )]
     pub regex: Option<String>,
     /// Max Waiting Time in Seconds
     ///
     /// Stop the stream instead of waiting, when the value extracted from the header is greater than or equal to this value. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Max Waiting Time in Seconds",
-        description = "Stop the stream instead of waiting, when the value extracted from the header is greater than or equal to this value. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Max Waiting Time in Seconds",
+            description = "Stop the stream instead of waiting, when the value extracted from the header is greater than or equal to this value. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy."
+        )
     )]
     pub max_waiting_time_in_seconds: Option<NumberOrString>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -11965,24 +13051,31 @@ impl FromNode for WaitTimeFromHeader {
 /// A decorator on top of a partition router that groups partitions into batches of a specified size. This is useful for APIs that support filtering by multiple partition keys in a single request. Note that per-partition incremental syncs may not work as expected because the grouping of partitions might change between syncs, potentially leading to inconsistent state tracking.
 ///
 /// JSON: an object with `type: GroupingPartitionRouter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "GroupingPartitionRouter")]
-#[schemars(title = "Grouping Partition Router", description = "A decorator on top of a partition router that groups partitions into batches of a specified size. This is useful for APIs that support filtering by multiple partition keys in a single request. Note that per-partition incremental syncs may not work as expected because the grouping of partitions might change between syncs, potentially leading to inconsistent state tracking.", transform = tagged_schema::<GroupingPartitionRouter>)]
+#[cfg_attr(feature = "schema", schemars(title = "Grouping Partition Router", description = "A decorator on top of a partition router that groups partitions into batches of a specified size. This is useful for APIs that support filtering by multiple partition keys in a single request. Note that per-partition incremental syncs may not work as expected because the grouping of partitions might change between syncs, potentially leading to inconsistent state tracking.", transform = tagged_schema::<GroupingPartitionRouter>))]
 pub struct GroupingPartitionRouter {
     /// Group Size
     ///
     /// The number of partitions to include in each group. This determines how many partition values are batched together in a single slice.
-    #[schemars(
-        title = "Group Size",
-        description = "The number of partitions to include in each group. This determines how many partition values are batched together in a single slice."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Group Size",
+            description = "The number of partitions to include in each group. This determines how many partition values are batched together in a single slice."
+        )
     )]
     pub group_size: i64,
     /// Underlying Partition Router
     ///
     /// The partition router whose output will be grouped. This can be any valid partition router component.
-    #[schemars(
-        title = "Underlying Partition Router",
-        description = "The partition router whose output will be grouped. This can be any valid partition router component."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Underlying Partition Router",
+            description = "The partition router whose output will be grouped. This can be any valid partition router component."
+        )
     )]
     pub underlying_partition_router: UnderlyingPartitionRouter,
     /// Deduplicate Partitions
@@ -11991,10 +13084,10 @@ pub struct GroupingPartitionRouter {
     ///
     /// Default: `true`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Deduplicate Partitions", description = "If true, ensures that partitions are unique within each group by removing duplicates based on the partition key.", extend("default" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Deduplicate Partitions", description = "If true, ensures that partitions are unique within each group by removing duplicates based on the partition key.", extend("default" = true)))]
     pub deduplicate: Option<bool>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12038,9 +13131,10 @@ impl FromNode for GroupingPartitionRouter {
 /// Used by `GroupingPartitionRouter.underlying_partition_router`, `UnionPartitionRouter.partition_routers[]`.
 ///
 /// One of `ListPartitionRouter`, `SubstreamPartitionRouter`, `UnionPartitionRouter`, `CustomPartitionRouter`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum UnderlyingPartitionRouter {
     ListPartitionRouter(Box<ListPartitionRouter>),
     SubstreamPartitionRouter(Box<SubstreamPartitionRouter>),
@@ -12094,25 +13188,29 @@ impl FromNode for UnderlyingPartitionRouter {
 /// A partition router that yields the deduplicated union of the partitions produced by its child partition routers. Every emitted partition is normalized to a single key defined by `partition_field`; any other partition keys coming from a child router (such as a SubstreamPartitionRouter's `parent_slice`) are moved into the slice's extra fields. The first occurrence of a partition value wins and later duplicates are skipped. Partition values must be hashable; deduplication holds every distinct value in memory for the duration of the sync, and the resulting partition count is the deduplicated sum of the child routers' partition counts, which affects per-partition state size. Because child routers must emit scalar partition values, GroupingPartitionRouter (which emits list-valued partitions) cannot be used as a child.
 ///
 /// JSON: an object with `type: UnionPartitionRouter`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "UnionPartitionRouter")]
-#[schemars(title = "Union Partition Router", description = "A partition router that yields the deduplicated union of the partitions produced by its child partition routers. Every emitted partition is normalized to a single key defined by `partition_field`; any other partition keys coming from a child router (such as a SubstreamPartitionRouter's `parent_slice`) are moved into the slice's extra fields. The first occurrence of a partition value wins and later duplicates are skipped. Partition values must be hashable; deduplication holds every distinct value in memory for the duration of the sync, and the resulting partition count is the deduplicated sum of the child routers' partition counts, which affects per-partition state size. Because child routers must emit scalar partition values, GroupingPartitionRouter (which emits list-valued partitions) cannot be used as a child.", transform = tagged_schema::<UnionPartitionRouter>)]
+#[cfg_attr(feature = "schema", schemars(title = "Union Partition Router", description = "A partition router that yields the deduplicated union of the partitions produced by its child partition routers. Every emitted partition is normalized to a single key defined by `partition_field`; any other partition keys coming from a child router (such as a SubstreamPartitionRouter's `parent_slice`) are moved into the slice's extra fields. The first occurrence of a partition value wins and later duplicates are skipped. Partition values must be hashable; deduplication holds every distinct value in memory for the duration of the sync, and the resulting partition count is the deduplicated sum of the child routers' partition counts, which affects per-partition state size. Because child routers must emit scalar partition values, GroupingPartitionRouter (which emits list-valued partitions) cannot be used as a child.", transform = tagged_schema::<UnionPartitionRouter>))]
 pub struct UnionPartitionRouter {
     /// Partition Field
     ///
     /// The single partition key that all child partition routers' slices are normalized to. Each child router must emit this key in its partitions. Interpolation is evaluated once when the connector is built, using the connector config and $parameters.
-    #[schemars(
-        title = "Partition Field",
-        description = "The single partition key that all child partition routers' slices are normalized to. Each child router must emit this key in its partitions. Interpolation is evaluated once when the connector is built, using the connector config and $parameters."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Partition Field",
+            description = "The single partition key that all child partition routers' slices are normalized to. Each child router must emit this key in its partitions. Interpolation is evaluated once when the connector is built, using the connector config and $parameters."
+        )
     )]
     pub partition_field: String,
     /// Partition Routers
     ///
     /// The child partition routers whose partitions are unioned. Request options are not supported on child partition routers; partition values should be consumed via interpolation (e.g. `stream_partition`).
-    #[schemars(title = "Partition Routers", description = "The child partition routers whose partitions are unioned. Request options are not supported on child partition routers; partition values should be consumed via interpolation (e.g. `stream_partition`).", extend("minItems" = 2))]
+    #[cfg_attr(feature = "schema", schemars(title = "Partition Routers", description = "The child partition routers whose partitions are unioned. Request options are not supported on child partition routers; partition values should be consumed via interpolation (e.g. `stream_partition`).", extend("minItems" = 2)))]
     pub partition_routers: Vec<UnderlyingPartitionRouter>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12156,29 +13254,36 @@ impl FromNode for UnionPartitionRouter {
 /// Compute the wait time, in relative seconds, from the JSON response body or the response headers. A non-JSON body is exposed as an empty `response`. If the expression evaluates to an empty, zero, negative or non-numeric result, or cannot be evaluated on the response, the next backoff strategy is used.
 ///
 /// JSON: an object with `type: WaitTimeFromResponse`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "WaitTimeFromResponse")]
-#[schemars(title = "Wait Time Extracted From Response", description = "Compute the wait time, in relative seconds, from the JSON response body or the response headers. A non-JSON body is exposed as an empty `response`. If the expression evaluates to an empty, zero, negative or non-numeric result, or cannot be evaluated on the response, the next backoff strategy is used.", transform = tagged_schema::<WaitTimeFromResponse>)]
+#[cfg_attr(feature = "schema", schemars(title = "Wait Time Extracted From Response", description = "Compute the wait time, in relative seconds, from the JSON response body or the response headers. A non-JSON body is exposed as an empty `response`. If the expression evaluates to an empty, zero, negative or non-numeric result, or cannot be evaluated on the response, the next backoff strategy is used.", transform = tagged_schema::<WaitTimeFromResponse>))]
 pub struct WaitTimeFromResponse {
     /// Wait Time in Seconds
     ///
     /// The expression defining how long to wait before retrying, in seconds relative to now (convert an absolute timestamp with `timestamp(...) - now_utc().timestamp()`). An empty, zero, negative or non-numeric result, or an expression that cannot be evaluated on the response, defers to the next backoff strategy. Nothing bounds the wait unless `max_waiting_time_in_seconds` is set, so setting it is strongly recommended.
-    #[schemars(
-        title = "Wait Time in Seconds",
-        description = "The expression defining how long to wait before retrying, in seconds relative to now (convert an absolute timestamp with `timestamp(...) - now_utc().timestamp()`). An empty, zero, negative or non-numeric result, or an expression that cannot be evaluated on the response, defers to the next backoff strategy. Nothing bounds the wait unless `max_waiting_time_in_seconds` is set, so setting it is strongly recommended."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Wait Time in Seconds",
+            description = "The expression defining how long to wait before retrying, in seconds relative to now (convert an absolute timestamp with `timestamp(...) - now_utc().timestamp()`). An empty, zero, negative or non-numeric result, or an expression that cannot be evaluated on the response, defers to the next backoff strategy. Nothing bounds the wait unless `max_waiting_time_in_seconds` is set, so setting it is strongly recommended."
+        )
     )]
     pub wait_time_in_seconds: String,
     /// Max Waiting Time in Seconds
     ///
     /// Stop the stream instead of waiting, when the computed wait is greater than or equal to this value. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Max Waiting Time in Seconds",
-        description = "Stop the stream instead of waiting, when the computed wait is greater than or equal to this value. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Max Waiting Time in Seconds",
+            description = "Stop the stream instead of waiting, when the computed wait is greater than or equal to this value. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy."
+        )
     )]
     pub max_waiting_time_in_seconds: Option<NumberOrString>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12222,47 +13327,60 @@ impl FromNode for WaitTimeFromResponse {
 /// Extract time at which we can retry the request from response header and wait for the difference between now and that time.
 ///
 /// JSON: an object with `type: WaitUntilTimeFromHeader`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "WaitUntilTimeFromHeader")]
-#[schemars(title = "Wait Until Time Defined In Response Header", description = "Extract time at which we can retry the request from response header and wait for the difference between now and that time.", transform = tagged_schema::<WaitUntilTimeFromHeader>)]
+#[cfg_attr(feature = "schema", schemars(title = "Wait Until Time Defined In Response Header", description = "Extract time at which we can retry the request from response header and wait for the difference between now and that time.", transform = tagged_schema::<WaitUntilTimeFromHeader>))]
 pub struct WaitUntilTimeFromHeader {
     /// Response Header
     ///
     /// The name of the response header defining how long to wait before retrying.
-    #[schemars(
-        title = "Response Header",
-        description = "The name of the response header defining how long to wait before retrying."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Response Header",
+            description = "The name of the response header defining how long to wait before retrying."
+        )
     )]
     pub header: String,
     /// Minimum Wait Time
     ///
     /// Minimum time to wait before retrying.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Minimum Wait Time",
-        description = "Minimum time to wait before retrying."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Minimum Wait Time",
+            description = "Minimum time to wait before retrying."
+        )
     )]
     pub min_wait: Option<NumberOrString>,
     /// Extraction Regex
     ///
     /// Optional regex to apply on the header to extract its value. The regex should define a capture group defining the wait time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Extraction Regex",
-        description = "Optional regex to apply on the header to extract its value. The regex should define a capture group defining the wait time."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Extraction Regex",
+            description = "Optional regex to apply on the header to extract its value. The regex should define a capture group defining the wait time."
+        )
     )]
     pub regex: Option<String>,
     /// Max Waiting Time in Seconds
     ///
     /// Stop the stream instead of waiting, when the wait this strategy computes is greater than or equal to this value. The comparison is against the computed wait rather than the raw header, since the header holds an absolute timestamp, and it is applied after `min_wait`, so a cap below the floor still wins -- including for the fallback where the header is absent and `min_wait` supplies the wait on its own. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Max Waiting Time in Seconds",
-        description = "Stop the stream instead of waiting, when the wait this strategy computes is greater than or equal to this value. The comparison is against the computed wait rather than the raw header, since the header holds an absolute timestamp, and it is applied after `min_wait`, so a cap below the floor still wins -- including for the fallback where the header is absent and `min_wait` supplies the wait on its own. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Max Waiting Time in Seconds",
+            description = "Stop the stream instead of waiting, when the wait this strategy computes is greater than or equal to this value. The comparison is against the computed wait rather than the raw header, since the header holds an absolute timestamp, and it is applied after `min_wait`, so a cap below the floor still wins -- including for the fallback where the header is absent and `min_wait` supplies the wait on its own. Can be a hardcoded number, or a string interpolated from the connector config so that the bound can be changed without a connector release. A value of 0 means never wait. Not evaluated when a rate-limited retry can rotate to another credential with quota; any other retryable error still consults this strategy."
+        )
     )]
     pub max_waiting_time_in_seconds: Option<NumberOrString>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12310,33 +13428,43 @@ impl FromNode for WaitUntilTimeFromHeader {
 /// (This component is experimental. Use at your own risk.) Specifies a mapping definition to update or add fields in a record or configuration. This allows dynamic mapping of data by interpolating values into the template based on provided contexts.
 ///
 /// JSON: an object with `type: ComponentMappingDefinition`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ComponentMappingDefinition")]
-#[schemars(title = "Component Mapping Definition", description = "(This component is experimental. Use at your own risk.) Specifies a mapping definition to update or add fields in a record or configuration. This allows dynamic mapping of data by interpolating values into the template based on provided contexts.", transform = tagged_schema::<ComponentMappingDefinition>)]
+#[cfg_attr(feature = "schema", schemars(title = "Component Mapping Definition", description = "(This component is experimental. Use at your own risk.) Specifies a mapping definition to update or add fields in a record or configuration. This allows dynamic mapping of data by interpolating values into the template based on provided contexts.", transform = tagged_schema::<ComponentMappingDefinition>))]
 pub struct ComponentMappingDefinition {
     /// Field Path
     ///
     /// A list of potentially nested fields indicating the full path where value will be added or updated.
-    #[schemars(
-        title = "Field Path",
-        description = "A list of potentially nested fields indicating the full path where value will be added or updated."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Path",
+            description = "A list of potentially nested fields indicating the full path where value will be added or updated."
+        )
     )]
     pub field_path: Vec<String>,
     /// Value
     ///
     /// The dynamic or static value to assign to the key. Interpolated values can be used to dynamically determine the value during runtime.
-    #[schemars(
-        title = "Value",
-        description = "The dynamic or static value to assign to the key. Interpolated values can be used to dynamically determine the value during runtime."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Value",
+            description = "The dynamic or static value to assign to the key. Interpolated values can be used to dynamically determine the value during runtime."
+        )
     )]
     pub value: String,
     /// Value Type
     ///
     /// The expected data type of the value. If omitted, the type will be inferred from the value provided.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Value Type",
-        description = "The expected data type of the value. If omitted, the type will be inferred from the value provided."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Value Type",
+            description = "The expected data type of the value. If omitted, the type will be inferred from the value provided."
+        )
     )]
     pub value_type: Option<ValueType>,
     /// Create or Update
@@ -12345,19 +13473,22 @@ pub struct ComponentMappingDefinition {
     ///
     /// Default: `false`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Create or Update", description = "Determines whether to create a new path if it doesn't exist (true) or only update existing paths (false). When set to true, the resolver will create new paths in the stream template if they don't exist. When false (default), it will only update existing paths.", extend("default" = false))]
+    #[cfg_attr(feature = "schema", schemars(title = "Create or Update", description = "Determines whether to create a new path if it doesn't exist (true) or only update existing paths (false). When set to true, the resolver will create new paths in the stream template if they don't exist. When false (default), it will only update existing paths.", extend("default" = false)))]
     pub create_or_update: Option<bool>,
     /// Condition
     ///
     /// A condition that must be met for the mapping to be applied. This property is only supported for `ConfigComponentsResolver`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Condition",
-        description = "A condition that must be met for the mapping to be applied. This property is only supported for `ConfigComponentsResolver`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Condition",
+            description = "A condition that must be met for the mapping to be applied. This property is only supported for `ConfigComponentsResolver`."
+        )
     )]
     pub condition: Option<String>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12407,22 +13538,26 @@ impl FromNode for ComponentMappingDefinition {
 /// (This component is experimental. Use at your own risk.) Component resolve and populates stream templates with components fetched via an HTTP retriever.
 ///
 /// JSON: an object with `type: HttpComponentsResolver`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "HttpComponentsResolver")]
-#[schemars(title = "Http Components Resolver", description = "(This component is experimental. Use at your own risk.) Component resolve and populates stream templates with components fetched via an HTTP retriever.", transform = tagged_schema::<HttpComponentsResolver>)]
+#[cfg_attr(feature = "schema", schemars(title = "Http Components Resolver", description = "(This component is experimental. Use at your own risk.) Component resolve and populates stream templates with components fetched via an HTTP retriever.", transform = tagged_schema::<HttpComponentsResolver>))]
 pub struct HttpComponentsResolver {
     /// Retriever
     ///
     /// Component used to coordinate how records are extracted across stream slices and request pages.
-    #[schemars(
-        title = "Retriever",
-        description = "Component used to coordinate how records are extracted across stream slices and request pages."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Retriever",
+            description = "Component used to coordinate how records are extracted across stream slices and request pages."
+        )
     )]
     pub retriever: Retriever,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub components_mapping: Vec<ComponentMappingDefinition>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12461,29 +13596,36 @@ impl FromNode for HttpComponentsResolver {
 /// (This component is experimental. Use at your own risk.) Describes how to get streams config from the source config.
 ///
 /// JSON: an object with `type: StreamConfig`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "StreamConfig")]
-#[schemars(title = "Stream Config", description = "(This component is experimental. Use at your own risk.) Describes how to get streams config from the source config.", transform = tagged_schema::<StreamConfig>)]
+#[cfg_attr(feature = "schema", schemars(title = "Stream Config", description = "(This component is experimental. Use at your own risk.) Describes how to get streams config from the source config.", transform = tagged_schema::<StreamConfig>))]
 pub struct StreamConfig {
     /// Configs Pointer
     ///
     /// A list of potentially nested fields indicating the full path in source config file where streams configs located.
-    #[schemars(
-        title = "Configs Pointer",
-        description = "A list of potentially nested fields indicating the full path in source config file where streams configs located."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Configs Pointer",
+            description = "A list of potentially nested fields indicating the full path in source config file where streams configs located."
+        )
     )]
     pub configs_pointer: Vec<String>,
     /// Default Values
     ///
     /// A list of default values, each matching the structure expected from the parsed component value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "Default Values",
-        description = "A list of default values, each matching the structure expected from the parsed component value."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Default Values",
+            description = "A list of default values, each matching the structure expected from the parsed component value."
+        )
     )]
     pub default_values: Option<Vec<Map<String, Value>>>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12522,16 +13664,17 @@ impl FromNode for StreamConfig {
 /// (This component is experimental. Use at your own risk.) Resolves and populates stream templates with components fetched from the source config.
 ///
 /// JSON: an object with `type: ConfigComponentsResolver`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConfigComponentsResolver")]
-#[schemars(title = "Config Components Resolver", description = "(This component is experimental. Use at your own risk.) Resolves and populates stream templates with components fetched from the source config.", transform = tagged_schema::<ConfigComponentsResolver>)]
+#[cfg_attr(feature = "schema", schemars(title = "Config Components Resolver", description = "(This component is experimental. Use at your own risk.) Resolves and populates stream templates with components fetched from the source config.", transform = tagged_schema::<ConfigComponentsResolver>))]
 pub struct ConfigComponentsResolver {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub stream_config: StreamConfigs,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub components_mapping: Vec<ComponentMappingDefinition>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12568,9 +13711,10 @@ impl FromNode for ConfigComponentsResolver {
 /// Used by `ConfigComponentsResolver.stream_config`.
 ///
 /// One of `List`, `StreamConfig`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum StreamConfigs {
     List(Vec<StreamConfig>),
     StreamConfig(Box<StreamConfig>),
@@ -12607,16 +13751,20 @@ impl FromNode for StreamConfigs {
 /// (This component is experimental. Use at your own risk.) Represents a stream parameters definition to set up dynamic streams from defined values in manifest.
 ///
 /// JSON: an object with `type: StreamParametersDefinition`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "StreamParametersDefinition")]
-#[schemars(title = "Stream Parameters Definition", description = "(This component is experimental. Use at your own risk.) Represents a stream parameters definition to set up dynamic streams from defined values in manifest.", transform = tagged_schema::<StreamParametersDefinition>)]
+#[cfg_attr(feature = "schema", schemars(title = "Stream Parameters Definition", description = "(This component is experimental. Use at your own risk.) Represents a stream parameters definition to set up dynamic streams from defined values in manifest.", transform = tagged_schema::<StreamParametersDefinition>))]
 pub struct StreamParametersDefinition {
     /// Stream Parameters
     ///
     /// A list of object of parameters for stream, each object in the list represents params for one stream.
-    #[schemars(
-        title = "Stream Parameters",
-        description = "A list of object of parameters for stream, each object in the list represents params for one stream."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Stream Parameters",
+            description = "A list of object of parameters for stream, each object in the list represents params for one stream."
+        )
     )]
     pub list_of_parameters_for_stream: Vec<Map<String, Value>>,
 }
@@ -12654,16 +13802,17 @@ impl FromNode for StreamParametersDefinition {
 /// (This component is experimental. Use at your own risk.) Resolves and populates dynamic streams from defined parametrized values in manifest.
 ///
 /// JSON: an object with `type: ParametrizedComponentsResolver`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ParametrizedComponentsResolver")]
-#[schemars(title = "Parametrized Components Resolver", description = "(This component is experimental. Use at your own risk.) Resolves and populates dynamic streams from defined parametrized values in manifest.", transform = tagged_schema::<ParametrizedComponentsResolver>)]
+#[cfg_attr(feature = "schema", schemars(title = "Parametrized Components Resolver", description = "(This component is experimental. Use at your own risk.) Resolves and populates dynamic streams from defined parametrized values in manifest.", transform = tagged_schema::<ParametrizedComponentsResolver>))]
 pub struct ParametrizedComponentsResolver {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub stream_parameters: StreamParametersDefinition,
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub components_mapping: Vec<ComponentMappingDefinition>,
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub parameters: Option<Map<String, Value>>,
 }
 
@@ -12705,9 +13854,10 @@ impl FromNode for ParametrizedComponentsResolver {
 /// (This component is experimental. Use at your own risk.) A component that described how will be created declarative streams based on stream template.
 ///
 /// JSON: an object with `type: DynamicDeclarativeStream`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DynamicDeclarativeStream")]
-#[schemars(title = "", description = "(This component is experimental. Use at your own risk.) A component that described how will be created declarative streams based on stream template.", transform = tagged_schema::<DynamicDeclarativeStream>)]
+#[cfg_attr(feature = "schema", schemars(title = "", description = "(This component is experimental. Use at your own risk.) A component that described how will be created declarative streams based on stream template.", transform = tagged_schema::<DynamicDeclarativeStream>))]
 pub struct DynamicDeclarativeStream {
     /// Name
     ///
@@ -12715,22 +13865,28 @@ pub struct DynamicDeclarativeStream {
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Name", description = "The dynamic stream name.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "Name", description = "The dynamic stream name.", extend("default" = "")))]
     pub name: Option<String>,
     /// Stream Template
     ///
     /// Reference to the stream template.
-    #[schemars(
-        title = "Stream Template",
-        description = "Reference to the stream template."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Stream Template",
+            description = "Reference to the stream template."
+        )
     )]
     pub stream_template: Stream,
     /// Components Resolver
     ///
     /// Component resolve and populates stream templates with components values.
-    #[schemars(
-        title = "Components Resolver",
-        description = "Component resolve and populates stream templates with components values."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Components Resolver",
+            description = "Component resolve and populates stream templates with components values."
+        )
     )]
     pub components_resolver: ComponentsResolver,
     /// Use Parent Parameters
@@ -12739,7 +13895,7 @@ pub struct DynamicDeclarativeStream {
     ///
     /// Default: `true`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "Use Parent Parameters", description = "Whether or not to prioritize parent parameters over component parameters when constructing dynamic streams. Defaults to true for backward compatibility.", extend("default" = true))]
+    #[cfg_attr(feature = "schema", schemars(title = "Use Parent Parameters", description = "Whether or not to prioritize parent parameters over component parameters when constructing dynamic streams. Defaults to true for backward compatibility.", extend("default" = true)))]
     pub use_parent_parameters: Option<bool>,
 }
 
@@ -12783,9 +13939,10 @@ impl FromNode for DynamicDeclarativeStream {
 /// Used by `DynamicDeclarativeStream.components_resolver`.
 ///
 /// One of `HttpComponentsResolver`, `ConfigComponentsResolver`, `ParametrizedComponentsResolver`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum ComponentsResolver {
     HttpComponentsResolver(Box<HttpComponentsResolver>),
     ConfigComponentsResolver(Box<ConfigComponentsResolver>),
@@ -12834,11 +13991,12 @@ impl FromNode for ComponentsResolver {
 /// Request body value is sent as plain text
 ///
 /// JSON: an object with `type: RequestBodyPlainText`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RequestBodyPlainText")]
-#[schemars(title = "Plain-text Body", description = "Request body value is sent as plain text", transform = tagged_schema::<RequestBodyPlainText>)]
+#[cfg_attr(feature = "schema", schemars(title = "Plain-text Body", description = "Request body value is sent as plain text", transform = tagged_schema::<RequestBodyPlainText>))]
 pub struct RequestBodyPlainText {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub value: String,
 }
 
@@ -12870,11 +14028,12 @@ impl FromNode for RequestBodyPlainText {
 /// Request body value is converted into a url-encoded form
 ///
 /// JSON: an object with `type: RequestBodyUrlEncodedForm`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RequestBodyUrlEncodedForm")]
-#[schemars(title = "URL-encoded Body", description = "Request body value is converted into a url-encoded form", transform = tagged_schema::<RequestBodyUrlEncodedForm>)]
+#[cfg_attr(feature = "schema", schemars(title = "URL-encoded Body", description = "Request body value is converted into a url-encoded form", transform = tagged_schema::<RequestBodyUrlEncodedForm>))]
 pub struct RequestBodyUrlEncodedForm {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub value: IndexMap<String, String>,
 }
 
@@ -12906,11 +14065,12 @@ impl FromNode for RequestBodyUrlEncodedForm {
 /// Request body value converted into a JSON object
 ///
 /// JSON: an object with `type: RequestBodyJsonObject`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RequestBodyJsonObject")]
-#[schemars(title = "Json Object Body", description = "Request body value converted into a JSON object", transform = tagged_schema::<RequestBodyJsonObject>)]
+#[cfg_attr(feature = "schema", schemars(title = "Json Object Body", description = "Request body value converted into a JSON object", transform = tagged_schema::<RequestBodyJsonObject>))]
 pub struct RequestBodyJsonObject {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub value: Map<String, Value>,
 }
 
@@ -12942,11 +14102,12 @@ impl FromNode for RequestBodyJsonObject {
 /// Request body value converted into a GraphQL query object
 ///
 /// JSON: an object with `type: RequestBodyGraphQL`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "RequestBodyGraphQL")]
-#[schemars(title = "GraphQL Body", description = "Request body value converted into a GraphQL query object", transform = tagged_schema::<RequestBodyGraphQL>)]
+#[cfg_attr(feature = "schema", schemars(title = "GraphQL Body", description = "Request body value converted into a GraphQL query object", transform = tagged_schema::<RequestBodyGraphQL>))]
 pub struct RequestBodyGraphQL {
-    #[schemars(title = "", description = "")]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
     pub value: RequestBodyGraphQlQuery,
 }
 
@@ -12976,16 +14137,20 @@ impl FromNode for RequestBodyGraphQL {
 /// GraphQL Query Body
 ///
 /// Request body GraphQL query object
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
-#[schemars(
-    title = "GraphQL Query Body",
-    description = "Request body GraphQL query object"
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        title = "GraphQL Query Body",
+        description = "Request body GraphQL query object"
+    )
 )]
 pub struct RequestBodyGraphQlQuery {
     /// The GraphQL query to be executed
     ///
     /// Default: `"query {\n    \n}"`
-    #[schemars(title = "", description = "The GraphQL query to be executed", extend("default" = "query {\n    \n}"))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "The GraphQL query to be executed", extend("default" = "query {\n    \n}")))]
     pub query: String,
 }
 
@@ -13011,24 +14176,31 @@ impl FromNode for RequestBodyGraphQlQuery {
 /// Validator that extracts the value located at a given field path.
 ///
 /// JSON: an object with `type: DpathValidator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "DpathValidator")]
-#[schemars(title = "Dpath Validator", description = "Validator that extracts the value located at a given field path.", transform = tagged_schema::<DpathValidator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Dpath Validator", description = "Validator that extracts the value located at a given field path.", transform = tagged_schema::<DpathValidator>))]
 pub struct DpathValidator {
     /// Field Path
     ///
     /// List of potentially nested fields describing the full path of the field to validate. Use "*" to validate all values from an array.
-    #[schemars(
-        title = "Field Path",
-        description = "List of potentially nested fields describing the full path of the field to validate. Use \"*\" to validate all values from an array."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Path",
+            description = "List of potentially nested fields describing the full path of the field to validate. Use \"*\" to validate all values from an array."
+        )
     )]
     pub field_path: Vec<String>,
     /// Validation Strategy
     ///
     /// The condition that the specified config value will be evaluated against
-    #[schemars(
-        title = "Validation Strategy",
-        description = "The condition that the specified config value will be evaluated against"
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Validation Strategy",
+            description = "The condition that the specified config value will be evaluated against"
+        )
     )]
     pub validation_strategy: ValidationStrategy,
 }
@@ -13065,9 +14237,10 @@ impl FromNode for DpathValidator {
 /// Used by `DpathValidator.validation_strategy`, `PredicateValidator.validation_strategy`.
 ///
 /// One of `ValidateAdheresToSchema`, `CustomValidationStrategy`, told apart by the JSON shape and the component `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(untagged)]
-#[schemars(title = "", description = "")]
+#[cfg_attr(feature = "schema", schemars(title = "", description = ""))]
 pub enum ValidationStrategy {
     ValidateAdheresToSchema(Box<ValidateAdheresToSchema>),
     CustomValidationStrategy(Box<CustomValidationStrategy>),
@@ -13108,24 +14281,31 @@ impl FromNode for ValidationStrategy {
 /// Validator that applies a validation strategy to a specified value.
 ///
 /// JSON: an object with `type: PredicateValidator`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "PredicateValidator")]
-#[schemars(title = "Predicate Validator", description = "Validator that applies a validation strategy to a specified value.", transform = tagged_schema::<PredicateValidator>)]
+#[cfg_attr(feature = "schema", schemars(title = "Predicate Validator", description = "Validator that applies a validation strategy to a specified value.", transform = tagged_schema::<PredicateValidator>))]
 pub struct PredicateValidator {
     /// Value
     ///
     /// The value to be validated. Can be a literal value or interpolated from configuration.
-    #[schemars(
-        title = "Value",
-        description = "The value to be validated. Can be a literal value or interpolated from configuration."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Value",
+            description = "The value to be validated. Can be a literal value or interpolated from configuration."
+        )
     )]
     pub value: Value,
     /// Validation Strategy
     ///
     /// The validation strategy to apply to the value.
-    #[schemars(
-        title = "Validation Strategy",
-        description = "The validation strategy to apply to the value."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Validation Strategy",
+            description = "The validation strategy to apply to the value."
+        )
     )]
     pub validation_strategy: ValidationStrategy,
 }
@@ -13164,16 +14344,20 @@ impl FromNode for PredicateValidator {
 /// Validates that a user-provided schema adheres to a specified JSON schema.
 ///
 /// JSON: an object with `type: ValidateAdheresToSchema`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ValidateAdheresToSchema")]
-#[schemars(title = "Validate Adheres To Schema", description = "Validates that a user-provided schema adheres to a specified JSON schema.", transform = tagged_schema::<ValidateAdheresToSchema>)]
+#[cfg_attr(feature = "schema", schemars(title = "Validate Adheres To Schema", description = "Validates that a user-provided schema adheres to a specified JSON schema.", transform = tagged_schema::<ValidateAdheresToSchema>))]
 pub struct ValidateAdheresToSchema {
     /// Base JSON Schema
     ///
     /// The base JSON schema against which the user-provided schema will be validated.
-    #[schemars(
-        title = "Base JSON Schema",
-        description = "The base JSON schema against which the user-provided schema will be validated."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Base JSON Schema",
+            description = "The base JSON schema against which the user-provided schema will be validated."
+        )
     )]
     pub base_schema: StringOrObject,
 }
@@ -13206,16 +14390,20 @@ impl FromNode for ValidateAdheresToSchema {
 /// Custom validation strategy that allows for custom validation logic.
 ///
 /// JSON: an object with `type: CustomValidationStrategy`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomValidationStrategy")]
-#[schemars(title = "Custom Validation Strategy", description = "Custom validation strategy that allows for custom validation logic.", transform = tagged_schema::<CustomValidationStrategy>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Validation Strategy", description = "Custom validation strategy that allows for custom validation logic.", transform = tagged_schema::<CustomValidationStrategy>))]
 pub struct CustomValidationStrategy {
     /// Class Name
     ///
     /// Fully-qualified name of the class that will be implementing the custom validation strategy. Has to be a sub class of ValidationStrategy. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "Class Name",
-        description = "Fully-qualified name of the class that will be implementing the custom validation strategy. Has to be a sub class of ValidationStrategy. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Class Name",
+            description = "Fully-qualified name of the class that will be implementing the custom validation strategy. Has to be a sub class of ValidationStrategy. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
 }
@@ -13248,24 +14436,31 @@ impl FromNode for CustomValidationStrategy {
 /// Transformation that remaps a field's value to another value based on a static map.
 ///
 /// JSON: an object with `type: ConfigRemapField`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConfigRemapField")]
-#[schemars(title = "Remap Field", description = "Transformation that remaps a field's value to another value based on a static map.", transform = tagged_schema::<ConfigRemapField>)]
+#[cfg_attr(feature = "schema", schemars(title = "Remap Field", description = "Transformation that remaps a field's value to another value based on a static map.", transform = tagged_schema::<ConfigRemapField>))]
 pub struct ConfigRemapField {
     /// Value Mapping
     ///
     /// A mapping of original values to new values. When a field value matches a key in this map, it will be replaced with the corresponding value.
-    #[schemars(
-        title = "Value Mapping",
-        description = "A mapping of original values to new values. When a field value matches a key in this map, it will be replaced with the corresponding value."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Value Mapping",
+            description = "A mapping of original values to new values. When a field value matches a key in this map, it will be replaced with the corresponding value."
+        )
     )]
     pub map: StringOrObject,
     /// Field Path
     ///
     /// The path to the field whose value should be remapped. Specified as a list of path components to navigate through nested objects.
-    #[schemars(
-        title = "Field Path",
-        description = "The path to the field whose value should be remapped. Specified as a list of path components to navigate through nested objects."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Path",
+            description = "The path to the field whose value should be remapped. Specified as a list of path components to navigate through nested objects."
+        )
     )]
     pub field_path: Vec<String>,
 }
@@ -13299,23 +14494,27 @@ impl FromNode for ConfigRemapField {
 /// Transformation that adds fields to a config. The path of the added field can be nested.
 ///
 /// JSON: an object with `type: ConfigAddFields`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConfigAddFields")]
-#[schemars(title = "Config Add Fields", description = "Transformation that adds fields to a config. The path of the added field can be nested.", transform = tagged_schema::<ConfigAddFields>)]
+#[cfg_attr(feature = "schema", schemars(title = "Config Add Fields", description = "Transformation that adds fields to a config. The path of the added field can be nested.", transform = tagged_schema::<ConfigAddFields>))]
 pub struct ConfigAddFields {
     /// Fields
     ///
     /// A list of transformations (path and corresponding value) that will be added to the config.
-    #[schemars(
-        title = "Fields",
-        description = "A list of transformations (path and corresponding value) that will be added to the config."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Fields",
+            description = "A list of transformations (path and corresponding value) that will be added to the config."
+        )
     )]
     pub fields: Vec<AddedFieldDefinition>,
     /// Fields will be added if expression is evaluated to True.
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "Fields will be added if expression is evaluated to True.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "Fields will be added if expression is evaluated to True.", extend("default" = "")))]
     pub condition: Option<String>,
 }
 
@@ -13348,23 +14547,27 @@ impl FromNode for ConfigAddFields {
 /// Transformation that removes a field from the config.
 ///
 /// JSON: an object with `type: ConfigRemoveFields`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "ConfigRemoveFields")]
-#[schemars(title = "Config Remove Fields", description = "Transformation that removes a field from the config.", transform = tagged_schema::<ConfigRemoveFields>)]
+#[cfg_attr(feature = "schema", schemars(title = "Config Remove Fields", description = "Transformation that removes a field from the config.", transform = tagged_schema::<ConfigRemoveFields>))]
 pub struct ConfigRemoveFields {
     /// Field Pointers
     ///
     /// A list of field pointers to be removed from the config.
-    #[schemars(
-        title = "Field Pointers",
-        description = "A list of field pointers to be removed from the config."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "Field Pointers",
+            description = "A list of field pointers to be removed from the config."
+        )
     )]
     pub field_pointers: Vec<Vec<String>>,
     /// Fields will be removed if expression is evaluated to True.
     ///
     /// Default: `""`
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(title = "", description = "Fields will be removed if expression is evaluated to True.", extend("default" = ""))]
+    #[cfg_attr(feature = "schema", schemars(title = "", description = "Fields will be removed if expression is evaluated to True.", extend("default" = "")))]
     pub condition: Option<String>,
 }
 
@@ -13402,21 +14605,28 @@ impl FromNode for ConfigRemoveFields {
 /// A custom config transformation that can be used to transform the connector configuration.
 ///
 /// JSON: an object with `type: CustomConfigTransformation`.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(JsonSchema))]
 #[serde(tag = "type", rename = "CustomConfigTransformation")]
-#[schemars(title = "Custom Config Transformation", description = "A custom config transformation that can be used to transform the connector configuration.", transform = tagged_schema::<CustomConfigTransformation>)]
+#[cfg_attr(feature = "schema", schemars(title = "Custom Config Transformation", description = "A custom config transformation that can be used to transform the connector configuration.", transform = tagged_schema::<CustomConfigTransformation>))]
 pub struct CustomConfigTransformation {
     /// Fully-qualified name of the class that will be implementing the custom config transformation. The format is `source_<name>.<package>.<class_name>`.
-    #[schemars(
-        title = "",
-        description = "Fully-qualified name of the class that will be implementing the custom config transformation. The format is `source_<name>.<package>.<class_name>`."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Fully-qualified name of the class that will be implementing the custom config transformation. The format is `source_<name>.<package>.<class_name>`."
+        )
     )]
     pub class_name: String,
     /// Additional parameters to be passed to the custom config transformation.
     #[serde(rename = "$parameters", skip_serializing_if = "Option::is_none")]
-    #[schemars(
-        title = "",
-        description = "Additional parameters to be passed to the custom config transformation."
+    #[cfg_attr(
+        feature = "schema",
+        schemars(
+            title = "",
+            description = "Additional parameters to be passed to the custom config transformation."
+        )
     )]
     pub parameters: Option<Map<String, Value>>,
 }

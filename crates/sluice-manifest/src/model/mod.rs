@@ -87,6 +87,7 @@ impl DeclarativeSource {
 
 /// Adds the component's `type` to the JSON Schema of a component struct (serde writes it as a
 /// tag, which schemars does not see on structs).
+#[cfg(feature = "schema")]
 pub(crate) fn tagged_schema<T: Component>(schema: &mut schemars::Schema) {
     let object = schema.ensure_object();
     let mut properties = Map::new();

@@ -387,6 +387,7 @@ fn component_types_are_sorted_and_complete() {
     assert_eq!(DpathExtractor::TYPE, "DpathExtractor");
 }
 
+#[cfg(feature = "schema")]
 #[test]
 fn the_json_schema_carries_the_component_type() {
     let schema = schemars::schema_for!(DpathExtractor).to_value();
