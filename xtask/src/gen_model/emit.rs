@@ -102,7 +102,10 @@ fn schemars_attr(doc: &Doc, extensions: &[String]) -> String {
         parts.push("extend(\"deprecated\" = true)".to_owned());
     }
     parts.extend(extensions.iter().cloned());
-    format!("#[cfg_attr(feature = \"schema\", schemars({}))]", parts.join(", "))
+    format!(
+        "#[cfg_attr(feature = \"schema\", schemars({}))]",
+        parts.join(", ")
+    )
 }
 
 fn constraint_code(c: &Constraint) -> String {
