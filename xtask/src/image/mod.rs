@@ -54,7 +54,7 @@ const DEFAULT_TEST_CASES: &[&str] = &[
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The cargo profile `sluice` is built with: `dist` (fat LTO, what ships; ~10 minutes on 2
+    /// The cargo profile `sluice` is built with: `dist` (fat LTO, what ships; ~5 minutes on 2
     /// cores) or `release` (quicker, what CI uses).
     #[arg(long, default_value = "dist")]
     profile: String,
