@@ -20,6 +20,7 @@ mod inputs;
 mod logging;
 mod preview;
 mod progress;
+mod text;
 mod validate;
 
 use clap::Parser;

@@ -11,6 +11,7 @@ mod table;
 
 use crate::cli::PreviewArgs;
 use crate::inputs;
+use crate::text::count;
 use requests::{LoggedRequest, RequestLog};
 use serde_json::{Map, Value};
 use sluice_engine::{
@@ -277,15 +278,6 @@ fn print_requests(
         rest = &after[alike..];
     }
     Ok(())
-}
-
-/// `1 record`, `2 records`.
-fn count(n: usize, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }
 
 /// `COLUMNS` when set, else the terminal's width, else [`DEFAULT_WIDTH`].

@@ -5,6 +5,7 @@
 //! `indicatif` on its own thread, which only reads atomic counters: the read itself does not
 //! wait for it.
 
+use crate::text::clip;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle, TermLike};
 use sluice_engine::{ReadProgress, StreamPhase, StreamSnapshot};
 use std::collections::VecDeque;
@@ -216,7 +217,7 @@ fn stream_line(s: &StreamSnapshot, width: usize, rate: f64, frame: usize) -> Str
     };
     let mut line = format!(
         "{mark} {:<width$}  {:<8} {:>9} records {:>7}/s {:>6} requests {:>7} slices",
-        truncated(&s.name, width),
+        clip(&s.name, width),
         phase_name(s.phase),
         thousands(s.records),
         thousands(rate.round() as u64),
@@ -265,7 +266,7 @@ fn summary(streams: &[StreamSnapshot], elapsed: Duration) -> String {
         let _ = writeln!(
             table,
             "{:<width$}  {:<8} {:>11} {:>9} {:>9} {:>7} {:>12} {:>7} {:>8} {:>10}",
-            truncated(&s.name, width),
+            clip(&s.name, width),
             phase_name(s.phase),
             thousands(s.records),
             thousands(s.requests),
@@ -297,15 +298,6 @@ fn slices(s: &StreamSnapshot) -> String {
         "+"
     };
     format!("{}/{}{more}", s.slices_done, s.slices_known)
-}
-
-fn truncated(name: &str, width: usize) -> String {
-    if name.chars().count() <= width {
-        return name.to_owned();
-    }
-    let mut short: String = name.chars().take(width.saturating_sub(1)).collect();
-    short.push('…');
-    short
 }
 
 /// `1,234,567`.
@@ -459,7 +451,7 @@ mod tests {
         assert_eq!(duration(Duration::from_millis(400)), "0.4s");
         assert_eq!(duration(Duration::from_secs(185)), "3m05s");
         assert_eq!(duration(Duration::from_secs(7_620)), "2h07m");
-        assert_eq!(truncated("a_very_long_name", 6), "a_ver…");
+        assert_eq!(clip("a_very_long_name", 6), "a_ver…");
     }
 
     #[test]

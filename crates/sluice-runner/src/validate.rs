@@ -3,6 +3,7 @@
 //! with the file, line and column, as a compiler does.
 
 use crate::cli::ReportFormat;
+use crate::text::count;
 use serde_json::{Value, json};
 use sluice_manifest::{Location, Manifest, ManifestPath, ManifestSource};
 use std::path::Path;
@@ -240,12 +241,11 @@ fn as_json(name: &str, d: &Diagnostic) -> Value {
 
 /// `: 2 errors, 1 warning` (nothing when there is neither).
 fn counts(errors: usize, warnings: usize) -> String {
-    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     match (errors, warnings) {
         (0, 0) => String::new(),
-        (0, w) => format!(" ({})", plural(w, "warning")),
-        (e, 0) => format!(": {}", plural(e, "error")),
-        (e, w) => format!(": {}, {}", plural(e, "error"), plural(w, "warning")),
+        (0, w) => format!(" ({})", count(w, "warning")),
+        (e, 0) => format!(": {}", count(e, "error")),
+        (e, w) => format!(": {}, {}", count(e, "error"), count(w, "warning")),
     }
 }
 

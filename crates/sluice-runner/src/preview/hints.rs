@@ -173,7 +173,7 @@ pub fn read_nothing(definition: Option<&Definition<'_>>, requests: &[LoggedReque
                                  the decoder)"
                     .to_owned(),
             };
-            let sent = super::count(requests.len(), "request");
+            let sent = crate::text::count(requests.len(), "request");
             let verb = if requests.len() == 1 { "was" } else { "were" };
             format!(
                 "{sent} {verb} answered but no record was selected. {extractor}{filter}; {seen}."

@@ -1,5 +1,6 @@
 //! Records as a text table: one column per top-level field, in the order fields first appear.
 
+use crate::text::clip;
 use serde_json::{Map, Value};
 
 /// The narrowest a column is squeezed to when the table is too wide for the terminal.
@@ -105,15 +106,6 @@ fn cell(value: Option<&Value>) -> String {
     text.chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
-}
-
-fn clip(text: &str, width: usize) -> String {
-    if chars(text) <= width {
-        return text.to_owned();
-    }
-    let mut clipped: String = text.chars().take(width.saturating_sub(1)).collect();
-    clipped.push('…');
-    clipped
 }
 
 fn chars(text: &str) -> usize {
