@@ -530,6 +530,26 @@ impl<'a> PageReader<'a> {
         }
     }
 
+    /// Whether the page just read ends this run of pages before the paginator is asked: a
+    /// reached page limit restarts the slice (a refused restart fails it once the page's
+    /// records are out), and a data feed whose cursor rejects the page's last record is done.
+    fn page_ends_pagination(&mut self, gate: RecordGate<'_>, last_record: Option<&Value>) -> bool {
+        if self.tracker.has_reached_limit() {
+            tracing::info!("Hitting PaginationReset event: the page limit is reached");
+            if let Err(error) = self.restart() {
+                self.failure = Some(paginate_error(error));
+            }
+            return true;
+        }
+        if let (Some(feed), Some(last)) = (gate.feed, last_record)
+            && !feed(last)
+        {
+            self.done = true;
+            return true;
+        }
+        false
+    }
+
     /// One request. `None` without `done` means the slice restarts.
     async fn read_page(
         &mut self,
@@ -643,20 +663,7 @@ impl<'a> PageReader<'a> {
                 narrowing.observe(record);
             }
         }
-        if self.tracker.has_reached_limit() {
-            tracing::info!("Hitting PaginationReset event: the page limit is reached");
-            // The page's records go out before a refused restart fails the slice.
-            if let Err(error) = self.restart() {
-                self.failure = Some(paginate_error(error));
-            }
-            return Ok(Some(page));
-        }
-        let feed_is_done = match (gate.feed, &last_record) {
-            (Some(feed), Some(last)) => !feed(last),
-            _ => false,
-        };
-        if feed_is_done {
-            self.done = true;
+        if self.page_ends_pagination(gate, last_record.as_ref()) {
             return Ok(Some(page));
         }
         let info = PageInfo {
@@ -666,7 +673,7 @@ impl<'a> PageReader<'a> {
             extracted_record_count: Some(extracted),
             last_record: last_record.as_ref(),
             current_token: self.token.as_ref(),
-            stream_slice,
+            stream_slice: &self.stream_slice,
             page_size_override: self
                 .reducer
                 .as_ref()

@@ -116,20 +116,8 @@ impl PageReader<'_> {
             self.done = true;
             return Ok(Some(page));
         };
-        if self.tracker.has_reached_limit() {
-            tracing::info!("Hitting PaginationReset event: the page limit is reached");
-            if let Err(error) = self.restart() {
-                self.failure = Some(paginate_error(error));
-            }
-            return Ok(Some(page));
-        }
         let last_record = page.last().map(RecordData::to_value);
-        let feed_is_done = match (gate.feed, &last_record) {
-            (Some(feed), Some(record)) => !feed(record),
-            _ => false,
-        };
-        if feed_is_done {
-            self.done = true;
+        if self.page_ends_pagination(gate, last_record.as_ref()) {
             return Ok(Some(page));
         }
         let info = PageInfo {
