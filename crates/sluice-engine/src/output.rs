@@ -291,9 +291,18 @@ impl<W> Threaded<W> {
     }
 
     fn send(&mut self, chunk: Chunk) -> io::Result<()> {
-        match &self.sender {
-            Some(sender) => sender.send(chunk).map_err(|_| writer_gone()),
-            None => Err(writer_gone()),
+        let Some(sender) = &self.sender else {
+            return Err(writer_gone());
+        };
+        if sender.send(chunk).is_ok() {
+            return Ok(());
+        }
+        // The thread stopped at a failed write (stdout's reader gone, a full disk): that
+        // failure is the one to report, and the read stops here instead of reading on for
+        // nobody.
+        match self.finish() {
+            Err(error) => Err(error),
+            Ok(_) => Err(writer_gone()),
         }
     }
 
@@ -338,12 +347,10 @@ fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Resu
         let chunk = match chunks.try_recv() {
             Ok(chunk) => chunk,
             Err(mpsc::TryRecvError::Disconnected) => break,
-            Err(mpsc::TryRecvError::Empty) if !(unflushed && result.is_ok()) => {
-                match chunks.recv() {
-                    Ok(chunk) => chunk,
-                    Err(_) => break,
-                }
-            }
+            Err(mpsc::TryRecvError::Empty) if !unflushed => match chunks.recv() {
+                Ok(chunk) => chunk,
+                Err(_) => break,
+            },
             Err(mpsc::TryRecvError::Empty) => {
                 let due = last_flush + FLUSH_INTERVAL;
                 let waited = due
@@ -356,6 +363,9 @@ fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Resu
                         result = out.flush();
                         unflushed = false;
                         last_flush = Instant::now();
+                        if result.is_err() {
+                            break;
+                        }
                         continue;
                     }
                 }
@@ -363,33 +373,34 @@ fn write_chunks<W: Write>(mut out: W, chunks: mpsc::Receiver<Chunk>) -> io::Resu
         };
         match chunk {
             Chunk::Records(stream, records) => {
-                if result.is_ok() {
-                    result = records
-                        .iter()
-                        .try_for_each(|r| write_record(&mut out, &stream, r));
+                result = records
+                    .iter()
+                    .try_for_each(|r| write_record(&mut out, &stream, r));
+                unflushed = true;
+            }
+            Chunk::Message(message) => {
+                result = write_message(&mut out, &message);
+                if matches!(*message, AirbyteMessage::State(_)) && result.is_ok() {
+                    result = out.flush();
+                    unflushed = false;
+                    last_flush = Instant::now();
+                } else {
                     unflushed = true;
                 }
             }
-            Chunk::Message(message) => {
-                if result.is_ok() {
-                    result = write_message(&mut out, &message);
-                    if matches!(*message, AirbyteMessage::State(_)) && result.is_ok() {
-                        result = out.flush();
-                        unflushed = false;
-                        last_flush = Instant::now();
-                    } else {
-                        unflushed = true;
-                    }
-                }
-            }
             Chunk::Flush(done) => {
+                result = out.flush();
+                unflushed = false;
                 let flushed = match &result {
-                    Ok(()) => out.flush(),
+                    Ok(()) => Ok(()),
                     Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
                 };
-                unflushed = false;
                 let _ = done.send(flushed);
             }
+        }
+        if result.is_err() {
+            // Closing the channel tells the reading side at its next send.
+            break;
         }
     }
     result.map(|()| out)
@@ -525,5 +536,47 @@ mod tests {
             parsed.with_field("updated_at", |v| v["id"].clone()),
             serde_json::json!(2)
         );
+    }
+
+    /// A sink whose reader went away after `room` bytes.
+    struct ClosingPipe {
+        room: usize,
+    }
+
+    impl Write for ClosingPipe {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            let n = bytes.len().min(self.room);
+            self.room -= n;
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_stops_the_reading_side_at_its_next_send() {
+        let mut writer = MessageWriter::threaded(ClosingPipe { room: 1000 }).unwrap();
+        let mut sent = 0;
+        let error = loop {
+            // Each record is sent to the writer thread at once.
+            let result = writer
+                .record("s", serde_json::json!({"id": sent}))
+                .and_then(|()| writer.send_records());
+            match result {
+                Ok(()) => sent += 1,
+                Err(error) => break error,
+            }
+            assert!(sent < 1000, "the writer's failure never reached the reader");
+        };
+        // The thread's own error, not a generic one.
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        assert_ne!(error.to_string(), writer_gone().to_string());
+        writer.record("s", serde_json::json!({})).unwrap();
+        assert!(writer.send_records().is_err());
     }
 }

@@ -679,14 +679,34 @@ impl<'a> PageReader<'a> {
                 .as_ref()
                 .and_then(PageSizeReducer::page_size_override),
         };
-        self.token = retriever
+        let next = retriever
             .paginator
             .next_page_token(&info)
             .map_err(paginate_error)?;
-        if self.token.is_none() {
+        self.advance_to(next);
+        Ok(Some(page))
+    }
+
+    /// Moves on to the page of `next`, or ends the slice without one. A token equal to the one
+    /// this page was requested with would request this very page again, forever (the reference
+    /// does); the slice fails instead, after this page's records.
+    fn advance_to(&mut self, next: Option<PageToken>) {
+        if let Some(token) = next
+            .as_ref()
+            .filter(|next| Some(*next) == self.token.as_ref())
+        {
+            self.failure = Some(EngineError::system(format!(
+                "stream '{}': the paginator's next page token {} is the token of the page just \
+                 read, so the same page would be requested forever; the API keeps returning the \
+                 same cursor (or the paginator reads the wrong field)",
+                self.retriever.stream_name,
+                token.value()
+            )));
+        }
+        if next.is_none() {
             self.done = true;
         }
-        Ok(Some(page))
+        self.token = next;
     }
 }
 

@@ -49,6 +49,13 @@ pub enum TransportError {
     ConnectTimeout { request: String, seconds: u64 },
     #[error("cannot read the response body of {request}: {reason}")]
     Body { request: String, reason: String },
+    /// The body, once decompressed, is larger than sluice reads (`--max-response-size`).
+    #[error(
+        "the response to {request} is larger than {} (a body that never ends, or a \
+         decompression bomb?); a larger limit can be set with --max-response-size",
+        human_bytes(*.limit)
+    )]
+    TooLarge { request: String, limit: usize },
     /// More redirects than Python's `requests` follows (30).
     #[error("Exceeded 30 redirects on {request}")]
     TooManyRedirects { request: String },
@@ -83,7 +90,14 @@ pub struct HyperTransport {
     timeout: Duration,
     /// The longest time without receiving a byte before a request counts as failed.
     stall: Duration,
+    /// The largest body read, after decompression.
+    max_body: usize,
 }
+
+/// The largest response body read by default, after decompression: several hundred MB read
+/// whole, while a body that never ends or a decompression bomb stops well before the memory of
+/// a small container is gone.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 384 << 20;
 
 impl HyperTransport {
     /// A client whose requests time out after `timeout`, with the proxies of the process
@@ -94,6 +108,16 @@ impl HyperTransport {
             proxies: Arc::new(ProxyEnv::from_env().matcher()),
             timeout,
             stall: timeout,
+            max_body: DEFAULT_MAX_RESPONSE_BYTES,
+        }
+    }
+
+    /// The same client, failing a response whose body (decompressed) is larger than `bytes`
+    /// with [`TransportError::TooLarge`].
+    pub fn with_max_response_bytes(self, bytes: usize) -> Self {
+        Self {
+            max_body: bytes,
+            ..self
         }
     }
 
@@ -116,6 +140,7 @@ impl HyperTransport {
             proxies: Arc::new(proxies.matcher()),
             timeout: self.timeout,
             stall: self.stall,
+            max_body: self.max_body,
         }
     }
 
@@ -194,39 +219,36 @@ impl Transport for HyperTransport {
                             reason: error_chain(&e),
                         })?;
                 let (parts, mut body) = response.into_parts();
-                // Frame by frame, so a server that stops sending mid-body is noticed. A body of one
-                // frame is kept as it came; more are joined once, sized by Content-Length.
+                let too_large = || TransportError::TooLarge {
+                    request: request.to_string(),
+                    limit: self.max_body,
+                };
                 let expected = parts
                     .headers
                     .get(http::header::CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse::<usize>().ok())
-                    .unwrap_or(0);
-                let mut frames: Vec<Bytes> = Vec::new();
+                    .and_then(|v| v.parse::<usize>().ok());
+                if expected.is_some_and(|length| length > self.max_body) {
+                    return Err(too_large());
+                }
+                // Frame by frame, so a server that stops sending mid-body is noticed.
+                let mut received = BodyFrames::new(expected);
                 while let Some(frame) = tokio::time::timeout(self.stall, body.frame())
                     .await
                     .map_err(|_| stalled())?
                 {
                     let frame = frame.map_err(|e| TransportError::Body {
                         request: request.to_string(),
-                        reason: e.to_string(),
+                        reason: error_chain(&e),
                     })?;
                     if let Ok(data) = frame.into_data() {
-                        frames.push(data);
+                        if received.len() + data.len() > self.max_body {
+                            return Err(too_large());
+                        }
+                        received.push(data);
                     }
                 }
-                let bytes = match frames.len() {
-                    0 => Bytes::new(),
-                    1 => frames.pop().unwrap_or_default(),
-                    _ => {
-                        let total = frames.iter().map(Bytes::len).sum::<usize>().max(expected);
-                        let mut joined = bytes::BytesMut::with_capacity(total);
-                        for frame in &frames {
-                            joined.extend_from_slice(frame);
-                        }
-                        joined.freeze()
-                    }
-                };
+                let bytes = received.into_bytes();
                 Ok::<_, TransportError>((parts, bytes))
             };
             // The manifest's limits replace sluice's own: connecting plus reading the response.
@@ -250,9 +272,18 @@ impl Transport for HyperTransport {
                 .get(http::header::CONTENT_ENCODING)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_ascii_lowercase);
-            let body = decode_body(encoding.as_deref(), raw).map_err(|e| TransportError::Body {
-                request: request.to_string(),
-                reason: e.to_string(),
+            let body = decode_body(encoding.as_deref(), raw, self.max_body).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::FileTooLarge {
+                    TransportError::TooLarge {
+                        request: request.to_string(),
+                        limit: self.max_body,
+                    }
+                } else {
+                    TransportError::Body {
+                        request: request.to_string(),
+                        reason: e.to_string(),
+                    }
+                }
             })?;
             let headers = parts
                 .headers
@@ -279,25 +310,128 @@ impl Transport for HyperTransport {
     }
 }
 
-fn decode_body(encoding: Option<&str>, raw: Bytes) -> std::io::Result<Bytes> {
-    let mut out = Vec::new();
+/// The body as sent, gunzipped or inflated as its `Content-Encoding` says; an error of kind
+/// `FileTooLarge` when it would grow past `limit` bytes.
+fn decode_body(encoding: Option<&str>, raw: Bytes, limit: usize) -> std::io::Result<Bytes> {
     match encoding {
         Some("gzip") | Some("x-gzip") => {
-            flate2::read::MultiGzDecoder::new(raw.as_ref()).read_to_end(&mut out)?;
+            inflate_at_most(flate2::read::MultiGzDecoder::new(raw.as_ref()), limit).map(Bytes::from)
         }
         Some("deflate") => {
             // Servers send either zlib-wrapped or raw deflate under this name.
-            if flate2::read::ZlibDecoder::new(raw.as_ref())
-                .read_to_end(&mut out)
-                .is_err()
-            {
-                out.clear();
-                flate2::read::DeflateDecoder::new(raw.as_ref()).read_to_end(&mut out)?;
+            match inflate_at_most(flate2::read::ZlibDecoder::new(raw.as_ref()), limit) {
+                Err(e) if e.kind() != std::io::ErrorKind::FileTooLarge => {
+                    inflate_at_most(flate2::read::DeflateDecoder::new(raw.as_ref()), limit)
+                        .map(Bytes::from)
+                }
+                inflated => inflated.map(Bytes::from),
             }
         }
-        _ => return Ok(raw),
+        _ => Ok(raw),
     }
-    Ok(out.into())
+}
+
+/// A body's frames as they arrive, held once: a body of one frame as it came, the frames of a
+/// body of known length copied into one buffer of that length, others kept apart and joined
+/// once at the end (growing one buffer would copy it at every reallocation, as the allocator
+/// moves large blocks, holding two copies of a large body at once).
+struct BodyFrames {
+    expected: Option<usize>,
+    first: Option<Bytes>,
+    joined: bytes::BytesMut,
+    frames: Vec<Bytes>,
+    len: usize,
+}
+
+impl BodyFrames {
+    fn new(expected: Option<usize>) -> Self {
+        Self {
+            expected,
+            first: None,
+            joined: bytes::BytesMut::new(),
+            frames: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn push(&mut self, data: Bytes) {
+        self.len += data.len();
+        if self.len == data.len() {
+            self.first = Some(data);
+            return;
+        }
+        match self.expected {
+            Some(expected) if self.len <= expected => {
+                if let Some(first) = self.first.take() {
+                    self.joined.reserve(expected);
+                    self.joined.extend_from_slice(&first);
+                }
+                self.joined.extend_from_slice(&data);
+            }
+            // Unknown length, or more than announced.
+            _ => {
+                self.frames.extend(self.first.take());
+                if !self.joined.is_empty() {
+                    self.frames.push(std::mem::take(&mut self.joined).freeze());
+                }
+                self.frames.push(data);
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        if let Some(first) = self.first {
+            return first;
+        }
+        if self.frames.is_empty() {
+            return self.joined.freeze();
+        }
+        let mut joined = bytes::BytesMut::with_capacity(self.len);
+        for frame in self.frames {
+            joined.extend_from_slice(&frame);
+        }
+        joined.freeze()
+    }
+}
+
+/// Reads `decoder` to its end, failing with `FileTooLarge` as soon as it yields more than
+/// `limit` bytes: a decompression bomb stops at the limit instead of filling memory.
+fn inflate_at_most(mut decoder: impl Read, limit: usize) -> std::io::Result<Vec<u8>> {
+    // In chunks joined once at the end, for the reason given at `BodyFrames`.
+    const CHUNK: usize = 1 << 20;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let read = (&mut decoder).take(CHUNK as u64).read_to_end(&mut chunk)?;
+        if read == 0 {
+            break;
+        }
+        total += read;
+        if total > limit {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("larger than {} once decompressed", human_bytes(limit)),
+            ));
+        }
+        chunks.push(chunk);
+    }
+    Ok(chunks.concat())
+}
+
+/// `384 MiB`, `12 KiB`, `100 bytes`.
+fn human_bytes(bytes: usize) -> String {
+    const UNITS: [(&str, usize); 3] = [("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (unit, shift) in UNITS {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{} {unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -322,16 +456,31 @@ mod tests {
         gz.write_all(b"{\"a\":1}").unwrap();
         let gz = gz.finish().unwrap();
         assert_eq!(
-            decode_body(Some("gzip"), gz.into()).unwrap(),
+            decode_body(Some("gzip"), gz.into(), 100).unwrap(),
             Bytes::from_static(b"{\"a\":1}")
         );
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         z.write_all(b"xyz").unwrap();
         let z = z.finish().unwrap();
         assert_eq!(
-            decode_body(Some("deflate"), z.into()).unwrap(),
+            decode_body(Some("deflate"), z.into(), 100).unwrap(),
             Bytes::from_static(b"xyz")
         );
-        assert!(decode_body(Some("gzip"), Bytes::from_static(b"not gzip")).is_err());
+        assert!(decode_body(Some("gzip"), Bytes::from_static(b"not gzip"), 100).is_err());
+    }
+
+    #[test]
+    fn stops_inflating_at_the_limit() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&[b' '; 10_000]).unwrap();
+        let gz = Bytes::from(gz.finish().unwrap());
+        assert_eq!(
+            decode_body(Some("gzip"), gz.clone(), 10_000).unwrap().len(),
+            10_000
+        );
+        let error = decode_body(Some("gzip"), gz, 9_999).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::FileTooLarge);
+        assert_eq!(human_bytes(384 << 20), "384 MiB");
+        assert_eq!(human_bytes(1000), "1000 bytes");
     }
 }

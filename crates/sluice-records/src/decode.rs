@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Map, Value};
 use sluice_manifest::{ManifestPath, model};
@@ -12,14 +13,70 @@ use crate::xml::xml_to_value;
 
 static EMPTY_OBJECT: LazyLock<Value> = LazyLock::new(|| Value::Object(Map::new()));
 
+/// The most bytes a decoder inflates one response to by default (gzip, zlib, the files of a
+/// zip archive together), as much as the HTTP client reads.
+pub const DEFAULT_MAX_INFLATED_BYTES: usize = 384 << 20;
+
+// Process-wide rather than per decoder: decoders are built deep inside components that have
+// no options of their own, and one process runs one connector with one limit.
+static MAX_INFLATED_BYTES: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_INFLATED_BYTES);
+
+/// Sets the most bytes a decoder inflates one response to; a decompression bomb then fails the
+/// page with an error naming the limit instead of filling memory.
+pub fn set_max_inflated_bytes(bytes: usize) {
+    MAX_INFLATED_BYTES.store(bytes, Ordering::Relaxed);
+}
+
+/// Inflates `decoder` into a buffer, taking its size from `budget`; `FileTooLarge` when the
+/// budget runs out.
+fn inflate(mut decoder: impl Read, budget: &mut usize) -> std::io::Result<Vec<u8>> {
+    // In chunks joined once at the end: growing one buffer would copy it at every reallocation
+    // (the allocator moves large blocks), holding two copies of a bomb at once.
+    const CHUNK: usize = 1 << 20;
+    let mut chunks: Vec<Vec<u8>> = Vec::new();
+    let mut total = 0;
+    loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        let read = (&mut decoder).take(CHUNK as u64).read_to_end(&mut chunk)?;
+        if read == 0 {
+            break;
+        }
+        total += read;
+        if total > *budget {
+            return Err(std::io::ErrorKind::FileTooLarge.into());
+        }
+        chunks.push(chunk);
+    }
+    *budget -= total;
+    Ok(chunks.concat())
+}
+
+fn inflate_error(error: std::io::Error, what: &str) -> SelectError {
+    if error.kind() == std::io::ErrorKind::FileTooLarge {
+        let limit = MAX_INFLATED_BYTES.load(Ordering::Relaxed);
+        SelectError::Decode(format!(
+            "the response is larger than {} MiB once decompressed (a decompression bomb?); \
+             a larger limit can be set with --max-response-size",
+            limit >> 20
+        ))
+    } else {
+        SelectError::Decode(format!("{what}: {error}"))
+    }
+}
+
 /// Decodes a JSON response body into the bodies records are extracted from, as the reference's
 /// JsonDecoder does: a top-level array gives one body per element; an empty array, `null`, an
 /// empty body or invalid JSON give a single empty object (so nothing is extracted from it).
 pub fn decode_json_bodies(body: &[u8]) -> Vec<Value> {
     match crate::json::from_slice(body) {
         Ok(Value::Array(items)) if !items.is_empty() => items,
-        Ok(Value::Array(_)) | Ok(Value::Null) | Err(_) => vec![Value::Object(Default::default())],
+        Ok(Value::Array(_)) | Ok(Value::Null) => vec![Value::Object(Default::default())],
         Ok(other) => vec![other],
+        Err(error) => {
+            // The reference logs its parser's failure as an error, then reads the page as empty.
+            tracing::error!("Failed to parse JSON data using json library. {error}");
+            vec![Value::Object(Default::default())]
+        }
     }
 }
 
@@ -289,23 +346,32 @@ impl Parser {
 
     /// Parses bytes, appending the bodies found.
     pub fn parse(&self, bytes: &[u8], out: &mut Vec<Value>) -> Result<(), SelectError> {
+        let mut inflate_budget = MAX_INFLATED_BYTES.load(Ordering::Relaxed);
+        self.parse_within(bytes, &mut inflate_budget, out)
+    }
+
+    /// [`Parser::parse`], inflating at most `inflate_budget` more bytes.
+    fn parse_within(
+        &self,
+        bytes: &[u8],
+        inflate_budget: &mut usize,
+        out: &mut Vec<Value>,
+    ) -> Result<(), SelectError> {
         match self {
             Parser::Json => parse_json_strict(bytes, out),
             Parser::JsonLines => parse_json_lines(bytes, out),
             Parser::JsonItems { path, encoding } => parse_json_items(bytes, path, *encoding, out),
             Parser::Csv(options) => parse_csv(bytes, options, out),
             Parser::PandasCsv { preserve_na_values } => {
-                parse_pandas_csv(bytes, *preserve_na_values, out)
+                parse_pandas_csv(bytes, *preserve_na_values, inflate_budget, out)
             }
             Parser::Gzip(inner) => {
                 if bytes.starts_with(&[0x1f, 0x8b]) {
-                    let mut plain = Vec::new();
-                    flate2::read::MultiGzDecoder::new(bytes)
-                        .read_to_end(&mut plain)
-                        .map_err(|e| SelectError::Decode(format!("cannot gunzip the body: {e}")))?;
-                    inner.parse(&plain, out)
+                    let plain = inflate(flate2::read::MultiGzDecoder::new(bytes), inflate_budget)
+                        .map_err(|e| inflate_error(e, "cannot gunzip the body"))?;
+                    inner.parse_within(&plain, inflate_budget, out)
                 } else {
-                    inner.parse(bytes, out)
+                    inner.parse_within(bytes, inflate_budget, out)
                 }
             }
         }
@@ -453,23 +519,32 @@ const PANDAS_NA_VALUES: &[&str] = &[
 fn parse_pandas_csv(
     bytes: &[u8],
     preserve_na_values: bool,
+    inflate_budget: &mut usize,
     out: &mut Vec<Value>,
 ) -> Result<(), SelectError> {
     // The reference inflates what `zlib` (gzip or zlib headers) accepts and writes the rest as
     // sent, without its NUL bytes.
-    let mut inflated = Vec::new();
-    let gzipped = bytes.starts_with(&[0x1f, 0x8b])
-        && flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut inflated)
-            .is_ok();
-    let compressed = gzipped || {
-        inflated.clear();
-        flate2::read::ZlibDecoder::new(bytes)
-            .read_to_end(&mut inflated)
-            .is_ok()
-            && !inflated.is_empty()
+    // Anything but a bomb that fails to inflate is simply not compressed.
+    let attempt = |result: std::io::Result<Vec<u8>>| match result {
+        Ok(inflated) => Ok(Some(inflated)),
+        Err(e) if e.kind() == std::io::ErrorKind::FileTooLarge => {
+            Err(inflate_error(e, "cannot inflate the body"))
+        }
+        Err(_) => Ok(None),
     };
-    let plain: Vec<u8> = if compressed {
+    let mut inflated = None;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let budget = &mut *inflate_budget;
+        inflated = attempt(inflate(flate2::read::MultiGzDecoder::new(bytes), budget))?;
+    }
+    if inflated.is_none() {
+        inflated = attempt(inflate(
+            flate2::read::ZlibDecoder::new(bytes),
+            inflate_budget,
+        ))?
+        .filter(|zlib| !zlib.is_empty());
+    }
+    let plain: Vec<u8> = if let Some(inflated) = inflated {
         inflated
     } else {
         let kept: Vec<u8> = bytes.iter().copied().filter(|b| *b != 0).collect();
@@ -586,6 +661,8 @@ fn decode_lines(bytes: &[u8], out: &mut Vec<Value>) -> Result<(), SelectError> {
 }
 
 fn decode_zip(parser: &Parser, bytes: &[u8], out: &mut Vec<Value>) -> Result<(), SelectError> {
+    // One budget for all the files: an archive of many files each below the limit is a bomb too.
+    let mut inflate_budget = MAX_INFLATED_BYTES.load(Ordering::Relaxed);
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|e| {
         SelectError::Decode(format!("Received an invalid zip file in response: {e}"))
     })?;
@@ -594,13 +671,14 @@ fn decode_zip(parser: &Parser, bytes: &[u8], out: &mut Vec<Value>) -> Result<(),
             SelectError::Decode(format!("Received an invalid zip file in response: {e}"))
         })?;
         let name = file.name().to_string();
-        let mut content = Vec::new();
-        file.read_to_end(&mut content).map_err(|e| {
-            SelectError::Decode(format!("Failed to parse file: {name} from zip file: {e}"))
+        let content = inflate(&mut file, &mut inflate_budget).map_err(|e| {
+            inflate_error(e, &format!("Failed to parse file: {name} from zip file"))
         })?;
-        parser.parse(&content, out).map_err(|e| {
-            SelectError::Decode(format!("Failed to parse file: {name} from zip file: {e}"))
-        })?;
+        parser
+            .parse_within(&content, &mut inflate_budget, out)
+            .map_err(|e| {
+                SelectError::Decode(format!("Failed to parse file: {name} from zip file: {e}"))
+            })?;
     }
     Ok(())
 }

@@ -57,7 +57,8 @@ mod xml;
 
 pub use as_sent::PageAsSent;
 pub use decode::{
-    CsvOptions, Decoded, Decoder, Parser, TextEncoding, decode_json_bodies, decode_xml_body,
+    CsvOptions, DEFAULT_MAX_INFLATED_BYTES, Decoded, Decoder, Parser, TextEncoding,
+    decode_json_bodies, decode_xml_body, set_max_inflated_bytes,
 };
 pub use error::{BuildError, SelectError};
 pub use expand::{RecordExpander, TruncatedLists};

@@ -90,6 +90,11 @@ pub struct CommonArgs {
     /// with a transient error instead of sleeping.
     #[arg(long, value_name = "SECONDS", default_value = "3600", value_parser = seconds)]
     pub max_wait: Duration,
+    /// The largest response body read, once decompressed (bytes, or with a unit: 384MiB, 2GiB,
+    /// 500MB): a larger one fails its stream instead of filling memory, as a body that never
+    /// ends or a decompression bomb would.
+    #[arg(long, value_name = "SIZE", default_value = "384MiB", value_parser = byte_size)]
+    pub max_response_size: usize,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -157,6 +162,34 @@ pub enum ReportFormat {
 }
 
 /// A number of seconds (fractions allowed), positive and finite.
+fn byte_size(text: &str) -> Result<usize, String> {
+    const UNITS: [(&str, u64); 7] = [
+        ("KiB", 1 << 10),
+        ("MiB", 1 << 20),
+        ("GiB", 1 << 30),
+        ("KB", 1_000),
+        ("MB", 1_000_000),
+        ("GB", 1_000_000_000),
+        ("B", 1),
+    ];
+    let trimmed = text.trim();
+    let (number, unit) = UNITS
+        .iter()
+        .find_map(|(suffix, unit)| Some((trimmed.strip_suffix(suffix)?, *unit)))
+        .unwrap_or((trimmed, 1));
+    let bytes = number
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or_else(|| format!("'{text}' is not a size such as 1048576, 384MiB or 2GB"))?;
+    if bytes == 0 {
+        return Err(format!("'{text}' must be more than 0 bytes"));
+    }
+    Ok(bytes)
+}
+
 fn seconds(text: &str) -> Result<Duration, String> {
     let value: f64 = text
         .parse()
@@ -165,4 +198,21 @@ fn seconds(text: &str) -> Result<Duration, String> {
         return Err(format!("'{text}' must be more than 0 seconds"));
     }
     Duration::try_from_secs_f64(value).map_err(|e| format!("'{text}': {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_with_and_without_units() {
+        assert_eq!(byte_size("384MiB"), Ok(384 << 20));
+        assert_eq!(byte_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(byte_size("500MB"), Ok(500_000_000));
+        assert_eq!(byte_size("1024"), Ok(1024));
+        assert_eq!(byte_size("10B"), Ok(10));
+        assert!(byte_size("0").is_err());
+        assert!(byte_size("lots").unwrap_err().contains("'lots'"));
+        assert!(byte_size("99999999999GiB").is_err());
+    }
 }

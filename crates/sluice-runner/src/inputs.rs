@@ -173,10 +173,14 @@ pub struct Transports {
 /// Chooses the transport from the command's flags: a cassette to replay, a recording, or the network.
 /// The network client with the command line's time limits.
 fn network(common: &CommonArgs) -> HyperTransport {
-    HyperTransport::new(common.request_timeout).with_stall_timeout(common.stall_timeout)
+    HyperTransport::new(common.request_timeout)
+        .with_stall_timeout(common.stall_timeout)
+        .with_max_response_bytes(common.max_response_size)
 }
 
 pub fn transport(common: &CommonArgs) -> Result<Transports, EngineError> {
+    // The decoders' gzip and zip files are held to the same limit as the client's bodies.
+    sluice_records::set_max_inflated_bytes(common.max_response_size);
     if let Some(path) = &common.replay {
         // A case folder stands for the cassette inside it.
         let path = if path.is_dir() {

@@ -18,6 +18,7 @@ mod cli;
 mod config_file;
 mod inputs;
 mod logging;
+mod output;
 mod preview;
 mod progress;
 mod text;
@@ -44,11 +45,12 @@ fn main() -> ExitCode {
     }
     let pending = PendingMessages::new();
     logging::install(Arc::clone(&pending));
-    let out = match MessageWriter::threaded(BufWriter::with_capacity(256 * 1024, std::io::stdout()))
-    {
+    let stdout = output::Stdout::default();
+    let closed = stdout.closed_flag();
+    let out = match MessageWriter::threaded(BufWriter::with_capacity(256 * 1024, stdout.clone())) {
         Ok(writer) => writer,
         // No thread to be had: write from this one.
-        Err(_) => MessageWriter::new(BufWriter::with_capacity(256 * 1024, std::io::stdout())),
+        Err(_) => MessageWriter::new(BufWriter::with_capacity(256 * 1024, stdout)),
     };
     let mut out = out.with_pending(Arc::clone(&pending));
     let result = run(cli, &mut out, pending);
@@ -66,7 +68,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     };
-    if out.flush().is_err() {
+    let flushed = out.flush();
+    if output::was_closed(&closed) {
+        // The reader went away (`sluice read | head`): nothing more can be said on stdout, and a
+        // panic or a trace on stderr would only alarm; the exit code says it, as a shell's does.
+        eprintln!("sluice: stdout was closed by its reader; stopped");
+        return ExitCode::from(output::CLOSED_STDOUT_EXIT_CODE);
+    }
+    if flushed.is_err() {
         return ExitCode::FAILURE;
     }
     code

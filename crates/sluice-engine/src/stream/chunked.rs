@@ -130,13 +130,11 @@ impl PageReader<'_> {
             stream_slice: &last.stream_slice,
             page_size_override: None,
         };
-        self.token = retriever
+        let next = retriever
             .paginator
             .next_page_token(&info)
             .map_err(paginate_error)?;
-        if self.token.is_none() {
-            self.done = true;
-        }
+        self.advance_to(next);
         Ok(Some(page))
     }
 }

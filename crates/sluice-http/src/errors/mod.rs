@@ -246,7 +246,7 @@ pub(crate) fn python_exception_name(error: &TransportError) -> &'static str {
         | TransportError::TookTooLong { .. } => "ReadTimeout",
         TransportError::Body { .. } => "ChunkedEncodingError",
         TransportError::TooManyRedirects { .. } => "TooManyRedirects",
-        TransportError::NotRecorded(_) => "RequestException",
+        TransportError::NotRecorded(_) | TransportError::TooLarge { .. } => "RequestException",
     }
 }
 
@@ -267,6 +267,13 @@ pub(crate) fn default_for_transport_error(error: &TransportError) -> Option<Reso
                 error.to_string(),
             ))
         }
+        // sluice's own limit on a body (the reference reads until memory runs out): the same
+        // request would bring the same body, so it is not retried.
+        TransportError::TooLarge { .. } => Some(Resolution::new(
+            Action::Fail,
+            FailureType::SystemError,
+            error.to_string(),
+        )),
         // Replay has nothing to answer with; retrying cannot help.
         TransportError::NotRecorded(text) => Some(Resolution::new(
             Action::Fail,

@@ -12,9 +12,11 @@ mod decoders_over_http;
 mod dynamic_streams;
 mod file_uploader;
 mod first_read;
+#[cfg(target_os = "linux")]
+mod hostile;
 mod kill_resume;
-mod never_hang;
 mod normalise;
+mod output_channel;
 mod parents_over_http;
 mod partial_manifest;
 mod preview;
