@@ -97,7 +97,7 @@ pub struct HyperTransport {
 /// The largest response body read by default, after decompression: several hundred MB read
 /// whole, while a body that never ends or a decompression bomb stops well before the memory of
 /// a small container is gone.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 384 << 20;
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 384 << 20;
 
 impl HyperTransport {
     /// A client whose requests time out after `timeout`, with the proxies of the process

@@ -15,7 +15,7 @@ static EMPTY_OBJECT: LazyLock<Value> = LazyLock::new(|| Value::Object(Map::new()
 
 /// The most bytes a decoder inflates one response to by default (gzip, zlib, the files of a
 /// zip archive together), as much as the HTTP client reads.
-pub const DEFAULT_MAX_INFLATED_BYTES: usize = 384 << 20;
+const DEFAULT_MAX_INFLATED_BYTES: usize = 384 << 20;
 
 // Process-wide rather than per decoder: decoders are built deep inside components that have
 // no options of their own, and one process runs one connector with one limit.
@@ -54,10 +54,14 @@ fn inflate(mut decoder: impl Read, budget: &mut usize) -> std::io::Result<Vec<u8
 fn inflate_error(error: std::io::Error, what: &str) -> SelectError {
     if error.kind() == std::io::ErrorKind::FileTooLarge {
         let limit = MAX_INFLATED_BYTES.load(Ordering::Relaxed);
+        let limit = if limit % (1 << 20) == 0 {
+            format!("{} MiB", limit >> 20)
+        } else {
+            format!("{limit} bytes")
+        };
         SelectError::Decode(format!(
-            "the response is larger than {} MiB once decompressed (a decompression bomb?); \
-             a larger limit can be set with --max-response-size",
-            limit >> 20
+            "the response is larger than {limit} once decompressed (a decompression bomb?); \
+             a larger limit can be set with --max-response-size"
         ))
     } else {
         SelectError::Decode(format!("{what}: {error}"))

@@ -57,8 +57,8 @@ mod xml;
 
 pub use as_sent::PageAsSent;
 pub use decode::{
-    CsvOptions, DEFAULT_MAX_INFLATED_BYTES, Decoded, Decoder, Parser, TextEncoding,
-    decode_json_bodies, decode_xml_body, set_max_inflated_bytes,
+    CsvOptions, Decoded, Decoder, Parser, TextEncoding, decode_json_bodies, decode_xml_body,
+    set_max_inflated_bytes,
 };
 pub use error::{BuildError, SelectError};
 pub use expand::{RecordExpander, TruncatedLists};
