@@ -146,6 +146,13 @@ impl Factory {
 
     /// A builder whose streams named in `parent_names` cache their responses.
     /// The manifest file's text, when the manifest is a file.
+    /// The config's secrets and every secret the authenticators hold or have obtained so far.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        let mut secrets = self.config_secrets.to_vec();
+        secrets.extend(self.auth.secrets());
+        secrets
+    }
+
     pub(crate) fn manifest_source(&self) -> Option<&Arc<sluice_manifest::ManifestSource>> {
         self.options.manifest_source.as_ref()
     }

@@ -505,6 +505,13 @@ impl Source {
             .collect()
     }
 
+    /// Every secret to keep out of anything written: the config values the spec marks
+    /// `airbyte_secret`, and what the authenticators hold or have obtained so far (keys,
+    /// passwords, tokens, session ids, signed JWTs). A recorded cassette redacts them.
+    pub fn secrets(&self) -> Vec<String> {
+        self.factory.secrets()
+    }
+
     /// The config the source runs with (after the spec's migrations and transformations).
     pub fn config_value(&self) -> &Value {
         &self.config

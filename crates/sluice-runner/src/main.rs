@@ -200,9 +200,7 @@ async fn run_source<W: Write + Send + 'static>(
         Command::Preview(_) => unreachable!("handled before the protocol writer starts"),
     };
     if let (Some(recorder), Some(path)) = (recorder, &common.record_cassette) {
-        let spec = sluice_engine::spec(source.manifest());
-        let schema = serde_json::Value::Object(spec.connection_specification);
-        inputs::save_recording(&recorder, path, &schema, source.config_value())?;
+        inputs::save_recording(&recorder, path, &source.secrets())?;
     }
     result.map(|()| ExitCode::SUCCESS)
 }

@@ -74,16 +74,13 @@ fn is_secret_body_field(name: &str) -> bool {
 impl Cassette {
     /// Replaces every credential with [`SECRET_PLACEHOLDER`]: authorization-like headers, token
     /// query parameters, OAuth fields in bodies, and every occurrence of each string of
-    /// `secrets` (typically [`config_secrets`]) anywhere in URLs, headers and bodies.
+    /// `secrets` (the config's [`config_secrets`] and the authenticators' `AuthContext::secrets`),
+    /// raw, URL-encoded or base64 ([`crate::secrets::written_forms`]), anywhere in URLs, headers
+    /// and bodies (an API that echoes a request echoes its credentials).
     pub fn redact(&mut self, secrets: &[String]) {
-        // Longest first, so a secret containing another is replaced whole.
-        let mut secrets: Vec<&str> = secrets
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-            .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
+        let forms = crate::secrets::all_written_forms(secrets.iter().map(String::as_str));
+        let secrets: Vec<&str> = forms.iter().map(String::as_str).collect();
+        let secrets = secrets.as_slice();
         for exchange in &mut self.exchanges {
             let request = &mut exchange.request;
             request.url = redact_url(&request.url, &secrets);
@@ -117,10 +114,9 @@ pub fn redacted_url(request: &HttpRequest, secrets: &[String]) -> String {
             all.extend(value.split_whitespace().last());
         }
     }
-    all.retain(|s| s.len() >= 3);
-    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    all.dedup();
-    redact_url(&request.url, &all)
+    let forms = crate::secrets::all_written_forms(all);
+    let forms: Vec<&str> = forms.iter().map(String::as_str).collect();
+    redact_url(&request.url, &forms)
 }
 
 fn replace_secrets(text: &str, secrets: &[&str]) -> String {
@@ -133,21 +129,9 @@ fn replace_secrets(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// `secrets` are every written form of each secret, longest first.
 fn redact_url(url: &str, secrets: &[&str]) -> String {
-    // Secrets also appear encoded in URLs (`a b` as `a+b` or `a%20b`).
-    let mut forms: Vec<String> = Vec::new();
-    for secret in secrets {
-        forms.push((*secret).to_owned());
-        forms.push(form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-        forms.push(
-            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
-        );
-    }
-    forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    forms.dedup();
-    let form_refs: Vec<&str> = forms.iter().map(String::as_str).collect();
-    let url = replace_secrets(url, &form_refs);
+    let url = replace_secrets(url, secrets);
 
     let Some((base, rest)) = url.split_once('?') else {
         return url;
