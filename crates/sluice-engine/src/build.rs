@@ -148,9 +148,18 @@ impl Factory {
     /// The manifest file's text, when the manifest is a file.
     /// The config's secrets and every secret the authenticators hold or have obtained so far.
     pub(crate) fn secrets(&self) -> Vec<String> {
-        let mut secrets = self.config_secrets.to_vec();
-        secrets.extend(self.auth.secrets());
-        secrets
+        (self.secret_list())()
+    }
+
+    /// [`Self::secrets`] as of each call, for as long as the caller likes.
+    pub(crate) fn secret_list(&self) -> impl Fn() -> Vec<String> + Send + Sync + 'static {
+        let config_secrets = Arc::clone(&self.config_secrets);
+        let auth = self.auth.clone();
+        move || {
+            let mut secrets = config_secrets.to_vec();
+            secrets.extend(auth.secrets());
+            secrets
+        }
     }
 
     pub(crate) fn manifest_source(&self) -> Option<&Arc<sluice_manifest::ManifestSource>> {

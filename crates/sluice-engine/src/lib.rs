@@ -512,6 +512,12 @@ impl Source {
         self.factory.secrets()
     }
 
+    /// [`Self::secrets`] as they are at each call, also after the source is gone: what masks
+    /// every log line, as tokens keep arriving during a sync.
+    pub fn secret_list(&self) -> impl Fn() -> Vec<String> + Send + Sync + 'static {
+        self.factory.secret_list()
+    }
+
     /// The config the source runs with (after the spec's migrations and transformations).
     pub fn config_value(&self) -> &Value {
         &self.config

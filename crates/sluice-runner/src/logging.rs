@@ -3,11 +3,22 @@
 use sluice_engine::PendingMessages;
 use sluice_protocol::Level;
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::{Layer, Registry};
+
+/// What every log line is masked with: the source's secrets as of the line (see
+/// [`mask_secrets`]). Unset until the source is built; nothing secret is known before.
+static SECRETS: OnceLock<Box<dyn Fn() -> Vec<String> + Send + Sync>> = OnceLock::new();
+
+/// Masks the secrets `list` gives (`Source::secret_list`) in every log line from now on, as the
+/// reference filters every log record: a secret logged by mistake anywhere still shows as `****`.
+pub fn mask_secrets(list: impl Fn() -> Vec<String> + Send + Sync + 'static) {
+    // A second source in one process (none today) keeps the first's list.
+    let _ = SECRETS.set(Box::new(list));
+}
 
 /// Installs the global subscriber: events at INFO and above (DEBUG with `SLUICE_DEBUG=1`)
 /// become LOG messages, queued for the stdout writer.
@@ -42,7 +53,14 @@ impl<S: Subscriber> Layer<S> for QueueLayer {
         };
         let mut text = MessageText(String::new());
         event.record(&mut text);
-        self.queue.push_log(level, text.0);
+        let text = match SECRETS.get() {
+            Some(list) => {
+                let secrets = list();
+                sluice_http::secrets::mask(&text.0, secrets.iter().map(String::as_str))
+            }
+            None => text.0,
+        };
+        self.queue.push_log(level, text);
     }
 }
 

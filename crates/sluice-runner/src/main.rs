@@ -161,6 +161,7 @@ async fn run_source<W: Write + Send + 'static>(
         progress: progress.clone(),
     };
     let source = Source::new(file.manifest, config, options)?;
+    logging::mask_secrets(source.secret_list());
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
         // The reference writes the migrated config back to the file (and fails the command when
         // it cannot); a read-only config only costs the migration being redone next time.

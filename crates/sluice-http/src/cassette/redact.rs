@@ -80,7 +80,6 @@ impl Cassette {
     pub fn redact(&mut self, secrets: &[String]) {
         let forms = crate::secrets::all_written_forms(secrets.iter().map(String::as_str));
         let secrets: Vec<&str> = forms.iter().map(String::as_str).collect();
-        let secrets = secrets.as_slice();
         for exchange in &mut self.exchanges {
             let request = &mut exchange.request;
             request.url = redact_url(&request.url, &secrets);

@@ -420,7 +420,7 @@ async fn run(case: &AuthCase, scenario: Scenario) -> Run {
     }
 }
 
-/// An [`Echo`] answered after `1`.
+/// An [`Echo`] answered after a delay (none but for [`Scenario::Timeout`]).
 struct DelayedEcho(Echo, Duration);
 
 impl Respond for DelayedEcho {
