@@ -123,10 +123,12 @@ impl Factory {
             ),
             None => None,
         };
-        let config_secrets = match manifest.resolved.pointer("/spec/connection_specification") {
-            Some(spec) => sluice_http::cassette::config_secrets(spec, config),
-            None => Vec::new(),
-        };
+        // Without a spec, the values under credentials' names are still secret.
+        let spec = manifest
+            .resolved
+            .pointer("/spec/connection_specification")
+            .unwrap_or(&Value::Null);
+        let config_secrets = sluice_http::cassette::config_secrets(spec, config);
         Ok(Self {
             config: Arc::clone(config),
             options: options.clone(),

@@ -442,7 +442,8 @@ impl Authenticator {
 
     /// Every secret value this authenticator holds or has fetched so far (keys, passwords,
     /// client secrets, refresh and access tokens, encoded credentials), to mask in anything
-    /// printed.
+    /// printed. One built by [`Self::from_model`] shares the list of its source's authenticators
+    /// ([`AuthContext::secrets`]), so this includes theirs.
     pub fn secrets(&self) -> Vec<String> {
         self.secrets.list()
     }

@@ -250,7 +250,9 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], replacement: &[u8]) -> Vec<u8> 
 }
 
 /// The config values that the spec's `connection_specification` marks `airbyte_secret: true`
-/// (nested objects, `oneOf`/`anyOf`/`allOf` alternatives and arrays included), as strings.
+/// (nested objects, `oneOf`/`anyOf`/`allOf` alternatives and arrays included), and those under a
+/// credential's name (`password`, `api_key`, `client_secret`, `*token*`: see
+/// [`crate::secrets::is_credential_name`]) whatever the spec says, as strings.
 pub fn config_secrets(connection_specification: &Value, config: &Value) -> Vec<String> {
     secret_paths(connection_specification, config)
         .iter()
@@ -263,8 +265,7 @@ pub fn config_secrets(connection_specification: &Value, config: &Value) -> Vec<S
         .collect()
 }
 
-/// Replaces the config values that the spec marks `airbyte_secret: true` with
-/// [`SECRET_PLACEHOLDER`], in place.
+/// Replaces the config values [`config_secrets`] gives with [`SECRET_PLACEHOLDER`], in place.
 pub fn redact_config(connection_specification: &Value, config: &mut Value) {
     for path in secret_paths(connection_specification, config) {
         if let Some(slot) = config.pointer_mut(&path).filter(|slot| !slot.is_null()) {
@@ -273,13 +274,38 @@ pub fn redact_config(connection_specification: &Value, config: &mut Value) {
     }
 }
 
-/// JSON pointers (into `config`) of the values the schema marks secret.
+/// JSON pointers (into `config`) of the values the schema marks secret or that sit under a
+/// credential's name.
 fn secret_paths(schema: &Value, config: &Value) -> Vec<String> {
     let mut paths = Vec::new();
     collect_secret_paths(schema, config, String::new(), &mut paths);
+    collect_credential_paths(config, String::new(), &mut paths);
     paths.sort();
     paths.dedup();
     paths
+}
+
+/// A spec need not mark a connector's `api_key` secret for it to be one.
+fn collect_credential_paths(config: &Value, pointer: String, out: &mut Vec<String>) {
+    match config {
+        Value::Object(values) => {
+            for (name, value) in values {
+                let child = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                let scalar = matches!(value, Value::String(_) | Value::Number(_));
+                if scalar && crate::secrets::is_credential_name(name) {
+                    out.push(child);
+                } else {
+                    collect_credential_paths(value, child, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                collect_credential_paths(item, format!("{pointer}/{index}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn collect_secret_paths(schema: &Value, config: &Value, pointer: String, out: &mut Vec<String>) {
@@ -414,7 +440,7 @@ mod tests {
     }
 
     #[test]
-    fn spec_secrets_are_found_in_nested_objects_and_alternatives() {
+    fn spec_secrets_and_credentials_are_found_in_nested_objects_and_alternatives() {
         let spec = json!({
             "type": "object",
             "properties": {
@@ -429,18 +455,18 @@ mod tests {
             }
         });
         let mut config = json!({
-            "api_key": "k1", "region": "eu",
+            "api_key": "k1", "region": "eu", "user": {"password": "pw", "name": "sam"},
             "credentials": {"client_secret": "cs"},
             "tokens": ["t1", "t2"], "pin": 1234
         });
         let mut secrets = config_secrets(&spec, &config);
         secrets.sort();
-        assert_eq!(secrets, ["1234", "cs", "k1", "t1", "t2"]);
+        assert_eq!(secrets, ["1234", "cs", "k1", "pw", "t1", "t2"]);
         redact_config(&spec, &mut config);
         assert_eq!(
             config,
             json!({
-                "api_key": "REDACTED", "region": "eu",
+                "api_key": "REDACTED", "region": "eu", "user": {"password": "REDACTED", "name": "sam"},
                 "credentials": {"client_secret": "REDACTED"},
                 "tokens": ["REDACTED", "REDACTED"], "pin": "REDACTED"
             })

@@ -27,6 +27,9 @@ struct AuthCase {
     /// The path the authenticator logs in or fetches tokens at, and its successful answer (the
     /// request is echoed into it under `echo`).
     token_endpoint: Option<(&'static str, Value)>,
+    /// The stream requester's own `request_parameters`: a credential sent without an
+    /// authenticator.
+    request_parameters: Option<Value>,
 }
 
 fn auth_cases() -> Vec<AuthCase> {
@@ -56,6 +59,7 @@ fn auth_cases() -> Vec<AuthCase> {
             }),
             config: json!({"api_key": "SECRET-apikey/7f3a+k"}),
             token_endpoint: None,
+            request_parameters: None,
         },
         AuthCase {
             name: "ApiKey in the query",
@@ -66,12 +70,14 @@ fn auth_cases() -> Vec<AuthCase> {
             }),
             config: json!({"api_key": "SECRET-apikey/7f3a+q"}),
             token_endpoint: None,
+            request_parameters: None,
         },
         AuthCase {
             name: "Bearer",
             authenticator: json!({"type": "BearerAuthenticator", "api_token": "{{ config.token }}"}),
             config: json!({"token": "SECRET-bearer/51c2+b"}),
             token_endpoint: None,
+            request_parameters: None,
         },
         AuthCase {
             name: "BasicHttp",
@@ -82,12 +88,14 @@ fn auth_cases() -> Vec<AuthCase> {
             }),
             config: json!({"username": "sam", "password": "SECRET-pass/93d0+w"}),
             token_endpoint: None,
+            request_parameters: None,
         },
         AuthCase {
             name: "OAuth client credentials",
             authenticator: client_credentials,
             config: json!({"client_id": "sluice-client", "client_secret": "SECRET-client/0e4b+s"}),
             token_endpoint: Some(("/oauth/token", issued_access.clone())),
+            request_parameters: None,
         },
         AuthCase {
             name: "OAuth refresh token",
@@ -104,6 +112,7 @@ fn auth_cases() -> Vec<AuthCase> {
                 "refresh_token": "SECRET-refresh/6a7d+r",
             }),
             token_endpoint: Some(("/oauth/token", issued_access.clone())),
+            request_parameters: None,
         },
         AuthCase {
             name: "OAuth refresh token rotation",
@@ -128,6 +137,7 @@ fn auth_cases() -> Vec<AuthCase> {
                     "expires_in": 3600,
                 }),
             )),
+            request_parameters: None,
         },
         AuthCase {
             name: "SessionToken as an API key",
@@ -143,6 +153,7 @@ fn auth_cases() -> Vec<AuthCase> {
             }),
             config: json!({"username": "sam", "password": "SECRET-pass/93d0+s"}),
             token_endpoint: Some(("/login", session_issued.clone())),
+            request_parameters: None,
         },
         AuthCase {
             name: "SessionToken as a bearer",
@@ -154,6 +165,7 @@ fn auth_cases() -> Vec<AuthCase> {
             }),
             config: json!({"username": "sam", "password": "SECRET-pass/93d0+b"}),
             token_endpoint: Some(("/login", session_issued)),
+            request_parameters: None,
         },
         AuthCase {
             name: "LegacySessionToken",
@@ -169,6 +181,7 @@ fn auth_cases() -> Vec<AuthCase> {
             }),
             config: json!({"username": "sam", "password": "SECRET-pass/93d0+l"}),
             token_endpoint: Some(("/session", json!({"id": "SECRET-legacy/1a2b+l"}))),
+            request_parameters: None,
         },
         AuthCase {
             name: "LegacySessionToken with a configured token",
@@ -189,6 +202,7 @@ fn auth_cases() -> Vec<AuthCase> {
                 "session_token": "SECRET-configured/7c4d+v",
             }),
             token_endpoint: Some(("/user/current", json!({"ok": true}))),
+            request_parameters: None,
         },
         AuthCase {
             name: "RateLimitedMultipleToken",
@@ -209,6 +223,14 @@ fn auth_cases() -> Vec<AuthCase> {
                 "/rate_limit",
                 json!({"core": {"remaining": 100, "reset": in_an_hour()}}),
             )),
+            request_parameters: None,
+        },
+        AuthCase {
+            name: "NoAuth with the key in the request parameters",
+            authenticator: json!({"type": "NoAuth"}),
+            config: json!({"api_key": "SECRET-param/2d5e+p"}),
+            token_endpoint: None,
+            request_parameters: Some(json!({"api_key": "{{ config.api_key }}"})),
         },
         AuthCase {
             name: "Jwt",
@@ -221,6 +243,7 @@ fn auth_cases() -> Vec<AuthCase> {
             }),
             config: json!({"secret_key": "SECRET-jwtkey/5b6c+j"}),
             token_endpoint: None,
+            request_parameters: None,
         },
         AuthCase {
             name: "Selective",
@@ -248,6 +271,7 @@ fn auth_cases() -> Vec<AuthCase> {
                 "client_secret": "SECRET-client/0e4b+e",
             }}),
             token_endpoint: Some(("/oauth/token", issued_access)),
+            request_parameters: None,
         },
     ]
 }
@@ -337,6 +361,7 @@ streams:
         path: /items
         http_method: GET
         authenticator: AUTHENTICATOR
+        request_parameters: PARAMETERS
         error_handler:
           type: DefaultErrorHandler
           max_retries: 1
@@ -446,6 +471,14 @@ async fn run(case: &AuthCase, scenario: Scenario) -> Run {
         .replace("URL_BASE", &server.uri());
     let manifest = MANIFEST
         .replace("AUTHENTICATOR", &authenticator)
+        .replace(
+            "PARAMETERS",
+            &case
+                .request_parameters
+                .clone()
+                .unwrap_or_else(|| json!({}))
+                .to_string(),
+        )
         .replace("URL_BASE", &server.uri());
     let manifest_path = dir.path().join("manifest.yaml");
     std::fs::write(&manifest_path, manifest).unwrap();
