@@ -20,6 +20,11 @@
 //!   quota status endpoint; it signs the assembled request ([`Authenticator::sign`]), since the
 //!   request decides the pool, and one instance serves every stream with the same definition.
 //!
+//! Every secret an authenticator holds or obtains (keys, passwords, a login request's
+//! credentials, tokens from a response, signed JWTs) joins its source's one list,
+//! [`AuthContext::secrets`], the moment it is read: errors and logs mask it, raw or encoded, and a
+//! recorded cassette redacts it.
+//!
 //! A token is fetched once even when many partitions ask at the same time: the refresh runs
 //! under an async lock and the others wait for its result. Every request an authenticator
 //! makes goes through the source's [`Transport`], so record and replay see them.
