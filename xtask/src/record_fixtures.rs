@@ -1,7 +1,8 @@
 //! `cargo xtask record-fixtures --manifest M --config C [--catalog K] [--state S] --out DIR`:
 //! runs sluice against the live API (or any local server the manifest points at) with
 //! `--record-cassette`, and writes a conformance case: the cassette and the inputs, with every
-//! config value the spec marks `airbyte_secret` replaced by the placeholder in both.
+//! config value the spec marks `airbyte_secret` (or held under a credential's name, see
+//! `config_secrets`) replaced by the placeholder in both.
 
 use crate::workspace;
 use anyhow::{Context, bail};

@@ -123,10 +123,12 @@ impl Factory {
             ),
             None => None,
         };
-        let config_secrets = match manifest.resolved.pointer("/spec/connection_specification") {
-            Some(spec) => sluice_http::cassette::config_secrets(spec, config),
-            None => Vec::new(),
-        };
+        // Without a spec, the values under credentials' names are still secret.
+        let spec = manifest
+            .resolved
+            .pointer("/spec/connection_specification")
+            .unwrap_or(&Value::Null);
+        let config_secrets = sluice_http::cassette::config_secrets(spec, config);
         Ok(Self {
             config: Arc::clone(config),
             options: options.clone(),
@@ -146,6 +148,22 @@ impl Factory {
 
     /// A builder whose streams named in `parent_names` cache their responses.
     /// The manifest file's text, when the manifest is a file.
+    /// The config's secrets and every secret the authenticators hold or have obtained so far.
+    pub(crate) fn secrets(&self) -> Vec<String> {
+        (self.secret_list())()
+    }
+
+    /// [`Self::secrets`] as of each call, for as long as the caller likes.
+    pub(crate) fn secret_list(&self) -> impl Fn() -> Vec<String> + Send + Sync + 'static {
+        let config_secrets = Arc::clone(&self.config_secrets);
+        let auth = self.auth.clone();
+        move || {
+            let mut secrets = config_secrets.to_vec();
+            secrets.extend(auth.secrets());
+            secrets
+        }
+    }
+
     pub(crate) fn manifest_source(&self) -> Option<&Arc<sluice_manifest::ManifestSource>> {
         self.options.manifest_source.as_ref()
     }

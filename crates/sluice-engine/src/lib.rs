@@ -505,6 +505,19 @@ impl Source {
             .collect()
     }
 
+    /// Every secret to keep out of anything written: the config values the spec marks
+    /// `airbyte_secret`, and what the authenticators hold or have obtained so far (keys,
+    /// passwords, tokens, session ids, signed JWTs). A recorded cassette redacts them.
+    pub fn secrets(&self) -> Vec<String> {
+        self.factory.secrets()
+    }
+
+    /// [`Self::secrets`] as they are at each call, also after the source is gone: what masks
+    /// every log line, as tokens keep arriving during a sync.
+    pub fn secret_list(&self) -> impl Fn() -> Vec<String> + Send + Sync + 'static {
+        self.factory.secret_list()
+    }
+
     /// The config the source runs with (after the spec's migrations and transformations).
     pub fn config_value(&self) -> &Value {
         &self.config

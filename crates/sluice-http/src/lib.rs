@@ -28,6 +28,7 @@ pub mod rate_limit;
 mod redirect;
 mod requester;
 mod retry;
+pub mod secrets;
 mod transport;
 pub mod url_join;
 

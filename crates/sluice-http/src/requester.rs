@@ -899,20 +899,16 @@ impl Requester {
     }
 
     /// Replaces every secret (the authenticator's and the config's) with `****`, also in its
-    /// URL-encoded form.
+    /// URL-encoded and base64 forms.
     pub fn mask(&self, text: &str) -> String {
-        let mut text = text.to_owned();
         let secrets = self.authenticator.secrets();
-        for secret in secrets.iter().chain(self.config_secrets.iter()) {
-            if secret.len() >= 3 {
-                text = text.replace(secret.as_str(), "****");
-                let encoded: String = form_urlencoded::byte_serialize(secret.as_bytes()).collect();
-                if encoded != *secret {
-                    text = text.replace(&encoded, "****");
-                }
-            }
-        }
-        text
+        crate::secrets::mask(
+            text,
+            secrets
+                .iter()
+                .chain(self.config_secrets.iter())
+                .map(String::as_str),
+        )
     }
 }
 

@@ -229,16 +229,14 @@ impl Transport for SharedRecorder {
     }
 }
 
-/// Writes the recorded cassette, with the config's secrets (the spec's `airbyte_secret`
-/// fields) redacted.
+/// Writes the recorded cassette with `secrets` redacted ([`sluice_engine::Source::secrets`]: the
+/// config's `airbyte_secret` fields and everything the authenticators obtained).
 pub fn save_recording(
     recorder: &Recorder,
     path: &Path,
-    connection_specification: &Value,
-    config: &Value,
+    secrets: &[String],
 ) -> Result<(), EngineError> {
-    let secrets = sluice_http::cassette::config_secrets(connection_specification, config);
-    recorder.save(path, &secrets).map_err(|e| {
+    recorder.save(path, secrets).map_err(|e| {
         EngineError::system(format!("cannot write the cassette {}: {e}", path.display()))
     })
 }

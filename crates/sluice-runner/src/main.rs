@@ -170,6 +170,7 @@ async fn run_source<W: Write + Send + 'static>(
         progress: progress.clone(),
     };
     let source = Source::new(file.manifest, config, options)?;
+    logging::mask_secrets(source.secret_list());
     if let (Some(migrated), Some(path)) = (source.migrated_config(), &common.config) {
         // The reference writes the migrated config back to the file (and fails the command when
         // it cannot); a read-only config only costs the migration being redone next time.
@@ -209,9 +210,7 @@ async fn run_source<W: Write + Send + 'static>(
         Command::Preview(_) => unreachable!("handled before the protocol writer starts"),
     };
     if let (Some(recorder), Some(path)) = (recorder, &common.record_cassette) {
-        let spec = sluice_engine::spec(source.manifest());
-        let schema = serde_json::Value::Object(spec.connection_specification);
-        inputs::save_recording(&recorder, path, &schema, source.config_value())?;
+        inputs::save_recording(&recorder, path, &source.secrets())?;
     }
     result.map(|()| ExitCode::SUCCESS)
 }

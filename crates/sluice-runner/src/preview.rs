@@ -102,14 +102,13 @@ async fn preview_manifest(
     };
     let source = Source::new(loaded.manifest, config, options)?;
     source.validate_config()?;
-    let schema = Value::Object(sluice_engine::spec(source.manifest()).connection_specification);
-    let secrets = sluice_http::cassette::config_secrets(&schema, source.config_value());
     let write_error =
         |e: std::io::Error| EngineError::system(format!("cannot write to stdout: {e}"));
     // Discover reads the API for dynamic streams and schemas: its requests come first, and
     // show what went wrong when it fails.
     let discovered = source.discover().await;
     let discovering = log.take();
+    let secrets = source.secrets();
     if !discovering.is_empty() {
         writeln!(out, "discover: {}", count(discovering.len(), "request")).map_err(write_error)?;
         print_requests(out, &discovering, &secrets).map_err(write_error)?;
@@ -135,6 +134,8 @@ async fn preview_manifest(
     for stream in streams {
         let name = stream.name.clone();
         let read = read_stream(&source, stream, &log).await?;
+        // Tokens the authenticators obtained while reading are secrets too.
+        let secrets = source.secrets();
         let definition = hints::definition(&source.manifest().resolved, &name);
         let hint = if !read.errors.is_empty() {
             failed += 1;
@@ -149,7 +150,7 @@ async fn preview_manifest(
     }
     // `--record-cassette` keeps what the preview fetched, to replay it later.
     if let (Some(recorder), Some(path)) = (&transports.recorder, &common.record_cassette) {
-        inputs::save_recording(recorder, path, &schema, source.config_value())?;
+        inputs::save_recording(recorder, path, &source.secrets())?;
     }
     if failed > 0 || empty > 0 {
         writeln!(out, "{failed} failed, {empty} read nothing").map_err(write_error)?;

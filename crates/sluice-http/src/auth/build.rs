@@ -112,7 +112,7 @@ impl Authenticator {
         path: &ManifestPath,
     ) -> Result<Self, AuthBuildError> {
         use model::Authenticator as A;
-        match model {
+        let built = match model {
             A::NoAuth(_) => Ok(Self::none()),
             A::ApiKeyAuthenticator(m) => api_key(m, context, path),
             A::BearerAuthenticator(m) => bearer(m, context, path),
@@ -130,7 +130,8 @@ impl Authenticator {
                 ),
             )),
             A::RateLimitedMultipleTokenAuthenticator(m) => rate_limited_tokens(m, context, path),
-        }
+        };
+        built.map(|auth| auth.reporting_to(context))
     }
 }
 

@@ -20,6 +20,11 @@
 //!   quota status endpoint; it signs the assembled request ([`Authenticator::sign`]), since the
 //!   request decides the pool, and one instance serves every stream with the same definition.
 //!
+//! Every secret an authenticator holds or obtains (keys, passwords, a login request's
+//! credentials, tokens from a response, signed JWTs) joins its source's one list,
+//! [`AuthContext::secrets`], the moment it is read: errors and logs mask it, raw or encoded, and a
+//! recorded cassette redacts it.
+//!
 //! A token is fetched once even when many partitions ask at the same time: the refresh runs
 //! under an async lock and the others wait for its result. Every request an authenticator
 //! makes goes through the source's [`Transport`], so record and replay see them.
@@ -150,6 +155,10 @@ struct Shared {
     /// `RateLimitedMultipleTokenAuthenticator`s by their resolved definition, shared by every
     /// stream like the reference's `rate_limited_authenticators`.
     rate_limited: Mutex<HashMap<String, Authenticator>>,
+    /// Every secret the source's authenticators hold or have obtained, from the moment each is
+    /// read: one list, so a token one stream fetched is masked in every stream's messages and
+    /// redacted from a recorded cassette.
+    secrets: Secrets,
 }
 
 type ConfigListener = Box<dyn Fn(&Value) + Send + Sync>;
@@ -168,6 +177,7 @@ impl AuthContext {
                 listener: Mutex::new(None),
                 legacy_tokens: tokio::sync::Mutex::new(HashMap::new()),
                 rate_limited: Mutex::new(HashMap::new()),
+                secrets: Secrets::default(),
             }),
             xml_decoder: None,
         }
@@ -201,6 +211,13 @@ impl AuthContext {
     /// The connector config as token rotations have left it.
     pub async fn current_config(&self) -> Value {
         self.shared.live_config.lock().await.clone()
+    }
+
+    /// Every secret the source's authenticators hold or have obtained so far (keys, passwords,
+    /// client secrets, tokens, session ids, signed JWTs, encoded credentials), to mask in
+    /// anything printed and to redact from recorded cassettes.
+    pub fn secrets(&self) -> Vec<String> {
+        self.shared.secrets.list()
     }
 
     /// The config the source started with.
@@ -237,7 +254,7 @@ struct Secrets(Arc<Mutex<Vec<String>>>);
 impl Secrets {
     fn add(&self, secret: &str) {
         // Masking very short values would garble unrelated text.
-        if secret.len() < 3 {
+        if secret.len() < crate::secrets::MIN_SECRET_LEN {
             return;
         }
         if let Ok(mut list) = self.0.lock() {
@@ -250,14 +267,12 @@ impl Secrets {
     fn list(&self) -> Vec<String> {
         self.0.lock().map(|l| l.clone()).unwrap_or_default()
     }
-}
 
-fn mask_with(secrets: &Secrets, text: &str) -> String {
-    let mut out = text.to_owned();
-    for secret in secrets.list() {
-        out = out.replace(&secret, "****");
+    /// `text` with every secret, raw or encoded, replaced by `****`.
+    fn mask(&self, text: &str) -> String {
+        let list = self.list();
+        crate::secrets::mask(text, list.iter().map(String::as_str))
     }
-    out
 }
 
 /// An authenticator ready to use. Clones share its tokens.
@@ -308,6 +323,17 @@ impl Authenticator {
             kind: Arc::new(kind),
             secrets,
         }
+    }
+
+    /// Keeps this authenticator's secrets, and those it obtains from now on, in the source's one
+    /// list (`AuthContext::secrets`).
+    fn reporting_to(mut self, context: &AuthContext) -> Self {
+        let source = &context.shared.secrets;
+        for secret in self.secrets.list() {
+            source.add(&secret);
+        }
+        self.secrets = source.clone();
+        self
     }
 
     fn fixed(injections: Vec<Injection>, secrets: &[&str]) -> Self {
@@ -376,7 +402,7 @@ impl Authenticator {
             Kind::RateLimited(tokens) => tokens
                 .sign(request, mask)
                 .await
-                .map_err(|e| e.masked(|t| mask_with(&self.secrets, &mask(t)))),
+                .map_err(|e| e.masked(|t| self.secrets.mask(&mask(t)))),
             _ => Ok(()),
         }
     }
@@ -421,7 +447,8 @@ impl Authenticator {
 
     /// Every secret value this authenticator holds or has fetched so far (keys, passwords,
     /// client secrets, refresh and access tokens, encoded credentials), to mask in anything
-    /// printed.
+    /// printed. One built by [`Self::from_model`] shares the list of its source's authenticators
+    /// ([`AuthContext::secrets`]), so this includes theirs.
     pub fn secrets(&self) -> Vec<String> {
         self.secrets.list()
     }

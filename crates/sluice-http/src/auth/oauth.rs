@@ -856,16 +856,7 @@ fn provider_detail(content: &Map<String, Value>, secrets: &Secrets) -> Option<St
 }
 
 fn mask(text: &str, secrets: &Secrets) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets.list() {
-        text = text.replace(&secret, "****");
-        let encoded = support::form_encode(&[(String::new(), secret.clone())]);
-        let encoded = encoded.trim_start_matches('=');
-        if encoded != secret {
-            text = text.replace(encoded, "****");
-        }
-    }
-    text
+    secrets.mask(text)
 }
 
 /// A JSON value as Python's `str()` prints it, strings unquoted.

@@ -397,11 +397,7 @@ impl RateLimited {
     }
 
     fn mask(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in self.secrets.list() {
-            out = out.replace(&secret, "****");
-        }
-        out
+        self.secrets.mask(text)
     }
 
     /// The header value for `token`, as the authenticator sends it on data requests.

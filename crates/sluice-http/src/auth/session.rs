@@ -419,6 +419,10 @@ impl LoginRequest {
                 self.origin
             ))
         })?;
+        // The password a login sends comes from a template: it is known only now.
+        for credential in crate::secrets::credentials_in(&request) {
+            secrets.add(&credential);
+        }
         let masked = |text: &str| mask(text, secrets, &self.authenticator);
         let failed = |response: &HttpResponse| {
             let failure_type = match response.status {
@@ -485,11 +489,8 @@ fn insert_nested(body: &mut Value, injection: &Injection) {
 }
 
 fn mask(text: &str, secrets: &Secrets, inner: &Authenticator) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets.list().into_iter().chain(inner.secrets()) {
-        text = text.replace(&secret, "****");
-    }
-    text
+    let list: Vec<String> = secrets.list().into_iter().chain(inner.secrets()).collect();
+    crate::secrets::mask(text, list.iter().map(String::as_str))
 }
 
 /// `LegacySessionTokenAuthenticator`: the configured `session_token` while the validation URL

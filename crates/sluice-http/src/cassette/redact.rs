@@ -74,16 +74,12 @@ fn is_secret_body_field(name: &str) -> bool {
 impl Cassette {
     /// Replaces every credential with [`SECRET_PLACEHOLDER`]: authorization-like headers, token
     /// query parameters, OAuth fields in bodies, and every occurrence of each string of
-    /// `secrets` (typically [`config_secrets`]) anywhere in URLs, headers and bodies.
+    /// `secrets` (the config's [`config_secrets`] and the authenticators' `AuthContext::secrets`),
+    /// raw, URL-encoded or base64 ([`crate::secrets::written_forms`]), anywhere in URLs, headers
+    /// and bodies (an API that echoes a request echoes its credentials).
     pub fn redact(&mut self, secrets: &[String]) {
-        // Longest first, so a secret containing another is replaced whole.
-        let mut secrets: Vec<&str> = secrets
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-            .collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
+        let forms = crate::secrets::all_written_forms(secrets.iter().map(String::as_str));
+        let secrets: Vec<&str> = forms.iter().map(String::as_str).collect();
         for exchange in &mut self.exchanges {
             let request = &mut exchange.request;
             request.url = redact_url(&request.url, &secrets);
@@ -117,10 +113,9 @@ pub fn redacted_url(request: &HttpRequest, secrets: &[String]) -> String {
             all.extend(value.split_whitespace().last());
         }
     }
-    all.retain(|s| s.len() >= 3);
-    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    all.dedup();
-    redact_url(&request.url, &all)
+    let forms = crate::secrets::all_written_forms(all);
+    let forms: Vec<&str> = forms.iter().map(String::as_str).collect();
+    redact_url(&request.url, &forms)
 }
 
 fn replace_secrets(text: &str, secrets: &[&str]) -> String {
@@ -133,21 +128,9 @@ fn replace_secrets(text: &str, secrets: &[&str]) -> String {
     out
 }
 
+/// `secrets` are every written form of each secret, longest first.
 fn redact_url(url: &str, secrets: &[&str]) -> String {
-    // Secrets also appear encoded in URLs (`a b` as `a+b` or `a%20b`).
-    let mut forms: Vec<String> = Vec::new();
-    for secret in secrets {
-        forms.push((*secret).to_owned());
-        forms.push(form_urlencoded::byte_serialize(secret.as_bytes()).collect());
-        forms.push(
-            percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
-                .to_string(),
-        );
-    }
-    forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    forms.dedup();
-    let form_refs: Vec<&str> = forms.iter().map(String::as_str).collect();
-    let url = replace_secrets(url, &form_refs);
+    let url = replace_secrets(url, secrets);
 
     let Some((base, rest)) = url.split_once('?') else {
         return url;
@@ -267,7 +250,9 @@ fn replace_bytes(haystack: &[u8], needle: &[u8], replacement: &[u8]) -> Vec<u8> 
 }
 
 /// The config values that the spec's `connection_specification` marks `airbyte_secret: true`
-/// (nested objects, `oneOf`/`anyOf`/`allOf` alternatives and arrays included), as strings.
+/// (nested objects, `oneOf`/`anyOf`/`allOf` alternatives and arrays included), and those under a
+/// credential's name (`password`, `api_key`, `client_secret`, `*token*`: see
+/// [`crate::secrets::is_credential_name`]) whatever the spec says, as strings.
 pub fn config_secrets(connection_specification: &Value, config: &Value) -> Vec<String> {
     secret_paths(connection_specification, config)
         .iter()
@@ -280,8 +265,7 @@ pub fn config_secrets(connection_specification: &Value, config: &Value) -> Vec<S
         .collect()
 }
 
-/// Replaces the config values that the spec marks `airbyte_secret: true` with
-/// [`SECRET_PLACEHOLDER`], in place.
+/// Replaces the config values [`config_secrets`] gives with [`SECRET_PLACEHOLDER`], in place.
 pub fn redact_config(connection_specification: &Value, config: &mut Value) {
     for path in secret_paths(connection_specification, config) {
         if let Some(slot) = config.pointer_mut(&path).filter(|slot| !slot.is_null()) {
@@ -290,13 +274,38 @@ pub fn redact_config(connection_specification: &Value, config: &mut Value) {
     }
 }
 
-/// JSON pointers (into `config`) of the values the schema marks secret.
+/// JSON pointers (into `config`) of the values the schema marks secret or that sit under a
+/// credential's name.
 fn secret_paths(schema: &Value, config: &Value) -> Vec<String> {
     let mut paths = Vec::new();
     collect_secret_paths(schema, config, String::new(), &mut paths);
+    collect_credential_paths(config, String::new(), &mut paths);
     paths.sort();
     paths.dedup();
     paths
+}
+
+/// A spec need not mark a connector's `api_key` secret for it to be one.
+fn collect_credential_paths(config: &Value, pointer: String, out: &mut Vec<String>) {
+    match config {
+        Value::Object(values) => {
+            for (name, value) in values {
+                let child = format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1"));
+                let scalar = matches!(value, Value::String(_) | Value::Number(_));
+                if scalar && crate::secrets::is_credential_name(name) {
+                    out.push(child);
+                } else {
+                    collect_credential_paths(value, child, out);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                collect_credential_paths(item, format!("{pointer}/{index}"), out);
+            }
+        }
+        _ => {}
+    }
 }
 
 fn collect_secret_paths(schema: &Value, config: &Value, pointer: String, out: &mut Vec<String>) {
@@ -431,7 +440,7 @@ mod tests {
     }
 
     #[test]
-    fn spec_secrets_are_found_in_nested_objects_and_alternatives() {
+    fn spec_secrets_and_credentials_are_found_in_nested_objects_and_alternatives() {
         let spec = json!({
             "type": "object",
             "properties": {
@@ -446,18 +455,18 @@ mod tests {
             }
         });
         let mut config = json!({
-            "api_key": "k1", "region": "eu",
+            "api_key": "k1", "region": "eu", "user": {"password": "pw", "name": "sam"},
             "credentials": {"client_secret": "cs"},
             "tokens": ["t1", "t2"], "pin": 1234
         });
         let mut secrets = config_secrets(&spec, &config);
         secrets.sort();
-        assert_eq!(secrets, ["1234", "cs", "k1", "t1", "t2"]);
+        assert_eq!(secrets, ["1234", "cs", "k1", "pw", "t1", "t2"]);
         redact_config(&spec, &mut config);
         assert_eq!(
             config,
             json!({
-                "api_key": "REDACTED", "region": "eu",
+                "api_key": "REDACTED", "region": "eu", "user": {"password": "REDACTED", "name": "sam"},
                 "credentials": {"client_secret": "REDACTED"},
                 "tokens": ["REDACTED", "REDACTED"], "pin": "REDACTED"
             })

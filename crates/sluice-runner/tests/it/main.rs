@@ -24,4 +24,5 @@ mod preview;
 mod progress;
 mod prompt_output;
 mod readme;
+mod secrets;
 mod support;
