@@ -713,3 +713,62 @@ fn mebibytes(value: Option<u64>) -> String {
 fn times(value: Option<f64>) -> String {
     value.map_or("-".to_owned(), |v| format!("{v:.2}x"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenarios::SCENARIOS;
+
+    fn scenario(name: &str) -> &'static Scenario {
+        SCENARIOS.iter().find(|s| s.name == name).unwrap()
+    }
+
+    fn sluice_read(wall_s: f64) -> Row {
+        let mut row = Row::new(Runner::Sluice, "read");
+        row.wall_s = Some(wall_s);
+        row.source_records = Some(1_000);
+        row
+    }
+
+    #[test]
+    fn reads_held_to_a_multiple_of_a_are_checked_against_its_sluice_wall_time() {
+        let mut results = vec![
+            ScenarioResult::new(scenario("a-offset"), vec![sluice_read(1.0)]),
+            ScenarioResult::new(scenario("j-datetime-cursor"), vec![sluice_read(1.2)]),
+            ScenarioResult::new(scenario("k-normalise"), vec![sluice_read(2.0)]),
+            ScenarioResult::new(scenario("l-wide-records"), vec![sluice_read(9.0)]),
+        ];
+        compare_with_baseline(&mut results);
+        let met: Vec<Option<Option<bool>>> = results
+            .iter()
+            .map(|s| s.target.as_ref().map(|t| t.met))
+            .collect();
+        assert_eq!(met, [None, Some(Some(true)), Some(Some(false)), None]);
+        assert_eq!(results[2].rows[0].wall_vs_a, Some(2.0));
+        assert!(results[2].target.as_ref().unwrap().summary[0].contains("2.00x: NOT met"));
+    }
+
+    #[test]
+    fn without_a_the_multiple_is_not_measured() {
+        let mut failed = Row::new(Runner::Sluice, "read");
+        failed.outcome = Outcome::Failed("sluice failed: boom".to_owned());
+        for others in [
+            vec![],
+            vec![ScenarioResult::new(scenario("a-offset"), vec![failed])],
+        ] {
+            let mut results = others;
+            results.push(ScenarioResult::new(
+                scenario("b-transform"),
+                vec![sluice_read(1.0)],
+            ));
+            compare_with_baseline(&mut results);
+            let target = results.last().unwrap().target.as_ref().unwrap();
+            assert_eq!(target.met, None);
+            assert!(
+                target.summary[0].contains("not measured"),
+                "{:?}",
+                target.summary
+            );
+        }
+    }
+}
