@@ -3,7 +3,7 @@
 //! body collected and dropped. Its wall time is the bound sluice is measured against, and its
 //! bytes per second measure the server's own throughput.
 
-use super::pages::PAGE_SIZE;
+use super::pages::{PAGE_SIZE, RecordShape};
 use super::scenarios::Pagination;
 use anyhow::{Context, bail};
 use bytes::Bytes;
@@ -22,16 +22,25 @@ pub struct FloorRun {
 }
 
 /// Fetches every page of `pagination` from the server at `addr` until the API says there are no
-/// more (an empty page, or `"next":null`).
-pub fn run(addr: SocketAddr, pagination: Pagination) -> anyhow::Result<FloorRun> {
+/// more (an empty page, or `"next":null`): offset pages from `shape`'s route, cursor pages of the
+/// plain records.
+pub fn run(
+    addr: SocketAddr,
+    pagination: Pagination,
+    shape: RecordShape,
+) -> anyhow::Result<FloorRun> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the floor client's runtime")?;
-    runtime.block_on(fetch_all(addr, pagination))
+    runtime.block_on(fetch_all(addr, pagination, shape.offset_path()))
 }
 
-async fn fetch_all(addr: SocketAddr, pagination: Pagination) -> anyhow::Result<FloorRun> {
+async fn fetch_all(
+    addr: SocketAddr,
+    pagination: Pagination,
+    offset_path: &str,
+) -> anyhow::Result<FloorRun> {
     let started = Instant::now();
     let stream = tokio::net::TcpStream::connect(addr)
         .await
@@ -44,7 +53,7 @@ async fn fetch_all(addr: SocketAddr, pagination: Pagination) -> anyhow::Result<F
 
     let host = addr.to_string();
     let mut next_path = Some(match pagination {
-        Pagination::Offset => format!("/offset/items?offset=0&limit={PAGE_SIZE}"),
+        Pagination::Offset => format!("{offset_path}?offset=0&limit={PAGE_SIZE}"),
         Pagination::Cursor => "/cursor/items".to_owned(),
     });
     let mut offset = 0;
@@ -67,7 +76,7 @@ async fn fetch_all(addr: SocketAddr, pagination: Pagination) -> anyhow::Result<F
             Pagination::Offset if body.starts_with(b"{\"data\":[]") => None,
             Pagination::Offset => {
                 offset += PAGE_SIZE;
-                Some(format!("/offset/items?offset={offset}&limit={PAGE_SIZE}"))
+                Some(format!("{offset_path}?offset={offset}&limit={PAGE_SIZE}"))
             }
             Pagination::Cursor => next_url_path(&body)?,
         };

@@ -134,6 +134,8 @@ pub struct OutputSummary {
     pub other_lines: Vec<String>,
     /// Lines whose message type is STATE (kept or not).
     pub states: u64,
+    /// The last STATE line.
+    pub last_state: Option<String>,
     pub bytes: u64,
 }
 
@@ -276,6 +278,7 @@ impl LineScanner {
                 .any(|prefix| self.current.starts_with(prefix))
         {
             self.summary.states += 1;
+            self.summary.last_state = Some(String::from_utf8_lossy(&self.current).into_owned());
         }
         if self.mode == LineMode::Keep && !self.current.is_empty() {
             let line = String::from_utf8_lossy(&self.current).into_owned();
@@ -343,6 +346,10 @@ mod tests {
         assert_eq!(scanner.summary.records, 2);
         assert_eq!(scanner.summary.states, 2);
         assert_eq!(scanner.summary.other_lines.len(), 3);
+        assert_eq!(
+            scanner.summary.last_state.as_deref(),
+            Some("{\"type\":\"STATE\",\"state\":{}}")
+        );
     }
 
     #[test]

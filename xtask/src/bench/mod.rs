@@ -11,6 +11,13 @@
 //! and is compared by records per second. Benchmarks are measurements, never tests: nothing
 //! here is timed in `cargo test`.
 //!
+//! Read scenarios read one of the [`pages::RecordShape`] data sets, each generated only when a
+//! selected scenario reads it (the plain records always): (a) to (e) and (j) the plain records,
+//! (k) records some of whose values normalisation converts, (l) orders of about 2 KB at a tenth
+//! of `--records`. Incremental reads ((j), (k)) must end with a STATE message their scenario
+//! checks. Scenarios reading as many records as (a) may be held to a multiple of (a)'s sluice
+//! wall time ((b), (j), (k): 1.3 times); the footer says whether they were, when (a) ran too.
+//!
 //! Partitioned scenarios ([`Workload::Partitioned`]: concurrency, substreams, daily slices,
 //! memory with many partitions) have no floor. Their shape goes to the connectors in a config
 //! written per run (`target/bench/config-SCENARIO-RUNNER-cN.json`): sluice reads at each level
@@ -32,9 +39,11 @@ use crate::reference::installed_cdk_version;
 use crate::workspace;
 use anyhow::{Context, bail};
 use measure::{ChildRun, run_child};
-use pages::{PageSet, round_up_to_pages};
+use pages::{PageSet, RecordShape, round_up_to_pages};
 use report::{Outcome, Report, Row, Runner, ScenarioResult};
-use scenarios::{Compare, Parents, ReadSize, ReferenceRuns, SCENARIOS, Scenario, Shape, Workload};
+use scenarios::{
+    Compare, Parents, ReadMode, ReadSize, ReferenceRuns, SCENARIOS, Scenario, Shape, Workload,
+};
 use server::BenchServer;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -102,21 +111,30 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!("reference: {why}");
     }
 
-    eprintln!("generating {records} records...");
-    let generation_started = Instant::now();
-    let pages = PageSet::generate(records);
-    let generated = report::DataSet {
-        records,
-        encoded_bytes: pages.encoded_len() as u64,
-        generation_s: generation_started.elapsed().as_secs_f64(),
-    };
-    let server = BenchServer::start(pages)?;
-    eprintln!(
-        "serving {} records ({:.1} MB) on {}",
-        records,
-        generated.encoded_bytes as f64 / 1e6,
-        server.base_url()
-    );
+    let mut sets = Vec::new();
+    let mut generated = Vec::new();
+    for (shape, count) in data_sets(&selected, records) {
+        eprintln!("generating {count} {} records...", shape.name());
+        let generation_started = Instant::now();
+        let set = PageSet::generate(shape, count);
+        generated.push(report::DataSet {
+            shape,
+            records: count,
+            encoded_bytes: set.encoded_len() as u64,
+            generation_s: generation_started.elapsed().as_secs_f64(),
+        });
+        sets.push(set);
+    }
+    let server = BenchServer::start(sets)?;
+    for set in &generated {
+        eprintln!(
+            "serving {} {} records ({:.1} MB) on {}",
+            set.records,
+            set.shape.name(),
+            set.encoded_bytes as f64 / 1e6,
+            server.base_url()
+        );
+    }
     let inputs = Inputs::write(&work, &server)?;
 
     let bench = Bench {
@@ -155,6 +173,36 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         bail!("{sluice_failures} sluice run(s) failed: see the table");
     }
     Ok(())
+}
+
+/// The data sets the selected scenarios read, with how many records each needs: the plain
+/// records always (`records` of them, as start-up checks read them too), the other shapes only
+/// when a selected scenario reads them.
+fn data_sets(selected: &[&Scenario], records: u64) -> Vec<(RecordShape, u64)> {
+    let mut sets = vec![(RecordShape::Plain, records)];
+    for scenario in selected {
+        if let Workload::Read {
+            records: shape,
+            size,
+            ..
+        } = scenario.workload
+        {
+            let needed = read_size(size, records);
+            match sets.iter_mut().find(|(s, _)| *s == shape) {
+                Some((_, count)) => *count = (*count).max(needed),
+                None => sets.push((shape, needed)),
+            }
+        }
+    }
+    sets
+}
+
+/// Records a read scenario of `size` serves when `--records` is `records`.
+fn read_size(size: ReadSize, records: u64) -> u64 {
+    match size {
+        ReadSize::Full => records,
+        ReadSize::Tenth => round_up_to_pages(records / 10),
+    }
 }
 
 fn select_scenarios(selectors: &[String]) -> anyhow::Result<Vec<&'static Scenario>> {
@@ -283,6 +331,17 @@ impl Inputs {
             config: self.config.clone(),
             catalog: self.catalog.clone(),
             concurrency: None,
+        }
+    }
+
+    /// The shared config and the catalog of `mode`.
+    fn read(&self, mode: ReadMode) -> RunInputs {
+        match mode {
+            ReadMode::FullRefresh => self.plain(),
+            ReadMode::Incremental { .. } => RunInputs {
+                catalog: self.incremental_catalog.clone(),
+                ..self.plain()
+            },
         }
     }
 
@@ -454,6 +513,8 @@ struct ReadExpectation {
     check_record: fn(&serde_json::Value) -> Result<(), String>,
     /// An incremental read: at least one STATE message must be printed.
     states: bool,
+    /// Checks the last STATE message, given the records served.
+    check_state: Option<scenarios::StateCheck>,
 }
 
 impl Bench<'_> {
@@ -462,33 +523,38 @@ impl Bench<'_> {
         let rows = match scenario.workload {
             Workload::Read {
                 pagination,
+                records,
                 size,
                 compare,
+                mode,
                 emits,
                 check_record,
+                max_wall_vs_a: _,
             } => {
-                let full = match size {
-                    ReadSize::Full => self.records,
-                    ReadSize::Tenth => round_up_to_pages(self.records / 10),
+                let full = read_size(size, self.records);
+                let check_state = match mode {
+                    ReadMode::FullRefresh => None,
+                    ReadMode::Incremental { check_state } => Some(check_state),
                 };
                 let expect = |served: u64| ReadExpectation {
                     served,
                     emitted: (0..served).filter(|&id| emits(id)).count() as u64,
                     check_record,
-                    states: false,
+                    states: check_state.is_some(),
+                    check_state,
                 };
-                let plain = self.inputs.plain();
+                let inputs = self.inputs.read(mode);
                 let mut rows = Vec::new();
                 if compare == Compare::All {
-                    rows.push(self.median_of(|| self.floor_row(pagination, full)));
+                    rows.push(self.median_of(|| self.floor_row(pagination, records, full)));
                 }
                 rows.push(self.median_of(|| {
-                    self.read_row(self.sluice_connector(), &manifest, expect(full), &plain)
+                    self.read_row(self.sluice_connector(), &manifest, expect(full), &inputs)
                 }));
                 if compare == Compare::All {
                     let reference = self.reference_connector();
                     let served = self.reference_records.min(full);
-                    rows.push(self.read_row(reference, &manifest, expect(served), &plain));
+                    rows.push(self.read_row(reference, &manifest, expect(served), &inputs));
                 }
                 rows
             }
@@ -513,6 +579,7 @@ impl Bench<'_> {
                         emitted: plan.emitted,
                         check_record,
                         states: incremental,
+                        check_state: None,
                     };
                     let mut row =
                         match self
@@ -605,10 +672,15 @@ impl Bench<'_> {
             .map_err(|e| (Runner::Reference, e.clone()))
     }
 
-    fn floor_row(&self, pagination: scenarios::Pagination, records: u64) -> Row {
+    fn floor_row(
+        &self,
+        pagination: scenarios::Pagination,
+        shape: RecordShape,
+        records: u64,
+    ) -> Row {
         self.server.serve_records(records);
         let mut row = Row::new(Runner::Floor, "read");
-        match floor::run(self.server.addr(), pagination) {
+        match floor::run(self.server.addr(), pagination, shape) {
             Ok(run) => {
                 let served = self.server.stats();
                 row.wall_s = Some(run.wall.as_secs_f64());
@@ -767,6 +839,17 @@ fn read_failure(
             "emitted {} records, expected {} (it made {} requests and the server sent {} of {} records)",
             run.output.records, expect.emitted, served.requests, served.records, expect.served
         ));
+    }
+    if let Some(check_state) = expect.check_state {
+        let Some(last) = run.output.last_state.as_deref() else {
+            return Some("an incremental read printed no STATE message".to_owned());
+        };
+        let checked = serde_json::from_str(last)
+            .map_err(|e| format!("its last STATE line is not JSON: {e}"))
+            .and_then(|message| check_state(&message, expect.served));
+        if let Err(why) = checked {
+            return Some(why);
+        }
     }
     let first = run.output.first_record.as_deref()?;
     match serde_json::from_str(first) {

@@ -1,6 +1,7 @@
 //! Results: one row per runner and command, ratios per scenario, printed as a table and
 //! serialised as target/bench/results.json for tracking across commits.
 
+use super::pages::RecordShape;
 use super::scenarios::{Scenario, Target, Workload};
 use serde::Serialize;
 use std::fmt::Write;
@@ -63,6 +64,10 @@ pub struct Row {
     /// sluice rows of a concurrency scenario: wall time over (wall time at concurrency 1) / N.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wall_vs_ideal: Option<f64>,
+    /// sluice rows of a scenario held to a multiple of (a)'s time: wall time over (a)'s sluice
+    /// wall time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_vs_a: Option<f64>,
 }
 
 impl Row {
@@ -83,6 +88,7 @@ impl Row {
             wall_vs_floor: None,
             concurrency: None,
             wall_vs_ideal: None,
+            wall_vs_a: None,
         }
     }
 
@@ -131,9 +137,14 @@ pub struct ScenarioResult {
     pub about: &'static str,
     pub manifest: &'static str,
     pub rows: Vec<Row>,
-    /// Partitioned scenarios: whether the scenario's target was met, and the numbers that say so.
+    /// Partitioned scenarios, and read scenarios held to a multiple of (a)'s wall time: whether
+    /// the scenario's target was met, and the numbers that say so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetReport>,
+    /// The most sluice's wall time may be over (a)'s; checked by [`Report::new`], which sees
+    /// (a)'s result.
+    #[serde(skip)]
+    max_wall_vs_a: Option<f64>,
 }
 
 /// A scenario's target, checked.
@@ -188,9 +199,10 @@ impl ScenarioResult {
                 row.speedup_vs_reference = ratio(reference.and_then(|r| r.wall_s), row.wall_s);
             }
         }
-        let target = match scenario.workload {
-            Workload::Partitioned { target, .. } => Some(check_target(target, &mut rows)),
-            _ => None,
+        let (target, max_wall_vs_a) = match scenario.workload {
+            Workload::Partitioned { target, .. } => (Some(check_target(target, &mut rows)), None),
+            Workload::Read { max_wall_vs_a, .. } => (None, max_wall_vs_a),
+            Workload::Startup { .. } => (None, None),
         };
         Self {
             name: scenario.name,
@@ -198,7 +210,55 @@ impl ScenarioResult {
             manifest: scenario.manifest,
             rows,
             target,
+            max_wall_vs_a,
         }
+    }
+
+    fn sluice_read(&self) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.runner == Runner::Sluice && r.command == "read" && r.ok())
+    }
+}
+
+/// The scenario whose sluice wall time others are held to a multiple of.
+const BASELINE: &str = "a-offset";
+
+/// Fills in the targets of the scenarios held to a multiple of (a)'s sluice wall time.
+fn compare_with_baseline(scenarios: &mut [ScenarioResult]) {
+    let baseline = scenarios
+        .iter()
+        .find(|s| s.name == BASELINE)
+        .map(|s| s.sluice_read().and_then(|r| r.wall_s));
+    for scenario in scenarios.iter_mut() {
+        let Some(max_ratio) = scenario.max_wall_vs_a else {
+            continue;
+        };
+        let wall = scenario.sluice_read().and_then(|r| r.wall_s);
+        let vs_a = ratio(wall, baseline.flatten());
+        if let Some(row) = scenario
+            .rows
+            .iter_mut()
+            .find(|r| r.runner == Runner::Sluice && r.command == "read" && r.ok())
+        {
+            row.wall_vs_a = vs_a;
+        }
+        let met = vs_a.map(|r| r <= max_ratio);
+        let unmeasured = match baseline {
+            None => format!("{BASELINE} was not run"),
+            Some(None) => format!("sluice failed on {BASELINE}"),
+            Some(Some(_)) => "sluice failed".to_owned(),
+        };
+        scenario.target = Some(TargetReport {
+            met,
+            summary: vec![format!(
+                "sluice wall time within {max_ratio:.2}x of {BASELINE}'s ({}): {} = {}: {}",
+                seconds(baseline.flatten()),
+                seconds(wall),
+                times(vs_a),
+                verdict(met, "", &unmeasured)
+            )],
+        });
     }
 }
 
@@ -364,9 +424,10 @@ fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
     }
 }
 
-/// The data set the server answered from.
+/// A data set the server answered from.
 #[derive(Debug, Clone, Serialize)]
 pub struct DataSet {
+    pub shape: RecordShape,
     pub records: u64,
     pub encoded_bytes: u64,
     pub generation_s: f64,
@@ -387,7 +448,7 @@ pub struct Report {
     /// The 1-minute load average when the benchmark started: other work on the machine skews
     /// every timing.
     pub load_average: Option<f64>,
-    pub data_set: DataSet,
+    pub data_sets: Vec<DataSet>,
     /// Runs of each sluice and floor read; their rows give the median wall time and the
     /// highest peak RSS.
     pub read_runs: u32,
@@ -400,12 +461,13 @@ pub struct Report {
 impl Report {
     pub fn new(
         load_average: Option<f64>,
-        data_set: DataSet,
+        data_sets: Vec<DataSet>,
         read_runs: u32,
         reference_records: u64,
         reference_skipped: Option<String>,
-        scenarios: Vec<ScenarioResult>,
+        mut scenarios: Vec<ScenarioResult>,
     ) -> Self {
+        compare_with_baseline(&mut scenarios);
         let git_commit = std::process::Command::new("git")
             .args(["rev-parse", "--short", "HEAD"])
             .current_dir(crate::workspace::root())
@@ -420,7 +482,7 @@ impl Report {
             git_commit,
             cores: std::thread::available_parallelism().map_or(1, usize::from),
             load_average,
-            data_set,
+            data_sets,
             read_runs,
             reference_records,
             reference_skipped,
@@ -448,9 +510,16 @@ impl Report {
             .max()
             .unwrap_or(0)
             .max(6);
+        let name_width = self
+            .scenarios
+            .iter()
+            .map(|s| s.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(15);
         let _ = writeln!(
             out,
-            "{:<15} {:<9} {:<cmd_width$} {:>10} {:>10} {:>11} {:>9} {:>10} {:>10}",
+            "{:<name_width$} {:<9} {:<cmd_width$} {:>10} {:>10} {:>11} {:>9} {:>10} {:>10}",
             "scenario",
             "runner",
             "cmd",
@@ -464,7 +533,7 @@ impl Report {
         for scenario in &self.scenarios {
             for row in &scenario.rows {
                 let lead = format!(
-                    "{:<15} {:<9} {:<cmd_width$}",
+                    "{:<name_width$} {:<9} {:<cmd_width$}",
                     scenario.name,
                     row.runner.name(),
                     row.label()
@@ -643,4 +712,63 @@ fn mebibytes(value: Option<u64>) -> String {
 
 fn times(value: Option<f64>) -> String {
     value.map_or("-".to_owned(), |v| format!("{v:.2}x"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::scenarios::SCENARIOS;
+
+    fn scenario(name: &str) -> &'static Scenario {
+        SCENARIOS.iter().find(|s| s.name == name).unwrap()
+    }
+
+    fn sluice_read(wall_s: f64) -> Row {
+        let mut row = Row::new(Runner::Sluice, "read");
+        row.wall_s = Some(wall_s);
+        row.source_records = Some(1_000);
+        row
+    }
+
+    #[test]
+    fn reads_held_to_a_multiple_of_a_are_checked_against_its_sluice_wall_time() {
+        let mut results = vec![
+            ScenarioResult::new(scenario("a-offset"), vec![sluice_read(1.0)]),
+            ScenarioResult::new(scenario("j-datetime-cursor"), vec![sluice_read(1.2)]),
+            ScenarioResult::new(scenario("k-normalise"), vec![sluice_read(2.0)]),
+            ScenarioResult::new(scenario("l-wide-records"), vec![sluice_read(9.0)]),
+        ];
+        compare_with_baseline(&mut results);
+        let met: Vec<Option<Option<bool>>> = results
+            .iter()
+            .map(|s| s.target.as_ref().map(|t| t.met))
+            .collect();
+        assert_eq!(met, [None, Some(Some(true)), Some(Some(false)), None]);
+        assert_eq!(results[2].rows[0].wall_vs_a, Some(2.0));
+        assert!(results[2].target.as_ref().unwrap().summary[0].contains("2.00x: NOT met"));
+    }
+
+    #[test]
+    fn without_a_the_multiple_is_not_measured() {
+        let mut failed = Row::new(Runner::Sluice, "read");
+        failed.outcome = Outcome::Failed("sluice failed: boom".to_owned());
+        for others in [
+            vec![],
+            vec![ScenarioResult::new(scenario("a-offset"), vec![failed])],
+        ] {
+            let mut results = others;
+            results.push(ScenarioResult::new(
+                scenario("b-transform"),
+                vec![sluice_read(1.0)],
+            ));
+            compare_with_baseline(&mut results);
+            let target = results.last().unwrap().target.as_ref().unwrap();
+            assert_eq!(target.met, None);
+            assert!(
+                target.summary[0].contains("not measured"),
+                "{:?}",
+                target.summary
+            );
+        }
+    }
 }

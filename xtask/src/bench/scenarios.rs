@@ -1,19 +1,24 @@
 //! The table of benchmark scenarios. A scenario names a manifest in fixtures/bench/ and a
 //! workload; adding one is a new row here, a new manifest, and, if its requests differ, a route in
-//! the server and a [`Pagination`] variant the floor client can follow. Partitioned reads
+//! the server and a [`Pagination`] variant the floor client can follow. Read scenarios pick the
+//! records they read by [`RecordShape`] (a new shape is a generator in `pages.rs` and its offset
+//! route) and may read incrementally, their final state checked ([`ReadMode`]); those reading
+//! as many records as (a) may be held to a multiple of (a)'s sluice wall time (`max_wall_vs_a`). Partitioned reads
 //! ([`Workload::Partitioned`]: (f) to (i)) have no floor; their [`Shape`] says what the API holds,
 //! passed to the manifest through the run's config, and their [`Target`] what they aim for.
 
-use super::pages::kept_by_status_filter;
+use super::pages::{RecordShape, kept_by_status_filter, latest_created_at};
 use serde_json::Value;
 
 /// How a scenario's API pages, which decides the server route and how the floor client walks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pagination {
-    /// `/offset/items?offset=N&limit=1000`, ending with an empty page.
+    /// The shape's route (`/offset/items` for the plain records) with `?offset=N&limit=1000`,
+    /// ending with an empty page.
     Offset,
-    /// `/cursor/items?page=K`, following the body's `next` URL until it is null.
+    /// `/cursor/items?page=K`, following the body's `next` URL until it is null (plain records
+    /// only).
     Cursor,
 }
 
@@ -33,17 +38,37 @@ pub enum Compare {
     SluiceOnly,
 }
 
+/// Checks a read's last STATE message, given how many records the API served.
+pub type StateCheck = fn(&Value, u64) -> Result<(), String>;
+
+/// How a [`Workload::Read`] scenario reads its stream.
+#[derive(Debug, Clone, Copy)]
+pub enum ReadMode {
+    /// Full refresh (catalog.json).
+    FullRefresh,
+    /// Incremental (catalog_incremental.json; the manifest's cursor field is the source's, the
+    /// catalog's is not used): the last STATE message printed must pass `check_state`, given
+    /// how many records the API served.
+    Incremental { check_state: StateCheck },
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Workload {
     /// `read` of the catalog's one stream.
     Read {
         pagination: Pagination,
+        /// The records the API holds.
+        records: RecordShape,
         size: ReadSize,
         compare: Compare,
+        mode: ReadMode,
         /// Whether the manifest emits record `id` (the others are filtered out).
         emits: fn(u64) -> bool,
         /// Checks the first emitted record against what the manifest must produce.
         check_record: fn(&Value) -> Result<(), String>,
+        /// At most this many times (a)'s sluice wall time, for scenarios reading as many
+        /// records as (a); the report says whether it was met.
+        max_wall_vs_a: Option<f64>,
     },
     /// Start-up time: each command run `runs` times (the reference `reference_runs` times), the
     /// median reported.
@@ -145,10 +170,13 @@ pub const SCENARIOS: &[Scenario] = &[
         manifest: "offset.yaml",
         workload: Workload::Read {
             pagination: Pagination::Offset,
+            records: RecordShape::Plain,
             size: ReadSize::Full,
             compare: Compare::All,
+            mode: ReadMode::FullRefresh,
             emits: every_record,
             check_record: plain_record,
+            max_wall_vs_a: None,
         },
     },
     Scenario {
@@ -157,10 +185,13 @@ pub const SCENARIOS: &[Scenario] = &[
         manifest: "transform.yaml",
         workload: Workload::Read {
             pagination: Pagination::Offset,
+            records: RecordShape::Plain,
             size: ReadSize::Full,
             compare: Compare::All,
+            mode: ReadMode::FullRefresh,
             emits: kept_by_status_filter,
             check_record: transformed_record,
+            max_wall_vs_a: Some(1.3),
         },
     },
     Scenario {
@@ -169,10 +200,13 @@ pub const SCENARIOS: &[Scenario] = &[
         manifest: "cursor.yaml",
         workload: Workload::Read {
             pagination: Pagination::Cursor,
+            records: RecordShape::Plain,
             size: ReadSize::Full,
             compare: Compare::All,
+            mode: ReadMode::FullRefresh,
             emits: every_record,
             check_record: plain_record,
+            max_wall_vs_a: None,
         },
     },
     Scenario {
@@ -191,10 +225,13 @@ pub const SCENARIOS: &[Scenario] = &[
         manifest: "offset.yaml",
         workload: Workload::Read {
             pagination: Pagination::Offset,
+            records: RecordShape::Plain,
             size: ReadSize::Tenth,
             compare: Compare::SluiceOnly,
+            mode: ReadMode::FullRefresh,
             emits: every_record,
             check_record: plain_record,
+            max_wall_vs_a: None,
         },
     },
     Scenario {
@@ -203,10 +240,13 @@ pub const SCENARIOS: &[Scenario] = &[
         manifest: "offset.yaml",
         workload: Workload::Read {
             pagination: Pagination::Offset,
+            records: RecordShape::Plain,
             size: ReadSize::Full,
             compare: Compare::SluiceOnly,
+            mode: ReadMode::FullRefresh,
             emits: every_record,
             check_record: plain_record,
+            max_wall_vs_a: None,
         },
     },
     Scenario {
@@ -272,6 +312,55 @@ pub const SCENARIOS: &[Scenario] = &[
             target: Target::PeakRssUnder {
                 max_bytes: 64 << 20,
             },
+        },
+    },
+    Scenario {
+        name: "j-datetime-cursor",
+        about: "(a) read incrementally: a DatetimeBasedCursor on created_at, one slice holding every record",
+        manifest: "datetime_cursor.yaml",
+        workload: Workload::Read {
+            pagination: Pagination::Offset,
+            records: RecordShape::Plain,
+            size: ReadSize::Full,
+            compare: Compare::All,
+            mode: ReadMode::Incremental {
+                check_state: state_is_latest_created_at,
+            },
+            emits: every_record,
+            check_record: plain_record,
+            max_wall_vs_a: Some(1.3),
+        },
+    },
+    Scenario {
+        name: "k-normalise",
+        about: "(j) plus schema_normalization: Default, on records some of whose values need converting",
+        manifest: "normalise.yaml",
+        workload: Workload::Read {
+            pagination: Pagination::Offset,
+            records: RecordShape::Typed,
+            size: ReadSize::Full,
+            compare: Compare::All,
+            mode: ReadMode::Incremental {
+                check_state: state_is_latest_created_at,
+            },
+            emits: every_record,
+            check_record: normalised_record,
+            max_wall_vs_a: Some(1.3),
+        },
+    },
+    Scenario {
+        name: "l-wide-records",
+        about: "orders of about 2 KB with nested objects and arrays (a tenth of --records), offset pagination, DpathExtractor",
+        manifest: "wide.yaml",
+        workload: Workload::Read {
+            pagination: Pagination::Offset,
+            records: RecordShape::Wide,
+            size: ReadSize::Tenth,
+            compare: Compare::All,
+            mode: ReadMode::FullRefresh,
+            emits: every_record,
+            check_record: order_record,
+            max_wall_vs_a: None,
         },
     },
 ];
@@ -343,4 +432,172 @@ fn transformed_record(message: &Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The last STATE message of datetime_cursor.yaml and normalise.yaml: the cursor is the latest
+/// `created_at` of the `served` records (every record is inside the one slice).
+fn state_is_latest_created_at(message: &Value, served: u64) -> Result<(), String> {
+    let state = &message["state"]["stream"]["stream_state"];
+    let expected = latest_created_at(served);
+    match state.get("created_at").and_then(Value::as_str) {
+        Some(cursor) if Some(cursor) == expected.as_deref() => Ok(()),
+        _ => Err(format!(
+            "the final state is {state}, expected created_at {}",
+            expected.as_deref().unwrap_or("(no records)")
+        )),
+    }
+}
+
+/// A typed record after normalise.yaml's schema normalisation: record 0, the first, sends
+/// `score`, `visits`, `verified` and `address.postal_code` as other JSON types than its schema's.
+fn normalised_record(message: &Value) -> Result<(), String> {
+    plain_record(message)?;
+    let data = data_of(message)?;
+    let converted = [
+        (
+            "score",
+            data.get("score").is_some_and(Value::is_f64),
+            "a number",
+        ),
+        (
+            "visits",
+            data.get("visits").is_some_and(Value::is_u64),
+            "an integer",
+        ),
+        (
+            "verified",
+            data.get("verified").is_some_and(Value::is_boolean),
+            "a boolean",
+        ),
+        (
+            "address.postal_code",
+            data.get("address")
+                .and_then(|a| a.get("postal_code"))
+                .is_some_and(Value::is_string),
+            "a string",
+        ),
+        // Both connectors leave a record's top-level nulls out.
+        (
+            "deleted_at",
+            data.get("deleted_at").is_none_or(Value::is_string),
+            "absent or a string",
+        ),
+    ];
+    for (field, ok, expected) in converted {
+        if !ok {
+            return Err(format!(
+                "the first record's {field} is not {expected} after normalisation: {}",
+                Value::Object(data.clone())
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An order of wide.yaml, as served: nested customer and address, line items, totals.
+fn order_record(message: &Value) -> Result<(), String> {
+    data_of(message)?;
+    let data = &message["record"]["data"];
+    let nested = [
+        "/customer/address/city",
+        "/shipping_address/line1",
+        "/line_items/0/sku",
+        "/totals/total",
+        "/metadata/channel",
+    ];
+    for pointer in nested {
+        if data.pointer(pointer).is_none() {
+            return Err(format!("the first order lacks {pointer}"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::pages::{created_at, write_order, write_typed_record};
+    use serde_json::json;
+
+    fn record_message(data: Value) -> Value {
+        json!({"type": "RECORD", "record": {"stream": "items", "data": data, "emitted_at": 0}})
+    }
+
+    fn state_message(stream_state: Value) -> Value {
+        json!({"type": "STATE", "state": {"type": "STREAM", "stream": {
+            "stream_descriptor": {"name": "items"}, "stream_state": stream_state}}})
+    }
+
+    #[test]
+    fn the_final_state_must_be_the_latest_created_at_served() {
+        let latest = latest_created_at(3_000).unwrap();
+        assert_eq!(
+            state_is_latest_created_at(&state_message(json!({"created_at": latest})), 3_000),
+            Ok(())
+        );
+        // The end of the slice, or the latest of fewer records, is not it.
+        for wrong in [json!({"created_at": "2026-12-06T20:00:00Z"}), json!({})] {
+            let why = state_is_latest_created_at(&state_message(wrong), 3_000).unwrap_err();
+            assert!(why.contains(&latest), "{why}");
+        }
+        let fewer = latest_created_at(100).unwrap();
+        assert!(
+            state_is_latest_created_at(&state_message(json!({"created_at": fewer})), 3_000)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_typed_record_passes_only_once_normalised() {
+        let mut out = Vec::new();
+        write_typed_record(0, &mut out);
+        let mut served: Value = serde_json::from_slice(&out).unwrap();
+        assert!(normalised_record(&record_message(served.clone())).is_err());
+        // What schema_normalization: Default makes of it, with the top-level null left out.
+        served["score"] = json!(0.0);
+        served["visits"] = json!(0);
+        served["verified"] = json!(true);
+        served["address"]["postal_code"] = json!("10000");
+        served.as_object_mut().unwrap().remove("deleted_at");
+        assert_eq!(normalised_record(&record_message(served.clone())), Ok(()));
+        served["deleted_at"] = json!(created_at(1));
+        assert_eq!(normalised_record(&record_message(served.clone())), Ok(()));
+        served["visits"] = json!("0");
+        let why = normalised_record(&record_message(served)).unwrap_err();
+        assert!(why.contains("visits is not an integer"), "{why}");
+    }
+
+    #[test]
+    fn an_order_must_keep_its_nested_fields() {
+        let mut out = Vec::new();
+        write_order(7, &mut out);
+        let mut order: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(order_record(&record_message(order.clone())), Ok(()));
+        order["line_items"] = json!([]);
+        assert_eq!(
+            order_record(&record_message(order)),
+            Err("the first order lacks /line_items/0/sku".to_owned())
+        );
+    }
+
+    #[test]
+    fn cursor_pagination_reads_plain_records_and_baselines_read_as_many_as_a() {
+        for scenario in SCENARIOS {
+            if let Workload::Read {
+                pagination,
+                records,
+                size,
+                max_wall_vs_a,
+                ..
+            } = scenario.workload
+            {
+                if pagination == Pagination::Cursor {
+                    assert_eq!(records, RecordShape::Plain, "{}", scenario.name);
+                }
+                if max_wall_vs_a.is_some() {
+                    assert_eq!(size, ReadSize::Full, "{}", scenario.name);
+                }
+            }
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! The benchmark's API server: hyper on 127.0.0.1, on its own one-thread runtime, answering
 //! from a [`PageSet`] without copying or encoding anything per request.
 //!
-//! Routes: `GET /offset/items?offset=N&limit=1000` and `GET /cursor/items[?page=K]` (see
-//! fixtures/bench/README.md). The number of records the API holds is set per run with
+//! Routes: `GET /offset/items?offset=N&limit=1000` and `GET /cursor/items[?page=K]` (plain
+//! records), `GET /offset/typed-items` and `GET /offset/orders` (the other
+//! [`RecordShape`]s; see fixtures/bench/README.md). The number of records the API holds is set per run with
 //! [`BenchServer::serve_records`], which also resets the counters the harness checks afterwards.
 //!
 //! The partitioned scenarios' routes (`/delayed/items`, `/parents`, `/children/items`,
@@ -10,7 +11,7 @@
 //! `/delayed/items` answers after `delay_ms`: a `tokio::time::sleep` per request, so concurrent
 //! requests wait at the same time, never one after another.
 
-use super::pages::{PAGE_SIZE, PageBody, PageSet};
+use super::pages::{PAGE_SIZE, PageBody, PageSet, RecordShape};
 use super::partitions;
 use anyhow::Context;
 use bytes::Bytes;
@@ -41,7 +42,8 @@ pub struct ServedStats {
 
 #[derive(Debug)]
 struct Shared {
-    pages: PageSet,
+    /// The plain records, and those of the other shapes the selected scenarios read.
+    sets: Vec<PageSet>,
     active_records: AtomicU64,
     cursor_prefix: String,
     requests: AtomicU64,
@@ -61,8 +63,9 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
-    /// Binds 127.0.0.1 on a free port and serves `pages`.
-    pub fn start(pages: PageSet) -> anyhow::Result<Self> {
+    /// Binds 127.0.0.1 on a free port and serves `sets`, each on its shape's offset route (the
+    /// plain one also on the cursor route).
+    pub fn start(sets: Vec<PageSet>) -> anyhow::Result<Self> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("bench-server")
@@ -74,8 +77,8 @@ impl BenchServer {
             .context("cannot bind the benchmark server to 127.0.0.1")?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            active_records: AtomicU64::new(pages.records()),
-            pages,
+            active_records: AtomicU64::new(u64::MAX),
+            sets,
             cursor_prefix: format!("http://{addr}/cursor/items?page="),
             requests: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -121,12 +124,10 @@ impl BenchServer {
         self.addr
     }
 
-    /// Makes the API hold `records` records (at most as many as were generated) and resets the
-    /// counters.
+    /// Makes the API hold `records` records of each shape (at most as many as were generated)
+    /// and resets the counters.
     pub fn serve_records(&self, records: u64) {
-        let s = &self.shared;
-        s.active_records
-            .store(records.min(s.pages.records()), Ordering::SeqCst);
+        self.shared.active_records.store(records, Ordering::SeqCst);
         self.reset_stats();
     }
 
@@ -153,26 +154,31 @@ impl BenchServer {
     }
 }
 
+impl Shared {
+    /// The data set served with offset pagination at `path`.
+    fn set_at(&self, path: &str) -> Result<&PageSet, String> {
+        self.sets
+            .iter()
+            .find(|set| set.shape().offset_path() == path)
+            .ok_or_else(|| format!("no route {path} (or its records were not generated)"))
+    }
+}
+
 fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<ChunkedBody> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
     let total = shared.active_records.load(Ordering::Relaxed);
     let query = request.uri().query().unwrap_or("");
     let page = match request.uri().path() {
-        "/offset/items" => {
-            let offset = query_number(query, "offset").unwrap_or(Ok(0));
-            let limit = query_number(query, "limit").unwrap_or(Ok(PAGE_SIZE));
-            match (offset, limit) {
-                (Ok(offset), Ok(limit)) => shared
-                    .pages
-                    .offset_body(offset, limit, total)
-                    .map_err(|e| e.to_string()),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            }
-        }
-        "/cursor/items" => match query_number(query, "page").unwrap_or(Ok(0)) {
-            Ok(page) => Ok(shared.pages.cursor_body(page, total, &shared.cursor_prefix)),
-            Err(e) => Err(e),
-        },
+        path if path.starts_with("/offset/") => shared
+            .set_at(path)
+            .and_then(|set| offset_page(set, query, total)),
+        // The cursor route serves the plain records, which are always generated.
+        "/cursor/items" => shared
+            .set_at(RecordShape::Plain.offset_path())
+            .and_then(|set| {
+                let page = query_number(query, "page").unwrap_or(Ok(0))?;
+                Ok(set.cursor_body(page, total, &shared.cursor_prefix))
+            }),
         "/delayed/items" => delayed_page(query),
         "/parents" => parents_page(query),
         "/children/items" => children_page(query),
@@ -201,6 +207,14 @@ fn answer(shared: &Shared, request: &Request<Incoming>) -> Response<ChunkedBody>
             response
         }
     }
+}
+
+/// `GET /SHAPE-ROUTE?offset=N&limit=1000`: a page of `set`, empty past `total`.
+fn offset_page(set: &PageSet, query: &str, total: u64) -> Result<PageBody, String> {
+    let offset = query_number(query, "offset").unwrap_or(Ok(0))?;
+    let limit = query_number(query, "limit").unwrap_or(Ok(PAGE_SIZE))?;
+    set.offset_body(offset, limit, total)
+        .map_err(|e| e.to_string())
 }
 
 /// How long `/delayed/items` waits before answering: its `delay_ms`.
