@@ -113,17 +113,10 @@ impl RecordData {
             RecordData::WithFile(filed) => read(&filed.0),
             RecordData::AsSent(json) | RecordData::Unparsed(json) => {
                 let mut only = serde_json::Map::new();
-                let fields: Result<
-                    std::collections::HashMap<
-                        std::borrow::Cow<'_, str>,
-                        &serde_json::value::RawValue,
-                    >,
-                    _,
-                > = serde_json::from_slice(json);
-                if let Some(raw) = fields.ok().and_then(|fields| fields.get(name).copied()) {
-                    if let Ok(value) = serde_json::from_str(raw.get()) {
-                        only.insert(name.to_owned(), value);
-                    }
+                let value = sluice_records::top_level_value(json, name)
+                    .and_then(|range| serde_json::from_slice(&json[range]).ok());
+                if let Some(value) = value {
+                    only.insert(name.to_owned(), value);
                 }
                 read(&Value::Object(only))
             }

@@ -51,6 +51,7 @@ mod filter;
 mod json;
 mod normalize;
 pub mod paths;
+mod scan;
 mod selector;
 mod transform;
 mod xml;
@@ -65,6 +66,7 @@ pub use expand::{RecordExpander, TruncatedLists};
 pub use extract::{CombinedExtractor, DpathExtractor, Extractor};
 pub use filter::{FilterVariables, RecordFilter};
 pub use normalize::SchemaNormalizer;
+pub use scan::top_level_value;
 pub use selector::{RecordSelector, SelectOutcome, SelectVariables};
 pub use transform::{
     AddFields, DpathFlattenFields, KeysReplace, RemoveFields, TransformVariables, Transformation,
