@@ -389,6 +389,15 @@ impl Run {
             .collect()
     }
 
+    /// Asserts the read ended within `seconds`.
+    fn ended_within(&self, seconds: u64) {
+        assert!(
+            self.elapsed < Duration::from_secs(seconds),
+            "took {:?}",
+            self.elapsed
+        );
+    }
+
     /// The run's numbers, printed for the record and checked against the memory limit.
     fn report(&self, case: &str) {
         eprintln!(
@@ -538,11 +547,7 @@ async fn a_body_that_never_ends_fails_at_the_response_size_limit() {
     assert_failed_with(&run, "system_error", "larger than 384 MiB");
     assert_failed_with(&run, "system_error", "--max-response-size");
     // Not retried: the same request would bring the same body.
-    assert!(
-        run.elapsed < Duration::from_secs(60),
-        "took {:?}",
-        run.elapsed
-    );
+    run.ended_within(60);
 }
 
 #[tokio::test]
@@ -650,11 +655,7 @@ async fn a_truncated_chunked_body_fails_the_stream() {
     let run = read(&url, Setup::default()).await;
     run.report("truncated chunked body");
     assert_failed_with(&run, "system_error", "/items");
-    assert!(
-        run.elapsed < Duration::from_secs(20),
-        "took {:?}",
-        run.elapsed
-    );
+    run.ended_within(20);
 }
 
 #[tokio::test]
@@ -663,11 +664,7 @@ async fn a_connection_reset_mid_page_fails_the_stream() {
     let run = read(&url, Setup::default()).await;
     run.report("reset mid-page");
     assert_failed_with(&run, "system_error", "/items");
-    assert!(
-        run.elapsed < Duration::from_secs(20),
-        "took {:?}",
-        run.elapsed
-    );
+    run.ended_within(20);
 }
 
 #[tokio::test]
@@ -681,11 +678,7 @@ async fn a_server_that_stops_mid_body_fails_the_stream_after_the_stall_timeout()
     run.report("stops mid-body");
     assert_failed_with(&run, "transient_error", "/items");
     // Two attempts of about a second each.
-    assert!(
-        run.elapsed < Duration::from_secs(15),
-        "took {:?}",
-        run.elapsed
-    );
+    run.ended_within(15);
 }
 
 #[tokio::test]
@@ -698,11 +691,7 @@ async fn a_trickling_server_fails_the_stream_after_the_request_timeout() {
     let run = read(&url, setup).await;
     run.report("trickle");
     assert_failed_with(&run, "transient_error", "not complete within 2s");
-    assert!(
-        run.elapsed < Duration::from_secs(20),
-        "took {:?}",
-        run.elapsed
-    );
+    run.ended_within(20);
 }
 
 #[tokio::test]
@@ -715,11 +704,7 @@ async fn a_server_asking_to_wait_a_year_fails_the_stream_at_once() {
     let run = read(&url, setup).await;
     run.report("Retry-After a year");
     assert_failed_with(&run, "transient_error", "--max-wait");
-    assert!(
-        run.elapsed < Duration::from_secs(10),
-        "took {:?}",
-        run.elapsed
-    );
+    run.ended_within(10);
 }
 
 #[tokio::test]
