@@ -5,7 +5,7 @@
 //! mid-body or trickles, a `Retry-After` of a year, a cursor that never moves, and redirects to
 //! another host. Each test measures the peak RSS of the `sluice` process (`wait4`) and prints it.
 
-use crate::support::{full_refresh_catalog, write_manifest_and_config};
+use crate::support::{full_refresh_catalog, read_command, write_manifest_and_config};
 use serde_json::Value;
 use std::io::Write;
 use std::process::Stdio;
@@ -451,15 +451,8 @@ async fn read(url: &str, setup: Setup) -> Run {
     let (success, peak_rss_mb) = {
         let stdout = std::fs::File::create(&stdout_path).unwrap();
         let stderr = std::fs::File::create(&stderr_path).unwrap();
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+        let mut command = read_command(&manifest, &config, &catalog);
         command
-            .arg("read")
-            .arg("--manifest")
-            .arg(&manifest)
-            .arg("--config")
-            .arg(&config)
-            .arg("--catalog")
-            .arg(&catalog)
             .args(&setup.flags)
             .stdin(Stdio::null())
             .stdout(stdout)

@@ -2,9 +2,9 @@
 //! read at once with exit code 141 and one line on stderr, no panic; a reader that is slow holds
 //! the read back (no page is requested faster than its records are taken) with memory flat.
 
-use crate::support::{full_refresh_catalog, write_manifest_and_config};
+use crate::support::{full_refresh_catalog, read_command, write_manifest_and_config};
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -84,14 +84,7 @@ fn start_read(url: &str, work: &std::path::Path) -> Child {
     let (manifest, config) = write_manifest_and_config(work, MANIFEST, url);
     let catalog = work.join("catalog.json");
     std::fs::write(&catalog, full_refresh_catalog(&["items"])).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("read")
-        .arg("--manifest")
-        .arg(&manifest)
-        .arg("--config")
-        .arg(&config)
-        .arg("--catalog")
-        .arg(&catalog)
+    read_command(&manifest, &config, &catalog)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

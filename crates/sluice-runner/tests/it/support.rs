@@ -17,20 +17,31 @@ pub async fn sluice_read_with(
     flags: Vec<String>,
 ) -> Output {
     tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("read")
-            .arg("--manifest")
-            .arg(&manifest)
-            .arg("--config")
-            .arg(&config)
-            .arg("--catalog")
-            .arg(&catalog)
+        read_command(&manifest, &config, &catalog)
             .args(&flags)
             .output()
             .unwrap()
     })
     .await
     .unwrap()
+}
+
+/// `sluice read --manifest M --config C --catalog K`, to add flags and pipes to.
+pub fn read_command(
+    manifest: &std::path::Path,
+    config: &std::path::Path,
+    catalog: &std::path::Path,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
+        .arg("read")
+        .arg("--manifest")
+        .arg(manifest)
+        .arg("--config")
+        .arg(config)
+        .arg("--catalog")
+        .arg(catalog);
+    command
 }
 
 /// A configured catalog reading `names` in full refresh, as JSON text.
