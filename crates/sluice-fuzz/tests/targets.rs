@@ -770,3 +770,24 @@ proptest! {
         run("cassette", cassette.to_string().as_bytes());
     }
 }
+
+/// Inputs that crashed a target once, each fixed in the crate concerned (where a unit test
+/// pins the fix too).
+#[test]
+fn inputs_found_by_fuzzing() {
+    // sluice-interp strftime: a field width beyond memory (`capacity overflow`).
+    run(
+        "datetime",
+        &join(&[b"%99999999999999999999Y-%", b"2024-01-01"]),
+    );
+    // sluice-slice cursor: a concurrent-shaped state with an interval in the year 6827 made
+    // millions of windows (out of memory).
+    let state = r#"cursor-datetime-concurrent-state-format
+[{"type": "STREAM", "stream": {"stream_descriptor": {"name": "events"}, "stream_state": {
+  "state_type": "date-range",
+  "slices": [
+    {"start": "6827-03-01T00:00:00Z", "end": "2024-03-01T23:59:59Z", "most_recent_cursor_value": "2024-03-01T20:00:00Z"},
+    {"start": "4048-03-03T00:00:00Z", "end": "2024-03-03T12:00:00Z", "most_recent_cursor_value": "2024-03-03T11:00:00Z"}
+  ]}}}]"#;
+    run("state", state.as_bytes());
+}
