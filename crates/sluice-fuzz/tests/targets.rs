@@ -147,15 +147,15 @@ macro_rules! mutation_tests {
 }
 
 mutation_tests! {
-    mutated_manifests: "manifest", 48;
-    mutated_templates: "template", 128;
-    mutated_literals: "literal", 256;
-    mutated_datetimes: "datetime", 256;
-    mutated_records: "records", 256;
-    mutated_paginators: "paginator", 128;
-    mutated_states: "state", 24;
-    mutated_configs: "config", 24;
-    mutated_cassettes: "cassette", 48;
+    mutated_manifests: "manifest", 96;
+    mutated_templates: "template", 256;
+    mutated_literals: "literal", 512;
+    mutated_datetimes: "datetime", 512;
+    mutated_records: "records", 512;
+    mutated_paginators: "paginator", 256;
+    mutated_states: "state", 48;
+    mutated_configs: "config", 48;
+    mutated_cassettes: "cassette", 96;
 }
 
 // Structured inputs.
@@ -470,7 +470,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn templates_over_random_contexts(source in template_source(), context in context()) {
@@ -588,7 +588,7 @@ fn headers() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(config(256))]
+    #![proptest_config(config(512))]
 
     #[test]
     fn paginators_over_random_responses(
@@ -735,7 +735,7 @@ fn cassette_json() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(config(32))]
+    #![proptest_config(config(64))]
 
     #[test]
     fn manifests_with_a_node_replaced(yaml in mutated_manifest()) {
