@@ -4,6 +4,7 @@
 
 mod bench;
 mod conformance;
+mod fuzz;
 mod gen_model;
 mod gen_schema;
 mod image;
@@ -41,6 +42,9 @@ enum Task {
     /// Read a conformance case through sluice with PyAirbyte into its default cache and compare
     /// the cached records with the case's (installs PyAirbyte in a venv first; not run in CI).
     Pyairbyte(pyairbyte::Args),
+    /// Fuzz sluice's inputs with cargo-fuzz on nightly, each target from its seed corpus (the
+    /// stable property tests of sluice-fuzz instead when there is no nightly toolchain).
+    Fuzz(fuzz::Args),
     /// Build the Airbyte platform image (an archive for `docker load` / `podman load`, and a
     /// Dockerfile), optionally testing it under chroot.
     Image(image::Args),
@@ -55,6 +59,7 @@ fn main() -> anyhow::Result<()> {
         Task::RecordFixtures(args) => record_fixtures::run(&args),
         Task::Bench(args) => bench::run(&args),
         Task::Pyairbyte(args) => pyairbyte::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
         Task::Image(args) => image::run(&args),
     }
 }

@@ -65,9 +65,26 @@ pub fn format(dt: PrimitiveDateTime, offset: Option<UtcOffset>, pattern: &str) -
             }
         }
     }
+    let limit = python_buffer_limit(c_format.len());
     let mut out = String::with_capacity(c_format.len() + 16);
-    c_strftime(dt, &c_format, false, &mut out);
+    c_strftime(dt, &c_format, false, limit, &mut out);
+    if out.len() >= limit {
+        // Python's buffer never grew enough: it returns an empty string (`%3000Y` gives '').
+        return String::new();
+    }
     out
+}
+
+/// The largest buffer CPython's `time.strftime` tries for a C format of `format_len` bytes: it
+/// doubles from 1024 until the buffer is 256 times the format, and gives up on output that does
+/// not fit (with its terminating NUL) in that one.
+fn python_buffer_limit(format_len: usize) -> usize {
+    let wanted = format_len.saturating_mul(256);
+    let mut size: usize = 1024;
+    while size < wanted {
+        size = size.saturating_mul(2);
+    }
+    size
 }
 
 /// Python's `timezone.tzname()` for a fixed offset: `UTC`, `UTC+05:30`.
@@ -132,9 +149,20 @@ impl Spec {
 }
 
 /// glibc `strftime` over the wall clock (`%z` and `%Z` print nothing: Python passes no zone).
-fn c_strftime(dt: PrimitiveDateTime, pattern: &str, upper_all: bool, out: &mut String) {
+/// Stops once `out` reaches `limit` bytes (the caller then drops it), so a huge field width
+/// allocates nothing.
+fn c_strftime(
+    dt: PrimitiveDateTime,
+    pattern: &str,
+    upper_all: bool,
+    limit: usize,
+    out: &mut String,
+) {
     let mut rest = pattern;
     while let Some(index) = rest.find('%') {
+        if out.len() >= limit {
+            return;
+        }
         out.push_str(&rest[..index]);
         let directive_start = &rest[index..];
         let mut chars = directive_start.char_indices().skip(1).peekable();
@@ -157,7 +185,11 @@ fn c_strftime(dt: PrimitiveDateTime, pattern: &str, upper_all: bool, out: &mut S
             let Some(value) = digit.to_digit(10) else {
                 break;
             };
-            spec.width = spec.width.saturating_mul(10).saturating_add(value as usize);
+            spec.width = spec
+                .width
+                .saturating_mul(10)
+                .saturating_add(value as usize)
+                .min(limit);
             chars.next();
         }
         let mut modifier = None;
@@ -215,7 +247,7 @@ fn convert(dt: PrimitiveDateTime, conversion: char, spec: Spec, literal: &str, o
     let name_upper = spec.upper || spec.swap_case;
     let sub = |pattern: &str, out: &mut String| {
         let mut text = String::new();
-        c_strftime(dt, pattern, spec.upper, &mut text);
+        c_strftime(dt, pattern, spec.upper, usize::MAX, &mut text);
         spec.pad_field(&text, out);
     };
     match conversion {
@@ -911,6 +943,19 @@ mod tests {
         // "%ms" is month + "s" for strftime; only format_datetime treats it as milliseconds.
         assert_eq!(format(dt, utc, "%ms"), "03s");
         assert_eq!(format(dt, utc, "%s"), "1583024523");
+    }
+
+    #[test]
+    fn output_longer_than_pythons_buffer_is_empty() {
+        // Found by fuzzing: a huge field width asked for more memory than there is.
+        let dt = datetime!(2024-01-01 00:00);
+        assert_eq!(format(dt, None, "%99999999999999999999Y-%m"), "");
+        // CPython's buffer for a 6-byte format grows to 2048 bytes, NUL included.
+        assert_eq!(format(dt, None, "%2047Y").len(), 2047);
+        assert_eq!(format(dt, None, "%2048Y"), "");
+        assert_eq!(format(dt, None, "%3000Y"), "");
+        // Twelve bytes of format: a 4096-byte buffer.
+        assert_eq!(format(dt, None, "%2000Y%2000Y").len(), 4000);
     }
 
     #[test]

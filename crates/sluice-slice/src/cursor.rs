@@ -753,8 +753,11 @@ impl DatetimeCursor {
         let Some(first) = merged.first() else {
             return Ok(windows);
         };
+        // A gap is read up to the next stored interval, but never past the sync's end: the
+        // reference would cut windows up to an interval a state puts centuries ahead (millions
+        // of them, which sluice, cutting them all at once, cannot even hold).
         if start < first.start {
-            spec.split(start, first.start, false, start, end, &mut windows)?;
+            spec.split(start, first.start.min(end), false, start, end, &mut windows)?;
         }
         for pair in merged.windows(2) {
             let lower = match spec.granularity {
@@ -763,7 +766,14 @@ impl DatetimeCursor {
                     .map_err(SliceError::Runtime)?,
                 None => pair[0].end,
             };
-            spec.split(lower, pair[1].start, false, start, end, &mut windows)?;
+            spec.split(
+                lower,
+                pair[1].start.min(end),
+                false,
+                start,
+                end,
+                &mut windows,
+            )?;
         }
         let last = merged.last().map(|i| i.end).unwrap_or(start);
         let lower = match spec.lookback {
@@ -1085,6 +1095,26 @@ mod tests {
                 json!({"start_time": "2024-01-02T00:00:00Z", "end_time": "2024-01-03T00:00:00Z"}),
             ])
         );
+    }
+
+    #[test]
+    fn gaps_before_stored_intervals_far_ahead_stop_at_the_end() {
+        // Found by fuzzing: windows were cut up to an interval starting in the year 6827, days
+        // past the end; here a century ahead.
+        let spec = spec(json!({"step": "P1D", "cursor_granularity": "PT1S"}));
+        let state = object(json!({
+            "state_type": "date-range",
+            "slices": [
+                {"start": "2224-03-01T00:00:00Z", "end": "2024-01-01T23:59:59Z"},
+                {"start": "2124-03-03T00:00:00Z", "end": "2124-03-03T12:00:00Z"}
+            ]
+        }));
+        let mut cursor = spec.cursor(&state).unwrap();
+        let windows = cursor.windows().unwrap();
+        // Up to the end (2024-01-03T12:00:00Z) only.
+        assert!(windows.len() < 10, "{} windows", windows.len());
+        let last = windows.iter().filter_map(|w| w["end_time"].as_str()).max();
+        assert_eq!(last, Some("2024-01-03T12:00:00Z"));
     }
 
     fn spec_with_days() -> Arc<DatetimeSpec> {
