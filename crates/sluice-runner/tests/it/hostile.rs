@@ -375,18 +375,11 @@ impl Run {
     }
 
     fn records(&self) -> usize {
-        self.messages
-            .iter()
-            .filter(|m| m["type"] == "RECORD")
-            .count()
+        crate::support::record_count(&self.messages)
     }
 
     fn logs(&self, level: &str) -> Vec<String> {
-        self.messages
-            .iter()
-            .filter(|m| m["type"] == "LOG" && m["log"]["level"] == level)
-            .map(|m| m["log"]["message"].as_str().unwrap_or_default().to_owned())
-            .collect()
+        crate::support::log_texts(&self.messages, level)
     }
 
     /// Asserts the read ended within `seconds`.

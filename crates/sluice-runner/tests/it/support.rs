@@ -71,3 +71,17 @@ pub fn write_manifest_and_config(
     std::fs::write(&config_path, "{}").unwrap();
     (manifest_path, config_path)
 }
+
+/// How many RECORD messages `messages` holds.
+pub fn record_count(messages: &[serde_json::Value]) -> usize {
+    messages.iter().filter(|m| m["type"] == "RECORD").count()
+}
+
+/// The texts of the LOG messages of `level` in `messages`.
+pub fn log_texts(messages: &[serde_json::Value], level: &str) -> Vec<String> {
+    messages
+        .iter()
+        .filter(|m| m["type"] == "LOG" && m["log"]["level"] == level)
+        .map(|m| m["log"]["message"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
