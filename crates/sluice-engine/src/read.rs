@@ -417,11 +417,7 @@ async fn read_stream_with<W: Write + Send + 'static>(
                             // Dropping the other partitions' reads cancels their requests.
                             cut_short = true;
                             reading.clear();
-                            if generating {
-                                generating = false;
-                                generator.take();
-                                sync.groups.partitions_generated(&stream.name);
-                            }
+                            stop_generating(&mut generating, &mut generator, sync, &stream.name);
                         } else if ReadLimits::reached(limits.pages_per_slice, partition.pages_read) {
                             // Left open: its state never claims the pages not read.
                             cut_short = true;
@@ -457,19 +453,15 @@ async fn read_stream_with<W: Write + Send + 'static>(
                     slices_started += 1;
                     if ReadLimits::reached(limits.slices, slices_started) {
                         cut_short = true;
-                        generating = false;
-                        generator.take();
-                        sync.groups.partitions_generated(&stream.name);
+                        stop_generating(&mut generating, &mut generator, sync, &stream.name);
                     }
                 }
                 Some(Generated::End { router_state: state, error }) => {
-                    generating = false;
+                    stop_generating(&mut generating, &mut generator, sync, &stream.name);
                     if let Some(progress) = progress {
                         progress.all_slices_generated();
                     }
                     router_state = state;
-                    generator.take();
-                    sync.groups.partitions_generated(&stream.name);
                     if let Some(error) = error {
                         let error = sync.options.locator.locate(error);
                         sync.emit(&stream_error(&stream.name, &error))?;
@@ -559,6 +551,20 @@ fn write_page<W: Write + Send + 'static>(
         }
     }
     sync.out.borrow_mut().send_records().map_err(write_failure)
+}
+
+/// Ends a stream's partition generation, once: its generator's place goes to the next stream
+/// and its parents are no longer read for it.
+fn stop_generating<W: Write + Send + 'static, P>(
+    generating: &mut bool,
+    generator: &mut Option<P>,
+    sync: &SyncContext<'_, W>,
+    stream: &str,
+) {
+    if std::mem::replace(generating, false) {
+        generator.take();
+        sync.groups.partitions_generated(stream);
+    }
 }
 
 /// Closes a partition whose pages are all read (or whose read failed): the cursor may move,

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     let pending = PendingMessages::new();
     logging::install(Arc::clone(&pending));
     let stdout = output::Stdout::default();
-    let closed = stdout.closed_flag();
+    let watched = stdout.clone();
     let out = match MessageWriter::threaded(BufWriter::with_capacity(256 * 1024, stdout.clone())) {
         Ok(writer) => writer,
         // No thread to be had: write from this one.
@@ -69,7 +69,7 @@ fn main() -> ExitCode {
         }
     };
     let flushed = out.flush();
-    if output::was_closed(&closed) {
+    if watched.is_closed() {
         // The reader went away (`sluice read | head`): nothing more can be said on stdout, and a
         // panic or a trace on stderr would only alarm; the exit code says it, as a shell's does.
         eprintln!("sluice: stdout was closed by its reader; stopped");

@@ -18,9 +18,9 @@ pub struct Stdout {
 }
 
 impl Stdout {
-    /// The flag set once a write found the reader gone.
-    pub fn closed_flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.closed)
+    /// Whether a write (through this handle or a clone) found the reader gone.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 
     fn watch<T>(&self, result: io::Result<T>) -> io::Result<T> {
@@ -45,9 +45,4 @@ impl Write for Stdout {
     fn flush(&mut self) -> io::Result<()> {
         self.watch(io::stdout().flush())
     }
-}
-
-/// Whether a write found stdout's reader gone.
-pub fn was_closed(flag: &AtomicBool) -> bool {
-    flag.load(Ordering::Relaxed)
 }
