@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use sluice_engine::MessageWriter;
 use sluice_manifest::ManifestPath;
 use sluice_manifest::model::{self, FromNode};
-use sluice_protocol::{AsSent, classify_as_sent};
+use sluice_protocol::{AsSent, RecordScanner, classify_as_sent};
 use sluice_records::{Decoder, Parser, RecordSelector, SelectVariables};
 use std::sync::Arc;
 
@@ -58,8 +58,16 @@ pub(crate) fn records(data: &[u8]) {
     if let Some(page) =
         selector.records_as_sent(body, &["next".to_owned(), "meta.cursor".to_owned()])
     {
-        for range in page.records {
-            check_as_sent(&body[range]);
+        for record in page.records {
+            check_as_sent(&body[record.sent.clone()]);
+            if record.class == AsSent::Respelled {
+                // The page's scan respelled it as a scan of the record alone does.
+                let mut alone = Vec::new();
+                let scanned = RecordScanner::for_text(body)
+                    .and_then(|mut scanner| scanner.scan_record(&body[record.sent], &mut alone));
+                assert!(matches!(scanned, Some((_, AsSent::Respelled))));
+                assert_eq!(alone, page.respelled[record.respelled]);
+            }
         }
     }
 
@@ -85,31 +93,56 @@ pub(crate) fn records(data: &[u8]) {
 }
 
 /// A record found as sent and classified `Identical` prints byte for byte as its parsed value
-/// does; one classified `Reprint` parses.
+/// does, and so does one `Respelled` as its respelling; one classified `Reprint` parses.
 fn check_as_sent(bytes: &[u8]) {
-    match classify_as_sent(bytes) {
-        AsSent::Identical => {
-            let parsed: Value = serde_json::from_slice(bytes)
+    let Some(mut scanner) = RecordScanner::for_text(bytes) else {
+        return;
+    };
+    let mut respelled = Vec::new();
+    let Some((len, class)) = scanner.scan_record(bytes, &mut respelled) else {
+        return;
+    };
+    let record = &bytes[..len];
+    let printed_as = |json: &[u8]| {
+        let mut out = Vec::new();
+        sluice_protocol::write_record_json_as_sent(&mut out, "s", json, 0)
+            .expect("writing to memory");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let reprinted = |parsed: &Value| {
+        let mut out = Vec::new();
+        sluice_protocol::write_record_json(&mut out, "s", parsed, 0).expect("writing to memory");
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    match class {
+        AsSent::Identical | AsSent::Respelled => {
+            let parsed: Value = serde_json::from_slice(record)
                 .unwrap_or_else(|e| panic!("a record printed as sent does not parse: {e}"));
-            let mut as_sent = Vec::new();
-            sluice_protocol::write_record_json_as_sent(&mut as_sent, "s", bytes, 0)
-                .expect("writing to memory");
-            let mut reprinted = Vec::new();
-            sluice_protocol::write_record_json(&mut reprinted, "s", &parsed, 0)
-                .expect("writing to memory");
+            let written = if class == AsSent::Identical {
+                record
+            } else {
+                &respelled[..]
+            };
             assert_eq!(
-                String::from_utf8_lossy(&as_sent),
-                String::from_utf8_lossy(&reprinted),
-                "a record printed as sent differs from its parsed value printed"
+                printed_as(written),
+                reprinted(&parsed),
+                "a record printed as sent ({class:?}) differs from its parsed value printed"
             );
         }
         AsSent::Reprint => {
-            if let Err(e) = serde_json::from_slice::<Value>(bytes) {
+            if let Err(e) = serde_json::from_slice::<Value>(record) {
                 panic!("a record classified as sure to parse does not: {e}");
             }
         }
         AsSent::Unsure => {}
     }
+    assert_eq!(
+        classify_as_sent(record),
+        match class {
+            AsSent::Respelled => AsSent::Reprint,
+            class => class,
+        }
+    );
 }
 
 /// The selector of a stream with the decoder `kind` extracting at `field_path`.

@@ -81,7 +81,9 @@ mod spec;
 mod state;
 mod trace;
 
-pub use as_sent::{AsSent, classify_as_sent, prints_as_sent, write_record_json_as_sent};
+pub use as_sent::{
+    AsSent, RecordScanner, classify_as_sent, prints_as_sent, write_record_json_as_sent,
+};
 pub use catalog::{
     AirbyteCatalog, AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream,
     DestinationCatalog, DestinationOperation, DestinationSyncMode, SyncMode,

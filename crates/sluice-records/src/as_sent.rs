@@ -1,22 +1,33 @@
 //! Finding a page's records without parsing them, for selectors that would not change them.
 
-use std::fmt;
+use std::borrow::Cow;
 use std::ops::Range;
 
-use std::borrow::Cow;
+use sluice_protocol::{AsSent, RecordScanner};
 
-use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
-
-/// Where a page's records are, as sent, and the top-level fields asked for besides them.
+/// Where a page's records are, as sent, what the reference prints for each, and the top-level
+/// fields asked for besides them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PageAsSent {
-    /// The byte range of each record in the body.
-    pub records: Vec<Range<usize>>,
+    /// The page's records, in order.
+    pub records: Vec<RecordAsSent>,
+    /// The records classified [`AsSent::Respelled`], as the reference prints them, back to
+    /// back.
+    pub respelled: Vec<u8>,
     /// The byte range of each top-level field asked for that the body has (and of any whose
     /// name holds a `.`, which a template's `response.a.b` could also mean).
     pub fields: Vec<(String, Range<usize>)>,
+}
+
+/// One record of a [`PageAsSent`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordAsSent {
+    /// Its byte range in the body.
+    pub sent: Range<usize>,
+    /// What the reference prints for it.
+    pub class: AsSent,
+    /// For [`AsSent::Respelled`], its byte range in [`PageAsSent::respelled`]; empty otherwise.
+    pub respelled: Range<usize>,
 }
 
 /// Finds the records of `body`: the objects of the array reached by following the object keys
@@ -24,142 +35,154 @@ pub struct PageAsSent {
 /// any other shape (not valid JSON, a key missing or repeated on the way, something else than
 /// an array of objects at the end, a field that is also the path's first key), which the full
 /// selector then handles.
+///
+/// Written by hand, in one pass that also classifies each record: a serde walk over raw values
+/// followed by a classifying scan read every record twice, which cost as much as the rest of a
+/// plain read (callgrind on `cargo xtask bench` scenario (a)).
 pub(crate) fn page_as_sent(body: &[u8], path: &[String], fields: &[String]) -> Option<PageAsSent> {
     if fields.iter().any(|field| Some(field) == path.first()) {
         return None;
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let mut page = PageAsSent::default();
-    Walk {
-        path,
-        fields: Some(fields),
-        body_start: body.as_ptr() as usize,
-        page: &mut page,
-    }
-    .deserialize(&mut deserializer)
-    .ok()?;
-    deserializer.end().ok()?;
-    Some(page)
+    let mut walk = PageWalk {
+        body,
+        at: 0,
+        scanner: RecordScanner::for_text(body)?,
+        page: PageAsSent::default(),
+    };
+    walk.space();
+    walk.follow(path, Some(fields))?;
+    walk.space();
+    (walk.at == body.len()).then_some(walk.page)
 }
 
-/// Follows `path` down objects, then takes the array's elements.
-struct Walk<'p, 'r> {
-    path: &'p [String],
-    /// Top-level fields to locate too; `None` below the top level.
-    fields: Option<&'p [String]>,
-    body_start: usize,
-    page: &'r mut PageAsSent,
+/// The most respelled bytes one page keeps (beyond, records are reprinted where they are
+/// written): a page of records that all need respelling would otherwise be held twice.
+const MAX_RESPELLED: usize = 32 << 20;
+
+struct PageWalk<'b> {
+    body: &'b [u8],
+    at: usize,
+    scanner: RecordScanner,
+    page: PageAsSent,
 }
 
-impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Walk<'_, '_> {
-    type Value = ();
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.path.first() {
-            Some(key) => write!(formatter, "an object with the key {key:?}"),
-            None => formatter.write_str("an array of objects"),
+impl<'b> PageWalk<'b> {
+    fn space(&mut self) {
+        while matches!(self.body.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
         }
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let Some((key, rest)) = self.path.split_first() else {
-            return Err(de::Error::custom(
-                "an object where the records' array was expected",
-            ));
-        };
-        let mut found = false;
-        while let Some(name) = map.next_key::<KeyName<'de>>()? {
-            let name = name.0;
-            if name != key.as_str() {
-                let wanted = self.fields.is_some_and(|fields| {
-                    fields.iter().any(|f| f == name.as_ref()) || name.contains('.')
-                });
-                if !wanted {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-                if self.page.fields.iter().any(|(f, _)| f == name.as_ref()) {
-                    return Err(de::Error::custom("a repeated key"));
-                }
-                let value = map.next_value::<&'de RawValue>()?;
-                let range = self.range_of(value);
-                self.page.fields.push((name.into_owned(), range));
-                continue;
-            }
-            if found {
-                // The parsed object would keep the last one; leave that to the full selector.
-                return Err(de::Error::custom("a repeated key"));
-            }
-            found = true;
-            map.next_value_seed(Walk {
-                path: rest,
-                fields: None,
-                body_start: self.body_start,
-                page: &mut *self.page,
-            })?;
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.body.get(self.at) == Some(&byte)).then(|| self.at += 1)
+    }
+
+    /// The well-formed value at the current position, skipped.
+    fn value(&mut self) -> Option<Range<usize>> {
+        let start = self.at;
+        self.at += self.scanner.skip_value(&self.body[start..])?;
+        Some(start..self.at)
+    }
+
+    /// An object key, borrowed from the body unless it has escapes.
+    fn key(&mut self) -> Option<Cow<'b, str>> {
+        if self.body.get(self.at) != Some(&b'"') {
+            return None;
         }
-        if found {
-            Ok(())
+        let quoted = &self.body[self.value()?];
+        let inner = &quoted[1..quoted.len() - 1];
+        if inner.contains(&b'\\') {
+            serde_json::from_slice::<String>(quoted)
+                .ok()
+                .map(Cow::Owned)
         } else {
-            Err(de::Error::custom("the key is missing"))
+            // The body was checked to be UTF-8.
+            std::str::from_utf8(inner).ok().map(Cow::Borrowed)
         }
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        if !self.path.is_empty() {
-            return Err(de::Error::custom("an array on the way to the records"));
+    /// Follows `path` down objects, then takes the array's elements. `fields`: the top-level
+    /// fields to locate too; `None` below the top level.
+    fn follow(&mut self, path: &[String], fields: Option<&[String]>) -> Option<()> {
+        let Some((wanted_key, rest)) = path.split_first() else {
+            return self.records();
+        };
+        self.eat(b'{')?;
+        let mut found = false;
+        self.space();
+        if self.eat(b'}').is_some() {
+            return None;
         }
-        while let Some(record) = seq.next_element::<&'de RawValue>()? {
-            if !record.get().starts_with('{') {
-                return Err(de::Error::custom("a record that is not an object"));
+        loop {
+            self.space();
+            let name = self.key()?;
+            self.space();
+            self.eat(b':')?;
+            self.space();
+            if name == wanted_key.as_str() {
+                if found {
+                    // The parsed object would keep the last one; leave that to the full
+                    // selector.
+                    return None;
+                }
+                found = true;
+                self.follow(rest, None)?;
+            } else if fields
+                .is_some_and(|fields| fields.iter().any(|f| *f == name) || name.contains('.'))
+            {
+                if self.page.fields.iter().any(|(f, _)| *f == name) {
+                    return None;
+                }
+                let range = self.value()?;
+                self.page.fields.push((name.into_owned(), range));
+            } else {
+                self.value()?;
             }
-            let range = self.range_of(record);
-            self.page.records.push(range);
+            self.space();
+            if self.eat(b'}').is_some() {
+                return found.then_some(());
+            }
+            self.eat(b',')?;
         }
-        Ok(())
-    }
-}
-
-impl Walk<'_, '_> {
-    fn range_of(&self, value: &RawValue) -> Range<usize> {
-        let text = value.get();
-        let start = text.as_ptr() as usize - self.body_start;
-        start..start + text.len()
-    }
-}
-
-/// A map key, borrowed from the body unless it has escapes.
-struct KeyName<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for KeyName<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(KeyNameVisitor)
-    }
-}
-
-struct KeyNameVisitor;
-
-impl<'de> Visitor<'de> for KeyNameVisitor {
-    type Value = KeyName<'de>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str("a key")
     }
 
-    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
-        Ok(KeyName(Cow::Borrowed(key)))
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(KeyName(Cow::Owned(key.to_owned())))
+    /// The array of records, each scanned and classified.
+    fn records(&mut self) -> Option<()> {
+        self.eat(b'[')?;
+        self.space();
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            self.space();
+            let start = self.at;
+            if self.body.get(start) != Some(&b'{') {
+                return None;
+            }
+            let respelled_from = self.page.respelled.len();
+            let room = respelled_from < MAX_RESPELLED;
+            let mut scratch = Vec::new();
+            let out = if room {
+                &mut self.page.respelled
+            } else {
+                &mut scratch
+            };
+            let (len, mut class) = self.scanner.scan_record(&self.body[start..], out)?;
+            if class == AsSent::Respelled && !room {
+                class = AsSent::Reprint;
+            }
+            self.at += len;
+            self.page.records.push(RecordAsSent {
+                sent: start..self.at,
+                class,
+                respelled: respelled_from..self.page.respelled.len(),
+            });
+            self.space();
+            if self.eat(b']').is_some() {
+                return Some(());
+            }
+            self.eat(b',')?;
+        }
     }
 }
 
@@ -171,7 +194,7 @@ mod tests {
         let body: &'static str = Box::leak(body.to_owned().into_boxed_str());
         let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
         page_as_sent(body.as_bytes(), &path, &[])
-            .map(|page| page.records.into_iter().map(|r| &body[r]).collect())
+            .map(|page| page.records.into_iter().map(|r| &body[r.sent]).collect())
     }
 
     #[test]

@@ -155,8 +155,9 @@ impl RecordSelector {
     /// Where each record of a JSON page is, as the API sent it, when selecting would pass the
     /// records through unchanged: a JSON decoder, a DpathExtractor of plain keys, no filter,
     /// transformation, normalisation or cursor check, and a page whose records are objects in an
-    /// array at that path. The top-level `fields` (what a paginator reads of the body) are
-    /// located too. `None` means: select in full.
+    /// array at that path. Each record is classified by what the reference prints for it, and
+    /// respelled where only some tokens differ. The top-level `fields` (what a paginator reads
+    /// of the body) are located too. `None` means: select in full.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -169,9 +170,11 @@ impl RecordSelector {
     ///     &at,
     /// )?;
     /// let selector = RecordSelector::from_model(&model, None, &[], &Map::new(), &Arc::new(json!({})), &at)?;
-    /// let body = br#"{"data": [{"id": 1}, {"id": 2}], "next": "p2"}"#;
+    /// let body = br#"{"data": [{"id":1}, {"id": 2}], "next": "p2"}"#;
     /// let page = selector.records_as_sent(body, &["next".to_owned()]).unwrap();
-    /// assert_eq!(&body[page.records[1].clone()], br#"{"id": 2}"#);
+    /// assert_eq!(&body[page.records[0].sent.clone()], br#"{"id":1}"#);
+    /// assert_eq!(page.records[0].class, sluice_protocol::AsSent::Identical);
+    /// assert_eq!(&page.respelled[page.records[1].respelled.clone()], br#"{"id":2}"#);
     /// assert_eq!(&body[page.fields[0].1.clone()], br#""p2""#);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
