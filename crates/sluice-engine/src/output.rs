@@ -105,20 +105,16 @@ impl RecordData {
         }
     }
 
-    /// The record, or for a record kept as sent only its top-level field `name` (as
-    /// `{name: value}`), which is all a cursor reads: the rest is scanned, not built.
-    pub fn with_field<T>(&self, name: &str, read: impl FnOnce(&Value) -> T) -> T {
+    /// The record's top-level field `name`, if it has one, which is all a cursor reads: of a
+    /// record kept as sent, only that field is parsed (the rest is scanned, not built).
+    pub fn with_field<T>(&self, name: &str, read: impl FnOnce(Option<&Value>) -> T) -> T {
         match self {
-            RecordData::Parsed(value) => read(value),
-            RecordData::WithFile(filed) => read(&filed.0),
+            RecordData::Parsed(value) => read(value.get(name)),
+            RecordData::WithFile(filed) => read(filed.0.get(name)),
             RecordData::AsSent(json) | RecordData::Unparsed(json) => {
-                let mut only = serde_json::Map::new();
-                let value = sluice_records::top_level_value(json, name)
+                let value: Option<Value> = sluice_records::top_level_value(json, name)
                     .and_then(|range| serde_json::from_slice(&json[range]).ok());
-                if let Some(value) = value {
-                    only.insert(name.to_owned(), value);
-                }
-                read(&Value::Object(only))
+                read(value.as_ref())
             }
         }
     }
@@ -517,17 +513,14 @@ mod tests {
             RecordData::AsSent(raw.clone()),
             RecordData::Unparsed(raw.clone()),
         ] {
-            let seen = record.with_field("updated_at", Value::clone);
-            assert_eq!(seen, serde_json::json!({"updated_at": "2024-01-02"}));
-            assert_eq!(
-                record.with_field("missing", Value::clone),
-                serde_json::json!({})
-            );
+            let seen = record.with_field("updated_at", |v| v.cloned());
+            assert_eq!(seen, Some(serde_json::json!("2024-01-02")));
+            assert_eq!(record.with_field("missing", |v| v.cloned()), None);
         }
         let parsed = RecordData::Parsed(serde_json::json!({"updated_at": "a", "id": 2}));
         assert_eq!(
-            parsed.with_field("updated_at", |v| v["id"].clone()),
-            serde_json::json!(2)
+            parsed.with_field("updated_at", |v| v.cloned()),
+            Some(serde_json::json!("a"))
         );
     }
 

@@ -512,8 +512,10 @@ fn write_page<W: Write + Send + 'static>(
     for record in records {
         if let Some(field) = cursor_field {
             let mut cursor = reader.cursor();
-            record.with_field(field, |record| {
-                cursor.observe(&partition.key, &mut partition.progress, record)
+            record.with_field(field, |value| {
+                if let Some(value) = value {
+                    cursor.observe_field(&partition.key, &mut partition.progress, value);
+                }
             });
         }
         if tally.total == 0 {

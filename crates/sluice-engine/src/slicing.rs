@@ -264,6 +264,17 @@ impl Cursor {
         }
     }
 
+    /// Notes the value of the cursor field of a record of the slice known by `slice_key`
+    /// (what [`Cursor::observe`] reads of the record).
+    pub fn observe_field(&mut self, slice_key: &str, progress: &mut SliceProgress, field: &Value) {
+        match self {
+            Cursor::Final => {}
+            Cursor::Datetime(cursor) => cursor.observe_field(progress, field),
+            Cursor::Count(cursor) => cursor.observe_field(progress, field),
+            Cursor::PerPartition(cursor) => cursor.observe_field(slice_key, progress, field),
+        }
+    }
+
     /// Records `slice` as read; gives the state to emit now, if any.
     pub fn close(
         &mut self,

@@ -264,7 +264,9 @@ impl<'a> Narrowing<'a> {
     }
 
     fn observe(&mut self, record: &RecordData) {
-        let value = record.with_field(&self.spec.cursor_field, |r| self.spec.record_value(r));
+        let value = record.with_field(&self.spec.cursor_field, |field| {
+            field.and_then(|field| self.spec.field_value(field))
+        });
         if let Some(value) = value {
             self.reached = Some(self.reached.map_or(value, |r| r.max(value)));
         }

@@ -549,7 +549,12 @@ impl DatetimeSpec {
 
     /// The record's cursor value, when it has one in a known format.
     pub fn record_value(&self, record: &Value) -> Option<OffsetDateTime> {
-        parse_any(&self.inputs, record.get(&self.cursor_field)?)
+        self.field_value(record.get(&self.cursor_field)?)
+    }
+
+    /// The time a record's cursor field holds, when it is in a known format.
+    pub fn field_value(&self, field: &Value) -> Option<OffsetDateTime> {
+        parse_any(&self.inputs, field)
     }
 
     /// The start and end of a window.
@@ -786,7 +791,15 @@ impl DatetimeCursor {
 
     /// Notes a record's cursor value in its slice's progress.
     pub fn observe(&self, progress: &mut SliceProgress, record: &Value) {
-        let Some(value) = self.spec.record_value(record) else {
+        if let Some(field) = record.get(&self.spec.cursor_field) {
+            self.observe_field(progress, field);
+        }
+    }
+
+    /// Notes the value of a record's cursor field in its slice's progress (what
+    /// [`observe`](Self::observe) reads of the record).
+    pub fn observe_field(&self, progress: &mut SliceProgress, field: &Value) {
+        let Some(value) = self.spec.field_value(field) else {
             return;
         };
         match progress.most_recent_time {
@@ -996,7 +1009,15 @@ impl CountCursor {
 
     /// Notes a record's count in its slice's progress.
     pub fn observe(&self, progress: &mut SliceProgress, record: &Value) {
-        let Some(value) = record.get(&self.spec.cursor_field).and_then(Value::as_i64) else {
+        if let Some(field) = record.get(&self.spec.cursor_field) {
+            self.observe_field(progress, field);
+        }
+    }
+
+    /// Notes the value of a record's cursor field in its slice's progress (what
+    /// [`observe`](Self::observe) reads of the record).
+    pub fn observe_field(&self, progress: &mut SliceProgress, field: &Value) {
+        let Some(value) = field.as_i64() else {
             return;
         };
         match progress.most_recent_count {

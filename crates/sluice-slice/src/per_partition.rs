@@ -331,17 +331,27 @@ impl PerPartitionCursor {
     /// [`StreamSlice::partition_key`], worked out once per slice) in the slice's progress and in
     /// the global cursor.
     pub fn observe(&mut self, partition_key: &str, progress: &mut SliceProgress, record: &Value) {
-        let Some(value) = record
-            .get(&self.spec.cursor_field)
-            .and_then(|v| parse_any(self.spec.input_formats(), v))
-        else {
+        if let Some(field) = record.get(&self.spec.cursor_field) {
+            self.observe_field(partition_key, progress, field);
+        }
+    }
+
+    /// Notes the value of a record's cursor field (what [`observe`](Self::observe) reads of
+    /// the record).
+    pub fn observe_field(
+        &mut self,
+        partition_key: &str,
+        progress: &mut SliceProgress,
+        field: &Value,
+    ) {
+        let Some(value) = parse_any(self.spec.input_formats(), field) else {
             return;
         };
         self.synced_some_data = true;
         self.update_global_cursor(self.spec.format(value));
         if !self.use_global_cursor {
             if let Some(cursor) = self.cursor_of(partition_key) {
-                cursor.observe(progress, record);
+                cursor.observe_field(progress, field);
             }
         }
     }
