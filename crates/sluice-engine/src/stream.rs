@@ -18,7 +18,6 @@ use sluice_paginate::{
     PaginationTracker, Paginator,
 };
 use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
-use sluice_records::RecordAsSent;
 use sluice_records::{RecordSelector, SelectError, SelectVariables, TruncatedLists};
 use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
@@ -764,9 +763,9 @@ impl Retriever {
             Some(last) => Some(serde_json::from_slice(&body[last.sent.clone()]).ok()?),
             None => None,
         };
-        let (printed, respelled) = printed_as_sent(body, page.records, page.respelled);
-        let mut records = Vec::with_capacity(printed.len());
-        for record in printed {
+        let respelled = Bytes::from(page.respelled);
+        let mut records = Vec::with_capacity(page.records.len());
+        for record in page.records {
             records.push(match record.class {
                 AsSent::Identical => RecordData::AsSent(body.slice(record.sent)),
                 AsSent::Respelled => RecordData::AsSent(respelled.slice(record.respelled)),
@@ -790,40 +789,6 @@ impl Retriever {
         };
         Some((records, last_record, pagination_body))
     }
-}
-
-/// The buffer the records of a page as sent are printed from: the respelled records' own,
-/// unless most of the page was respelled. Then the records that print as sent are copied
-/// beside them into one buffer of the right size (marked respelled), so the body and a
-/// respelled copy of it are not both held until the page is written.
-fn printed_as_sent(
-    body: &Bytes,
-    mut records: Vec<RecordAsSent>,
-    respelled: Vec<u8>,
-) -> (Vec<RecordAsSent>, Bytes) {
-    if respelled.capacity() <= body.len() / 4 {
-        return (records, Bytes::from(respelled));
-    }
-    let size = records
-        .iter()
-        .map(|record| match record.class {
-            AsSent::Identical => record.sent.len(),
-            AsSent::Respelled => record.respelled.len(),
-            AsSent::Reprint | AsSent::Unsure => 0,
-        })
-        .sum();
-    let mut printed = Vec::with_capacity(size);
-    for record in &mut records {
-        let from = printed.len();
-        match record.class {
-            AsSent::Identical => printed.extend_from_slice(&body[record.sent.clone()]),
-            AsSent::Respelled => printed.extend_from_slice(&respelled[record.respelled.clone()]),
-            AsSent::Reprint | AsSent::Unsure => continue,
-        }
-        record.class = AsSent::Respelled;
-        record.respelled = from..printed.len();
-    }
-    (records, Bytes::from(printed))
 }
 
 fn select_error(error: SelectError) -> EngineError {
@@ -924,67 +889,4 @@ pub(crate) fn http_error(error: HttpError) -> EngineError {
         .with_internal(error.internal_message);
     }
     EngineError::new(error.failure_type, error.message).with_internal(error.internal_message)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use sluice_manifest::ManifestPath;
-    use sluice_manifest::model::{self, FromNode};
-    use std::sync::Arc;
-
-    fn selector() -> RecordSelector {
-        let at = ManifestPath::root();
-        let model = model::RecordSelector::from_node(
-            &serde_json::json!({"type": "RecordSelector",
-                "extractor": {"type": "DpathExtractor", "field_path": ["data"]}}),
-            &at,
-        )
-        .unwrap();
-        RecordSelector::from_model(&model, None, &[], &Map::new(), &Arc::new(Value::Null), &at)
-            .unwrap()
-    }
-
-    /// What each record of a page as sent prints as: its bytes, or `None` when reprinted.
-    fn printed(page: &[RecordAsSent], body: &Bytes, respelled: &Bytes) -> Vec<Option<Bytes>> {
-        page.iter()
-            .map(|record| match record.class {
-                AsSent::Identical => Some(body.slice(record.sent.clone())),
-                AsSent::Respelled => Some(respelled.slice(record.respelled.clone())),
-                AsSent::Reprint | AsSent::Unsure => None,
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_page_mostly_respelled_is_printed_from_one_buffer_of_its_records() {
-        let selector = selector();
-        for (respelled_every, copied) in [(1, true), (3, true), (40, false)] {
-            let records: Vec<String> = (0..200)
-                .map(|i| match i {
-                    _ if i % respelled_every == 0 => format!(r#"{{"id":{i},"amount":12.50}}"#),
-                    _ if i % 7 == 0 => format!(r#"{{"id":{i},"id":1}}"#),
-                    _ => format!(r#"{{"id":{i},"amount":12.5}}"#),
-                })
-                .collect();
-            let body = Bytes::from(format!(r#"{{"data":[{}]}}"#, records.join(",")));
-            let page = selector.records_as_sent(&body, &[]).unwrap();
-            let before = printed(&page.records, &body, &Bytes::from(page.respelled.clone()));
-            let (after_records, buffer) = printed_as_sent(&body, page.records, page.respelled);
-            assert_eq!(printed(&after_records, &body, &buffer), before);
-            let from_body = after_records
-                .iter()
-                .filter(|record| record.class == AsSent::Identical)
-                .count();
-            assert_eq!(
-                from_body == 0,
-                copied,
-                "one record in {respelled_every} respelled"
-            );
-            if copied {
-                let kept: usize = before.iter().flatten().map(Bytes::len).sum();
-                assert_eq!(buffer.len(), kept);
-            }
-        }
-    }
 }

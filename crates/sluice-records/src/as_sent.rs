@@ -12,7 +12,8 @@ pub struct PageAsSent {
     /// The page's records, in order.
     pub records: Vec<RecordAsSent>,
     /// The records classified [`AsSent::Respelled`], as the reference prints them, back to
-    /// back.
+    /// back. Once a page has a respelled record, the records after it that print as sent are
+    /// copied here too and counted as respelled.
     pub respelled: Vec<u8>,
     /// The byte range of each top-level field asked for that the body has (and of any whose
     /// name holds a `.`, which a template's `response.a.b` could also mean).
@@ -168,8 +169,24 @@ impl<'b> PageWalk<'b> {
                 &mut scratch
             };
             let (len, mut class) = self.scanner.scan_record(&self.body[start..], out)?;
-            if class == AsSent::Respelled && !room {
-                class = AsSent::Reprint;
+            match class {
+                AsSent::Respelled if !room => class = AsSent::Reprint,
+                AsSent::Respelled if respelled_from == 0 => {
+                    // The page's records are likely all alike: room for the rest of the page
+                    // at once (what is not written is never touched, so not resident).
+                    let rest = (self.body.len() - start).min(MAX_RESPELLED);
+                    self.page.respelled.reserve(rest);
+                }
+                AsSent::Identical if room && respelled_from > 0 => {
+                    // Once the page has respelled records, the others join them, so that
+                    // nothing holds on to the body and the page is not kept twice until it is
+                    // written.
+                    self.page
+                        .respelled
+                        .extend_from_slice(&self.body[start..start + len]);
+                    class = AsSent::Respelled;
+                }
+                _ => {}
             }
             self.at += len;
             self.page.records.push(RecordAsSent {
@@ -238,6 +255,35 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn after_a_respelled_record_the_page_is_printed_from_the_respelled_bytes() {
+        let body =
+            br#"{"data": [{"id":1}, {"id":2,"a":1.50}, {"id":3}, {"id":4,"id":5}, {"id": 6}]}"#;
+        let page = page_as_sent(body, &["data".to_owned()], &[]).unwrap();
+        let printed: Vec<(AsSent, &str)> = page
+            .records
+            .iter()
+            .map(|record| {
+                let bytes = match record.class {
+                    AsSent::Respelled => &page.respelled[record.respelled.clone()],
+                    _ => &body[record.sent.clone()],
+                };
+                (record.class, std::str::from_utf8(bytes).unwrap())
+            })
+            .collect();
+        assert_eq!(
+            printed,
+            [
+                (AsSent::Identical, r#"{"id":1}"#),
+                (AsSent::Respelled, r#"{"id":2,"a":1.5}"#),
+                (AsSent::Respelled, r#"{"id":3}"#),
+                (AsSent::Reprint, r#"{"id":4,"id":5}"#),
+                (AsSent::Respelled, r#"{"id":6}"#),
+            ]
+        );
+        assert_eq!(page.respelled, br#"{"id":2,"a":1.5}{"id":3}{"id":6}"#);
     }
 
     #[test]
