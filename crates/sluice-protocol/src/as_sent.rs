@@ -117,19 +117,7 @@ impl RecordScanner {
         respelled: &mut Vec<u8>,
     ) -> Option<(usize, AsSent)> {
         let kept = respelled.len();
-        let mut scan = Scan {
-            bytes,
-            at: 0,
-            depth: 0,
-            keys: &mut self.keys,
-            spelled: &mut self.spelled,
-            controls_possible: self.controls_possible,
-            in_key: false,
-            reprint: false,
-            parses: true,
-            copied: 0,
-            out: respelled,
-        };
+        let mut scan = self.scan(bytes, respelled);
         let well_formed = scan.object(true);
         scan.keys.clear();
         if !well_formed {
@@ -155,7 +143,14 @@ impl RecordScanner {
     /// any whitespace; `None` when there is none.
     pub fn skip_value(&mut self, bytes: &[u8]) -> Option<usize> {
         let mut out = Vec::new();
-        let mut scan = Scan {
+        let mut scan = self.scan(bytes, &mut out);
+        let well_formed = scan.value() && scan.parses;
+        scan.keys.clear();
+        well_formed.then_some(scan.at)
+    }
+
+    fn scan<'s>(&'s mut self, bytes: &'s [u8], out: &'s mut Vec<u8>) -> Scan<'s> {
+        Scan {
             bytes,
             at: 0,
             depth: 0,
@@ -166,11 +161,8 @@ impl RecordScanner {
             reprint: false,
             parses: true,
             copied: 0,
-            out: &mut out,
-        };
-        let well_formed = scan.value() && scan.parses;
-        scan.keys.clear();
-        well_formed.then_some(scan.at)
+            out,
+        }
     }
 }
 

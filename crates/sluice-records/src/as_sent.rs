@@ -12,8 +12,9 @@ pub struct PageAsSent {
     /// The page's records, in order.
     pub records: Vec<RecordAsSent>,
     /// The records classified [`AsSent::Respelled`], as the reference prints them, back to
-    /// back. Once a page has a respelled record, the records after it that print as sent are
-    /// copied here too and counted as respelled.
+    /// back. Once a page has a respelled record, the records that print as sent are copied
+    /// here too and counted as respelled, so that the body can be dropped before the page is
+    /// written.
     pub respelled: Vec<u8>,
     /// The byte range of each top-level field asked for that the body has (and of any whose
     /// name holds a `.`, which a template's `response.a.b` could also mean).
@@ -172,15 +173,15 @@ impl<'b> PageWalk<'b> {
             match class {
                 AsSent::Respelled if !room => class = AsSent::Reprint,
                 AsSent::Respelled if respelled_from == 0 => {
-                    // The page's records are likely all alike: room for the rest of the page
-                    // at once (what is not written is never touched, so not resident).
-                    let rest = (self.body.len() - start).min(MAX_RESPELLED);
-                    self.page.respelled.reserve(rest);
+                    // The page's records are likely all alike, and all of them will be copied
+                    // here: room for the page at once.
+                    let page = self.body.len().min(MAX_RESPELLED);
+                    self.page.respelled.reserve(page);
                 }
                 AsSent::Identical if room && respelled_from > 0 => {
                     // Once the page has respelled records, the others join them, so that
                     // nothing holds on to the body and the page is not kept twice until it is
-                    // written.
+                    // written (those before the first are moved at the end of the page).
                     self.page
                         .respelled
                         .extend_from_slice(&self.body[start..start + len]);
@@ -196,9 +197,33 @@ impl<'b> PageWalk<'b> {
             });
             self.space();
             if self.eat(b']').is_some() {
+                self.move_all_to_respelled();
                 return Some(());
             }
             self.eat(b',')?;
+        }
+    }
+
+    /// Copies the records before the page's first respelled one that print as sent to the
+    /// respelled bytes too (those after it are copied as they are scanned): then no record
+    /// holds on to the body.
+    fn move_all_to_respelled(&mut self) {
+        if self.page.respelled.is_empty() {
+            return;
+        }
+        for record in &mut self.page.records {
+            match record.class {
+                AsSent::Respelled => break,
+                AsSent::Identical => {
+                    let from = self.page.respelled.len();
+                    self.page
+                        .respelled
+                        .extend_from_slice(&self.body[record.sent.clone()]);
+                    record.class = AsSent::Respelled;
+                    record.respelled = from..self.page.respelled.len();
+                }
+                AsSent::Reprint | AsSent::Unsure => {}
+            }
         }
     }
 }
@@ -276,14 +301,17 @@ mod tests {
         assert_eq!(
             printed,
             [
-                (AsSent::Identical, r#"{"id":1}"#),
+                (AsSent::Respelled, r#"{"id":1}"#),
                 (AsSent::Respelled, r#"{"id":2,"a":1.5}"#),
                 (AsSent::Respelled, r#"{"id":3}"#),
                 (AsSent::Reprint, r#"{"id":4,"id":5}"#),
                 (AsSent::Respelled, r#"{"id":6}"#),
             ]
         );
-        assert_eq!(page.respelled, br#"{"id":2,"a":1.5}{"id":3}{"id":6}"#);
+        assert_eq!(
+            page.respelled,
+            br#"{"id":2,"a":1.5}{"id":3}{"id":6}{"id":1}"#
+        );
     }
 
     #[test]

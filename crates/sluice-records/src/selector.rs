@@ -170,11 +170,15 @@ impl RecordSelector {
     ///     &at,
     /// )?;
     /// let selector = RecordSelector::from_model(&model, None, &[], &Map::new(), &Arc::new(json!({})), &at)?;
-    /// let body = br#"{"data": [{"id":1}, {"id": 2}], "next": "p2"}"#;
+    /// let body = br#"{"data": [{"id":1}, {"id":2}], "next": "p2"}"#;
     /// let page = selector.records_as_sent(body, &["next".to_owned()]).unwrap();
-    /// assert_eq!(&body[page.records[0].sent.clone()], br#"{"id":1}"#);
-    /// assert_eq!(page.records[0].class, sluice_protocol::AsSent::Identical);
-    /// assert_eq!(&page.respelled[page.records[1].respelled.clone()], br#"{"id":2}"#);
+    /// assert_eq!(&body[page.records[1].sent.clone()], br#"{"id":2}"#);
+    /// assert_eq!(page.records[1].class, sluice_protocol::AsSent::Identical);
+    ///
+    /// let body = br#"{"data": [{"id": 1, "amount": 12.50}], "next": "p2"}"#;
+    /// let page = selector.records_as_sent(body, &["next".to_owned()]).unwrap();
+    /// assert_eq!(page.records[0].class, sluice_protocol::AsSent::Respelled);
+    /// assert_eq!(&page.respelled[page.records[0].respelled.clone()], br#"{"id":1,"amount":12.5}"#);
     /// assert_eq!(&body[page.fields[0].1.clone()], br#""p2""#);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
