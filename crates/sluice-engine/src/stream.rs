@@ -18,7 +18,10 @@ use sluice_paginate::{
     PaginationTracker, Paginator,
 };
 use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
-use sluice_records::{RecordSelector, SelectError, SelectVariables, TruncatedLists};
+use sluice_records::{
+    AsSentOutcome, EditPart, RecordEdit, RecordSelector, SelectError, SelectVariables,
+    TruncatedLists,
+};
 use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -581,15 +584,27 @@ impl<'a> PageReader<'a> {
         let first_body;
         // Records are parsed when each one has a file to download.
         let as_sent = if gate.is_open() && retriever.file_uploader.is_none() {
-            retriever.page_as_sent(selector, &response.body)
+            let empty_state = Value::Object(Map::new());
+            let vars = SelectVariables {
+                stream_slice,
+                next_page_token: self.token.as_ref().map(PageToken::as_mapping),
+                stream_state: &empty_state,
+                truncated: None,
+            };
+            retriever.page_as_sent(selector, &response.body, &vars)
         } else {
             None
         };
         let (page, last_record, emitted, extracted) = match as_sent {
-            Some((page, last_record, pagination_body)) => {
+            Some(AsSentPage {
+                records,
+                last_record,
+                pagination_body,
+                extracted,
+            }) => {
                 first_body = pagination_body;
-                let count = page.len();
-                (page, last_record, count, count)
+                let emitted = records.len();
+                (records, last_record, emitted, extracted)
             }
             None => {
                 let decoded = selector.decode(&response.body).map_err(select_error)?;
@@ -747,36 +762,49 @@ impl Retriever {
     }
 
     /// The page's records as the API sent them, when the selector would pass them through
-    /// unchanged and the paginator reads at most some top-level fields of the body: no record
-    /// is parsed then, unless the reference would print it otherwise than it was sent (or
-    /// respelled). Gives the records, the last one's value for the paginator (as sent: a
-    /// respelled record has lost its top-level nulls), and, when the paginator reads the body,
-    /// the fields it reads.
+    /// unchanged, or only filter them and set or remove top-level keys
+    /// ([`RecordSelector::changes_records_as_sent`]), and the paginator reads at most some
+    /// top-level fields of the body: no record is parsed whole then, unless the reference would
+    /// print it otherwise than it was sent (or respelled). `None` sends the page through the
+    /// full selector.
     fn page_as_sent(
         &self,
         selector: &RecordSelector,
         body: &Bytes,
-    ) -> Option<(Vec<RecordData>, Option<Value>, Option<Value>)> {
+        vars: &SelectVariables<'_>,
+    ) -> Option<AsSentPage> {
         let fields = self.paginator.response_keys()?;
         let page = selector.records_as_sent(body, fields)?;
-        let last_record = match page.records.last() {
-            Some(last) => Some(serde_json::from_slice(&body[last.sent.clone()]).ok()?),
+        let extracted = page.records.len();
+        let changes = selector.changes_records_as_sent();
+        let respelled = Bytes::from(page.respelled);
+        let mut records = Vec::with_capacity(extracted);
+        // The last record handed on, as sent: the paginator reads its value.
+        let mut last_sent = None;
+        for record in page.records {
+            let printed =
+                (!record.respelled.is_empty()).then(|| respelled.slice(record.respelled.clone()));
+            let sent = body.slice(record.sent.clone());
+            if let Some(data) =
+                select_as_sent(selector, changes, record.class, sent, printed, vars)?
+            {
+                records.push(data);
+                last_sent = Some(record.sent);
+            }
+        }
+        // As sent, not as printed: a respelled record has lost its top-level nulls, which a
+        // paginator's template could tell from missing keys.
+        let last_record = match last_sent {
+            Some(sent) => {
+                let value: Value = serde_json::from_slice(&body[sent]).ok()?;
+                if changes {
+                    selector.select_parsed_as_sent(value, vars).ok()?
+                } else {
+                    Some(value)
+                }
+            }
             None => None,
         };
-        let respelled = Bytes::from(page.respelled);
-        let mut records = Vec::with_capacity(page.records.len());
-        for record in page.records {
-            records.push(match record.class {
-                AsSent::Identical => RecordData::AsSent(body.slice(record.sent)),
-                AsSent::Respelled => RecordData::AsSent(respelled.slice(record.respelled)),
-                AsSent::Reprint => RecordData::Unparsed(body.slice(record.sent)),
-                // Anything the parser rejects sends the whole page through the full selector,
-                // which decides what becomes of it.
-                AsSent::Unsure => {
-                    RecordData::Parsed(serde_json::from_slice(&body[record.sent]).ok()?)
-                }
-            });
-        }
         // The paginator reads the body exactly when it reads some of its fields.
         let pagination_body = if fields.is_empty() {
             None
@@ -787,8 +815,123 @@ impl Retriever {
             }
             Some(Value::Object(read))
         };
-        Some((records, last_record, pagination_body))
+        Some(AsSentPage {
+            records,
+            last_record,
+            pagination_body,
+            extracted,
+        })
     }
+}
+
+/// A page read without parsing its records whole.
+struct AsSentPage {
+    records: Vec<RecordData>,
+    /// The last record handed on, as the paginator sees it.
+    last_record: Option<Value>,
+    /// The fields of the body the paginator reads, when it reads some.
+    pagination_body: Option<Value>,
+    /// Records found before the filter.
+    extracted: usize,
+}
+
+/// What the selector makes of one record of a page as sent (`sent`, classified `class`;
+/// `respelled`: the bytes it is printed from, when they were copied or respelled apart from the
+/// body, always for [`AsSent::Respelled`]): `Some(None)` when its filter drops it, `None` when
+/// the whole page must go through the full selector (a record that does not parse, an error).
+/// Only a record that prints as sent is edited as sent (`changes`): a respelled one may have
+/// lost top-level nulls that a template would read, and is selected parsed, as the full
+/// selector does.
+fn select_as_sent(
+    selector: &RecordSelector,
+    changes: bool,
+    class: AsSent,
+    sent: Bytes,
+    respelled: Option<Bytes>,
+    vars: &SelectVariables<'_>,
+) -> Option<Option<RecordData>> {
+    let data = match class {
+        AsSent::Identical if changes => {
+            // Edited from the bytes it is printed from, which are those sent.
+            let printed = respelled.unwrap_or_else(|| sent.clone());
+            match edit_as_sent(selector, printed, vars) {
+                Some(edited) => edited.map(RecordData::AsSent),
+                None => select_parsed(selector, &sent, vars)?,
+            }
+        }
+        _ if changes => select_parsed(selector, &sent, vars)?,
+        AsSent::Identical | AsSent::Respelled => {
+            Some(RecordData::AsSent(respelled.unwrap_or(sent)))
+        }
+        AsSent::Reprint => Some(RecordData::Unparsed(sent)),
+        // Anything the parser rejects sends the whole page through the full selector, which
+        // decides what becomes of it.
+        _ => Some(RecordData::Parsed(serde_json::from_slice(&sent).ok()?)),
+    };
+    Some(data)
+}
+
+/// One record parsed and selected as the full selector selects it; `None` when it does not
+/// parse or selecting it fails (the full selector then reports that in its place).
+fn select_parsed(
+    selector: &RecordSelector,
+    sent: &[u8],
+    vars: &SelectVariables<'_>,
+) -> Option<Option<RecordData>> {
+    let value = serde_json::from_slice(sent).ok()?;
+    let selected = selector.select_parsed_as_sent(value, vars).ok()?;
+    Some(selected.map(RecordData::Parsed))
+}
+
+/// What the selector's filter and transformations make of `record`, which prints as sent:
+/// `Some(None)` when the filter drops it, `None` when the full selector must decide (an error,
+/// which it reports after the records selected before it, as the reference does; a key
+/// repeated; a value set to `null`).
+fn edit_as_sent(
+    selector: &RecordSelector,
+    record: Bytes,
+    vars: &SelectVariables<'_>,
+) -> Option<Option<Bytes>> {
+    let edited = match selector.process_as_sent(&record, vars)?.ok()? {
+        AsSentOutcome::Dropped => return Some(None),
+        AsSentOutcome::Unchanged => record,
+        AsSentOutcome::Edited(edit) => render_edit(&record, edit)?,
+    };
+    Some(Some(edited))
+}
+
+/// The record `edit` makes of `record`, which prints as sent, as the reference prints it;
+/// `None` when a value set is `null`, which the reference leaves out of what it prints (the
+/// full selector handles those).
+fn render_edit(record: &[u8], edit: RecordEdit) -> Option<Bytes> {
+    let mut out = Vec::with_capacity(record.len() + 64);
+    out.push(b'{');
+    for (index, part) in edit.parts.into_iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        match part {
+            EditPart::Sent(range) => out.extend_from_slice(&record[range]),
+            EditPart::Set { key, value } => {
+                if value.is_null() {
+                    return None;
+                }
+                out.extend_from_slice(&record[key]);
+                out.push(b':');
+                sluice_protocol::json::to_reference_writer(&mut out, &value).ok()?;
+            }
+            EditPart::Added { key, value } => {
+                if value.is_null() {
+                    return None;
+                }
+                sluice_protocol::json::to_reference_writer(&mut out, &key).ok()?;
+                out.push(b':');
+                sluice_protocol::json::to_reference_writer(&mut out, &value).ok()?;
+            }
+        }
+    }
+    out.push(b'}');
+    Some(Bytes::from(out))
 }
 
 fn select_error(error: SelectError) -> EngineError {
@@ -890,3 +1033,6 @@ pub(crate) fn http_error(error: HttpError) -> EngineError {
     }
     EngineError::new(error.failure_type, error.message).with_internal(error.internal_message)
 }
+
+#[cfg(test)]
+mod edit_tests;

@@ -81,6 +81,26 @@ impl Direct {
         has_expression.then_some(Direct { pieces })
     }
 
+    /// The first keys read through the variable `name` (`record['a'].b` reads `a`); `None` when
+    /// it is read as a whole.
+    pub(crate) fn keys_read(&self, name: &str) -> Option<Vec<String>> {
+        let mut keys: Vec<String> = Vec::new();
+        for piece in &self.pieces {
+            let lookup = match piece {
+                Piece::Text(_) => continue,
+                Piece::Lookup(lookup) | Piece::Compare(lookup, _, _) => lookup,
+            };
+            if lookup.variable != name {
+                continue;
+            }
+            let key = lookup.keys.first()?;
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        Some(keys)
+    }
+
     /// The rendered text, or `None` when the values are not of the plain case.
     pub(crate) fn render(&self, ctx: &Context<'_>) -> Option<String> {
         let mut out = String::new();

@@ -217,10 +217,15 @@ impl Template {
     pub fn keys_read(&self, name: &str) -> Option<Vec<String>> {
         let mut keys = match &self.body {
             Body::Constant(_) => Vec::new(),
-            Body::Jinja(compiled) => match compiled.variables.iter().find(|(v, _)| v == name) {
-                None => Vec::new(),
-                Some((_, Access::Whole)) => return None,
-                Some((_, Access::Keys(keys))) => keys.clone(),
+            // The direct form knows subscripts (`record['id']`), which minijinja's analysis
+            // reports as reading the variable whole.
+            Body::Jinja(compiled) => match &compiled.direct {
+                Some(direct) => direct.keys_read(name)?,
+                None => match compiled.variables.iter().find(|(v, _)| v == name) {
+                    None => Vec::new(),
+                    Some((_, Access::Whole)) => return None,
+                    Some((_, Access::Keys(keys))) => keys.clone(),
+                },
             },
         };
         if let Fallback::Template(default) = &self.fallback {
@@ -445,6 +450,11 @@ mod tests {
         assert_eq!(keys("{{ response.get('next') }}"), None);
         assert_eq!(keys("{{ response }}"), None);
         assert_eq!(keys("{{ response | length }}"), None);
+        // Subscripts, in the direct form.
+        assert_eq!(
+            keys("{{ response['a']['b'] }}-{{ response.c }}{{ response['a'] != 'x' }}"),
+            Some(vec!["a".to_owned(), "c".to_owned()])
+        );
     }
 
     #[test]

@@ -13,8 +13,7 @@ pub struct PageAsSent {
     pub records: Vec<RecordAsSent>,
     /// The records classified [`AsSent::Respelled`], as the reference prints them, back to
     /// back. Once a page has a respelled record, the records that print as sent are copied
-    /// here too and counted as respelled, so that the body can be dropped before the page is
-    /// written.
+    /// here too, so that the body can be dropped before the page is written.
     pub respelled: Vec<u8>,
     /// The byte range of each top-level field asked for that the body has (and of any whose
     /// name holds a `.`, which a template's `response.a.b` could also mean).
@@ -28,7 +27,9 @@ pub struct RecordAsSent {
     pub sent: Range<usize>,
     /// What the reference prints for it.
     pub class: AsSent,
-    /// For [`AsSent::Respelled`], its byte range in [`PageAsSent::respelled`]; empty otherwise.
+    /// Its byte range in [`PageAsSent::respelled`], where it is printed from: always for
+    /// [`AsSent::Respelled`], and for [`AsSent::Identical`] once the page has respelled records
+    /// (copied there as sent); empty otherwise.
     pub respelled: Range<usize>,
 }
 
@@ -185,7 +186,6 @@ impl<'b> PageWalk<'b> {
                     self.page
                         .respelled
                         .extend_from_slice(&self.body[start..start + len]);
-                    class = AsSent::Respelled;
                 }
                 _ => {}
             }
@@ -219,7 +219,6 @@ impl<'b> PageWalk<'b> {
                     self.page
                         .respelled
                         .extend_from_slice(&self.body[record.sent.clone()]);
-                    record.class = AsSent::Respelled;
                     record.respelled = from..self.page.respelled.len();
                 }
                 AsSent::Reprint | AsSent::Unsure => {}
@@ -291,9 +290,9 @@ mod tests {
             .records
             .iter()
             .map(|record| {
-                let bytes = match record.class {
-                    AsSent::Respelled => &page.respelled[record.respelled.clone()],
-                    _ => &body[record.sent.clone()],
+                let bytes = match record.respelled.is_empty() {
+                    false => &page.respelled[record.respelled.clone()],
+                    true => &body[record.sent.clone()],
                 };
                 (record.class, std::str::from_utf8(bytes).unwrap())
             })
@@ -301,13 +300,20 @@ mod tests {
         assert_eq!(
             printed,
             [
-                (AsSent::Respelled, r#"{"id":1}"#),
+                (AsSent::Identical, r#"{"id":1}"#),
                 (AsSent::Respelled, r#"{"id":2,"a":1.5}"#),
-                (AsSent::Respelled, r#"{"id":3}"#),
+                (AsSent::Identical, r#"{"id":3}"#),
                 (AsSent::Reprint, r#"{"id":4,"id":5}"#),
                 (AsSent::Respelled, r#"{"id":6}"#),
             ]
         );
+        // Only the repeated key's record is printed from the body.
+        let from_body: Vec<bool> = page
+            .records
+            .iter()
+            .map(|r| r.respelled.is_empty())
+            .collect();
+        assert_eq!(from_body, [false, false, false, true, false]);
         assert_eq!(
             page.respelled,
             br#"{"id":2,"a":1.5}{"id":3}{"id":6}{"id":1}"#

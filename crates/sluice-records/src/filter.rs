@@ -42,6 +42,12 @@ impl RecordFilter {
         })
     }
 
+    /// The record's top-level keys the condition reads, or `None` when it reads the record as
+    /// a whole.
+    pub(crate) fn record_keys_read(&self) -> Option<Vec<String>> {
+        self.condition.keys_read("record")
+    }
+
     /// Whether the record is kept.
     pub fn keep(&self, record: &Value, vars: &FilterVariables<'_>) -> Result<bool, SelectError> {
         let null = Value::Null;

@@ -51,6 +51,7 @@ mod filter;
 mod json;
 mod normalize;
 pub mod paths;
+mod raw;
 mod scan;
 mod selector;
 mod transform;
@@ -66,6 +67,7 @@ pub use expand::{RecordExpander, TruncatedLists};
 pub use extract::{CombinedExtractor, DpathExtractor, Extractor};
 pub use filter::{FilterVariables, RecordFilter};
 pub use normalize::SchemaNormalizer;
+pub use raw::{AsSentOutcome, EditPart, RecordEdit};
 pub use scan::top_level_value;
 pub use selector::{RecordSelector, SelectOutcome, SelectVariables};
 pub use transform::{

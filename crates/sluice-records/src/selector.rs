@@ -13,6 +13,7 @@ use crate::expand::TruncatedLists;
 use crate::extract::Extractor;
 use crate::filter::{FilterVariables, RecordFilter};
 use crate::normalize::SchemaNormalizer;
+use crate::raw::{AsSentOutcome, RawPlan};
 use crate::transform::{TransformVariables, Transformation};
 
 /// A stream's record selector with its decoder and transformations.
@@ -31,6 +32,8 @@ pub struct RecordSelector {
     /// The extractor's path when selecting passes records through unchanged (a JSON decoder, a
     /// DpathExtractor of plain keys, no filter, transformation or normalisation).
     as_sent_path: Option<Vec<String>>,
+    /// How the filter and transformations run on records as sent, when they can.
+    raw_plan: Option<RawPlan>,
     config: Arc<Value>,
 }
 
@@ -118,15 +121,23 @@ impl RecordSelector {
         };
         let transformations =
             Transformation::list_from_model(transformations, config, &path.key("transformations"))?;
-        let passes_through = decoder == Decoder::Json
-            && filter.is_none()
-            && transformations.is_empty()
-            && normalizer.is_none();
+        let raw_plan = match (&filter, transformations.is_empty()) {
+            (None, true) => None,
+            _ => RawPlan::new(filter.as_ref(), &transformations),
+        };
+        let passes_through = filter.is_none() && transformations.is_empty();
         let as_sent_path = match &extractor {
-            Extractor::Dpath(extractor) if passes_through => extractor.plain_keys(),
+            Extractor::Dpath(extractor)
+                if decoder == Decoder::Json
+                    && normalizer.is_none()
+                    && (passes_through || raw_plan.is_some()) =>
+            {
+                extractor.plain_keys()
+            }
             _ => None,
         };
         Ok(RecordSelector {
+            raw_plan,
             as_sent_path,
             decoder,
             extractor,
@@ -189,6 +200,80 @@ impl RecordSelector {
         crate::as_sent::page_as_sent(body, self.as_sent_path.as_ref()?, fields)
     }
 
+    /// Whether records found by [`RecordSelector::records_as_sent`] still go through a filter
+    /// or transformations: [`RecordSelector::process_as_sent`] then runs them.
+    pub fn changes_records_as_sent(&self) -> bool {
+        self.raw_plan.is_some()
+    }
+
+    /// Filters and transforms one record as sent, which must print as sent (a compact object,
+    /// as the reference would print it unchanged: [`AsSent::Identical`] or respelled). `None`
+    /// when the record cannot be handled without parsing it whole (a key repeated): the page
+    /// then goes through [`RecordSelector::select`].
+    ///
+    /// [`AsSent::Identical`]: sluice_protocol::AsSent::Identical
+    pub fn process_as_sent(
+        &self,
+        record: &[u8],
+        vars: &SelectVariables<'_>,
+    ) -> Option<Result<AsSentOutcome, SelectError>> {
+        let Some(plan) = &self.raw_plan else {
+            return Some(Ok(AsSentOutcome::Unchanged));
+        };
+        let (entries, mut read) = plan.split(record)?;
+        let transform_vars = TransformVariables {
+            config: &self.config,
+            stream_slice: vars.stream_slice,
+            stream_state: vars.stream_state,
+        };
+        let filter_vars = FilterVariables {
+            config: &self.config,
+            stream_slice: vars.stream_slice,
+            stream_state: vars.stream_state,
+            next_page_token: vars.next_page_token,
+        };
+        let kept = self.process(
+            &mut read,
+            self.transforms_before_filtering(),
+            &transform_vars,
+            &filter_vars,
+            &mut |_| true,
+        );
+        Some(kept.map(|kept| match kept {
+            false => AsSentOutcome::Dropped,
+            true => plan.edit(&entries, read),
+        }))
+    }
+
+    /// One parsed record through the filter and transformations, as [`RecordSelector::select`]
+    /// runs them (this selector has no schema normalisation: see
+    /// [`RecordSelector::changes_records_as_sent`]); `None` when the filter drops it.
+    pub fn select_parsed_as_sent(
+        &self,
+        mut record: Value,
+        vars: &SelectVariables<'_>,
+    ) -> Result<Option<Value>, SelectError> {
+        let transform_vars = TransformVariables {
+            config: &self.config,
+            stream_slice: vars.stream_slice,
+            stream_state: vars.stream_state,
+        };
+        let filter_vars = FilterVariables {
+            config: &self.config,
+            stream_slice: vars.stream_slice,
+            stream_state: vars.stream_state,
+            next_page_token: vars.next_page_token,
+        };
+        let kept = self.process(
+            &mut record,
+            self.transforms_before_filtering(),
+            &transform_vars,
+            &filter_vars,
+            &mut |_| true,
+        )?;
+        Ok(kept.then_some(record))
+    }
+
     /// The decoder (also the paginator's, as in the reference).
     pub fn decoder(&self) -> &Decoder {
         &self.decoder
@@ -200,6 +285,7 @@ impl RecordSelector {
         self.decoder = decoder;
         // Bodies are no longer JSON read as sent.
         self.as_sent_path = None;
+        self.raw_plan = None;
         self
     }
 

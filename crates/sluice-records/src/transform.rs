@@ -183,6 +183,45 @@ impl Transformation {
         })
     }
 
+    /// The top-level keys of a record this transformation reads, sets and removes, when that
+    /// is all it does (see [`crate::raw`]); `None` when it needs the whole record.
+    pub(crate) fn top_level_keys(&self) -> Option<crate::raw::TopLevelKeys> {
+        let mut keys = crate::raw::TopLevelKeys::default();
+        match self {
+            Transformation::AddFields(add) => {
+                if let Some(condition) = &add.condition {
+                    keys.read.extend(condition.keys_read("record")?);
+                }
+                for field in &add.fields {
+                    let [key] = field.path.as_slice() else {
+                        return None;
+                    };
+                    if let Evaluated::Template(template) = &field.value {
+                        keys.read.extend(template.keys_read("record")?);
+                    }
+                    keys.set.push(key.clone());
+                }
+            }
+            Transformation::RemoveFields(remove) => {
+                if remove.condition.is_some() {
+                    return None;
+                }
+                for pointer in &remove.pointers {
+                    match pointer.as_slice() {
+                        [Segment::Glob(key)] if pointer[0].is_literal() => {
+                            keys.removed.push(key.clone());
+                        }
+                        // An empty pointer removes nothing.
+                        [] => {}
+                        _ => return None,
+                    }
+                }
+            }
+            _ => return None,
+        }
+        Some(keys)
+    }
+
     /// Applies the transformation to one record.
     pub fn apply(
         &self,

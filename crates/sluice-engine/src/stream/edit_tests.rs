@@ -1,0 +1,262 @@
+//! Records filtered and transformed as sent print exactly as the same records parsed, filtered,
+//! transformed and printed: a pseudo-random walk over records (compact, as the reference prints
+//! them unchanged) and over selectors (filters, `AddFields`, `RemoveFields` in any order).
+
+use super::{RecordData, edit_as_sent, select_as_sent};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sluice_manifest::ManifestPath;
+use sluice_manifest::model::{self, FromNode};
+use sluice_protocol::{AsSent, RecordScanner};
+use sluice_records::{AsSentOutcome, RecordSelector, SelectVariables};
+use std::sync::Arc;
+
+struct Walk {
+    state: u64,
+}
+
+impl Walk {
+    fn next(&mut self, bound: usize) -> usize {
+        self.state = self
+            .state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((self.state >> 33) % bound as u64) as usize
+    }
+
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.next(items.len())]
+    }
+
+    fn value(&mut self, depth: usize) -> Value {
+        match self.next(if depth > 1 { 6 } else { 8 }) {
+            0 => json!(self.next(1000)),
+            1 => json!(self.pick(&["x", "é", "a\"b", "line\nbreak", "", "deleted", "NL"])),
+            2 => json!(self.next(100) as f64 / 8.0),
+            3 => json!(self.next(2) == 0),
+            4 => json!(-(self.next(50) as i64)),
+            5 => Value::Null,
+            6 => json!([self.value(depth + 1), self.value(depth + 1)]),
+            _ => json!({"k": self.value(depth + 1), "n": null}),
+        }
+    }
+
+    fn record(&mut self) -> String {
+        let mut record = serde_json::Map::new();
+        for key in ["id", "status", "country", "tags", "score", "a\"q", "source"] {
+            if self.next(4) != 0 {
+                record.insert(key.to_owned(), self.value(0));
+            }
+        }
+        let mut text = Vec::new();
+        sluice_protocol::json::to_reference_writer(&mut text, &record).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        // Spellings the reference prints otherwise: the record is then respelled.
+        match self.next(5) {
+            0 => text.replacen('{', r#"{"z":1.50,"#, 1),
+            1 => text.replacen('{', r#"{"z":"\u00e9","n":null, "#, 1),
+            2 => text.replacen('{', r#"{"n":null,"#, 1),
+            _ => text,
+        }
+    }
+
+    fn selector(&mut self) -> Value {
+        let filters = [
+            "{{ record['status'] != 'deleted' }}",
+            "{{ record.id > 500 }}",
+            "{{ record['country'] == 'NL' or not record.score }}",
+            "{{ record.tags }}",
+        ];
+        let mut transformations = Vec::new();
+        for _ in 0..self.next(4) {
+            transformations.push(match self.next(3) {
+                0 => json!({"type": "RemoveFields", "field_pointers": [
+                    [self.pick(&["tags", "score", "a\"q", "missing"])]
+                ]}),
+                1 => json!({"type": "AddFields", "fields": [{
+                    "type": "AddedFieldDefinition",
+                    "path": [self.pick(&["key", "source", "id", "added", "status"])],
+                    "value": self.pick(&[
+                        "bench",
+                        "{{ record['country'] }}-{{ record['id'] }}",
+                        "{{ record.score }}",
+                        "{{ record.id + 1 }}",
+                        "{{ record.tags }}",
+                        "{{ record.added }}",
+                        "{{ 1.5 }}",
+                    ]),
+                }]}),
+                _ => json!({"type": "AddFields",
+                "condition": "{{ value != 'NL-1' and record.status != 'x' }}",
+                "fields": [{
+                    "type": "AddedFieldDefinition",
+                    "path": [self.pick(&["key", "country"])],
+                    "value": "{{ record['country'] }}-{{ record.status }}",
+                }]}),
+            });
+        }
+        let mut selector = json!({
+            "type": "RecordSelector",
+            "extractor": {"type": "DpathExtractor", "field_path": ["data"]},
+            "transform_before_filtering": self.next(2) == 0,
+        });
+        if self.next(3) != 0 {
+            selector["record_filter"] =
+                json!({"type": "RecordFilter", "condition": self.pick(&filters)});
+        }
+        json!({"selector": selector, "transformations": transformations})
+    }
+}
+
+fn build(parts: &Value) -> RecordSelector {
+    let at = ManifestPath::root();
+    let selector = model::RecordSelector::from_node(&parts["selector"], &at).unwrap();
+    let transformations: Vec<model::RecordTransformation> = parts["transformations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| model::RecordTransformation::from_node(t, &at).unwrap())
+        .collect();
+    let config = Arc::new(json!({}));
+    RecordSelector::from_model(
+        &selector,
+        None,
+        &transformations,
+        &serde_json::Map::new(),
+        &config,
+        &at,
+    )
+    .unwrap()
+}
+
+/// What the tree path prints for `record`: `None` when it drops it, the error text when it
+/// fails.
+fn printed_by_tree(
+    selector: &RecordSelector,
+    record: &str,
+    vars: &SelectVariables<'_>,
+) -> Result<Option<String>, String> {
+    let body = format!(r#"{{"data":[{record}]}}"#);
+    let mut out = Vec::new();
+    selector
+        .select_body(body.as_bytes(), vars, &mut out)
+        .map_err(|e| e.to_string())?;
+    Ok(out.pop().map(|value| {
+        let mut text = Vec::new();
+        sluice_protocol::write_record_json(&mut text, "s", &value, 0).unwrap();
+        String::from_utf8(text).unwrap()
+    }))
+}
+
+/// The RECORD line of `data`, as the writer thread writes it.
+fn print(data: RecordData) -> String {
+    let mut text = Vec::new();
+    match data {
+        RecordData::AsSent(json) => {
+            sluice_protocol::write_record_json_as_sent(&mut text, "s", &json, 0).unwrap()
+        }
+        other => {
+            sluice_protocol::write_record_json(&mut text, "s", &other.into_value(), 0).unwrap()
+        }
+    }
+    String::from_utf8(text).unwrap()
+}
+
+#[test]
+fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
+    let mut walk = Walk { state: 7 };
+    let slice = json!({});
+    let state = json!({});
+    let vars = SelectVariables {
+        stream_slice: &slice,
+        next_page_token: None,
+        stream_state: &state,
+        truncated: None,
+    };
+    // [left to the full selector, dropped, printed, selectors the tree path alone runs,
+    // records respelled, records edited as sent]
+    let mut outcomes = [0usize; 6];
+    for _ in 0..300 {
+        let parts = walk.selector();
+        let selector = build(&parts);
+        if !selector.changes_records_as_sent() {
+            outcomes[3] += 1;
+            continue;
+        }
+        for _ in 0..100 {
+            let record = walk.record();
+            // As the page walk hands it over.
+            let mut scanner = RecordScanner::for_text(record.as_bytes()).unwrap();
+            let mut respelled = Vec::new();
+            let (class, respelled) = match scanner.scan_record(record.as_bytes(), &mut respelled) {
+                Some((_, AsSent::Respelled)) => {
+                    outcomes[4] += 1;
+                    (AsSent::Respelled, Some(Bytes::from(respelled)))
+                }
+                Some((_, class)) => (class, None),
+                None => panic!("{record} is not JSON"),
+            };
+            let expected = printed_by_tree(&selector, &record, &vars);
+            let sent = Bytes::from(record.clone());
+            let Some(got) = select_as_sent(&selector, true, class, sent, respelled, &vars) else {
+                // The full selector decides: the tree path fails on this record.
+                assert!(expected.is_err(), "record {record}\nselector {parts}");
+                outcomes[0] += 1;
+                continue;
+            };
+            if matches!(got, Some(RecordData::AsSent(_))) {
+                outcomes[5] += 1;
+            }
+            let got = got.map(print);
+            match &got {
+                None => outcomes[1] += 1,
+                Some(_) => outcomes[2] += 1,
+            }
+            assert_eq!(Ok(got), expected, "record {record}\nselector {parts}");
+        }
+    }
+    // Every outcome must be common, or the test proves little.
+    assert!(
+        outcomes[0] > 50
+            && outcomes[1] > 500
+            && outcomes[2] > 1000
+            && outcomes[4] > 1000
+            && outcomes[5] > 1000,
+        "{outcomes:?}"
+    );
+}
+
+/// The selector of `cargo xtask bench` scenario (b), as real manifests write one.
+#[test]
+fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
+    let parts = json!({"selector": {"type": "RecordSelector", "extractor": {"type": "DpathExtractor", "field_path": ["data"]},
+        "record_filter": {"type": "RecordFilter", "condition": "{{ record['status'] != 'deleted' }}"}},
+        "transformations": [{"type": "AddFields", "fields": [{"type": "AddedFieldDefinition", "path": ["source"], "value": "bench"},
+        {"type": "AddedFieldDefinition", "path": ["key"], "value": "{{ record['country'] }}-{{ record['id'] }}"}]},
+        {"type": "RemoveFields", "field_pointers": [["tags"], ["score"]]}]});
+    let selector = build(&parts);
+    assert!(selector.changes_records_as_sent());
+    let slice = json!({});
+    let vars = SelectVariables {
+        stream_slice: &slice,
+        next_page_token: None,
+        stream_state: &slice,
+        truncated: None,
+    };
+    let record = br#"{"id":7,"status":"active","score":1.5,"country":"NL","tags":["a"]}"#;
+    assert!(matches!(
+        selector.process_as_sent(record, &vars),
+        Some(Ok(AsSentOutcome::Edited(_)))
+    ));
+    assert_eq!(
+        edit_as_sent(&selector, Bytes::from_static(record), &vars),
+        Some(Some(Bytes::from_static(
+            br#"{"id":7,"status":"active","country":"NL","source":"bench","key":"NL-7"}"#
+        )))
+    );
+    let deleted = br#"{"id":8,"status":"deleted"}"#;
+    assert_eq!(
+        selector.process_as_sent(deleted, &vars).unwrap().unwrap(),
+        AsSentOutcome::Dropped
+    );
+}
