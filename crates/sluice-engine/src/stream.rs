@@ -886,7 +886,7 @@ fn select_parsed(
 /// What the selector's filter and transformations make of `record`, which prints as sent:
 /// `Some(None)` when the filter drops it, `None` when the full selector must decide (an error,
 /// which it reports after the records selected before it, as the reference does; a key
-/// repeated; a value set to `null`).
+/// repeated).
 fn edit_as_sent(
     selector: &RecordSelector,
     record: Bytes,
@@ -900,30 +900,28 @@ fn edit_as_sent(
     Some(Some(edited))
 }
 
-/// The record `edit` makes of `record`, which prints as sent, as the reference prints it;
-/// `None` when a value set is `null`, which the reference leaves out of what it prints (the
-/// full selector handles those).
+/// The record `edit` makes of `record`, which prints as sent, as the reference prints it: a
+/// value set to `null` is left out, as the reference leaves out top-level nulls.
 fn render_edit(record: &[u8], edit: RecordEdit) -> Option<Bytes> {
     let mut out = Vec::with_capacity(record.len() + 64);
     out.push(b'{');
-    for (index, part) in edit.parts.into_iter().enumerate() {
-        if index > 0 {
+    let mut first = true;
+    for part in edit.parts {
+        let null = matches!(&part, EditPart::Set { value, .. } | EditPart::Added { value, .. } if value.is_null());
+        if null {
+            continue;
+        }
+        if !std::mem::take(&mut first) {
             out.push(b',');
         }
         match part {
             EditPart::Sent(range) => out.extend_from_slice(&record[range]),
             EditPart::Set { key, value } => {
-                if value.is_null() {
-                    return None;
-                }
                 out.extend_from_slice(&record[key]);
                 out.push(b':');
                 sluice_protocol::json::to_reference_writer(&mut out, &value).ok()?;
             }
             EditPart::Added { key, value } => {
-                if value.is_null() {
-                    return None;
-                }
                 sluice_protocol::json::to_reference_writer(&mut out, &key).ok()?;
                 out.push(b':');
                 sluice_protocol::json::to_reference_writer(&mut out, &value).ok()?;

@@ -44,6 +44,13 @@ impl InterpolatedBoolean {
     pub fn eval(&self, ctx: &Context<'_>) -> Result<bool, InterpError> {
         Ok(is_truthy(&self.template.render(ctx)?))
     }
+
+    /// Evaluates a condition that only reads fields of `record`, as [`InterpolatedBoolean::eval`]
+    /// does; `None` when it cannot be told without a context (see
+    /// [`Template::render_record_as`]).
+    pub fn eval_record(&self, record: &dyn crate::RecordFields) -> Option<bool> {
+        Some(is_truthy(&self.template.render_record_as(record, &[])?))
+    }
 }
 
 /// Python's `bool(value)`: `None`, `False`, zero, and empty strings, lists and dicts are false

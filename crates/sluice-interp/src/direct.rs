@@ -103,23 +103,37 @@ impl Direct {
 
     /// The rendered text, or `None` when the values are not of the plain case.
     pub(crate) fn render(&self, ctx: &Context<'_>) -> Option<String> {
+        self.render_with(|lookup| PlainValue::of(lookup.find(ctx)?))
+    }
+
+    /// The rendered text when every lookup reads a field of `record` (and nothing else), or
+    /// `None`, as [`Direct::render`].
+    pub(crate) fn render_record(&self, record: &dyn RecordFields) -> Option<String> {
+        self.render_with(|lookup| match lookup.variable.as_str() {
+            "record" => record.plain(&lookup.keys),
+            _ => None,
+        })
+    }
+
+    fn render_with<'v>(&self, find: impl Fn(&Lookup) -> Option<PlainValue<'v>>) -> Option<String> {
         let mut out = String::new();
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => out.push_str(text),
-                Piece::Lookup(lookup) => match lookup.find(ctx)? {
-                    Json::String(text) => out.push_str(text),
-                    Json::Number(number) if number.is_i64() || number.is_u64() => {
+                Piece::Lookup(lookup) => match find(lookup)? {
+                    PlainValue::String(text) => out.push_str(text),
+                    PlainValue::Integer(number) => {
                         let _ = write!(out, "{number}");
                     }
-                    _ => return None,
                 },
                 Piece::Compare(lookup, comparison, literal) => {
-                    let ordering = match (lookup.find(ctx)?, literal) {
-                        (Json::String(left), Literal::String(right)) => {
-                            left.as_str().cmp(right.as_str())
+                    let ordering = match (find(lookup)?, literal) {
+                        (PlainValue::String(left), Literal::String(right)) => {
+                            left.cmp(right.as_str())
                         }
-                        (Json::Number(left), Literal::Integer(right)) => left.as_i64()?.cmp(right),
+                        (PlainValue::Integer(left), Literal::Integer(right)) => {
+                            left.as_i64()?.cmp(right)
+                        }
                         _ => return None,
                     };
                     out.push_str(if comparison.holds(ordering) {
@@ -132,6 +146,35 @@ impl Direct {
         }
         Some(out)
     }
+}
+
+/// A value of the plain case: a string, or an integer within 64 bits.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlainValue<'a> {
+    String(&'a str),
+    Integer(serde_json::Number),
+}
+
+impl<'a> PlainValue<'a> {
+    /// `value` when it is of the plain case.
+    pub fn of(value: &'a Json) -> Option<PlainValue<'a>> {
+        match value {
+            Json::String(text) => Some(PlainValue::String(text)),
+            Json::Number(number) if number.is_i64() || number.is_u64() => {
+                Some(PlainValue::Integer(number.clone()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The fields of a record kept in another form than a JSON value (a record as the API sent
+/// it), for templates that only look fields up or compare them
+/// ([`Template::render_record_as`](crate::Template::render_record_as)).
+pub trait RecordFields {
+    /// The value at `keys` (object keys from the record down), when it is there and of the
+    /// plain case; `None` otherwise (the template is then rendered in full).
+    fn plain(&self, keys: &[String]) -> Option<PlainValue<'_>>;
 }
 
 impl Lookup {

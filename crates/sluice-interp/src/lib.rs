@@ -63,6 +63,7 @@ mod template;
 
 pub use boolean::{InterpolatedBoolean, is_truthy, python_bool};
 pub use context::{Context, IntoJson};
+pub use direct::{PlainValue, RecordFields};
 pub use error::InterpError;
 pub use literal::LiteralType;
 pub use mapping::{InterpolatedMapping, InterpolatedNestedMapping};

@@ -275,6 +275,23 @@ impl Template {
         }
     }
 
+    /// Renders and literal-evaluates as [`Template::render_as`] does, for a template that only
+    /// looks fields of `record` up or compares them (nothing else in its context), without
+    /// building a context. `None` when the template is not of that shape or a value is not of
+    /// the plain case (a string or an integer): render it with [`Template::render_as`] then.
+    pub fn render_record_as(
+        &self,
+        record: &dyn crate::direct::RecordFields,
+        valid_types: &[LiteralType],
+    ) -> Option<Json> {
+        let text = match &self.body {
+            Body::Constant(text) => text.clone(),
+            Body::Jinja(compiled) => compiled.direct.as_ref()?.render_record(record)?,
+        };
+        // An empty text falls back to the template's default.
+        (!text.is_empty()).then(|| evaluate(text, valid_types))
+    }
+
     /// Renders for a field that is always a string: literal evaluation only unquotes string
     /// literals (`"'abc'"` -> `abc`), any other literal keeps its rendered text.
     pub fn render_string(&self, ctx: &Context<'_>) -> Result<String, InterpError> {

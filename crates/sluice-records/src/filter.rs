@@ -48,6 +48,12 @@ impl RecordFilter {
         self.condition.keys_read("record")
     }
 
+    /// Whether a record as sent is kept, when the condition only looks up or compares its fields;
+    /// `None` when that cannot be told without parsing it.
+    pub(crate) fn keeps_overlay(&self, overlay: &crate::raw::Overlay<'_>) -> Option<bool> {
+        self.condition.eval_record(overlay)
+    }
+
     /// Whether the record is kept.
     pub fn keep(&self, record: &Value, vars: &FilterVariables<'_>) -> Result<bool, SelectError> {
         let null = Value::Null;

@@ -19,6 +19,8 @@ use std::ops::Range;
 
 use serde_json::{Map, Value};
 
+use sluice_interp::{PlainValue, RecordFields};
+
 use crate::filter::RecordFilter;
 use crate::transform::Transformation;
 
@@ -60,10 +62,9 @@ impl RawPlan {
         Some(plan)
     }
 
-    /// The record's entries as sent, and the object of the entries the plan reads; `None` when
-    /// the record is not one compact object with distinct keys (the tree path then decides).
-    pub(crate) fn split<'r>(&self, record: &'r [u8]) -> Option<(Entries<'r>, Value)> {
-        let entries = Entries::scan(record)?;
+    /// The object of the entries of `record` (scanned into `entries`) the plan reads; `None`
+    /// when one does not parse.
+    pub(crate) fn read_object(&self, record: &[u8], entries: &Entries<'_>) -> Option<Value> {
         let mut read = Map::new();
         for entry in &entries.list {
             if self.read.iter().any(|key| *key == entry.key) {
@@ -71,7 +72,7 @@ impl RawPlan {
                 read.insert(entry.key.clone().into_owned(), value);
             }
         }
-        Some((entries, Value::Object(read)))
+        Some(Value::Object(read))
     }
 
     /// What the transformations made of `read` (the object [`RawPlan::split`] gave), as an
@@ -112,6 +113,115 @@ impl RawPlan {
             AsSentOutcome::Unchanged
         } else {
             AsSentOutcome::Edited(RecordEdit { parts })
+        }
+    }
+}
+
+/// A record as sent, as the transformations so far have left it: its entries as sent, the
+/// values set (in the order a Python dict keeps them) and the keys removed. Templates read its
+/// fields through [`RecordFields`] without any of it being parsed into a JSON value.
+pub(crate) struct Overlay<'r> {
+    record: &'r [u8],
+    entries: &'r Entries<'r>,
+    set: Vec<(String, Value)>,
+    removed: Vec<String>,
+}
+
+impl<'r> Overlay<'r> {
+    pub(crate) fn new(record: &'r [u8], entries: &'r Entries<'r>) -> Overlay<'r> {
+        Overlay {
+            record,
+            entries,
+            set: Vec::new(),
+            removed: Vec::new(),
+        }
+    }
+
+    /// `record[key] = value`: in place when the key is set already.
+    pub(crate) fn set(&mut self, key: &str, value: Value) {
+        self.removed.retain(|removed| removed != key);
+        match self.set.iter_mut().find(|(set, _)| set == key) {
+            Some((_, old)) => *old = value,
+            None => self.set.push((key.to_owned(), value)),
+        }
+    }
+
+    /// `del record[key]`, if it is there.
+    pub(crate) fn remove(&mut self, key: &str) {
+        self.set.retain(|(set, _)| set != key);
+        if !self.removed.iter().any(|removed| removed == key) {
+            self.removed.push(key.to_owned());
+        }
+    }
+
+    /// The record as an edit of the entries sent.
+    pub(crate) fn into_outcome(self) -> AsSentOutcome {
+        let mut parts = Vec::with_capacity(self.entries.list.len() + self.set.len());
+        let mut changed = false;
+        let mut set = self.set;
+        for entry in &self.entries.list {
+            if self.removed.iter().any(|key| *key == entry.key) {
+                changed = true;
+                continue;
+            }
+            match set.iter().position(|(key, _)| *key == entry.key) {
+                Some(index) => {
+                    let (_, value) = set.remove(index);
+                    changed = true;
+                    parts.push(EditPart::Set {
+                        key: entry.key_range.clone(),
+                        value,
+                    });
+                }
+                None => parts.push(EditPart::Sent(entry.whole.clone())),
+            }
+        }
+        // Keys the record did not have, in the order they were first set.
+        for (key, value) in set {
+            changed = true;
+            parts.push(EditPart::Added { key, value });
+        }
+        if changed {
+            AsSentOutcome::Edited(RecordEdit { parts })
+        } else {
+            AsSentOutcome::Unchanged
+        }
+    }
+}
+
+impl RecordFields for Overlay<'_> {
+    fn plain(&self, keys: &[String]) -> Option<PlainValue<'_>> {
+        let [key] = keys else {
+            return None;
+        };
+        if self.removed.iter().any(|removed| removed == key) {
+            return None;
+        }
+        if let Some((_, value)) = self.set.iter().find(|(set, _)| set == key) {
+            return PlainValue::of(value);
+        }
+        let entry = self.entries.list.iter().find(|entry| entry.key == *key)?;
+        let value = &self.record[entry.value.clone()];
+        match value.first()? {
+            b'"' => {
+                let inner = &value[1..value.len() - 1];
+                if inner.contains(&b'\\') {
+                    return None;
+                }
+                std::str::from_utf8(inner).ok().map(PlainValue::String)
+            }
+            // `-0` is read as a float.
+            b'-' | b'0'..=b'9'
+                if value != b"-0" && !value.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) =>
+            {
+                let text = std::str::from_utf8(value).ok()?;
+                let number = match text.parse::<i64>() {
+                    Ok(integer) => serde_json::Number::from(integer),
+                    Err(_) => serde_json::Number::from(text.parse::<u64>().ok()?),
+                };
+                Some(PlainValue::Integer(number))
+            }
+            _ => None,
         }
     }
 }
@@ -169,7 +279,7 @@ impl<'r> Entries<'r> {
     ///
     /// Written by hand: the serde walk over `RawValue`s it replaces cost more per record than
     /// the parse it saves (callgrind on `cargo xtask bench` scenario (b)).
-    fn scan(record: &'r [u8]) -> Option<Entries<'r>> {
+    pub(crate) fn scan(record: &'r [u8]) -> Option<Entries<'r>> {
         if record.first() != Some(&b'{') || record.last() != Some(&b'}') {
             return None;
         }
@@ -286,6 +396,49 @@ mod tests {
                 })
                 .collect(),
         )
+    }
+
+    #[test]
+    fn an_overlay_edits_as_a_python_dict_changes() {
+        let record = br#"{"id":7,"a":"x","b":2}"#;
+        let entries = Entries::scan(record).unwrap();
+        let mut overlay = Overlay::new(record, &entries);
+        assert_eq!(
+            overlay.plain(&["a".to_owned()]),
+            Some(PlainValue::String("x"))
+        );
+        assert_eq!(
+            overlay.plain(&["id".to_owned()]),
+            Some(PlainValue::Integer(7.into()))
+        );
+        overlay.set("new", Value::from(1));
+        overlay.set("a", Value::from("y"));
+        overlay.set("new", Value::from(2));
+        overlay.remove("b");
+        assert_eq!(overlay.plain(&["b".to_owned()]), None);
+        assert_eq!(
+            overlay.plain(&["a".to_owned()]),
+            Some(PlainValue::String("y"))
+        );
+        let AsSentOutcome::Edited(edit) = overlay.into_outcome() else {
+            panic!("not edited");
+        };
+        assert_eq!(
+            edit.parts,
+            [
+                EditPart::Sent(1..7),
+                EditPart::Set {
+                    key: 8..11,
+                    value: Value::from("y")
+                },
+                EditPart::Added {
+                    key: "new".to_owned(),
+                    value: Value::from(2)
+                },
+            ]
+        );
+        let unchanged = Overlay::new(record, &entries);
+        assert_eq!(unchanged.into_outcome(), AsSentOutcome::Unchanged);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::expand::TruncatedLists;
 use crate::extract::Extractor;
 use crate::filter::{FilterVariables, RecordFilter};
 use crate::normalize::SchemaNormalizer;
-use crate::raw::{AsSentOutcome, RawPlan};
+use crate::raw::{AsSentOutcome, Entries, Overlay, RawPlan};
 use crate::transform::{TransformVariables, Transformation};
 
 /// A stream's record selector with its decoder and transformations.
@@ -220,7 +220,11 @@ impl RecordSelector {
         let Some(plan) = &self.raw_plan else {
             return Some(Ok(AsSentOutcome::Unchanged));
         };
-        let (entries, mut read) = plan.split(record)?;
+        let entries = Entries::scan(record)?;
+        if let Some(outcome) = self.process_fields_as_sent(record, &entries) {
+            return Some(Ok(outcome));
+        }
+        let mut read = plan.read_object(record, &entries)?;
         let transform_vars = TransformVariables {
             config: &self.config,
             stream_slice: vars.stream_slice,
@@ -243,6 +247,34 @@ impl RecordSelector {
             false => AsSentOutcome::Dropped,
             true => plan.edit(&entries, read),
         }))
+    }
+
+    /// [`RecordSelector::process_as_sent`] when every template only looks up or compares the
+    /// record's fields: those are read where they were sent, nothing is parsed into a JSON
+    /// value. `None` when a template needs more.
+    fn process_fields_as_sent(
+        &self,
+        record: &[u8],
+        entries: &Entries<'_>,
+    ) -> Option<AsSentOutcome> {
+        let mut overlay = Overlay::new(record, entries);
+        let transform_first = self.transforms_before_filtering();
+        if transform_first {
+            for transformation in &self.transformations {
+                transformation.apply_to_overlay(&mut overlay)?;
+            }
+        }
+        if let Some(filter) = &self.filter {
+            if !filter.keeps_overlay(&overlay)? {
+                return Some(AsSentOutcome::Dropped);
+            }
+        }
+        if !transform_first {
+            for transformation in &self.transformations {
+                transformation.apply_to_overlay(&mut overlay)?;
+            }
+        }
+        Some(overlay.into_outcome())
     }
 
     /// One parsed record through the filter and transformations, as [`RecordSelector::select`]

@@ -222,6 +222,47 @@ impl Transformation {
         Some(keys)
     }
 
+    /// Applies the transformation to a record as sent (see [`crate::raw::Overlay`]) when its
+    /// templates only look up or compare the record's fields; `None` when it cannot (the record
+    /// is then transformed as a JSON value). Only for transformations
+    /// [`Transformation::top_level_keys`] accepts.
+    pub(crate) fn apply_to_overlay(&self, overlay: &mut crate::raw::Overlay<'_>) -> Option<()> {
+        match self {
+            Transformation::AddFields(add) => {
+                if add.condition.is_some() {
+                    return None;
+                }
+                for field in &add.fields {
+                    let [key] = field.path.as_slice() else {
+                        return None;
+                    };
+                    let value = match &field.value {
+                        Evaluated::Constant(value) => value.clone(),
+                        Evaluated::Template(template) => {
+                            template.render_record_as(&*overlay, &field.valid_types)?
+                        }
+                    };
+                    overlay.set(key, value);
+                }
+                Some(())
+            }
+            Transformation::RemoveFields(remove) => {
+                if remove.condition.is_some() {
+                    return None;
+                }
+                for pointer in &remove.pointers {
+                    match pointer.as_slice() {
+                        [Segment::Glob(key)] if pointer[0].is_literal() => overlay.remove(key),
+                        [] => {}
+                        _ => return None,
+                    }
+                }
+                Some(())
+            }
+            _ => None,
+        }
+    }
+
     /// Applies the transformation to one record.
     pub fn apply(
         &self,
