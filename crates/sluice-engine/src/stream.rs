@@ -17,11 +17,8 @@ use sluice_paginate::{
     PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy,
     PaginationTracker, Paginator,
 };
-use sluice_protocol::{AirbyteStream, AsSent, SyncMode};
-use sluice_records::{
-    AsSentOutcome, EditPart, RecordEdit, RecordSelector, SelectError, SelectVariables,
-    TruncatedLists,
-};
+use sluice_protocol::{AirbyteStream, AsSent, SentEntry, SyncMode};
+use sluice_records::{AsSentOutcome, RecordSelector, SelectError, SelectVariables, TruncatedLists};
 use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -785,9 +782,9 @@ impl Retriever {
             let printed =
                 (!record.respelled.is_empty()).then(|| respelled.slice(record.respelled.clone()));
             let sent = body.slice(record.sent.clone());
-            if let Some(data) =
-                select_as_sent(selector, changes, record.class, sent, printed, vars)?
-            {
+            let entries = changes.then(|| &page.entries[record.entries.clone()]);
+            let class = record.class;
+            if let Some(data) = select_as_sent(selector, class, sent, printed, entries, vars)? {
                 records.push(data);
                 last_sent = Some(record.sent);
             }
@@ -839,22 +836,23 @@ struct AsSentPage {
 /// `respelled`: the bytes it is printed from, when they were copied or respelled apart from the
 /// body, always for [`AsSent::Respelled`]): `Some(None)` when its filter drops it, `None` when
 /// the whole page must go through the full selector (a record that does not parse, an error).
-/// Only a record that prints as sent is edited as sent (`changes`): a respelled one may have
-/// lost top-level nulls that a template would read, and is selected parsed, as the full
-/// selector does.
+/// When the selector changes records, `entries` holds the record's top-level entries: only a
+/// record that prints as sent is edited as sent; a respelled one may have lost top-level nulls
+/// that a template would read, and is selected parsed, as the full selector does.
 fn select_as_sent(
     selector: &RecordSelector,
-    changes: bool,
     class: AsSent,
     sent: Bytes,
     respelled: Option<Bytes>,
+    entries: Option<&[SentEntry]>,
     vars: &SelectVariables<'_>,
 ) -> Option<Option<RecordData>> {
+    let changes = entries.is_some();
     let data = match class {
         AsSent::Identical if changes => {
             // Edited from the bytes it is printed from, which are those sent.
             let printed = respelled.unwrap_or_else(|| sent.clone());
-            match edit_as_sent(selector, printed, vars) {
+            match edit_as_sent(selector, printed, entries, vars) {
                 Some(edited) => edited.map(RecordData::AsSent),
                 None => select_parsed(selector, &sent, vars)?,
             }
@@ -890,46 +888,15 @@ fn select_parsed(
 fn edit_as_sent(
     selector: &RecordSelector,
     record: Bytes,
+    entries: Option<&[SentEntry]>,
     vars: &SelectVariables<'_>,
 ) -> Option<Option<Bytes>> {
-    let edited = match selector.process_as_sent(&record, vars)?.ok()? {
+    let edited = match selector.process_as_sent(&record, entries, vars)?.ok()? {
         AsSentOutcome::Dropped => return Some(None),
         AsSentOutcome::Unchanged => record,
-        AsSentOutcome::Edited(edit) => render_edit(&record, edit)?,
+        AsSentOutcome::Edited(edited) => Bytes::from(edited),
     };
     Some(Some(edited))
-}
-
-/// The record `edit` makes of `record`, which prints as sent, as the reference prints it: a
-/// value set to `null` is left out, as the reference leaves out top-level nulls.
-fn render_edit(record: &[u8], edit: RecordEdit) -> Option<Bytes> {
-    let mut out = Vec::with_capacity(record.len() + 64);
-    out.push(b'{');
-    let mut first = true;
-    for part in edit.parts {
-        let null = matches!(&part, EditPart::Set { value, .. } | EditPart::Added { value, .. } if value.is_null());
-        if null {
-            continue;
-        }
-        if !std::mem::take(&mut first) {
-            out.push(b',');
-        }
-        match part {
-            EditPart::Sent(range) => out.extend_from_slice(&record[range]),
-            EditPart::Set { key, value } => {
-                out.extend_from_slice(&record[key]);
-                out.push(b':');
-                sluice_protocol::json::to_reference_writer(&mut out, &value).ok()?;
-            }
-            EditPart::Added { key, value } => {
-                sluice_protocol::json::to_reference_writer(&mut out, &key).ok()?;
-                out.push(b':');
-                sluice_protocol::json::to_reference_writer(&mut out, &value).ok()?;
-            }
-        }
-    }
-    out.push(b'}');
-    Some(Bytes::from(out))
 }
 
 fn select_error(error: SelectError) -> EngineError {

@@ -81,6 +81,8 @@ pub fn write_record_json_as_sent<W: Write>(
 /// let (len, class) = scanner.scan_record(&body[1..], &mut respelled).unwrap();
 /// assert_eq!((len, class), (35, AsSent::Respelled));
 /// assert_eq!(respelled, br#"{"id":1,"amount":12.5}"#);
+/// let entries = scanner.entries();
+/// assert_eq!((entries[1].key.clone(), entries[1].value.clone()), (8..16, 17..22));
 /// assert_eq!(scanner.scan_record(&body[37..], &mut respelled), Some((8, AsSent::Identical)));
 /// assert_eq!(scanner.skip_value(br#"[1, "a"] tail"#), Some(8));
 /// ```
@@ -94,6 +96,16 @@ pub struct RecordScanner {
     keys: Vec<(usize, usize)>,
     /// A number's spelling, reused.
     spelled: Vec<u8>,
+    /// The top-level entries of the last record scanned.
+    entries: Vec<SentEntry>,
+}
+
+/// A top-level entry of a record as sent: where its key (quotes included) and its value are,
+/// counted from the record's first byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEntry {
+    pub key: Range<usize>,
+    pub value: Range<usize>,
 }
 
 impl RecordScanner {
@@ -117,6 +129,7 @@ impl RecordScanner {
         respelled: &mut Vec<u8>,
     ) -> Option<(usize, AsSent)> {
         let kept = respelled.len();
+        self.entries.clear();
         let mut scan = self.scan(bytes, respelled);
         let well_formed = scan.object(true);
         scan.keys.clear();
@@ -139,6 +152,12 @@ impl RecordScanner {
         Some((len, class))
     }
 
+    /// The top-level entries of the record [`RecordScanner::scan_record`] scanned last, in the
+    /// order sent (a repeated key included).
+    pub fn entries(&self) -> &[SentEntry] {
+        &self.entries
+    }
+
     /// The length of the well-formed JSON value (of any kind) that `bytes` starts with, after
     /// any whitespace; `None` when there is none.
     pub fn skip_value(&mut self, bytes: &[u8]) -> Option<usize> {
@@ -154,6 +173,7 @@ impl RecordScanner {
             bytes,
             at: 0,
             depth: 0,
+            entries: &mut self.entries,
             keys: &mut self.keys,
             spelled: &mut self.spelled,
             controls_possible: self.controls_possible,
@@ -175,6 +195,8 @@ struct Scan<'a> {
     /// Open objects and arrays: deeper than serde_json's own limit allows is left to the parser
     /// (and this scan's recursion stays shallow).
     depth: usize,
+    /// The record's top-level entries, as they are scanned.
+    entries: &'a mut Vec<SentEntry>,
     keys: &'a mut Vec<(usize, usize)>,
     spelled: &'a mut Vec<u8>,
     controls_possible: bool,
@@ -306,7 +328,8 @@ impl Scan<'_> {
             {
                 self.reprint = true;
             }
-            self.keys.push((key_start, self.at));
+            let key_end = self.at;
+            self.keys.push((key_start, key_end));
             self.space();
             if !self.eat(b':') {
                 return false;
@@ -315,6 +338,12 @@ impl Scan<'_> {
             let value_start = self.at;
             if !self.value() {
                 return false;
+            }
+            if top_level {
+                self.entries.push(SentEntry {
+                    key: key_start..key_end,
+                    value: value_start..self.at,
+                });
             }
             if top_level && &self.bytes[value_start..self.at] == b"null" {
                 if kept_one {
@@ -822,6 +851,17 @@ mod tests {
             match class {
                 AsSent::Identical => {
                     seen[1] += 1;
+                    // Its entries are where the scanner says, keys and values.
+                    let parsed: serde_json::Map<String, Value> =
+                        serde_json::from_str(record).unwrap();
+                    let entries = scanner.entries();
+                    assert_eq!(entries.len(), parsed.len(), "{record}");
+                    for entry in entries {
+                        let key: String = serde_json::from_str(&record[entry.key.clone()]).unwrap();
+                        let value: Value =
+                            serde_json::from_str(&record[entry.value.clone()]).unwrap();
+                        assert_eq!(parsed.get(&key), Some(&value), "{record}");
+                    }
                     assert_eq!(
                         String::from_utf8(printed_as_sent(record)).unwrap(),
                         String::from_utf8(printed(record)).unwrap(),

@@ -82,7 +82,7 @@ mod state;
 mod trace;
 
 pub use as_sent::{
-    AsSent, RecordScanner, classify_as_sent, prints_as_sent, write_record_json_as_sent,
+    AsSent, RecordScanner, SentEntry, classify_as_sent, prints_as_sent, write_record_json_as_sent,
 };
 pub use catalog::{
     AirbyteCatalog, AirbyteStream, ConfiguredAirbyteCatalog, ConfiguredAirbyteStream,

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use sluice_protocol::{AsSent, RecordScanner};
+use sluice_protocol::{AsSent, RecordScanner, SentEntry};
 
 /// Where a page's records are, as sent, what the reference prints for each, and the top-level
 /// fields asked for besides them.
@@ -18,6 +18,8 @@ pub struct PageAsSent {
     /// The byte range of each top-level field asked for that the body has (and of any whose
     /// name holds a `.`, which a template's `response.a.b` could also mean).
     pub fields: Vec<(String, Range<usize>)>,
+    /// The records' top-level entries, when asked for (each record's own from its first byte).
+    pub entries: Vec<SentEntry>,
 }
 
 /// One record of a [`PageAsSent`].
@@ -31,6 +33,8 @@ pub struct RecordAsSent {
     /// [`AsSent::Respelled`], and for [`AsSent::Identical`] once the page has respelled records
     /// (copied there as sent); empty otherwise.
     pub respelled: Range<usize>,
+    /// Its top-level entries in [`PageAsSent::entries`], when they were asked for.
+    pub entries: Range<usize>,
 }
 
 /// Finds the records of `body`: the objects of the array reached by following the object keys
@@ -42,7 +46,12 @@ pub struct RecordAsSent {
 /// Written by hand, in one pass that also classifies each record: a serde walk over raw values
 /// followed by a classifying scan read every record twice, which cost as much as the rest of a
 /// plain read (callgrind on `cargo xtask bench` scenario (a)).
-pub(crate) fn page_as_sent(body: &[u8], path: &[String], fields: &[String]) -> Option<PageAsSent> {
+pub(crate) fn page_as_sent(
+    body: &[u8],
+    path: &[String],
+    fields: &[String],
+    with_entries: bool,
+) -> Option<PageAsSent> {
     if fields.iter().any(|field| Some(field) == path.first()) {
         return None;
     }
@@ -51,6 +60,7 @@ pub(crate) fn page_as_sent(body: &[u8], path: &[String], fields: &[String]) -> O
         at: 0,
         scanner: RecordScanner::for_text(body)?,
         page: PageAsSent::default(),
+        with_entries,
     };
     walk.space();
     walk.follow(path, Some(fields))?;
@@ -67,6 +77,8 @@ struct PageWalk<'b> {
     at: usize,
     scanner: RecordScanner,
     page: PageAsSent,
+    /// Whether the records' top-level entries are kept.
+    with_entries: bool,
 }
 
 impl<'b> PageWalk<'b> {
@@ -190,10 +202,15 @@ impl<'b> PageWalk<'b> {
                 _ => {}
             }
             self.at += len;
+            let entries_from = self.page.entries.len();
+            if self.with_entries {
+                self.page.entries.extend_from_slice(self.scanner.entries());
+            }
             self.page.records.push(RecordAsSent {
                 sent: start..self.at,
                 class,
                 respelled: respelled_from..self.page.respelled.len(),
+                entries: entries_from..self.page.entries.len(),
             });
             self.space();
             if self.eat(b']').is_some() {
@@ -234,7 +251,7 @@ mod tests {
     fn records(body: &str, path: &[&str]) -> Option<Vec<&'static str>> {
         let body: &'static str = Box::leak(body.to_owned().into_boxed_str());
         let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
-        page_as_sent(body.as_bytes(), &path, &[])
+        page_as_sent(body.as_bytes(), &path, &[], false)
             .map(|page| page.records.into_iter().map(|r| &body[r.sent]).collect())
     }
 
@@ -257,8 +274,13 @@ mod tests {
     #[test]
     fn finds_the_top_level_fields_asked_for() {
         let body = r#"{"data": [{"id": 1}], "next": "https://x/2", "a.b": 1, "c": {"next": 3}}"#;
-        let page =
-            page_as_sent(body.as_bytes(), &["data".to_owned()], &["next".to_owned()]).unwrap();
+        let page = page_as_sent(
+            body.as_bytes(),
+            &["data".to_owned()],
+            &["next".to_owned()],
+            false,
+        )
+        .unwrap();
         let fields: Vec<(&str, &str)> = page
             .fields
             .iter()
@@ -267,7 +289,12 @@ mod tests {
         assert_eq!(fields, [("next", r#""https://x/2""#), ("a.b", "1")]);
         // A field that is the records' own key, or repeated, is left to the full selector.
         assert_eq!(
-            page_as_sent(body.as_bytes(), &["data".to_owned()], &["data".to_owned()]),
+            page_as_sent(
+                body.as_bytes(),
+                &["data".to_owned()],
+                &["data".to_owned()],
+                false
+            ),
             None
         );
         let repeated = r#"{"data": [], "next": 1, "next": 2}"#;
@@ -275,7 +302,8 @@ mod tests {
             page_as_sent(
                 repeated.as_bytes(),
                 &["data".to_owned()],
-                &["next".to_owned()]
+                &["next".to_owned()],
+                false
             ),
             None
         );
@@ -285,7 +313,7 @@ mod tests {
     fn after_a_respelled_record_the_page_is_printed_from_the_respelled_bytes() {
         let body =
             br#"{"data": [{"id":1}, {"id":2,"a":1.50}, {"id":3}, {"id":4,"id":5}, {"id": 6}]}"#;
-        let page = page_as_sent(body, &["data".to_owned()], &[]).unwrap();
+        let page = page_as_sent(body, &["data".to_owned()], &[], true).unwrap();
         let printed: Vec<(AsSent, &str)> = page
             .records
             .iter()
@@ -307,6 +335,12 @@ mod tests {
                 (AsSent::Respelled, r#"{"id":6}"#),
             ]
         );
+        let record = &page.records[2];
+        let entries = &page.entries[record.entries.clone()];
+        let sent = &body[record.sent.clone()];
+        assert_eq!(entries.len(), 1);
+        assert_eq!(&sent[entries[0].key.clone()], br#""id""#);
+        assert_eq!(&sent[entries[0].value.clone()], b"3");
         // Only the repeated key's record is printed from the body.
         let from_body: Vec<bool> = page
             .records

@@ -67,7 +67,7 @@ pub use expand::{RecordExpander, TruncatedLists};
 pub use extract::{CombinedExtractor, DpathExtractor, Extractor};
 pub use filter::{FilterVariables, RecordFilter};
 pub use normalize::SchemaNormalizer;
-pub use raw::{AsSentOutcome, EditPart, RecordEdit};
+pub use raw::AsSentOutcome;
 pub use scan::top_level_value;
 pub use selector::{RecordSelector, SelectOutcome, SelectVariables};
 pub use transform::{

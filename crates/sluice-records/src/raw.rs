@@ -4,11 +4,18 @@
 //! A filter reads a few fields, `AddFields` sets a few top-level keys, `RemoveFields` drops a
 //! few: decoding the whole record into a tree to do that, then printing it again, costs several
 //! times what the change itself does. [`RawPlan`] holds, for a selector whose filter and
-//! transformations are all of that kind, the top-level keys they read or set; a record is then
-//! scanned once for its top-level entries, only those keys are parsed into a small object, and
-//! the selector's own filter and transformations run on that object exactly as on a whole
-//! record. What they leave is a [`RecordEdit`]: the entries kept as sent, the values set in
-//! place, the keys added at the end, in the order a Python dict keeps them.
+//! transformations are all of that kind, the top-level keys they read, set and remove. A record
+//! that prints as sent is then taken as its top-level entries ([`Entries`], found by the page
+//! walk), and:
+//!
+//! - when every template only looks a field up or compares it (most do), the filter and the
+//!   transformations run on an [`Overlay`] of the entries: values are read where they were sent;
+//! - otherwise only the keys read are parsed into a small object, and the selector's own filter
+//!   and transformations run on it exactly as on a whole record.
+//!
+//! What they leave is written at once ([`AsSentOutcome::Edited`]): the entries kept as sent, the
+//! values set in place, the keys added at the end, in the order a Python dict keeps them, and no
+//! top-level `null`, as the reference prints a record.
 //!
 //! The plan refuses (and the tree path runs) anything it cannot prove the same: a template that
 //! reads `record` as a whole, a path below the top level or with glob characters, a key both
@@ -20,6 +27,7 @@ use std::ops::Range;
 use serde_json::{Map, Value};
 
 use sluice_interp::{PlainValue, RecordFields};
+use sluice_protocol::SentEntry;
 
 use crate::filter::RecordFilter;
 use crate::transform::Transformation;
@@ -28,7 +36,8 @@ use crate::transform::Transformation;
 /// one of them can run on a record as sent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RawPlan {
-    /// Keys whose values the templates read or the transformations set: parsed for each record.
+    /// Keys whose values the templates read or the transformations set: parsed for each record
+    /// whose templates need a JSON value.
     read: Vec<String>,
     /// Keys `AddFields` sets.
     set: Vec<String>,
@@ -62,73 +71,57 @@ impl RawPlan {
         Some(plan)
     }
 
-    /// The object of the entries of `record` (scanned into `entries`) the plan reads; `None`
-    /// when one does not parse.
+    /// The object of the entries of `record` the plan reads; `None` when one does not parse.
     pub(crate) fn read_object(&self, record: &[u8], entries: &Entries<'_>) -> Option<Value> {
         let mut read = Map::new();
         for entry in &entries.list {
-            if self.read.iter().any(|key| *key == entry.key) {
+            if self
+                .read
+                .iter()
+                .any(|key| key.as_bytes() == entry.key.as_ref())
+            {
                 let value = crate::json::from_slice(&record[entry.value.clone()]).ok()?;
-                read.insert(entry.key.clone().into_owned(), value);
+                let key = String::from_utf8(entry.key.to_vec()).ok()?;
+                read.insert(key, value);
             }
         }
         Some(Value::Object(read))
     }
 
-    /// What the transformations made of `read` (the object [`RawPlan::split`] gave), as an
-    /// edit of the record.
-    pub(crate) fn edit(&self, entries: &Entries<'_>, read: Value) -> AsSentOutcome {
-        let Value::Object(mut after) = read else {
+    /// What the transformations made of `read` (the object [`RawPlan::read_object`] gave),
+    /// written.
+    pub(crate) fn edit(&self, record: &[u8], entries: &Entries<'_>, read: Value) -> AsSentOutcome {
+        let Value::Object(after) = read else {
             // The transformations keep an object an object.
             return AsSentOutcome::Unchanged;
         };
-        let mut parts = Vec::with_capacity(entries.list.len() + self.set.len());
-        for entry in &entries.list {
-            if self.removed.iter().any(|key| *key == entry.key) {
-                continue;
-            }
-            if self.set.iter().any(|key| *key == entry.key) {
-                let value = after
-                    .shift_remove(entry.key.as_ref())
-                    .unwrap_or(Value::Null);
-                parts.push(EditPart::Set {
-                    key: entry.key_range.clone(),
-                    value,
-                });
-            } else {
-                parts.push(EditPart::Sent(entry.whole.clone()));
+        // Of the read object: the keys set (in the order they were added) and the keys read
+        // but untouched.
+        let mut overlay = Overlay::new(record, entries);
+        for (key, value) in &after {
+            if self.set.contains(key) {
+                overlay.set(key, value.clone());
             }
         }
-        // What is left of the read object: keys set that the record did not have, in the
-        // order they were added, and keys read but untouched (which were written above).
-        let sent = |key: &str| entries.list.iter().any(|entry| entry.key == key);
-        for (key, value) in after {
-            if !sent(&key) && self.set.contains(&key) {
-                parts.push(EditPart::Added { key, value });
-            }
+        for key in &self.removed {
+            overlay.remove(key);
         }
-        let unchanged = parts.len() == entries.list.len()
-            && parts.iter().all(|part| matches!(part, EditPart::Sent(_)));
-        if unchanged {
-            AsSentOutcome::Unchanged
-        } else {
-            AsSentOutcome::Edited(RecordEdit { parts })
-        }
+        overlay.into_outcome()
     }
 }
 
 /// A record as sent, as the transformations so far have left it: its entries as sent, the
 /// values set (in the order a Python dict keeps them) and the keys removed. Templates read its
 /// fields through [`RecordFields`] without any of it being parsed into a JSON value.
-pub(crate) struct Overlay<'r> {
-    record: &'r [u8],
-    entries: &'r Entries<'r>,
-    set: Vec<(String, Value)>,
-    removed: Vec<String>,
+pub(crate) struct Overlay<'a> {
+    record: &'a [u8],
+    entries: &'a Entries<'a>,
+    set: Vec<(&'a str, Value)>,
+    removed: Vec<&'a str>,
 }
 
-impl<'r> Overlay<'r> {
-    pub(crate) fn new(record: &'r [u8], entries: &'r Entries<'r>) -> Overlay<'r> {
+impl<'a> Overlay<'a> {
+    pub(crate) fn new(record: &'a [u8], entries: &'a Entries<'a>) -> Overlay<'a> {
         Overlay {
             record,
             entries,
@@ -138,55 +131,81 @@ impl<'r> Overlay<'r> {
     }
 
     /// `record[key] = value`: in place when the key is set already.
-    pub(crate) fn set(&mut self, key: &str, value: Value) {
-        self.removed.retain(|removed| removed != key);
-        match self.set.iter_mut().find(|(set, _)| set == key) {
+    pub(crate) fn set(&mut self, key: &'a str, value: Value) {
+        self.removed.retain(|removed| *removed != key);
+        match self.set.iter_mut().find(|(set, _)| *set == key) {
             Some((_, old)) => *old = value,
-            None => self.set.push((key.to_owned(), value)),
+            None => self.set.push((key, value)),
         }
     }
 
     /// `del record[key]`, if it is there.
-    pub(crate) fn remove(&mut self, key: &str) {
-        self.set.retain(|(set, _)| set != key);
-        if !self.removed.iter().any(|removed| removed == key) {
-            self.removed.push(key.to_owned());
+    pub(crate) fn remove(&mut self, key: &'a str) {
+        self.set.retain(|(set, _)| *set != key);
+        if !self.removed.contains(&key) {
+            self.removed.push(key);
         }
     }
 
-    /// The record as an edit of the entries sent.
+    /// The record as the reference prints it now.
     pub(crate) fn into_outcome(self) -> AsSentOutcome {
-        let mut parts = Vec::with_capacity(self.entries.list.len() + self.set.len());
-        let mut changed = false;
+        if self.set.is_empty()
+            && !self.entries.list.iter().any(|entry| {
+                self.removed
+                    .iter()
+                    .any(|key| key.as_bytes() == entry.key.as_ref())
+            })
+        {
+            return AsSentOutcome::Unchanged;
+        }
+        let mut out = Vec::with_capacity(self.record.len() + 64);
+        out.push(b'{');
+        let mut first = true;
+        let mut separate = |out: &mut Vec<u8>| {
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+        };
         let mut set = self.set;
         for entry in &self.entries.list {
-            if self.removed.iter().any(|key| *key == entry.key) {
-                changed = true;
+            let key = entry.key.as_ref();
+            if self.removed.iter().any(|removed| removed.as_bytes() == key) {
                 continue;
             }
-            match set.iter().position(|(key, _)| *key == entry.key) {
+            match set.iter().position(|(set, _)| set.as_bytes() == key) {
                 Some(index) => {
                     let (_, value) = set.remove(index);
-                    changed = true;
-                    parts.push(EditPart::Set {
-                        key: entry.key_range.clone(),
-                        value,
-                    });
+                    // The reference leaves top-level nulls out.
+                    if !value.is_null() {
+                        separate(&mut out);
+                        out.extend_from_slice(&self.record[entry.key_range.clone()]);
+                        out.push(b':');
+                        write_value(&mut out, &value);
+                    }
                 }
-                None => parts.push(EditPart::Sent(entry.whole.clone())),
+                None => {
+                    separate(&mut out);
+                    out.extend_from_slice(&self.record[entry.whole.clone()]);
+                }
             }
         }
         // Keys the record did not have, in the order they were first set.
         for (key, value) in set {
-            changed = true;
-            parts.push(EditPart::Added { key, value });
+            if !value.is_null() {
+                separate(&mut out);
+                write_value(&mut out, &Value::from(key));
+                out.push(b':');
+                write_value(&mut out, &value);
+            }
         }
-        if changed {
-            AsSentOutcome::Edited(RecordEdit { parts })
-        } else {
-            AsSentOutcome::Unchanged
-        }
+        out.push(b'}');
+        AsSentOutcome::Edited(out)
     }
+}
+
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    // Writing to memory cannot fail.
+    let _ = sluice_protocol::json::to_reference_writer(out, value);
 }
 
 impl RecordFields for Overlay<'_> {
@@ -194,13 +213,17 @@ impl RecordFields for Overlay<'_> {
         let [key] = keys else {
             return None;
         };
-        if self.removed.iter().any(|removed| removed == key) {
+        if self.removed.contains(&key.as_str()) {
             return None;
         }
         if let Some((_, value)) = self.set.iter().find(|(set, _)| set == key) {
             return PlainValue::of(value);
         }
-        let entry = self.entries.list.iter().find(|entry| entry.key == *key)?;
+        let entry = self
+            .entries
+            .list
+            .iter()
+            .find(|entry| entry.key.as_ref() == key.as_bytes())?;
         let value = &self.record[entry.value.clone()];
         match value.first()? {
             b'"' => {
@@ -233,27 +256,8 @@ pub enum AsSentOutcome {
     Dropped,
     /// It prints as sent.
     Unchanged,
-    /// It prints as the edit says.
-    Edited(RecordEdit),
-}
-
-/// A record as sent, changed: its entries in the order the reference prints them.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct RecordEdit {
-    /// The record's entries, in order.
-    pub parts: Vec<EditPart>,
-}
-
-/// One entry of an edited record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EditPart {
-    /// An entry as sent (`"key":value`), by its byte range in the record.
-    Sent(Range<usize>),
-    /// An entry the record had whose value was set: its key as sent (quotes included), then
-    /// the new value.
-    Set { key: Range<usize>, value: Value },
-    /// A key added after the record's own entries.
-    Added { key: String, value: Value },
+    /// It prints as these bytes: its JSON as the reference prints it.
+    Edited(Vec<u8>),
 }
 
 /// The top-level entries of a compact record.
@@ -264,7 +268,8 @@ pub(crate) struct Entries<'r> {
 
 #[derive(Debug)]
 struct Entry<'r> {
-    key: Cow<'r, str>,
+    /// The key, unquoted and unescaped.
+    key: Cow<'r, [u8]>,
     /// `"key"`, quotes included.
     key_range: Range<usize>,
     value: Range<usize>,
@@ -273,12 +278,24 @@ struct Entry<'r> {
 }
 
 impl<'r> Entries<'r> {
+    /// The entries the page walk found in `record` (an object that prints as sent, so with
+    /// distinct keys).
+    pub(crate) fn from_sent(record: &'r [u8], sent: &[SentEntry]) -> Option<Entries<'r>> {
+        let mut list = Vec::with_capacity(sent.len());
+        for entry in sent {
+            list.push(Entry {
+                key: key_text(record.get(entry.key.clone())?)?,
+                key_range: entry.key.clone(),
+                value: entry.value.clone(),
+                whole: entry.key.start..entry.value.end,
+            });
+        }
+        Some(Entries { list })
+    }
+
     /// Scans `record`, which must be valid JSON (the engine classifies each record before) and,
     /// to be split, an object printed compactly (no space between tokens, as a record the
     /// reference prints unchanged is) with no key repeated. Anything else gives `None`.
-    ///
-    /// Written by hand: the serde walk over `RawValue`s it replaces cost more per record than
-    /// the parse it saves (callgrind on `cargo xtask bench` scenario (b)).
     pub(crate) fn scan(record: &'r [u8]) -> Option<Entries<'r>> {
         if record.first() != Some(&b'{') || record.last() != Some(&b'}') {
             return None;
@@ -358,14 +375,14 @@ fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
 }
 
 /// The text of a key, `"..."` quotes included: borrowed unless it has escapes.
-fn key_text(quoted: &[u8]) -> Option<Cow<'_, str>> {
+fn key_text(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
     let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
     if inner.contains(&b'\\') {
         serde_json::from_slice::<String>(quoted)
             .ok()
-            .map(Cow::Owned)
+            .map(|key| Cow::Owned(key.into_bytes()))
     } else {
-        std::str::from_utf8(inner).ok().map(Cow::Borrowed)
+        Some(Cow::Borrowed(inner))
     }
 }
 
@@ -389,7 +406,7 @@ mod tests {
                 .iter()
                 .map(|e| {
                     (
-                        e.key.to_string(),
+                        String::from_utf8(e.key.to_vec()).unwrap(),
                         &record[e.key_range.clone()],
                         &record[e.whole.clone()],
                     )
@@ -420,22 +437,17 @@ mod tests {
             overlay.plain(&["a".to_owned()]),
             Some(PlainValue::String("y"))
         );
-        let AsSentOutcome::Edited(edit) = overlay.into_outcome() else {
-            panic!("not edited");
-        };
         assert_eq!(
-            edit.parts,
-            [
-                EditPart::Sent(1..7),
-                EditPart::Set {
-                    key: 8..11,
-                    value: Value::from("y")
-                },
-                EditPart::Added {
-                    key: "new".to_owned(),
-                    value: Value::from(2)
-                },
-            ]
+            overlay.into_outcome(),
+            AsSentOutcome::Edited(br#"{"id":7,"a":"y","new":2}"#.to_vec())
+        );
+        let mut nulls = Overlay::new(record, &entries);
+        nulls.set("a", Value::Null);
+        nulls.set("c", Value::Null);
+        nulls.remove("id");
+        assert_eq!(
+            nulls.into_outcome(),
+            AsSentOutcome::Edited(br#"{"b":2}"#.to_vec())
         );
         let unchanged = Overlay::new(record, &entries);
         assert_eq!(unchanged.into_outcome(), AsSentOutcome::Unchanged);

@@ -15,6 +15,7 @@ use crate::filter::{FilterVariables, RecordFilter};
 use crate::normalize::SchemaNormalizer;
 use crate::raw::{AsSentOutcome, Entries, Overlay, RawPlan};
 use crate::transform::{TransformVariables, Transformation};
+use sluice_protocol::SentEntry;
 
 /// A stream's record selector with its decoder and transformations.
 #[derive(Debug, Clone)]
@@ -197,7 +198,12 @@ impl RecordSelector {
         if self.client_side_incremental {
             return None;
         }
-        crate::as_sent::page_as_sent(body, self.as_sent_path.as_ref()?, fields)
+        crate::as_sent::page_as_sent(
+            body,
+            self.as_sent_path.as_ref()?,
+            fields,
+            self.raw_plan.is_some(),
+        )
     }
 
     /// Whether records found by [`RecordSelector::records_as_sent`] still go through a filter
@@ -212,15 +218,22 @@ impl RecordSelector {
     /// then goes through [`RecordSelector::select`].
     ///
     /// [`AsSent::Identical`]: sluice_protocol::AsSent::Identical
+    ///
+    /// `entries`: the record's top-level entries, when the page walk found them
+    /// ([`PageAsSent::entries`]); scanned again otherwise.
     pub fn process_as_sent(
         &self,
         record: &[u8],
+        entries: Option<&[SentEntry]>,
         vars: &SelectVariables<'_>,
     ) -> Option<Result<AsSentOutcome, SelectError>> {
         let Some(plan) = &self.raw_plan else {
             return Some(Ok(AsSentOutcome::Unchanged));
         };
-        let entries = Entries::scan(record)?;
+        let entries = match entries {
+            Some(sent) => Entries::from_sent(record, sent)?,
+            None => Entries::scan(record)?,
+        };
         if let Some(outcome) = self.process_fields_as_sent(record, &entries) {
             return Some(Ok(outcome));
         }
@@ -245,7 +258,7 @@ impl RecordSelector {
         );
         Some(kept.map(|kept| match kept {
             false => AsSentOutcome::Dropped,
-            true => plan.edit(&entries, read),
+            true => plan.edit(record, &entries, read),
         }))
     }
 

@@ -226,7 +226,10 @@ impl Transformation {
     /// templates only look up or compare the record's fields; `None` when it cannot (the record
     /// is then transformed as a JSON value). Only for transformations
     /// [`Transformation::top_level_keys`] accepts.
-    pub(crate) fn apply_to_overlay(&self, overlay: &mut crate::raw::Overlay<'_>) -> Option<()> {
+    pub(crate) fn apply_to_overlay<'a>(
+        &'a self,
+        overlay: &mut crate::raw::Overlay<'a>,
+    ) -> Option<()> {
         match self {
             Transformation::AddFields(add) => {
                 if add.condition.is_some() {

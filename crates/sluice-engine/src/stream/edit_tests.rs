@@ -84,6 +84,7 @@ impl Walk {
                         "{{ record.tags }}",
                         "{{ record.added }}",
                         "{{ 1.5 }}",
+                        "{{ None }}",
                     ]),
                 }]}),
                 _ => json!({"type": "AddFields",
@@ -188,7 +189,9 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             // As the page walk hands it over.
             let mut scanner = RecordScanner::for_text(record.as_bytes()).unwrap();
             let mut respelled = Vec::new();
-            let (class, respelled) = match scanner.scan_record(record.as_bytes(), &mut respelled) {
+            let scanned = scanner.scan_record(record.as_bytes(), &mut respelled);
+            let entries = scanner.entries().to_vec();
+            let (class, respelled) = match scanned {
                 Some((_, AsSent::Respelled)) => {
                     outcomes[4] += 1;
                     (AsSent::Respelled, Some(Bytes::from(respelled)))
@@ -198,7 +201,9 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             };
             let expected = printed_by_tree(&selector, &record, &vars);
             let sent = Bytes::from(record.clone());
-            let Some(got) = select_as_sent(&selector, true, class, sent, respelled, &vars) else {
+            let Some(got) =
+                select_as_sent(&selector, class, sent, respelled, Some(&entries), &vars)
+            else {
                 // The full selector decides: the tree path fails on this record.
                 assert!(expected.is_err(), "record {record}\nselector {parts}");
                 outcomes[0] += 1;
@@ -245,18 +250,21 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
     };
     let record = br#"{"id":7,"status":"active","score":1.5,"country":"NL","tags":["a"]}"#;
     assert!(matches!(
-        selector.process_as_sent(record, &vars),
+        selector.process_as_sent(record, None, &vars),
         Some(Ok(AsSentOutcome::Edited(_)))
     ));
     assert_eq!(
-        edit_as_sent(&selector, Bytes::from_static(record), &vars),
+        edit_as_sent(&selector, Bytes::from_static(record), None, &vars),
         Some(Some(Bytes::from_static(
             br#"{"id":7,"status":"active","country":"NL","source":"bench","key":"NL-7"}"#
         )))
     );
     let deleted = br#"{"id":8,"status":"deleted"}"#;
     assert_eq!(
-        selector.process_as_sent(deleted, &vars).unwrap().unwrap(),
+        selector
+            .process_as_sent(deleted, None, &vars)
+            .unwrap()
+            .unwrap(),
         AsSentOutcome::Dropped
     );
 }
