@@ -122,9 +122,13 @@ impl Direct {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Lookup(lookup) => match find(lookup)? {
                     PlainValue::String(text) => out.push_str(text),
-                    PlainValue::Integer(number) => {
-                        let _ = write!(out, "{number}");
-                    }
+                    // Per record: itoa, not the formatting machinery.
+                    PlainValue::Integer(number) => match number.as_i64() {
+                        Some(integer) => out.push_str(itoa::Buffer::new().format(integer)),
+                        None => {
+                            let _ = write!(out, "{number}");
+                        }
+                    },
                 },
                 Piece::Compare(lookup, comparison, literal) => {
                     let ordering = match (find(lookup)?, literal) {

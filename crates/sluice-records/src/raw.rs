@@ -100,7 +100,7 @@ impl RawPlan {
         let mut overlay = Overlay::new(record, entries);
         for (key, value) in &after {
             if self.set.contains(key) {
-                overlay.set(key, value.clone());
+                overlay.set(key, Cow::Borrowed(value));
             }
         }
         for key in &self.removed {
@@ -116,7 +116,8 @@ impl RawPlan {
 pub(crate) struct Overlay<'a> {
     record: &'a [u8],
     entries: &'a Entries<'a>,
-    set: Vec<(&'a str, Value)>,
+    /// Borrowed where a constant or an already parsed value is set.
+    set: Vec<(&'a str, Cow<'a, Value>)>,
     removed: Vec<&'a str>,
 }
 
@@ -131,7 +132,7 @@ impl<'a> Overlay<'a> {
     }
 
     /// `record[key] = value`: in place when the key is set already.
-    pub(crate) fn set(&mut self, key: &'a str, value: Value) {
+    pub(crate) fn set(&mut self, key: &'a str, value: Cow<'a, Value>) {
         self.removed.retain(|removed| *removed != key);
         match self.set.iter_mut().find(|(set, _)| *set == key) {
             Some((_, old)) => *old = value,
@@ -193,7 +194,8 @@ impl<'a> Overlay<'a> {
         for (key, value) in set {
             if !value.is_null() {
                 separate(&mut out);
-                write_value(&mut out, &Value::from(key));
+                // Writing to memory cannot fail.
+                let _ = sluice_protocol::json::to_reference_writer(&mut out, key);
                 out.push(b':');
                 write_value(&mut out, &value);
             }
@@ -428,9 +430,9 @@ mod tests {
             overlay.plain(&["id".to_owned()]),
             Some(PlainValue::Integer(7.into()))
         );
-        overlay.set("new", Value::from(1));
-        overlay.set("a", Value::from("y"));
-        overlay.set("new", Value::from(2));
+        overlay.set("new", Cow::Owned(Value::from(1)));
+        overlay.set("a", Cow::Owned(Value::from("y")));
+        overlay.set("new", Cow::Owned(Value::from(2)));
         overlay.remove("b");
         assert_eq!(overlay.plain(&["b".to_owned()]), None);
         assert_eq!(
@@ -442,8 +444,8 @@ mod tests {
             AsSentOutcome::Edited(br#"{"id":7,"a":"y","new":2}"#.to_vec())
         );
         let mut nulls = Overlay::new(record, &entries);
-        nulls.set("a", Value::Null);
-        nulls.set("c", Value::Null);
+        nulls.set("a", Cow::Owned(Value::Null));
+        nulls.set("c", Cow::Owned(Value::Null));
         nulls.remove("id");
         assert_eq!(
             nulls.into_outcome(),

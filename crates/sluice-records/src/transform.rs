@@ -240,10 +240,10 @@ impl Transformation {
                         return None;
                     };
                     let value = match &field.value {
-                        Evaluated::Constant(value) => value.clone(),
-                        Evaluated::Template(template) => {
-                            template.render_record_as(&*overlay, &field.valid_types)?
-                        }
+                        Evaluated::Constant(value) => std::borrow::Cow::Borrowed(value),
+                        Evaluated::Template(template) => std::borrow::Cow::Owned(
+                            template.render_record_as(&*overlay, &field.valid_types)?,
+                        ),
                     };
                     overlay.set(key, value);
                 }
