@@ -836,9 +836,9 @@ struct AsSentPage {
 /// `respelled`: the bytes it is printed from, when they were copied or respelled apart from the
 /// body, always for [`AsSent::Respelled`]): `Some(None)` when its filter drops it, `None` when
 /// the whole page must go through the full selector (a record that does not parse, an error).
-/// When the selector changes records, `entries` holds the record's top-level entries: only a
-/// record that prints as sent is edited as sent; a respelled one may have lost top-level nulls
-/// that a template would read, and is selected parsed, as the full selector does.
+/// When the selector changes records, `entries` holds the record's top-level entries (as
+/// printed), and a record that prints as sent or respelled is edited as sent; the others are
+/// selected parsed, as the full selector does.
 fn select_as_sent(
     selector: &RecordSelector,
     class: AsSent,
@@ -849,8 +849,9 @@ fn select_as_sent(
 ) -> Option<Option<RecordData>> {
     let changes = entries.is_some();
     let data = match class {
-        AsSent::Identical if changes => {
-            // Edited from the bytes it is printed from, which are those sent.
+        AsSent::Identical | AsSent::Respelled if changes => {
+            // Edited from the bytes it is printed from (its top-level nulls kept, see
+            // `PageAsSent::entries`), which its entries point into.
             let printed = respelled.unwrap_or_else(|| sent.clone());
             match edit_as_sent(selector, printed, entries, vars) {
                 Some(edited) => edited.map(RecordData::AsSent),

@@ -81,8 +81,10 @@ pub fn write_record_json_as_sent<W: Write>(
 /// let (len, class) = scanner.scan_record(&body[1..], &mut respelled).unwrap();
 /// assert_eq!((len, class), (35, AsSent::Respelled));
 /// assert_eq!(respelled, br#"{"id":1,"amount":12.5}"#);
+/// // Where the entries are as printed: `12.5`, and no entry for the null left out.
 /// let entries = scanner.entries();
-/// assert_eq!((entries[1].key.clone(), entries[1].value.clone()), (8..16, 17..22));
+/// assert_eq!(entries.len(), 2);
+/// assert_eq!((entries[1].key.clone(), entries[1].value.clone()), (8..16, 17..21));
 /// assert_eq!(scanner.scan_record(&body[37..], &mut respelled), Some((8, AsSent::Identical)));
 /// assert_eq!(scanner.skip_value(br#"[1, "a"] tail"#), Some(8));
 /// ```
@@ -98,6 +100,8 @@ pub struct RecordScanner {
     spelled: Vec<u8>,
     /// The top-level entries of the last record scanned.
     entries: Vec<SentEntry>,
+    /// Top-level nulls are kept in respelled records (see [`RecordScanner::keep_top_level_nulls`]).
+    keep_top_level_nulls: bool,
 }
 
 /// A top-level entry of a record as sent: where its key (quotes included) and its value are,
@@ -153,9 +157,18 @@ impl RecordScanner {
     }
 
     /// The top-level entries of the record [`RecordScanner::scan_record`] scanned last, in the
-    /// order sent (a repeated key included).
+    /// order sent (a repeated key included), where they are in the record as printed: as sent,
+    /// or respelled. A top-level `null` left out of a respelled record has no entry.
     pub fn entries(&self) -> &[SentEntry] {
         &self.entries
+    }
+
+    /// Keeps top-level `null`s in respelled records (and gives them entries): for records that
+    /// are edited before they are printed, whose templates must see those keys. Such a record
+    /// prints as the reference prints it only once its top-level nulls are left out, and one
+    /// whose only top-level difference is nulls counts as [`AsSent::Identical`].
+    pub fn keep_top_level_nulls(&mut self, keep: bool) {
+        self.keep_top_level_nulls = keep;
     }
 
     /// The length of the well-formed JSON value (of any kind) that `bytes` starts with, after
@@ -181,7 +194,9 @@ impl RecordScanner {
             reprint: false,
             parses: true,
             copied: 0,
+            out_start: out.len(),
             out,
+            keep_top_level_nulls: self.keep_top_level_nulls,
         }
     }
 }
@@ -209,6 +224,9 @@ struct Scan<'a> {
     /// record starts with `{`, so nothing is respelled at 0).
     copied: usize,
     out: &'a mut Vec<u8>,
+    /// Where this record's bytes start in `out`.
+    out_start: usize,
+    keep_top_level_nulls: bool,
 }
 
 /// Below serde_json's nesting limit (128), with room for how it counts.
@@ -228,6 +246,11 @@ impl Scan<'_> {
         } else {
             false
         }
+    }
+
+    /// Where the byte at `at` (not in a range respelled yet) is in the record as printed.
+    fn printed_at(&self, at: usize) -> usize {
+        self.out.len() - self.out_start + at - self.copied
     }
 
     /// Replaces the bytes in `range` by `spelling` in the respelled copy. Ranges come in
@@ -330,22 +353,26 @@ impl Scan<'_> {
             }
             let key_end = self.at;
             self.keys.push((key_start, key_end));
+            // Where the key is printed: nothing in it is respelled.
+            let printed_key = self.printed_at(key_start)..self.printed_at(key_end);
             self.space();
             if !self.eat(b':') {
                 return false;
             }
             self.space();
             let value_start = self.at;
+            let printed_value_start = self.printed_at(value_start);
             if !self.value() {
                 return false;
             }
-            if top_level {
+            let is_null = &self.bytes[value_start..self.at] == b"null";
+            if top_level && (self.keep_top_level_nulls || !is_null) {
                 self.entries.push(SentEntry {
-                    key: key_start..key_end,
-                    value: value_start..self.at,
+                    key: printed_key,
+                    value: printed_value_start..self.printed_at(self.at),
                 });
             }
-            if top_level && &self.bytes[value_start..self.at] == b"null" {
+            if top_level && is_null && !self.keep_top_level_nulls {
                 if kept_one {
                     self.respell(comma_before..self.at, b"");
                 } else {
@@ -851,17 +878,7 @@ mod tests {
             match class {
                 AsSent::Identical => {
                     seen[1] += 1;
-                    // Its entries are where the scanner says, keys and values.
-                    let parsed: serde_json::Map<String, Value> =
-                        serde_json::from_str(record).unwrap();
-                    let entries = scanner.entries();
-                    assert_eq!(entries.len(), parsed.len(), "{record}");
-                    for entry in entries {
-                        let key: String = serde_json::from_str(&record[entry.key.clone()]).unwrap();
-                        let value: Value =
-                            serde_json::from_str(&record[entry.value.clone()]).unwrap();
-                        assert_eq!(parsed.get(&key), Some(&value), "{record}");
-                    }
+                    check_entries(record, scanner.entries());
                     assert_eq!(
                         String::from_utf8(printed_as_sent(record)).unwrap(),
                         String::from_utf8(printed(record)).unwrap(),
@@ -871,6 +888,7 @@ mod tests {
                 AsSent::Respelled => {
                     seen[2] += 1;
                     let respelled = std::str::from_utf8(&respelled[6..]).unwrap();
+                    check_entries(respelled, scanner.entries());
                     assert_eq!(
                         String::from_utf8(printed_as_sent(respelled)).unwrap(),
                         String::from_utf8(printed(record)).unwrap(),
@@ -887,6 +905,72 @@ mod tests {
         }
         // Every outcome must be common, or the test proves little.
         assert!(seen.iter().all(|&n| n > 2_000), "{seen:?}");
+    }
+
+    /// The entries are where the scanner says in `printed`, keys and values, one per key.
+    fn check_entries(printed: &str, entries: &[SentEntry]) {
+        let parsed: serde_json::Map<String, Value> = serde_json::from_str(printed).unwrap();
+        assert_eq!(entries.len(), parsed.len(), "{printed}");
+        for entry in entries {
+            let key: String = serde_json::from_str(&printed[entry.key.clone()]).unwrap();
+            let value: Value = serde_json::from_str(&printed[entry.value.clone()]).unwrap();
+            assert_eq!(parsed.get(&key), Some(&value), "{printed}");
+        }
+    }
+
+    #[test]
+    fn with_top_level_nulls_kept_a_record_prints_once_they_are_left_out() {
+        let mut texts = Texts { state: 9 };
+        let mut kept_some = 0;
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            texts.object(0, &mut text);
+            let mut scanner = RecordScanner::for_text(text.as_bytes()).unwrap();
+            scanner.keep_top_level_nulls(true);
+            let mut respelled = Vec::new();
+            let class = match scanner.scan_record(text.as_bytes(), &mut respelled) {
+                Some((_, class @ (AsSent::Identical | AsSent::Respelled))) => class,
+                _ => continue,
+            };
+            let printed_here = match class {
+                AsSent::Identical => text.clone(),
+                _ => String::from_utf8(respelled).unwrap(),
+            };
+            check_entries(&printed_here, scanner.entries());
+            let mut parsed: serde_json::Map<String, Value> =
+                serde_json::from_str(&printed_here).unwrap();
+            let before = parsed.len();
+            parsed.retain(|_, value| !value.is_null());
+            kept_some += usize::from(parsed.len() < before);
+            // Printed with its nulls left out, key by key as sent, it is what the writer prints.
+            let mut without_nulls = Vec::new();
+            write_without_nulls(&mut without_nulls, &printed_here, scanner.entries());
+            assert_eq!(
+                String::from_utf8(printed_as_sent(
+                    std::str::from_utf8(&without_nulls).unwrap()
+                ))
+                .unwrap(),
+                String::from_utf8(printed(&text)).unwrap(),
+                "{text}"
+            );
+        }
+        assert!(kept_some > 200, "{kept_some}");
+    }
+
+    /// `printed` without its top-level null entries, written from its entries' bytes.
+    fn write_without_nulls(out: &mut Vec<u8>, printed: &str, entries: &[SentEntry]) {
+        out.push(b'{');
+        let mut first = true;
+        for entry in entries {
+            if &printed[entry.value.clone()] == "null" {
+                continue;
+            }
+            if !std::mem::take(&mut first) {
+                out.push(b',');
+            }
+            out.extend_from_slice(&printed.as_bytes()[entry.key.start..entry.value.end]);
+        }
+        out.push(b'}');
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub struct PageAsSent {
     /// The byte range of each top-level field asked for that the body has (and of any whose
     /// name holds a `.`, which a template's `response.a.b` could also mean).
     pub fields: Vec<(String, Range<usize>)>,
-    /// The records' top-level entries, when asked for (each record's own from its first byte).
+    /// The records' top-level entries, when asked for (each record's own from its first byte,
+    /// as printed: as sent or respelled). Records are then scanned for editing: their top-level
+    /// nulls are kept, to be left out once edited.
     pub entries: Vec<SentEntry>,
 }
 
@@ -55,10 +57,13 @@ pub(crate) fn page_as_sent(
     if fields.iter().any(|field| Some(field) == path.first()) {
         return None;
     }
+    let mut scanner = RecordScanner::for_text(body)?;
+    // Records edited before they are printed keep their top-level nulls for the templates.
+    scanner.keep_top_level_nulls(with_entries);
     let mut walk = PageWalk {
         body,
         at: 0,
-        scanner: RecordScanner::for_text(body)?,
+        scanner,
         page: PageAsSent::default(),
         with_entries,
     };

@@ -18,18 +18,164 @@ use crate::dpath::parse_python_int;
 #[derive(Debug, Clone)]
 pub struct SchemaNormalizer {
     schema: Arc<Value>,
+    /// How each top-level property is normalised, when a record can be normalised field by
+    /// field (its root schema has no `$ref`, which would walk the record again).
+    fields: Option<Vec<FieldRule>>,
 }
+
+/// A top-level property of the schema.
+#[derive(Debug, Clone)]
+struct FieldRule {
+    key: String,
+    subschema: Value,
+    /// The kinds of JSON value ([`RawKind`]) the normalisation certainly leaves as they are.
+    unchanged: u8,
+}
+
+/// The kind of a JSON value as sent, told from its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RawKind {
+    String = 1,
+    Integer = 2,
+    Float = 4,
+    Bool = 8,
+    Null = 16,
+    Object = 32,
+    Array = 64,
+}
+
+impl RawKind {
+    /// The kind of `json`, a value as sent (integers within 64 bits, as in a record that prints
+    /// as sent).
+    pub(crate) fn of(json: &[u8]) -> Option<RawKind> {
+        Some(match json.first()? {
+            b'"' => RawKind::String,
+            b'{' => RawKind::Object,
+            b'[' => RawKind::Array,
+            b't' | b'f' => RawKind::Bool,
+            b'n' => RawKind::Null,
+            _ if json.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) => RawKind::Float,
+            _ => RawKind::Integer,
+        })
+    }
+}
+
+const ALL_KINDS: u8 = 127;
+const CONTAINERS: u8 = RawKind::Object as u8 | RawKind::Array as u8;
 
 impl SchemaNormalizer {
     /// A normaliser for `schema` (the stream's `json_schema`).
     pub fn new(schema: Arc<Value>) -> Self {
-        SchemaNormalizer { schema }
+        let fields = field_rules(&schema);
+        SchemaNormalizer { schema, fields }
     }
 
     /// Converts the values of `record` in place.
     pub fn normalize(&self, record: &mut Value) {
         descend(record, &self.schema, &self.schema, 0);
     }
+
+    /// Whether an object record can be normalised one top-level field at a time
+    /// ([`SchemaNormalizer::normalize_field`]), as [`SchemaNormalizer::normalize`] would.
+    pub(crate) fn by_field(&self) -> bool {
+        self.fields.is_some()
+    }
+
+    /// The top-level property named `key` (its index for the calls below), if the schema has
+    /// one.
+    pub(crate) fn field(&self, key: &[u8]) -> Option<usize> {
+        self.fields
+            .as_ref()?
+            .iter()
+            .position(|rule| rule.key.as_bytes() == key)
+    }
+
+    /// Whether the normalisation certainly leaves a value of the property `field` as it is,
+    /// told from its kind alone.
+    pub(crate) fn leaves(&self, field: usize, kind: RawKind) -> bool {
+        self.fields
+            .as_ref()
+            .is_some_and(|rules| rules[field].unchanged & kind as u8 != 0)
+    }
+
+    /// Normalises the value of the top-level property `field` of an object record, as
+    /// [`SchemaNormalizer::normalize`] does it within the record.
+    pub(crate) fn normalize_field(&self, field: usize, value: &mut Value) {
+        let Some(rules) = &self.fields else {
+            return;
+        };
+        let subschema = &rules[field].subschema;
+        convert(value, subschema);
+        descend(value, subschema, &self.schema, 1);
+    }
+}
+
+/// The top-level properties' rules, or `None` when the root schema has a `$ref`. Under the
+/// root, the normalisation of an object only reads `properties` (`items` needs an array),
+/// converting then descending into each field on its own.
+fn field_rules(schema: &Value) -> Option<Vec<FieldRule>> {
+    let Value::Object(keywords) = schema else {
+        return Some(Vec::new());
+    };
+    if keywords.contains_key("$ref") {
+        return None;
+    }
+    let Some(Value::Object(properties)) = keywords.get("properties") else {
+        return Some(Vec::new());
+    };
+    Some(
+        properties
+            .iter()
+            .map(|(key, subschema)| FieldRule {
+                key: key.clone(),
+                subschema: subschema.clone(),
+                unchanged: unchanged_kinds(subschema),
+            })
+            .collect(),
+    )
+}
+
+/// The kinds of value that [`convert`] then [`descend`] certainly leave as they are under
+/// `subschema`; other kinds may change (or not) and are normalised as values.
+fn unchanged_kinds(subschema: &Value) -> u8 {
+    let Value::Object(map) = subschema else {
+        return ALL_KINDS;
+    };
+    // Descending reads only these keywords; scalars have nothing to descend into.
+    let descends = ["properties", "items", "$ref"]
+        .iter()
+        .any(|keyword| map.contains_key(*keyword));
+    let containers = if descends { 0 } else { CONTAINERS };
+    let empty = Value::Array(Vec::new());
+    let target = map.get("type").unwrap_or(&empty);
+    let null = if type_mentions_null(target) {
+        RawKind::Null as u8
+    } else {
+        0
+    };
+    let single = match target {
+        Value::Array(types) => {
+            let mut non_null = types.iter().filter(|t| t.as_str() != Some("null"));
+            match (non_null.next(), non_null.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        }
+        other => Some(other),
+    };
+    let scalars = ALL_KINDS & !CONTAINERS;
+    let converted_unchanged = match single.and_then(Value::as_str) {
+        // `convert` returns without a single type given as a string.
+        None => scalars | CONTAINERS,
+        Some("string") => RawKind::String as u8,
+        // `float()` keeps a float; the others it cannot convert.
+        Some("number") => RawKind::Float as u8 | RawKind::Null as u8 | CONTAINERS,
+        Some("integer") => RawKind::Integer as u8 | RawKind::Null as u8 | CONTAINERS,
+        Some("boolean") => RawKind::Bool as u8,
+        Some("array") => CONTAINERS,
+        Some(_) => scalars | CONTAINERS,
+    };
+    (converted_unchanged | null) & (scalars | containers)
 }
 
 /// Deep enough for any real schema; stops `$ref` cycles.

@@ -30,6 +30,7 @@ use sluice_interp::{PlainValue, RecordFields};
 use sluice_protocol::SentEntry;
 
 use crate::filter::RecordFilter;
+use crate::normalize::{RawKind, SchemaNormalizer};
 use crate::transform::Transformation;
 
 /// The top-level keys a selector's filter and transformations read, set and remove, when every
@@ -90,7 +91,13 @@ impl RawPlan {
 
     /// What the transformations made of `read` (the object [`RawPlan::read_object`] gave),
     /// written.
-    pub(crate) fn edit(&self, record: &[u8], entries: &Entries<'_>, read: Value) -> AsSentOutcome {
+    pub(crate) fn edit(
+        &self,
+        record: &[u8],
+        entries: &Entries<'_>,
+        read: Value,
+        normalizer: Option<&SchemaNormalizer>,
+    ) -> AsSentOutcome {
         let Value::Object(after) = read else {
             // The transformations keep an object an object.
             return AsSentOutcome::Unchanged;
@@ -98,6 +105,7 @@ impl RawPlan {
         // Of the read object: the keys set (in the order they were added) and the keys read
         // but untouched.
         let mut overlay = Overlay::new(record, entries);
+        overlay.set_normalized = true;
         for (key, value) in &after {
             if self.set.contains(key) {
                 overlay.set(key, Cow::Borrowed(value));
@@ -106,7 +114,7 @@ impl RawPlan {
         for key in &self.removed {
             overlay.remove(key);
         }
-        overlay.into_outcome()
+        overlay.into_outcome(normalizer)
     }
 }
 
@@ -119,6 +127,8 @@ pub(crate) struct Overlay<'a> {
     /// Borrowed where a constant or an already parsed value is set.
     set: Vec<(&'a str, Cow<'a, Value>)>,
     removed: Vec<&'a str>,
+    /// The values set were normalised already (they come from a normalised object).
+    set_normalized: bool,
 }
 
 impl<'a> Overlay<'a> {
@@ -128,6 +138,7 @@ impl<'a> Overlay<'a> {
             entries,
             set: Vec::new(),
             removed: Vec::new(),
+            set_normalized: false,
         }
     }
 
@@ -148,13 +159,21 @@ impl<'a> Overlay<'a> {
         }
     }
 
-    /// The record as the reference prints it now.
-    pub(crate) fn into_outcome(self) -> AsSentOutcome {
+    /// The record as the reference prints it now, normalised by `normalizer` (which must
+    /// normalise [by field](SchemaNormalizer::by_field)) first.
+    pub(crate) fn into_outcome(mut self, normalizer: Option<&SchemaNormalizer>) -> AsSentOutcome {
+        if let Some(normalizer) = normalizer {
+            self.normalize(normalizer);
+        }
+        let record = self.record;
+        let is_null = |entry: &Entry<'_>| &record[entry.value.clone()] == b"null";
         if self.set.is_empty()
             && !self.entries.list.iter().any(|entry| {
-                self.removed
-                    .iter()
-                    .any(|key| key.as_bytes() == entry.key.as_ref())
+                is_null(entry)
+                    || self
+                        .removed
+                        .iter()
+                        .any(|key| key.as_bytes() == entry.key.as_ref())
             })
         {
             return AsSentOutcome::Unchanged;
@@ -184,6 +203,8 @@ impl<'a> Overlay<'a> {
                         write_value(&mut out, &value);
                     }
                 }
+                // The reference leaves top-level nulls out.
+                None if is_null(entry) => {}
                 None => {
                     separate(&mut out);
                     out.extend_from_slice(&self.record[entry.whole.clone()]);
@@ -202,6 +223,44 @@ impl<'a> Overlay<'a> {
         }
         out.push(b'}');
         AsSentOutcome::Edited(out)
+    }
+}
+
+impl<'a> Overlay<'a> {
+    /// Normalises the values set, and the entries as sent whose kind of value the schema may
+    /// change (those become values set in place).
+    fn normalize(&mut self, normalizer: &SchemaNormalizer) {
+        if !self.set_normalized {
+            for (key, value) in &mut self.set {
+                if let Some(field) = normalizer.field(key.as_bytes()) {
+                    normalizer.normalize_field(field, value.to_mut());
+                }
+            }
+        }
+        let entries = self.entries;
+        for entry in &entries.list {
+            let key: &'a [u8] = entry.key.as_ref();
+            let Some(field) = normalizer.field(key) else {
+                continue;
+            };
+            let sent = &self.record[entry.value.clone()];
+            let unchanged = RawKind::of(sent).is_some_and(|kind| normalizer.leaves(field, kind));
+            let Ok(key) = std::str::from_utf8(key) else {
+                continue;
+            };
+            if unchanged
+                || self.removed.contains(&key)
+                || self.set.iter().any(|(set, _)| *set == key)
+            {
+                continue;
+            }
+            // The record prints as sent, so its values parse.
+            let Ok(mut value) = crate::json::from_slice(sent) else {
+                continue;
+            };
+            normalizer.normalize_field(field, &mut value);
+            self.set.push((key, Cow::Owned(value)));
+        }
     }
 }
 
@@ -440,7 +499,7 @@ mod tests {
             Some(PlainValue::String("y"))
         );
         assert_eq!(
-            overlay.into_outcome(),
+            overlay.into_outcome(None),
             AsSentOutcome::Edited(br#"{"id":7,"a":"y","new":2}"#.to_vec())
         );
         let mut nulls = Overlay::new(record, &entries);
@@ -448,11 +507,11 @@ mod tests {
         nulls.set("c", Cow::Owned(Value::Null));
         nulls.remove("id");
         assert_eq!(
-            nulls.into_outcome(),
+            nulls.into_outcome(None),
             AsSentOutcome::Edited(br#"{"b":2}"#.to_vec())
         );
         let unchanged = Overlay::new(record, &entries);
-        assert_eq!(unchanged.into_outcome(), AsSentOutcome::Unchanged);
+        assert_eq!(unchanged.into_outcome(None), AsSentOutcome::Unchanged);
     }
 
     #[test]

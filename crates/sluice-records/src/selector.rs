@@ -122,16 +122,17 @@ impl RecordSelector {
         };
         let transformations =
             Transformation::list_from_model(transformations, config, &path.key("transformations"))?;
-        let raw_plan = match (&filter, transformations.is_empty()) {
-            (None, true) => None,
+        // Records as sent are normalised field by field, edited like the transformations'.
+        let normalizes_by_field = normalizer.as_ref().map(SchemaNormalizer::by_field);
+        let raw_plan = match (&filter, transformations.is_empty(), normalizes_by_field) {
+            (None, true, None) => None,
+            (_, _, Some(false)) => None,
             _ => RawPlan::new(filter.as_ref(), &transformations),
         };
-        let passes_through = filter.is_none() && transformations.is_empty();
+        let passes_through = filter.is_none() && transformations.is_empty() && normalizer.is_none();
         let as_sent_path = match &extractor {
             Extractor::Dpath(extractor)
-                if decoder == Decoder::Json
-                    && normalizer.is_none()
-                    && (passes_through || raw_plan.is_some()) =>
+                if decoder == Decoder::Json && (passes_through || raw_plan.is_some()) =>
             {
                 extractor.plain_keys()
             }
@@ -258,7 +259,7 @@ impl RecordSelector {
         );
         Some(kept.map(|kept| match kept {
             false => AsSentOutcome::Dropped,
-            true => plan.edit(record, &entries, read),
+            true => plan.edit(record, &entries, read, self.normalizer.as_ref()),
         }))
     }
 
@@ -287,12 +288,11 @@ impl RecordSelector {
                 transformation.apply_to_overlay(&mut overlay)?;
             }
         }
-        Some(overlay.into_outcome())
+        Some(overlay.into_outcome(self.normalizer.as_ref()))
     }
 
-    /// One parsed record through the filter and transformations, as [`RecordSelector::select`]
-    /// runs them (this selector has no schema normalisation: see
-    /// [`RecordSelector::changes_records_as_sent`]); `None` when the filter drops it.
+    /// One parsed record through the filter, transformations and normalisation, as
+    /// [`RecordSelector::select`] runs them; `None` when the filter drops it.
     pub fn select_parsed_as_sent(
         &self,
         mut record: Value,

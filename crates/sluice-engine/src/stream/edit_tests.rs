@@ -52,6 +52,9 @@ impl Walk {
         sluice_protocol::json::to_reference_writer(&mut text, &record).unwrap();
         let text = String::from_utf8(text).unwrap();
         // Spellings the reference prints otherwise: the record is then respelled.
+        if text == "{}" {
+            return text;
+        }
         match self.next(5) {
             0 => text.replacen('{', r#"{"z":1.50,"#, 1),
             1 => text.replacen('{', r#"{"z":"\u00e9","n":null, "#, 1),
@@ -105,7 +108,31 @@ impl Walk {
             selector["record_filter"] =
                 json!({"type": "RecordFilter", "condition": self.pick(&filters)});
         }
-        json!({"selector": selector, "transformations": transformations})
+        let mut schema = json!({});
+        if self.next(3) == 0 {
+            selector["schema_normalization"] = json!("Default");
+            let types = [
+                json!({"type": "integer"}),
+                json!({"type": "string"}),
+                json!({"type": ["null", "number"]}),
+                json!({"type": "boolean"}),
+                json!({"type": "array", "items": {"type": "string"}}),
+                json!({"type": ["array", "null"]}),
+                json!({"type": "object", "properties": {"k": {"type": "string"}}}),
+                json!({"type": ["string", "integer"]}),
+                json!({}),
+            ];
+            let mut properties = serde_json::Map::new();
+            for key in [
+                "id", "status", "country", "tags", "score", "source", "key", "added", "z",
+            ] {
+                if self.next(5) != 0 {
+                    properties.insert(key.to_owned(), types[self.next(types.len())].clone());
+                }
+            }
+            schema = json!({"type": "object", "properties": properties});
+        }
+        json!({"selector": selector, "transformations": transformations, "schema": schema})
     }
 }
 
@@ -123,7 +150,7 @@ fn build(parts: &Value) -> RecordSelector {
         &selector,
         None,
         &transformations,
-        &serde_json::Map::new(),
+        &parts["schema"].as_object().cloned().unwrap_or_default(),
         &config,
         &at,
     )
@@ -188,6 +215,7 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             let record = walk.record();
             // As the page walk hands it over.
             let mut scanner = RecordScanner::for_text(record.as_bytes()).unwrap();
+            scanner.keep_top_level_nulls(true);
             let mut respelled = Vec::new();
             let scanned = scanner.scan_record(record.as_bytes(), &mut respelled);
             let entries = scanner.entries().to_vec();
