@@ -18,7 +18,9 @@ use sluice_paginate::{
     PaginationTracker, Paginator,
 };
 use sluice_protocol::{AirbyteStream, AsSent, SentEntry, SyncMode};
-use sluice_records::{AsSentOutcome, RecordSelector, SelectError, SelectVariables, TruncatedLists};
+use sluice_records::{
+    AsSentOutcome, RecordAsSent, RecordSelector, SelectError, SelectVariables, TruncatedLists,
+};
 use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -774,21 +776,13 @@ impl Retriever {
         let page = selector.records_as_sent(body, fields)?;
         let extracted = page.records.len();
         let changes = selector.changes_records_as_sent();
-        let respelled = Bytes::from(page.respelled);
-        let mut records = Vec::with_capacity(extracted);
-        // The last record handed on, as sent: the paginator reads its value.
-        let mut last_sent = None;
-        for record in page.records {
-            let printed =
-                (!record.respelled.is_empty()).then(|| respelled.slice(record.respelled.clone()));
-            let sent = body.slice(record.sent.clone());
-            let entries = changes.then(|| &page.entries[record.entries.clone()]);
-            let class = record.class;
-            if let Some(data) = select_as_sent(selector, class, sent, printed, entries, vars)? {
-                records.push(data);
-                last_sent = Some(record.sent);
-            }
-        }
+        let sent_page = SentPage {
+            selector,
+            body,
+            respelled: Bytes::from(page.respelled),
+            entries: changes.then_some(&page.entries[..]),
+        };
+        let (records, last_sent) = sent_page.select_on_two_cores(&page.records, vars)?;
         // As sent, not as printed: a respelled record has lost its top-level nulls, which a
         // paginator's template could tell from missing keys.
         let last_record = match last_sent {
@@ -818,6 +812,77 @@ impl Retriever {
             pagination_body,
             extracted,
         })
+    }
+}
+
+/// Pages with at least this many records have their records edited on two cores.
+const SPLIT_PAGES_FROM: usize = 64;
+
+/// A page as sent, its records to select.
+struct SentPage<'p> {
+    selector: &'p RecordSelector,
+    body: &'p Bytes,
+    respelled: Bytes,
+    /// The records' top-level entries, when the selector edits records.
+    entries: Option<&'p [SentEntry]>,
+}
+
+impl SentPage<'_> {
+    /// [`SentPage::select`], half the records on a second core when the selector edits them
+    /// (editing records is the read's own work; the first core also fetches pages).
+    fn select_on_two_cores(
+        &self,
+        records: &[RecordAsSent],
+        vars: &SelectVariables<'_>,
+    ) -> Option<(Vec<RecordData>, Option<std::ops::Range<usize>>)> {
+        if self.entries.is_none() || records.len() < SPLIT_PAGES_FROM {
+            return self.select(records, vars);
+        }
+        let (first, second) = records.split_at(records.len() / 2);
+        let (slice, token, state) = (vars.stream_slice, vars.next_page_token, vars.stream_state);
+        let (first, second) = std::thread::scope(|scope| {
+            let second = scope.spawn(|| {
+                let vars = SelectVariables {
+                    stream_slice: slice,
+                    next_page_token: token,
+                    stream_state: state,
+                    truncated: None,
+                };
+                self.select(second, &vars)
+            });
+            let first = self.select(first, vars);
+            (first, second.join())
+        });
+        let (mut selected, first_last) = first?;
+        // A panic on the second core is this one's.
+        let (second_selected, second_last) =
+            second.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        selected.extend(second_selected);
+        Some((selected, second_last.or(first_last)))
+    }
+
+    /// What the selector makes of `records`, and where the last one handed on was sent; `None`
+    /// sends the page through the full selector.
+    fn select(
+        &self,
+        records: &[RecordAsSent],
+        vars: &SelectVariables<'_>,
+    ) -> Option<(Vec<RecordData>, Option<std::ops::Range<usize>>)> {
+        let mut selected = Vec::with_capacity(records.len());
+        let mut last_sent = None;
+        for record in records {
+            let printed = (!record.respelled.is_empty())
+                .then(|| self.respelled.slice(record.respelled.clone()));
+            let sent = self.body.slice(record.sent.clone());
+            let entries = self.entries.map(|entries| &entries[record.entries.clone()]);
+            if let Some(data) =
+                select_as_sent(self.selector, record.class, sent, printed, entries, vars)?
+            {
+                selected.push(data);
+                last_sent = Some(record.sent.clone());
+            }
+        }
+        Some((selected, last_sent))
     }
 }
 

@@ -296,3 +296,57 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
         AsSentOutcome::Dropped
     );
 }
+
+/// A page edited on two cores gives the records, in order, and the last one handed on, that
+/// one core gives, and those print as the tree path prints them.
+#[test]
+fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
+    use super::{SPLIT_PAGES_FROM, SentPage};
+    let mut walk = Walk { state: 11 };
+    let slice = json!({});
+    let vars = SelectVariables {
+        stream_slice: &slice,
+        next_page_token: None,
+        stream_state: &slice,
+        truncated: None,
+    };
+    let mut split_pages = 0;
+    for _ in 0..40 {
+        let parts = walk.selector();
+        let selector = build(&parts);
+        if !selector.changes_records_as_sent() {
+            continue;
+        }
+        let records: Vec<String> = (0..200).map(|_| walk.record()).collect();
+        let body = Bytes::from(format!(r#"{{"data":[{}]}}"#, records.join(",")));
+        let Some(page) = selector.records_as_sent(&body, &[]) else {
+            continue;
+        };
+        assert!(page.records.len() >= SPLIT_PAGES_FROM);
+        let sent_page = SentPage {
+            selector: &selector,
+            body: &body,
+            respelled: Bytes::from(page.respelled.clone()),
+            entries: Some(&page.entries),
+        };
+        let one = sent_page.select(&page.records, &vars);
+        let two = sent_page.select_on_two_cores(&page.records, &vars);
+        let printed = |selected: Option<(Vec<RecordData>, Option<std::ops::Range<usize>>)>| {
+            selected
+                .map(|(records, last)| (records.into_iter().map(print).collect::<Vec<_>>(), last))
+        };
+        let (one, two) = (printed(one), printed(two));
+        assert_eq!(one, two, "selector {parts}");
+        if let Some((printed, _)) = two {
+            split_pages += 1;
+            let mut tree = Vec::new();
+            selector.select_body(&body, &vars, &mut tree).unwrap();
+            let tree: Vec<String> = tree
+                .into_iter()
+                .map(|value| print(RecordData::Parsed(value)))
+                .collect();
+            assert_eq!(printed, tree, "selector {parts}");
+        }
+    }
+    assert!(split_pages > 10, "{split_pages}");
+}
