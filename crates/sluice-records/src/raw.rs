@@ -31,6 +31,7 @@ use sluice_protocol::SentEntry;
 
 use crate::filter::RecordFilter;
 use crate::normalize::{RawKind, SchemaNormalizer};
+use crate::scan::{string_end, value_end};
 use crate::transform::Transformation;
 
 /// The top-level keys a selector's filter and transformations read, set and remove, when every
@@ -389,49 +390,6 @@ impl<'r> Entries<'r> {
                 _ => return None,
             }
         }
-    }
-}
-
-/// Just past the string whose opening quote is at `start`.
-fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
-    let mut at = start + 1;
-    loop {
-        at += memchr::memchr2(b'"', b'\\', bytes.get(at..)?)?;
-        if bytes[at] == b'\\' {
-            at += 2;
-        } else {
-            return Some(at + 1);
-        }
-    }
-}
-
-/// Just past the value that starts at `start`.
-fn value_end(bytes: &[u8], start: usize) -> Option<usize> {
-    match bytes.get(start)? {
-        b'"' => string_end(bytes, start),
-        b'{' | b'[' => {
-            let mut depth = 0usize;
-            let mut at = start;
-            loop {
-                match bytes.get(at)? {
-                    b'"' => {
-                        at = string_end(bytes, at)?;
-                        continue;
-                    }
-                    b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
-                        depth = depth.checked_sub(1)?;
-                        if depth == 0 {
-                            return Some(at + 1);
-                        }
-                    }
-                    _ => {}
-                }
-                at += 1;
-            }
-        }
-        // A number, `true`, `false` or `null`: up to the next separator.
-        _ => Some(start + memchr::memchr2(b',', b'}', &bytes[start..])?),
     }
 }
 

@@ -239,24 +239,7 @@ impl RecordSelector {
             return Some(Ok(outcome));
         }
         let mut read = plan.read_object(record, &entries)?;
-        let transform_vars = TransformVariables {
-            config: &self.config,
-            stream_slice: vars.stream_slice,
-            stream_state: vars.stream_state,
-        };
-        let filter_vars = FilterVariables {
-            config: &self.config,
-            stream_slice: vars.stream_slice,
-            stream_state: vars.stream_state,
-            next_page_token: vars.next_page_token,
-        };
-        let kept = self.process(
-            &mut read,
-            self.transforms_before_filtering(),
-            &transform_vars,
-            &filter_vars,
-            &mut |_| true,
-        );
+        let kept = self.process_one(&mut read, vars);
         Some(kept.map(|kept| match kept {
             false => AsSentOutcome::Dropped,
             true => plan.edit(record, &entries, read, self.normalizer.as_ref()),
@@ -298,6 +281,15 @@ impl RecordSelector {
         mut record: Value,
         vars: &SelectVariables<'_>,
     ) -> Result<Option<Value>, SelectError> {
+        let kept = self.process_one(&mut record, vars)?;
+        Ok(kept.then_some(record))
+    }
+
+    /// The variables of the transformations' and the filter's templates.
+    fn variables<'v>(
+        &'v self,
+        vars: &SelectVariables<'v>,
+    ) -> (TransformVariables<'v>, FilterVariables<'v>) {
         let transform_vars = TransformVariables {
             config: &self.config,
             stream_slice: vars.stream_slice,
@@ -309,14 +301,23 @@ impl RecordSelector {
             stream_state: vars.stream_state,
             next_page_token: vars.next_page_token,
         };
-        let kept = self.process(
-            &mut record,
+        (transform_vars, filter_vars)
+    }
+
+    /// [`RecordSelector::process`] for one record outside a page (no cursor range).
+    fn process_one(
+        &self,
+        record: &mut Value,
+        vars: &SelectVariables<'_>,
+    ) -> Result<bool, SelectError> {
+        let (transform_vars, filter_vars) = self.variables(vars);
+        self.process(
+            record,
             self.transforms_before_filtering(),
             &transform_vars,
             &filter_vars,
             &mut |_| true,
-        )?;
-        Ok(kept.then_some(record))
+        )
     }
 
     /// The decoder (also the paginator's, as in the reference).
@@ -405,17 +406,7 @@ impl RecordSelector {
         in_cursor_range: &mut impl FnMut(&Value) -> bool,
     ) -> Result<usize, SelectError> {
         let transform_first = self.transforms_before_filtering();
-        let transform_vars = TransformVariables {
-            config: &self.config,
-            stream_slice: vars.stream_slice,
-            stream_state: vars.stream_state,
-        };
-        let filter_vars = FilterVariables {
-            config: &self.config,
-            stream_slice: vars.stream_slice,
-            stream_state: vars.stream_state,
-            next_page_token: vars.next_page_token,
-        };
+        let (transform_vars, filter_vars) = self.variables(vars);
         // Compact the kept records to the front of the page as they are processed.
         let mut kept = start;
         for index in start..out.len() {

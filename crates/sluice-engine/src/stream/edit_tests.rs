@@ -157,6 +157,16 @@ fn build(parts: &Value) -> RecordSelector {
     .unwrap()
 }
 
+/// A read's variables, all empty.
+fn variables(empty: &Value) -> SelectVariables<'_> {
+    SelectVariables {
+        stream_slice: empty,
+        next_page_token: None,
+        stream_state: empty,
+        truncated: None,
+    }
+}
+
 /// What the tree path prints for `record`: `None` when it drops it, the error text when it
 /// fails.
 fn printed_by_tree(
@@ -193,14 +203,8 @@ fn print(data: RecordData) -> String {
 #[test]
 fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
     let mut walk = Walk { state: 7 };
-    let slice = json!({});
-    let state = json!({});
-    let vars = SelectVariables {
-        stream_slice: &slice,
-        next_page_token: None,
-        stream_state: &state,
-        truncated: None,
-    };
+    let empty = json!({});
+    let vars = variables(&empty);
     // [left to the full selector, dropped, printed, selectors the tree path alone runs,
     // records respelled, records edited as sent]
     let mut outcomes = [0usize; 6];
@@ -269,13 +273,8 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
         {"type": "RemoveFields", "field_pointers": [["tags"], ["score"]]}]});
     let selector = build(&parts);
     assert!(selector.changes_records_as_sent());
-    let slice = json!({});
-    let vars = SelectVariables {
-        stream_slice: &slice,
-        next_page_token: None,
-        stream_state: &slice,
-        truncated: None,
-    };
+    let empty = json!({});
+    let vars = variables(&empty);
     let record = br#"{"id":7,"status":"active","score":1.5,"country":"NL","tags":["a"]}"#;
     assert!(matches!(
         selector.process_as_sent(record, None, &vars),
@@ -303,13 +302,8 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
 fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
     use super::{SPLIT_PAGES_FROM, SentPage};
     let mut walk = Walk { state: 11 };
-    let slice = json!({});
-    let vars = SelectVariables {
-        stream_slice: &slice,
-        next_page_token: None,
-        stream_state: &slice,
-        truncated: None,
-    };
+    let empty = json!({});
+    let vars = variables(&empty);
     let mut split_pages = 0;
     for _ in 0..40 {
         let parts = walk.selector();
