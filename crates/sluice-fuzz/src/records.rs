@@ -65,7 +65,7 @@ pub(crate) fn records(data: &[u8]) {
                 let mut alone = Vec::new();
                 // Pages edited before printing keep their top-level nulls.
                 let scanned = RecordScanner::for_text(body).and_then(|mut scanner| {
-                    scanner.keep_top_level_nulls(selector.changes_records_as_sent());
+                    scanner.for_editing(selector.changes_records_as_sent());
                     scanner.scan_record(&body[record.sent], &mut alone)
                 });
                 assert!(matches!(scanned, Some((_, AsSent::Respelled))));

@@ -59,7 +59,7 @@ pub(crate) fn page_as_sent(
     }
     let mut scanner = RecordScanner::for_text(body)?;
     // Records edited before they are printed keep their top-level nulls for the templates.
-    scanner.keep_top_level_nulls(with_entries);
+    scanner.for_editing(with_entries);
     let mut walk = PageWalk {
         body,
         at: 0,

@@ -219,7 +219,7 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             let record = walk.record();
             // As the page walk hands it over.
             let mut scanner = RecordScanner::for_text(record.as_bytes()).unwrap();
-            scanner.keep_top_level_nulls(true);
+            scanner.for_editing(true);
             let mut respelled = Vec::new();
             let scanned = scanner.scan_record(record.as_bytes(), &mut respelled);
             let entries = scanner.entries().to_vec();
