@@ -761,7 +761,7 @@ impl Retriever {
     }
 
     /// The page's records as the API sent them, when the selector would pass them through
-    /// unchanged, or only filter them and set or remove top-level keys
+    /// unchanged, or only filter them, set or remove top-level keys and normalise them
     /// ([`RecordSelector::changes_records_as_sent`]), and the paginator reads at most some
     /// top-level fields of the body: no record is parsed whole then, unless the reference would
     /// print it otherwise than it was sent (or respelled). `None` sends the page through the

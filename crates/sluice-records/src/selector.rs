@@ -207,16 +207,16 @@ impl RecordSelector {
         )
     }
 
-    /// Whether records found by [`RecordSelector::records_as_sent`] still go through a filter
-    /// or transformations: [`RecordSelector::process_as_sent`] then runs them.
+    /// Whether records found by [`RecordSelector::records_as_sent`] still go through a filter,
+    /// transformations or normalisation: [`RecordSelector::process_as_sent`] then runs them.
     pub fn changes_records_as_sent(&self) -> bool {
         self.raw_plan.is_some()
     }
 
-    /// Filters and transforms one record as sent, which must print as sent (a compact object,
-    /// as the reference would print it unchanged: [`AsSent::Identical`] or respelled). `None`
-    /// when the record cannot be handled without parsing it whole (a key repeated): the page
-    /// then goes through [`RecordSelector::select`].
+    /// Filters, transforms and normalises one record as sent, as the page walk gives it when
+    /// the selector changes records: compact, classified [`AsSent::Identical`] or respelled,
+    /// top-level nulls kept. `None` when the record cannot be handled without parsing it whole
+    /// (a key repeated): select it parsed then ([`RecordSelector::select_parsed_as_sent`]).
     ///
     /// [`AsSent::Identical`]: sluice_protocol::AsSent::Identical
     ///
