@@ -1,5 +1,6 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
+use sluice_protocol::SentEntry;
 use sluice_protocol::{AirbyteMessage, Level};
 use std::borrow::Cow;
 use std::io::{self, Write};
@@ -87,6 +88,9 @@ pub enum RecordData {
     /// An object as the API sent it, which the reference prints byte for byte the same
     /// ([`AsSent::Identical`](sluice_protocol::AsSent::Identical)): written verbatim.
     AsSent(Bytes),
+    /// [`RecordData::AsSent`] whose cursor field the page walk found: where its key and value
+    /// are, so a cursor reads the value without scanning the record.
+    AsSentWithField(Bytes, SentEntry),
     /// An object as the API sent it that is sure to parse but prints otherwise
     /// ([`AsSent::Reprint`](sluice_protocol::AsSent::Reprint)): parsed where it is written, off
     /// the reading thread.
@@ -101,7 +105,9 @@ impl RecordData {
         match self {
             RecordData::Parsed(value) => value.clone(),
             RecordData::WithFile(filed) => filed.0.clone(),
-            RecordData::AsSent(json) | RecordData::Unparsed(json) => parse_checked(json),
+            RecordData::AsSent(json)
+            | RecordData::AsSentWithField(json, _)
+            | RecordData::Unparsed(json) => parse_checked(json),
         }
     }
 
@@ -111,7 +117,13 @@ impl RecordData {
         match self {
             RecordData::Parsed(value) => read(value.get(name)),
             RecordData::WithFile(filed) => read(filed.0.get(name)),
-            RecordData::AsSent(json) | RecordData::Unparsed(json) => {
+            RecordData::AsSentWithField(json, field) if is_key(&json[field.key.clone()], name) => {
+                let value: Option<Value> = serde_json::from_slice(&json[field.value.clone()]).ok();
+                read(value.as_ref())
+            }
+            RecordData::AsSent(json)
+            | RecordData::AsSentWithField(json, _)
+            | RecordData::Unparsed(json) => {
                 let value: Option<Value> = sluice_records::top_level_value(json, name)
                     .and_then(|range| serde_json::from_slice(&json[range]).ok());
                 read(value.as_ref())
@@ -124,9 +136,16 @@ impl RecordData {
         match self {
             RecordData::Parsed(value) => value,
             RecordData::WithFile(filed) => filed.0,
-            RecordData::AsSent(json) | RecordData::Unparsed(json) => parse_checked(&json),
+            RecordData::AsSent(json)
+            | RecordData::AsSentWithField(json, _)
+            | RecordData::Unparsed(json) => parse_checked(&json),
         }
     }
+}
+
+/// Whether `quoted` (a key as sent, quotes included, without escapes) is `name`.
+fn is_key(quoted: &[u8], name: &str) -> bool {
+    quoted.len() == name.len() + 2 && &quoted[1..quoted.len() - 1] == name.as_bytes()
 }
 
 /// Parses JSON that was checked to parse when its page was read.
@@ -414,7 +433,7 @@ fn write_record<W: Write>(out: &mut W, stream: &str, data: &RecordData) -> io::R
                 &sluice_protocol::AirbyteMessage::Record(record),
             )?;
         }
-        RecordData::AsSent(json) => {
+        RecordData::AsSent(json) | RecordData::AsSentWithField(json, _) => {
             sluice_protocol::write_record_json_as_sent(&mut *out, stream, json, emitted_at)?;
         }
         RecordData::Unparsed(json) => {
@@ -521,6 +540,23 @@ mod tests {
         assert_eq!(
             parsed.with_field("updated_at", |v| v.cloned()),
             Some(serde_json::json!("a"))
+        );
+        // Where the page walk found the field; another field is looked for.
+        let located = RecordData::AsSentWithField(
+            raw.clone(),
+            SentEntry {
+                key: 41..53,
+                value: 55..67,
+            },
+        );
+        assert_eq!(&raw[41..53], br#""updated_at""#);
+        assert_eq!(
+            located.with_field("updated_at", |v| v.cloned()),
+            Some(serde_json::json!("2024-01-02"))
+        );
+        assert_eq!(
+            located.with_field("id", |v| v.cloned()),
+            Some(serde_json::json!(1))
         );
     }
 

@@ -496,7 +496,8 @@ impl<'a> SliceReader<'a> {
             self.selector.clone(),
             slice.template_value(),
             options,
-        );
+        )
+        .with_cursor_field(cursor.field());
         let pages = match slice.extra_fields.get(CHILD_RESPONSE).filter(|_| self.lazy) {
             Some(embedded) => {
                 pages.with_first_page(serde_json::to_vec(embedded).unwrap_or_default().into())

@@ -234,6 +234,8 @@ pub(crate) struct PageReader<'a> {
     splitting: Option<Box<Splitting<'a>>>,
     /// Variables the requester's templates see by name (an async job's download).
     variables: Map<String, Value>,
+    /// The field the slice's cursor reads: located in each record as the page is walked.
+    cursor_field: Option<String>,
 }
 
 /// How a slice narrows on a pagination reset: from the highest cursor value read in it so far
@@ -320,7 +322,14 @@ impl<'a> PageReader<'a> {
             }),
             splitting: None,
             variables: Map::new(),
+            cursor_field: None,
         }
+    }
+
+    /// Locates the field `cursor_field` in each record as pages are walked, for the cursor.
+    pub fn with_cursor_field(mut self, cursor_field: Option<&str>) -> Self {
+        self.cursor_field = cursor_field.map(str::to_owned);
+        self
     }
 
     /// Splits the slice's window when the error handler asks for it (`SPLIT_REQUEST_WINDOW`).
@@ -590,7 +599,12 @@ impl<'a> PageReader<'a> {
                 stream_state: &empty_state,
                 truncated: None,
             };
-            retriever.page_as_sent(selector, &response.body, &vars)
+            retriever.page_as_sent(
+                selector,
+                &response.body,
+                &vars,
+                self.cursor_field.as_deref(),
+            )
         } else {
             None
         };
@@ -771,9 +785,10 @@ impl Retriever {
         selector: &RecordSelector,
         body: &Bytes,
         vars: &SelectVariables<'_>,
+        cursor_field: Option<&str>,
     ) -> Option<AsSentPage> {
         let fields = self.paginator.response_keys()?;
-        let page = selector.records_as_sent(body, fields)?;
+        let page = selector.records_as_sent(body, fields, cursor_field)?;
         let extracted = page.records.len();
         let changes = selector.changes_records_as_sent();
         let sent_page = SentPage {
@@ -878,6 +893,13 @@ impl SentPage<'_> {
             if let Some(data) =
                 select_as_sent(self.selector, record.class, sent, printed, entries, vars)?
             {
+                // Where a record printed as sent or respelled has the cursor's field.
+                let data = match (data, &record.watched) {
+                    (RecordData::AsSent(json), Some(field)) if entries.is_none() => {
+                        RecordData::AsSentWithField(json, field.clone())
+                    }
+                    (data, _) => data,
+                };
                 selected.push(data);
                 last_sent = Some(record.sent.clone());
             }

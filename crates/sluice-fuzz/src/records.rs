@@ -55,9 +55,11 @@ pub(crate) fn records(data: &[u8]) {
     };
 
     // The shortcut for pages passed through unchanged must print what parsing prints.
-    if let Some(page) =
-        selector.records_as_sent(body, &["next".to_owned(), "meta.cursor".to_owned()])
-    {
+    if let Some(page) = selector.records_as_sent(
+        body,
+        &["next".to_owned(), "meta.cursor".to_owned()],
+        Some("id"),
+    ) {
         for record in page.records {
             check_as_sent(&body[record.sent.clone()]);
             if record.class == AsSent::Respelled {

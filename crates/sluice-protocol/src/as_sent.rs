@@ -105,6 +105,10 @@ pub struct RecordScanner {
     entries: Vec<SentEntry>,
     /// Records are scanned for editing (see [`RecordScanner::for_editing`]).
     editing: bool,
+    /// The key watched ([`RecordScanner::watch`]), quoted as sent, and where the last record
+    /// scanned has it.
+    watch: Option<Vec<u8>>,
+    watched: Option<SentEntry>,
 }
 
 /// A top-level entry of a record as sent: where its key (quotes included) and its value are,
@@ -137,6 +141,7 @@ impl RecordScanner {
     ) -> Option<(usize, AsSent)> {
         let kept = respelled.len();
         self.entries.clear();
+        self.watched = None;
         let mut scan = self.scan(bytes, respelled);
         let well_formed = scan.object(true);
         scan.keys.clear();
@@ -167,6 +172,22 @@ impl RecordScanner {
         &self.entries
     }
 
+    /// Notes where records have the top-level key `key` ([`RecordScanner::watched`]), a
+    /// cursor's field, whose value is then read without scanning the record again.
+    pub fn watch(&mut self, key: Option<&str>) {
+        // Keys spelled with escapes are not compared.
+        self.watch = key
+            .filter(|key| !key.contains(['"', '\\']) && !key.chars().any(char::is_control))
+            .map(|key| format!("\"{key}\"").into_bytes());
+    }
+
+    /// Where the record [`RecordScanner::scan_record`] scanned last has the
+    /// [watched](RecordScanner::watch) key and its value, in the record as printed; `None`
+    /// when it does not have it (or has it as a top-level `null` left out).
+    pub fn watched(&self) -> Option<&SentEntry> {
+        self.watched.as_ref()
+    }
+
     /// Scans records that are edited before they are printed: their top-level entries are
     /// noted ([`RecordScanner::entries`]) and their top-level `null`s kept, for templates must
     /// see those keys. Such a record prints as the reference prints it only once its top-level
@@ -192,6 +213,8 @@ impl RecordScanner {
             at: 0,
             depth: 0,
             entries: &mut self.entries,
+            watch: self.watch.as_deref(),
+            watched: &mut self.watched,
             keys: &mut self.keys,
             spelled: &mut self.spelled,
             controls_possible: self.controls_possible,
@@ -217,6 +240,8 @@ struct Scan<'a> {
     depth: usize,
     /// The record's top-level entries, as they are scanned.
     entries: &'a mut Vec<SentEntry>,
+    watch: Option<&'a [u8]>,
+    watched: &'a mut Option<SentEntry>,
     keys: &'a mut Vec<(usize, usize)>,
     spelled: &'a mut Vec<u8>,
     controls_possible: bool,
@@ -359,7 +384,8 @@ impl Scan<'_> {
             let key_end = self.at;
             self.keys.push((key_start, key_end));
             // Where the key is printed (nothing in it is respelled), when entries are noted.
-            let noted = top_level && self.editing;
+            let watched = top_level && self.watch == Some(&self.bytes[key_start..key_end]);
+            let noted = top_level && self.editing || watched;
             let printed_key = if noted {
                 self.printed_at(key_start)..self.printed_at(key_end)
             } else {
@@ -381,10 +407,17 @@ impl Scan<'_> {
             }
             let is_null = &self.bytes[value_start..self.at] == b"null";
             if noted {
-                self.entries.push(SentEntry {
+                let entry = SentEntry {
                     key: printed_key,
                     value: printed_value_start..self.printed_at(self.at),
-                });
+                };
+                if watched {
+                    // A repeated key: the parsed object keeps the last value.
+                    *self.watched = (self.editing || !is_null).then(|| entry.clone());
+                }
+                if top_level && self.editing {
+                    self.entries.push(entry);
+                }
             }
             if top_level && is_null && !self.editing {
                 if kept_one {
@@ -882,6 +915,7 @@ mod tests {
             let page = format!("{text}{tail}");
             let parsed = serde_json::from_str::<Value>(&text);
             let mut scanner = RecordScanner::for_text(page.as_bytes()).unwrap();
+            scanner.watch(Some("a"));
             let mut respelled = b"before".to_vec();
             let scanned = scanner.scan_record(page.as_bytes(), &mut respelled);
             if let Some((len, class)) = scanned {
@@ -911,6 +945,7 @@ mod tests {
             match class {
                 AsSent::Identical => {
                     seen[1] += 1;
+                    check_watched(record, scanner.watched());
                     assert_eq!(
                         String::from_utf8(printed_as_sent(record)).unwrap(),
                         String::from_utf8(printed(record)).unwrap(),
@@ -920,6 +955,7 @@ mod tests {
                 AsSent::Respelled => {
                     seen[2] += 1;
                     let respelled = std::str::from_utf8(&respelled[6..]).unwrap();
+                    check_watched(respelled, scanner.watched());
                     assert_eq!(
                         String::from_utf8(printed_as_sent(respelled)).unwrap(),
                         String::from_utf8(printed(record)).unwrap(),
@@ -936,6 +972,19 @@ mod tests {
         }
         // Every outcome must be common, or the test proves little.
         assert!(seen.iter().all(|&n| n > 2_000), "{seen:?}");
+    }
+
+    /// The watched key `a` is where the scanner says in `printed`, or has no value but null.
+    fn check_watched(printed: &str, watched: Option<&SentEntry>) {
+        let parsed: serde_json::Map<String, Value> = serde_json::from_str(printed).unwrap();
+        match watched {
+            Some(entry) => {
+                assert_eq!(&printed[entry.key.clone()], "\"a\"", "{printed}");
+                let value: Value = serde_json::from_str(&printed[entry.value.clone()]).unwrap();
+                assert_eq!(parsed.get("a"), Some(&value), "{printed}");
+            }
+            None => assert!(parsed.get("a").is_none_or(Value::is_null), "{printed}"),
+        }
     }
 
     /// The entries are where the scanner says in `printed`, keys and values, one per key.

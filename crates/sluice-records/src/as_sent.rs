@@ -37,6 +37,9 @@ pub struct RecordAsSent {
     pub respelled: Range<usize>,
     /// Its top-level entries in [`PageAsSent::entries`], when they were asked for.
     pub entries: Range<usize>,
+    /// Where it has the watched key and its value, as printed (see
+    /// [`RecordScanner::watched`]).
+    pub watched: Option<SentEntry>,
 }
 
 /// Finds the records of `body`: the objects of the array reached by following the object keys
@@ -53,6 +56,7 @@ pub(crate) fn page_as_sent(
     path: &[String],
     fields: &[String],
     with_entries: bool,
+    watch: Option<&str>,
 ) -> Option<PageAsSent> {
     if fields.iter().any(|field| Some(field) == path.first()) {
         return None;
@@ -60,6 +64,7 @@ pub(crate) fn page_as_sent(
     let mut scanner = RecordScanner::for_text(body)?;
     // Records edited before they are printed keep their top-level nulls for the templates.
     scanner.for_editing(with_entries);
+    scanner.watch(watch);
     let mut walk = PageWalk {
         body,
         at: 0,
@@ -216,6 +221,7 @@ impl<'b> PageWalk<'b> {
                 class,
                 respelled: respelled_from..self.page.respelled.len(),
                 entries: entries_from..self.page.entries.len(),
+                watched: self.scanner.watched().cloned(),
             });
             self.space();
             if self.eat(b']').is_some() {
@@ -256,7 +262,7 @@ mod tests {
     fn records(body: &str, path: &[&str]) -> Option<Vec<&'static str>> {
         let body: &'static str = Box::leak(body.to_owned().into_boxed_str());
         let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
-        page_as_sent(body.as_bytes(), &path, &[], false)
+        page_as_sent(body.as_bytes(), &path, &[], false, None)
             .map(|page| page.records.into_iter().map(|r| &body[r.sent]).collect())
     }
 
@@ -284,6 +290,7 @@ mod tests {
             &["data".to_owned()],
             &["next".to_owned()],
             false,
+            None,
         )
         .unwrap();
         let fields: Vec<(&str, &str)> = page
@@ -298,7 +305,8 @@ mod tests {
                 body.as_bytes(),
                 &["data".to_owned()],
                 &["data".to_owned()],
-                false
+                false,
+                None
             ),
             None
         );
@@ -308,7 +316,8 @@ mod tests {
                 repeated.as_bytes(),
                 &["data".to_owned()],
                 &["next".to_owned()],
-                false
+                false,
+                None
             ),
             None
         );
@@ -318,7 +327,7 @@ mod tests {
     fn after_a_respelled_record_the_page_is_printed_from_the_respelled_bytes() {
         let body =
             br#"{"data": [{"id":1}, {"id":2,"a":1.50}, {"id":3}, {"id":4,"id":5}, {"id": 6}]}"#;
-        let page = page_as_sent(body, &["data".to_owned()], &[], true).unwrap();
+        let page = page_as_sent(body, &["data".to_owned()], &[], true, Some("id")).unwrap();
         let printed: Vec<(AsSent, &str)> = page
             .records
             .iter()
@@ -341,6 +350,11 @@ mod tests {
             ]
         );
         let record = &page.records[2];
+        let watched = record.watched.as_ref().unwrap();
+        assert_eq!(
+            &page.respelled[record.respelled.clone()][watched.value.clone()],
+            b"3"
+        );
         let entries = &page.entries[record.entries.clone()];
         let sent = &body[record.sent.clone()];
         assert_eq!(entries.len(), 1);

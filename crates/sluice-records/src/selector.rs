@@ -184,18 +184,26 @@ impl RecordSelector {
     /// )?;
     /// let selector = RecordSelector::from_model(&model, None, &[], &Map::new(), &Arc::new(json!({})), &at)?;
     /// let body = br#"{"data": [{"id":1}, {"id":2}], "next": "p2"}"#;
-    /// let page = selector.records_as_sent(body, &["next".to_owned()]).unwrap();
+    /// let page = selector.records_as_sent(body, &["next".to_owned()], None).unwrap();
     /// assert_eq!(&body[page.records[1].sent.clone()], br#"{"id":2}"#);
     /// assert_eq!(page.records[1].class, sluice_protocol::AsSent::Identical);
     ///
     /// let body = br#"{"data": [{"id": 1, "amount": 12.50}], "next": "p2"}"#;
-    /// let page = selector.records_as_sent(body, &["next".to_owned()]).unwrap();
+    /// let page = selector.records_as_sent(body, &["next".to_owned()], None).unwrap();
     /// assert_eq!(page.records[0].class, sluice_protocol::AsSent::Respelled);
     /// assert_eq!(&page.respelled[page.records[0].respelled.clone()], br#"{"id":1,"amount":12.5}"#);
     /// assert_eq!(&body[page.fields[0].1.clone()], br#""p2""#);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn records_as_sent(&self, body: &[u8], fields: &[String]) -> Option<PageAsSent> {
+    ///
+    /// `watch`: a top-level key whose value each record's [`crate::RecordAsSent::watched`] locates
+    /// (a cursor's field).
+    pub fn records_as_sent(
+        &self,
+        body: &[u8],
+        fields: &[String],
+        watch: Option<&str>,
+    ) -> Option<PageAsSent> {
         if self.client_side_incremental {
             return None;
         }
@@ -204,6 +212,7 @@ impl RecordSelector {
             self.as_sent_path.as_ref()?,
             fields,
             self.raw_plan.is_some(),
+            watch,
         )
     }
 
