@@ -1,7 +1,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use sluice_protocol::SentEntry;
 use sluice_protocol::{AirbyteMessage, Level};
+use sluice_protocol::{AsSent, RecordScanner, SentEntry};
 use std::borrow::Cow;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,11 +123,7 @@ impl RecordData {
             }
             RecordData::AsSent(json)
             | RecordData::AsSentWithField(json, _)
-            | RecordData::Unparsed(json) => {
-                let value: Option<Value> = sluice_records::top_level_value(json, name)
-                    .and_then(|range| serde_json::from_slice(&json[range]).ok());
-                read(value.as_ref())
-            }
+            | RecordData::Unparsed(json) => read(scanned_field(json, name).as_ref()),
         }
     }
 
@@ -141,6 +137,29 @@ impl RecordData {
             | RecordData::Unparsed(json) => parse_checked(&json),
         }
     }
+}
+
+/// The top-level field `name` of `json`, a record as sent, located by the page walk's scanner
+/// and parsed alone. A record the scanner cannot read field by field (a key repeated or spelled
+/// with escapes, a number beyond 64 bits) is parsed whole.
+fn scanned_field(json: &[u8], name: &str) -> Option<Value> {
+    let whole = || parse_checked(json).get(name).cloned();
+    let Some(mut scanner) = RecordScanner::for_text(json) else {
+        return whole();
+    };
+    if !scanner.watch(Some(name)) {
+        return whole();
+    }
+    // Keeps a top-level `null`, which the record has as a value.
+    scanner.for_editing(true);
+    let mut respelled = Vec::new();
+    let printed = match scanner.scan_record(json, &mut respelled) {
+        Some((_, AsSent::Identical)) => json,
+        Some((_, AsSent::Respelled)) => &respelled[..],
+        _ => return whole(),
+    };
+    let field = scanner.watched()?;
+    serde_json::from_slice(&printed[field.value.clone()]).ok()
 }
 
 /// Whether `quoted` (a key as sent, quotes included, without escapes) is `name`.
@@ -556,6 +575,24 @@ mod tests {
         );
         assert_eq!(
             located.with_field("id", |v| v.cloned()),
+            Some(serde_json::json!(1))
+        );
+    }
+
+    #[test]
+    fn a_record_with_a_repeated_key_gives_its_last_value() {
+        let record = RecordData::Unparsed(Bytes::from_static(
+            br#"{"updated_at": "a", "updated_at": "b", "n": null}"#,
+        ));
+        assert_eq!(
+            record.with_field("updated_at", |v| v.cloned()),
+            Some(serde_json::json!("b"))
+        );
+        assert_eq!(record.with_field("n", |v| v.cloned()), Some(Value::Null));
+        let spaced = RecordData::AsSent(Bytes::from_static(br#"{"n" : null, "a\"b": 1}"#));
+        assert_eq!(spaced.with_field("n", |v| v.cloned()), Some(Value::Null));
+        assert_eq!(
+            spaced.with_field("a\"b", |v| v.cloned()),
             Some(serde_json::json!(1))
         );
     }

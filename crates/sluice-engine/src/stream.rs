@@ -796,6 +796,7 @@ impl Retriever {
             body,
             respelled: Bytes::from(page.respelled),
             entries: changes.then_some(&page.entries[..]),
+            cursor_field,
         };
         let (records, last_sent) = sent_page.select_on_two_cores(&page.records, vars)?;
         // As sent, not as printed: a respelled record has lost its top-level nulls, which a
@@ -840,6 +841,9 @@ struct SentPage<'p> {
     respelled: Bytes,
     /// The records' top-level entries, when the selector edits records.
     entries: Option<&'p [SentEntry]>,
+    /// The field the slice's cursor reads, located in each record (see
+    /// [`RecordData::AsSentWithField`]).
+    cursor_field: Option<&'p str>,
 }
 
 impl SentPage<'_> {
@@ -886,20 +890,15 @@ impl SentPage<'_> {
         let mut selected = Vec::with_capacity(records.len());
         let mut last_sent = None;
         for record in records {
-            let printed = (!record.respelled.is_empty())
-                .then(|| self.respelled.slice(record.respelled.clone()));
-            let sent = self.body.slice(record.sent.clone());
-            let entries = self.entries.map(|entries| &entries[record.entries.clone()]);
-            if let Some(data) =
-                select_as_sent(self.selector, record.class, sent, printed, entries, vars)?
-            {
-                // Where a record printed as sent or respelled has the cursor's field.
-                let data = match (data, &record.watched) {
-                    (RecordData::AsSent(json), Some(field)) if entries.is_none() => {
-                        RecordData::AsSentWithField(json, field.clone())
-                    }
-                    (data, _) => data,
-                };
+            let found = FoundRecord {
+                class: record.class,
+                sent: self.body.slice(record.sent.clone()),
+                respelled: (!record.respelled.is_empty())
+                    .then(|| self.respelled.slice(record.respelled.clone())),
+                entries: self.entries.map(|entries| &entries[record.entries.clone()]),
+                watched: record.watched.as_ref(),
+            };
+            if let Some(data) = select_as_sent(self.selector, found, self.cursor_field, vars)? {
                 selected.push(data);
                 last_sent = Some(record.sent.clone());
             }
@@ -919,37 +918,63 @@ struct AsSentPage {
     extracted: usize,
 }
 
-/// What the selector makes of one record of a page as sent (`sent`, classified `class`;
-/// `respelled`: the bytes it is printed from, when they were copied or respelled apart from the
-/// body, always for [`AsSent::Respelled`]): `Some(None)` when its filter drops it, `None` when
-/// the whole page must go through the full selector (a record that does not parse, an error).
-/// When the selector changes records, `entries` holds the record's top-level entries (as
-/// printed), and a record that prints as sent or respelled is edited as sent; the others are
-/// selected parsed, as the full selector does.
+/// One record of a page as sent, as the page walk found it.
+struct FoundRecord<'r> {
+    class: AsSent,
+    /// Its bytes as sent.
+    sent: Bytes,
+    /// The bytes it is printed from, when they were copied or respelled apart from the body:
+    /// always for [`AsSent::Respelled`].
+    respelled: Option<Bytes>,
+    /// Its top-level entries (as printed), when the selector changes records.
+    entries: Option<&'r [SentEntry]>,
+    /// Where it has the cursor's field, as printed.
+    watched: Option<&'r SentEntry>,
+}
+
+/// What the selector makes of `found`: `Some(None)` when its filter drops it, `None` when the
+/// whole page must go through the full selector (a record that does not parse, an error). When
+/// the selector changes records, one that prints as sent or respelled is edited as sent; the
+/// others are selected parsed, as the full selector does. A record kept as sent, or edited,
+/// says where it has `cursor_field`.
 fn select_as_sent(
     selector: &RecordSelector,
-    class: AsSent,
-    sent: Bytes,
-    respelled: Option<Bytes>,
-    entries: Option<&[SentEntry]>,
+    found: FoundRecord<'_>,
+    cursor_field: Option<&str>,
     vars: &SelectVariables<'_>,
 ) -> Option<Option<RecordData>> {
-    let changes = entries.is_some();
-    let data = match class {
-        AsSent::Identical | AsSent::Respelled if changes => {
+    let located = |json: Bytes, field: Option<&SentEntry>| match field {
+        Some(field) => RecordData::AsSentWithField(json, field.clone()),
+        None => RecordData::AsSent(json),
+    };
+    let FoundRecord {
+        class,
+        sent,
+        respelled,
+        entries,
+        watched,
+    } = found;
+    let data = match (class, entries) {
+        (AsSent::Identical | AsSent::Respelled, Some(entries)) => {
             // Edited from the bytes it is printed from (its top-level nulls kept, see
             // `PageAsSent::entries`), which its entries point into.
             let printed = respelled.unwrap_or_else(|| sent.clone());
-            match edit_as_sent(selector, printed, entries, vars) {
-                Some(edited) => edited.map(RecordData::AsSent),
-                None => select_parsed(selector, &sent, vars)?,
+            match selector.process_as_sent(&printed, entries, cursor_field, vars) {
+                Some(Ok(AsSentOutcome::Dropped)) => None,
+                Some(Ok(AsSentOutcome::Unchanged)) => Some(located(printed, watched)),
+                Some(Ok(AsSentOutcome::Edited(edited, field))) => {
+                    Some(located(Bytes::from(edited), field.as_ref()))
+                }
+                // An error, or a value that does not parse: selected parsed, an error is
+                // reported after the records selected before it, as the reference does.
+                None | Some(Err(_)) => select_parsed(selector, &sent, vars)?,
             }
         }
-        _ if changes => select_parsed(selector, &sent, vars)?,
-        AsSent::Identical | AsSent::Respelled => {
-            Some(RecordData::AsSent(respelled.unwrap_or(sent)))
+        (_, Some(_)) => select_parsed(selector, &sent, vars)?,
+        (AsSent::Identical | AsSent::Respelled, None) => {
+            Some(located(respelled.unwrap_or(sent), watched))
         }
-        AsSent::Reprint => Some(RecordData::Unparsed(sent)),
+        (AsSent::Reprint, None) => Some(RecordData::Unparsed(sent)),
         // Anything the parser rejects sends the whole page through the full selector, which
         // decides what becomes of it.
         _ => Some(RecordData::Parsed(serde_json::from_slice(&sent).ok()?)),
@@ -967,24 +992,6 @@ fn select_parsed(
     let value = serde_json::from_slice(sent).ok()?;
     let selected = selector.select_parsed_as_sent(value, vars).ok()?;
     Some(selected.map(RecordData::Parsed))
-}
-
-/// What the selector's filter and transformations make of `record`, which prints as sent:
-/// `Some(None)` when the filter drops it, `None` when the full selector must decide (an error,
-/// which it reports after the records selected before it, as the reference does; a key
-/// repeated).
-fn edit_as_sent(
-    selector: &RecordSelector,
-    record: Bytes,
-    entries: Option<&[SentEntry]>,
-    vars: &SelectVariables<'_>,
-) -> Option<Option<Bytes>> {
-    let edited = match selector.process_as_sent(&record, entries, vars)?.ok()? {
-        AsSentOutcome::Dropped => return Some(None),
-        AsSentOutcome::Unchanged => record,
-        AsSentOutcome::Edited(edited) => Bytes::from(edited),
-    };
-    Some(Some(edited))
 }
 
 fn select_error(error: SelectError) -> EngineError {

@@ -173,12 +173,13 @@ impl RecordScanner {
     }
 
     /// Notes where records have the top-level key `key` ([`RecordScanner::watched`]), a
-    /// cursor's field, whose value is then read without scanning the record again.
-    pub fn watch(&mut self, key: Option<&str>) {
-        // Keys spelled with escapes are not compared.
-        self.watch = key
-            .filter(|key| !key.contains(['"', '\\']) && !key.chars().any(char::is_control))
-            .map(|key| format!("\"{key}\"").into_bytes());
+    /// cursor's field, whose value is then read without scanning the record again. Whether
+    /// the key can be watched: one JSON spells with escapes cannot (nothing is then noted).
+    pub fn watch(&mut self, key: Option<&str>) -> bool {
+        let key =
+            key.filter(|key| !key.contains(['"', '\\']) && !key.chars().any(char::is_control));
+        self.watch = key.map(|key| format!("\"{key}\"").into_bytes());
+        self.watch.is_some()
     }
 
     /// Where the record [`RecordScanner::scan_record`] scanned last has the

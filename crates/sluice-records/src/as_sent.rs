@@ -64,6 +64,7 @@ pub(crate) fn page_as_sent(
     let mut scanner = RecordScanner::for_text(body)?;
     // Records edited before they are printed keep their top-level nulls for the templates.
     scanner.for_editing(with_entries);
+    // A key that cannot be watched is simply not located.
     scanner.watch(watch);
     let mut walk = PageWalk {
         body,

@@ -52,7 +52,6 @@ mod json;
 mod normalize;
 pub mod paths;
 mod raw;
-mod scan;
 mod selector;
 mod transform;
 mod xml;
@@ -68,7 +67,6 @@ pub use extract::{CombinedExtractor, DpathExtractor, Extractor};
 pub use filter::{FilterVariables, RecordFilter};
 pub use normalize::SchemaNormalizer;
 pub use raw::AsSentOutcome;
-pub use scan::top_level_value;
 pub use selector::{RecordSelector, SelectOutcome, SelectVariables};
 pub use transform::{
     AddFields, DpathFlattenFields, KeysReplace, RemoveFields, TransformVariables, Transformation,

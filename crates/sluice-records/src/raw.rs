@@ -31,7 +31,6 @@ use sluice_protocol::SentEntry;
 
 use crate::filter::RecordFilter;
 use crate::normalize::{RawKind, SchemaNormalizer};
-use crate::scan::{string_end, value_end};
 use crate::transform::Transformation;
 
 /// The top-level keys a selector's filter and transformations read, set and remove, when every
@@ -98,6 +97,7 @@ impl RawPlan {
         entries: &Entries<'_>,
         read: Value,
         normalizer: Option<&SchemaNormalizer>,
+        watch: Option<&str>,
     ) -> AsSentOutcome {
         let Value::Object(after) = read else {
             // The transformations keep an object an object.
@@ -105,7 +105,7 @@ impl RawPlan {
         };
         // Of the read object: the keys set (in the order they were added) and the keys read
         // but untouched.
-        let mut overlay = Overlay::new(record, entries);
+        let mut overlay = Overlay::new(record, entries).watching(watch);
         overlay.set_normalized = true;
         for (key, value) in &after {
             if self.set.contains(key) {
@@ -130,6 +130,8 @@ pub(crate) struct Overlay<'a> {
     removed: Vec<&'a str>,
     /// The values set were normalised already (they come from a normalised object).
     set_normalized: bool,
+    /// A key whose place the edited record notes (a cursor's field).
+    watch: Option<&'a str>,
 }
 
 impl<'a> Overlay<'a> {
@@ -140,7 +142,14 @@ impl<'a> Overlay<'a> {
             set: Vec::new(),
             removed: Vec::new(),
             set_normalized: false,
+            watch: None,
         }
+    }
+
+    /// Notes where the edited record has the top-level key `watch`.
+    pub(crate) fn watching(mut self, watch: Option<&'a str>) -> Overlay<'a> {
+        self.watch = watch;
+        self
     }
 
     /// `record[key] = value`: in place when the key is set already.
@@ -179,51 +188,88 @@ impl<'a> Overlay<'a> {
         {
             return AsSentOutcome::Unchanged;
         }
-        let mut out = Vec::with_capacity(self.record.len() + 64);
-        out.push(b'{');
-        let mut first = true;
-        let mut separate = |out: &mut Vec<u8>| {
-            if !std::mem::take(&mut first) {
-                out.push(b',');
-            }
+        let mut edited = Edited {
+            out: Vec::with_capacity(self.record.len() + 64),
+            watch: self.watch,
+            watched: None,
         };
+        edited.out.push(b'{');
         let mut set = self.set;
         for entry in &self.entries.list {
             let key = entry.key.as_ref();
             if self.removed.iter().any(|removed| removed.as_bytes() == key) {
                 continue;
             }
+            let sent_key = &record[entry.key_range.clone()];
             match set.iter().position(|(set, _)| set.as_bytes() == key) {
                 Some(index) => {
                     let (_, value) = set.remove(index);
-                    // The reference leaves top-level nulls out.
-                    if !value.is_null() {
-                        separate(&mut out);
-                        out.extend_from_slice(&self.record[entry.key_range.clone()]);
-                        out.push(b':');
-                        write_value(&mut out, &value);
-                    }
+                    edited.entry(key, |out| out.extend_from_slice(sent_key), &value);
                 }
                 // The reference leaves top-level nulls out.
                 None if is_null(entry) => {}
-                None => {
-                    separate(&mut out);
-                    out.extend_from_slice(&self.record[entry.whole.clone()]);
-                }
+                None => edited.sent_entry(key, sent_key, &record[entry.value.clone()]),
             }
         }
         // Keys the record did not have, in the order they were first set.
         for (key, value) in set {
-            if !value.is_null() {
-                separate(&mut out);
-                // Writing to memory cannot fail.
-                let _ = sluice_protocol::json::to_reference_writer(&mut out, key);
-                out.push(b':');
-                write_value(&mut out, &value);
-            }
+            // Writing to memory cannot fail.
+            let write_key = |out: &mut Vec<u8>| {
+                let _ = sluice_protocol::json::to_reference_writer(out, key);
+            };
+            edited.entry(key.as_bytes(), write_key, &value);
         }
-        out.push(b'}');
-        AsSentOutcome::Edited(out)
+        edited.out.push(b'}');
+        AsSentOutcome::Edited(edited.out, edited.watched)
+    }
+}
+
+/// An edited record as it is written, noting where it has the watched key.
+struct Edited<'w> {
+    out: Vec<u8>,
+    watch: Option<&'w str>,
+    watched: Option<SentEntry>,
+}
+
+impl Edited<'_> {
+    /// Writes the entry `key` set to `value`; a top-level null is left out, as the reference
+    /// leaves it.
+    fn entry(&mut self, key: &[u8], write_key: impl FnOnce(&mut Vec<u8>), value: &Value) {
+        if value.is_null() {
+            return;
+        }
+        self.write(key, write_key, |out| write_value(out, value));
+    }
+
+    /// Writes an entry as sent.
+    fn sent_entry(&mut self, key: &[u8], sent_key: &[u8], sent_value: &[u8]) {
+        self.write(
+            key,
+            |out| out.extend_from_slice(sent_key),
+            |out| out.extend_from_slice(sent_value),
+        );
+    }
+
+    fn write(
+        &mut self,
+        key: &[u8],
+        write_key: impl FnOnce(&mut Vec<u8>),
+        write_value: impl FnOnce(&mut Vec<u8>),
+    ) {
+        if self.out.len() > 1 {
+            self.out.push(b',');
+        }
+        let key_start = self.out.len();
+        write_key(&mut self.out);
+        let key_end = self.out.len();
+        self.out.push(b':');
+        write_value(&mut self.out);
+        if self.watch.is_some_and(|watch| watch.as_bytes() == key) {
+            self.watched = Some(SentEntry {
+                key: key_start..key_end,
+                value: key_end + 1..self.out.len(),
+            });
+        }
     }
 }
 
@@ -318,8 +364,9 @@ pub enum AsSentOutcome {
     Dropped,
     /// It prints as sent.
     Unchanged,
-    /// It prints as these bytes: its JSON as the reference prints it.
-    Edited(Vec<u8>),
+    /// It prints as these bytes: its JSON as the reference prints it; with where it has the
+    /// watched key (see [`RecordSelector::process_as_sent`](crate::RecordSelector)), if it has it.
+    Edited(Vec<u8>, Option<SentEntry>),
 }
 
 /// The top-level entries of a compact record.
@@ -335,8 +382,6 @@ struct Entry<'r> {
     /// `"key"`, quotes included.
     key_range: Range<usize>,
     value: Range<usize>,
-    /// `"key":value`.
-    whole: Range<usize>,
 }
 
 impl<'r> Entries<'r> {
@@ -349,47 +394,9 @@ impl<'r> Entries<'r> {
                 key: key_text(record.get(entry.key.clone())?)?,
                 key_range: entry.key.clone(),
                 value: entry.value.clone(),
-                whole: entry.key.start..entry.value.end,
             });
         }
         Some(Entries { list })
-    }
-
-    /// Scans `record`, which must be valid JSON (the engine classifies each record before) and,
-    /// to be split, an object printed compactly (no space between tokens, as a record the
-    /// reference prints unchanged is) with no key repeated. Anything else gives `None`.
-    pub(crate) fn scan(record: &'r [u8]) -> Option<Entries<'r>> {
-        if record.first() != Some(&b'{') || record.last() != Some(&b'}') {
-            return None;
-        }
-        let mut list: Vec<Entry<'r>> = Vec::with_capacity(16);
-        if record.len() == 2 {
-            return Some(Entries { list });
-        }
-        let mut at = 1;
-        loop {
-            if record.get(at) != Some(&b'"') {
-                return None;
-            }
-            let key_end = string_end(record, at)?;
-            let key = key_text(&record[at..key_end])?;
-            if record.get(key_end) != Some(&b':') || list.iter().any(|entry| entry.key == key) {
-                return None;
-            }
-            let value_start = key_end + 1;
-            let value_end = value_end(record, value_start)?;
-            list.push(Entry {
-                key,
-                key_range: at..key_end,
-                value: value_start..value_end,
-                whole: at..value_end,
-            });
-            match record.get(value_end) {
-                Some(b',') => at = value_end + 1,
-                Some(b'}') if value_end + 1 == record.len() => return Some(Entries { list }),
-                _ => return None,
-            }
-        }
     }
 }
 
@@ -417,8 +424,17 @@ pub(crate) struct TopLevelKeys {
 mod tests {
     use super::*;
 
+    /// The entries the page walk finds in `record`, scanning it for editing.
+    fn walked(record: &[u8]) -> Vec<SentEntry> {
+        let mut scanner = sluice_protocol::RecordScanner::for_text(record).unwrap();
+        scanner.for_editing(true);
+        scanner.scan_record(record, &mut Vec::new()).unwrap();
+        scanner.entries().to_vec()
+    }
+
     fn scan(record: &str) -> Option<Vec<(String, &str, &str)>> {
-        let entries = Entries::scan(record.as_bytes())?;
+        let sent = walked(record.as_bytes());
+        let entries = Entries::from_sent(record.as_bytes(), &sent)?;
         Some(
             entries
                 .list
@@ -427,7 +443,7 @@ mod tests {
                     (
                         String::from_utf8(e.key.to_vec()).unwrap(),
                         &record[e.key_range.clone()],
-                        &record[e.whole.clone()],
+                        &record[e.key_range.start..e.value.end],
                     )
                 })
                 .collect(),
@@ -437,7 +453,8 @@ mod tests {
     #[test]
     fn an_overlay_edits_as_a_python_dict_changes() {
         let record = br#"{"id":7,"a":"x","b":2}"#;
-        let entries = Entries::scan(record).unwrap();
+        let sent = walked(record);
+        let entries = Entries::from_sent(record, &sent).unwrap();
         let mut overlay = Overlay::new(record, &entries);
         assert_eq!(
             overlay.plain(&["a".to_owned()]),
@@ -458,7 +475,7 @@ mod tests {
         );
         assert_eq!(
             overlay.into_outcome(None),
-            AsSentOutcome::Edited(br#"{"id":7,"a":"y","new":2}"#.to_vec())
+            AsSentOutcome::Edited(br#"{"id":7,"a":"y","new":2}"#.to_vec(), None)
         );
         let mut nulls = Overlay::new(record, &entries);
         nulls.set("a", Cow::Owned(Value::Null));
@@ -466,7 +483,7 @@ mod tests {
         nulls.remove("id");
         assert_eq!(
             nulls.into_outcome(None),
-            AsSentOutcome::Edited(br#"{"b":2}"#.to_vec())
+            AsSentOutcome::Edited(br#"{"b":2}"#.to_vec(), None)
         );
         let unchanged = Overlay::new(record, &entries);
         assert_eq!(unchanged.into_outcome(None), AsSentOutcome::Unchanged);
@@ -484,14 +501,5 @@ mod tests {
             ]
         );
         assert_eq!(scan("{}").unwrap(), []);
-    }
-
-    #[test]
-    fn refuses_what_is_not_one_compact_object_with_distinct_keys() {
-        assert!(scan(r#"{"id" :1}"#).is_none());
-        assert!(scan(r#"{ "id":1}"#).is_none());
-        assert!(scan(r#"{"id":1,"id":2}"#).is_none());
-        assert!(scan(r#"[1]"#).is_none());
-        assert!(scan(r#"{"id":1}x"#).is_none());
     }
 }

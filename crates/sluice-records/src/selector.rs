@@ -225,33 +225,33 @@ impl RecordSelector {
     /// Filters, transforms and normalises one record as sent, as the page walk gives it when
     /// the selector changes records: compact, classified [`AsSent::Identical`] or respelled,
     /// top-level nulls kept. `None` when the record cannot be handled without parsing it whole
-    /// (a key repeated): select it parsed then ([`RecordSelector::select_parsed_as_sent`]).
+    /// (a key that does not decode, a value that does not parse): select it parsed then
+    /// ([`RecordSelector::select_parsed_as_sent`]).
     ///
     /// [`AsSent::Identical`]: sluice_protocol::AsSent::Identical
     ///
-    /// `entries`: the record's top-level entries, when the page walk found them
-    /// ([`PageAsSent::entries`]); scanned again otherwise.
+    /// `entries`: the record's top-level entries, as the page walk found them
+    /// ([`PageAsSent::entries`]). `watch`: a top-level key (a cursor's field) whose place an
+    /// edited record notes, as the page walk notes it ([`crate::RecordAsSent::watched`]).
     pub fn process_as_sent(
         &self,
         record: &[u8],
-        entries: Option<&[SentEntry]>,
+        entries: &[SentEntry],
+        watch: Option<&str>,
         vars: &SelectVariables<'_>,
     ) -> Option<Result<AsSentOutcome, SelectError>> {
         let Some(plan) = &self.raw_plan else {
             return Some(Ok(AsSentOutcome::Unchanged));
         };
-        let entries = match entries {
-            Some(sent) => Entries::from_sent(record, sent)?,
-            None => Entries::scan(record)?,
-        };
-        if let Some(outcome) = self.process_fields_as_sent(record, &entries) {
+        let entries = Entries::from_sent(record, entries)?;
+        if let Some(outcome) = self.process_fields_as_sent(record, &entries, watch) {
             return Some(Ok(outcome));
         }
         let mut read = plan.read_object(record, &entries)?;
         let kept = self.process_one(&mut read, vars);
         Some(kept.map(|kept| match kept {
             false => AsSentOutcome::Dropped,
-            true => plan.edit(record, &entries, read, self.normalizer.as_ref()),
+            true => plan.edit(record, &entries, read, self.normalizer.as_ref(), watch),
         }))
     }
 
@@ -262,8 +262,9 @@ impl RecordSelector {
         &self,
         record: &[u8],
         entries: &Entries<'_>,
+        watch: Option<&str>,
     ) -> Option<AsSentOutcome> {
-        let mut overlay = Overlay::new(record, entries);
+        let mut overlay = Overlay::new(record, entries).watching(watch);
         let transform_first = self.transforms_before_filtering();
         if transform_first {
             for transformation in &self.transformations {

@@ -2,7 +2,7 @@
 //! transformed and printed: a pseudo-random walk over records (compact, as the reference prints
 //! them unchanged) and over selectors (filters, `AddFields`, `RemoveFields` in any order).
 
-use super::{RecordData, edit_as_sent, select_as_sent};
+use super::{FoundRecord, RecordData, select_as_sent};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use sluice_manifest::ManifestPath;
@@ -157,6 +157,14 @@ fn build(parts: &Value) -> RecordSelector {
     .unwrap()
 }
 
+/// The top-level entries the page walk finds in `record`, scanning it for editing.
+fn walked(record: &[u8]) -> Vec<sluice_protocol::SentEntry> {
+    let mut scanner = RecordScanner::for_text(record).unwrap();
+    scanner.for_editing(true);
+    scanner.scan_record(record, &mut Vec::new()).unwrap();
+    scanner.entries().to_vec()
+}
+
 /// A read's variables, all empty.
 fn variables(empty: &Value) -> SelectVariables<'_> {
     SelectVariables {
@@ -220,9 +228,11 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             // As the page walk hands it over.
             let mut scanner = RecordScanner::for_text(record.as_bytes()).unwrap();
             scanner.for_editing(true);
+            scanner.watch(Some("id"));
             let mut respelled = Vec::new();
             let scanned = scanner.scan_record(record.as_bytes(), &mut respelled);
             let entries = scanner.entries().to_vec();
+            let watched = scanner.watched().cloned();
             let (class, respelled) = match scanned {
                 Some((_, AsSent::Respelled)) => {
                     outcomes[4] += 1;
@@ -232,17 +242,35 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
                 None => panic!("{record} is not JSON"),
             };
             let expected = printed_by_tree(&selector, &record, &vars);
-            let sent = Bytes::from(record.clone());
-            let Some(got) =
-                select_as_sent(&selector, class, sent, respelled, Some(&entries), &vars)
-            else {
+            let found = FoundRecord {
+                class,
+                sent: Bytes::from(record.clone()),
+                respelled,
+                entries: Some(&entries),
+                watched: watched.as_ref(),
+            };
+            let Some(got) = select_as_sent(&selector, found, Some("id"), &vars) else {
                 // The full selector decides: the tree path fails on this record.
                 assert!(expected.is_err(), "record {record}\nselector {parts}");
                 outcomes[0] += 1;
                 continue;
             };
-            if matches!(got, Some(RecordData::AsSent(_))) {
+            if matches!(
+                got,
+                Some(RecordData::AsSent(_) | RecordData::AsSentWithField(..))
+            ) {
                 outcomes[5] += 1;
+            }
+            // Where an edited record has the cursor's field, the cursor reads what the
+            // parsed record has there.
+            if let Some(data @ RecordData::AsSentWithField(..)) = &got {
+                let parsed = data.to_value();
+                let read = data.with_field("id", |value| value.cloned());
+                assert_eq!(
+                    read.as_ref(),
+                    parsed.get("id"),
+                    "record {record}\nselector {parts}"
+                );
             }
             let got = got.map(print);
             match &got {
@@ -277,19 +305,31 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
     let vars = variables(&empty);
     let record = br#"{"id":7,"status":"active","score":1.5,"country":"NL","tags":["a"]}"#;
     assert!(matches!(
-        selector.process_as_sent(record, None, &vars),
-        Some(Ok(AsSentOutcome::Edited(_)))
+        selector.process_as_sent(record, &walked(record), None, &vars),
+        Some(Ok(AsSentOutcome::Edited(..)))
     ));
+    let entries = walked(record);
+    let found = FoundRecord {
+        class: AsSent::Identical,
+        sent: Bytes::from_static(record),
+        respelled: None,
+        entries: Some(&entries),
+        watched: None,
+    };
+    let Some(Some(RecordData::AsSent(edited))) = select_as_sent(&selector, found, None, &vars)
+    else {
+        panic!("not edited as sent");
+    };
     assert_eq!(
-        edit_as_sent(&selector, Bytes::from_static(record), None, &vars),
-        Some(Some(Bytes::from_static(
+        edited,
+        Bytes::from_static(
             br#"{"id":7,"status":"active","country":"NL","source":"bench","key":"NL-7"}"#
-        )))
+        )
     );
     let deleted = br#"{"id":8,"status":"deleted"}"#;
     assert_eq!(
         selector
-            .process_as_sent(deleted, None, &vars)
+            .process_as_sent(deleted, &walked(deleted), None, &vars)
             .unwrap()
             .unwrap(),
         AsSentOutcome::Dropped
@@ -313,7 +353,7 @@ fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
         }
         let records: Vec<String> = (0..200).map(|_| walk.record()).collect();
         let body = Bytes::from(format!(r#"{{"data":[{}]}}"#, records.join(",")));
-        let Some(page) = selector.records_as_sent(&body, &[], None) else {
+        let Some(page) = selector.records_as_sent(&body, &[], Some("id")) else {
             continue;
         };
         assert!(page.records.len() >= SPLIT_PAGES_FROM);
@@ -322,6 +362,7 @@ fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
             body: &body,
             respelled: Bytes::from(page.respelled.clone()),
             entries: Some(&page.entries),
+            cursor_field: Some("id"),
         };
         let one = sent_page.select(&page.records, &vars);
         let two = sent_page.select_on_two_cores(&page.records, &vars);
