@@ -67,7 +67,7 @@ enum Sink<W: Write + Send + 'static> {
 /// Records per batch sent to the writer thread, and batches in flight: enough to keep both
 /// threads busy, few enough that memory stays flat however long the stream.
 const BATCH_RECORDS: usize = 1000;
-const BATCHES_IN_FLIGHT: usize = 2;
+const BATCHES_IN_FLIGHT: usize = 1;
 
 /// How long written records may wait in the buffer once the writer has nothing else to do.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(100);

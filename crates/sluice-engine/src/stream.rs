@@ -12,6 +12,7 @@ use crate::slicing::Slicing;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
+use sluice_http::PAGE_BUFFERS;
 use sluice_http::{Action, HttpError, HttpResponse, RequestOptions, RequestVariables, Requester};
 use sluice_paginate::{
     PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy,
@@ -788,13 +789,14 @@ impl Retriever {
         cursor_field: Option<&str>,
     ) -> Option<AsSentPage> {
         let fields = self.paginator.response_keys()?;
-        let page = selector.records_as_sent(body, fields, cursor_field)?;
+        let page =
+            selector.records_as_sent(body, fields, cursor_field, PAGE_BUFFERS.take(body.len()))?;
         let extracted = page.records.len();
         let changes = selector.changes_records_as_sent();
         let sent_page = SentPage {
             selector,
             body,
-            respelled: Bytes::from(page.respelled),
+            respelled: PAGE_BUFFERS.share(page.respelled),
             entries: changes.then_some(&page.entries[..]),
             cursor_field,
         };

@@ -59,6 +59,7 @@ pub(crate) fn records(data: &[u8]) {
         body,
         &["next".to_owned(), "meta.cursor".to_owned()],
         Some("id"),
+        Vec::new(),
     ) {
         for record in page.records {
             check_as_sent(&body[record.sent.clone()]);

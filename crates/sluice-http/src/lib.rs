@@ -23,6 +23,7 @@ pub mod cassette;
 pub mod errors;
 mod message;
 pub mod observe;
+mod page_buffers;
 mod proxy;
 pub mod rate_limit;
 mod redirect;
@@ -37,6 +38,7 @@ pub use cache::{CachingTransport, DEFAULT_CACHE_BYTES, ResponseCache};
 pub use cassette::{Cassette, RecordingTransport, ReplayTransport};
 pub use errors::{Action, BuildError, ErrorHandler, HttpError, Resolution};
 pub use message::{HttpRequest, HttpResponse, Method};
+pub use page_buffers::{PAGE_BUFFERS, PageBuffers};
 pub use proxy::ProxyEnv;
 pub use rate_limit::ApiBudget;
 pub use requester::{

@@ -1,3 +1,4 @@
+use crate::page_buffers::PAGE_BUFFERS;
 use crate::proxy::{ProxyConnector, ProxyEnv};
 use crate::{HttpRequest, HttpResponse};
 use bytes::Bytes;
@@ -338,7 +339,7 @@ fn decode_body(encoding: Option<&str>, raw: Bytes, limit: usize) -> std::io::Res
 struct BodyFrames {
     expected: Option<usize>,
     first: Option<Bytes>,
-    joined: bytes::BytesMut,
+    joined: Vec<u8>,
     frames: Vec<Bytes>,
     len: usize,
 }
@@ -348,7 +349,7 @@ impl BodyFrames {
         Self {
             expected,
             first: None,
-            joined: bytes::BytesMut::new(),
+            joined: Vec::new(),
             frames: Vec::new(),
             len: 0,
         }
@@ -367,7 +368,7 @@ impl BodyFrames {
         match self.expected {
             Some(expected) if self.len <= expected => {
                 if let Some(first) = self.first.take() {
-                    self.joined.reserve(expected);
+                    self.joined = PAGE_BUFFERS.take(expected);
                     self.joined.extend_from_slice(&first);
                 }
                 self.joined.extend_from_slice(&data);
@@ -376,7 +377,8 @@ impl BodyFrames {
             _ => {
                 self.frames.extend(self.first.take());
                 if !self.joined.is_empty() {
-                    self.frames.push(std::mem::take(&mut self.joined).freeze());
+                    self.frames
+                        .push(PAGE_BUFFERS.share(std::mem::take(&mut self.joined)));
                 }
                 self.frames.push(data);
             }
@@ -388,7 +390,7 @@ impl BodyFrames {
             return first;
         }
         if self.frames.is_empty() {
-            return self.joined.freeze();
+            return PAGE_BUFFERS.share(self.joined);
         }
         let mut joined = bytes::BytesMut::with_capacity(self.len);
         for frame in self.frames {

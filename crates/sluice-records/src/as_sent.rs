@@ -57,6 +57,7 @@ pub(crate) fn page_as_sent(
     fields: &[String],
     with_entries: bool,
     watch: Option<&str>,
+    mut respelled: Vec<u8>,
 ) -> Option<PageAsSent> {
     if fields.iter().any(|field| Some(field) == path.first()) {
         return None;
@@ -70,7 +71,13 @@ pub(crate) fn page_as_sent(
         body,
         at: 0,
         scanner,
-        page: PageAsSent::default(),
+        page: PageAsSent {
+            respelled: {
+                respelled.clear();
+                respelled
+            },
+            ..PageAsSent::default()
+        },
         with_entries,
     };
     walk.space();
@@ -263,7 +270,7 @@ mod tests {
     fn records(body: &str, path: &[&str]) -> Option<Vec<&'static str>> {
         let body: &'static str = Box::leak(body.to_owned().into_boxed_str());
         let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
-        page_as_sent(body.as_bytes(), &path, &[], false, None)
+        page_as_sent(body.as_bytes(), &path, &[], false, None, Vec::new())
             .map(|page| page.records.into_iter().map(|r| &body[r.sent]).collect())
     }
 
@@ -292,6 +299,7 @@ mod tests {
             &["next".to_owned()],
             false,
             None,
+            Vec::new(),
         )
         .unwrap();
         let fields: Vec<(&str, &str)> = page
@@ -307,7 +315,8 @@ mod tests {
                 &["data".to_owned()],
                 &["data".to_owned()],
                 false,
-                None
+                None,
+                Vec::new(),
             ),
             None
         );
@@ -318,7 +327,8 @@ mod tests {
                 &["data".to_owned()],
                 &["next".to_owned()],
                 false,
-                None
+                None,
+                Vec::new(),
             ),
             None
         );
@@ -328,7 +338,15 @@ mod tests {
     fn after_a_respelled_record_the_page_is_printed_from_the_respelled_bytes() {
         let body =
             br#"{"data": [{"id":1}, {"id":2,"a":1.50}, {"id":3}, {"id":4,"id":5}, {"id": 6}]}"#;
-        let page = page_as_sent(body, &["data".to_owned()], &[], true, Some("id")).unwrap();
+        let page = page_as_sent(
+            body,
+            &["data".to_owned()],
+            &[],
+            true,
+            Some("id"),
+            Vec::new(),
+        )
+        .unwrap();
         let printed: Vec<(AsSent, &str)> = page
             .records
             .iter()

@@ -353,7 +353,7 @@ fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
         }
         let records: Vec<String> = (0..200).map(|_| walk.record()).collect();
         let body = Bytes::from(format!(r#"{{"data":[{}]}}"#, records.join(",")));
-        let Some(page) = selector.records_as_sent(&body, &[], Some("id")) else {
+        let Some(page) = selector.records_as_sent(&body, &[], Some("id"), Vec::new()) else {
             continue;
         };
         assert!(page.records.len() >= SPLIT_PAGES_FROM);
