@@ -509,10 +509,11 @@ fn write_page<W: Write + Send + 'static>(
     tally: &mut Tally,
 ) -> Result<(), EngineError> {
     let descriptor = || StreamDescriptor::new(&stream.name);
+    let mut field_value = Value::Null;
     for record in records {
         if let Some(field) = cursor_field {
             let mut cursor = reader.cursor();
-            record.with_field(field, |value| {
+            record.with_field_in(field, &mut field_value, |value| {
                 if let Some(value) = value {
                     cursor.observe_field(&partition.key, &mut partition.progress, value);
                 }

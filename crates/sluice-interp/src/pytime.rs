@@ -5,6 +5,7 @@
 //!
 //! Python datetimes only span the years 1 to 9999; results outside fail here as they do there.
 
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
@@ -24,13 +25,13 @@ pub enum PyScalar<'a> {
     Bool(bool),
 }
 
-impl PyScalar<'_> {
+impl<'a> PyScalar<'a> {
     /// Python's `str()` of the value.
-    pub fn py_str(&self) -> String {
+    pub fn py_str(&self) -> Cow<'a, str> {
         match self {
-            PyScalar::Str(text) => (*text).to_string(),
-            PyScalar::Int(value) => value.to_string(),
-            PyScalar::Float(value) => float_repr(*value),
+            PyScalar::Str(text) => Cow::Borrowed(*text),
+            PyScalar::Int(value) => value.to_string().into(),
+            PyScalar::Float(value) => float_repr(*value).into(),
             PyScalar::Bool(true) => "True".into(),
             PyScalar::Bool(false) => "False".into(),
         }

@@ -384,13 +384,24 @@ pub struct Strptime {
 enum FixedPiece {
     /// A character, matched as the regex matches it (ASCII case ignored).
     Literal(u8),
-    /// A directive's group and the values its full-width alternatives take.
+    /// A directive's field and the values its full-width alternatives take.
     Number {
-        group: &'static str,
+        field: FixedField,
         width: usize,
         min: u32,
         max: u32,
     },
+}
+
+/// The field a [`FixedPiece::Number`] sets, as its directive's group does in [`Fields::take`].
+#[derive(Debug, Clone, Copy)]
+enum FixedField {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
 }
 
 impl FixedPiece {
@@ -407,8 +418,8 @@ impl FixedPiece {
                 pieces.push(FixedPiece::Literal(byte));
                 continue;
             }
-            let number = |group, width, min, max| FixedPiece::Number {
-                group,
+            let number = |field, width, min, max| FixedPiece::Number {
+                field,
                 width,
                 min,
                 max,
@@ -416,12 +427,12 @@ impl FixedPiece {
             // The ranges of the two-digit alternatives of each directive's regex; the leap
             // seconds 60 and 61 are left to the regex path.
             pieces.push(match bytes.next()? {
-                b'Y' => number("Y", 4, 0, 9999),
-                b'm' => number("m", 2, 1, 12),
-                b'd' => number("d", 2, 1, 31),
-                b'H' => number("H", 2, 0, 23),
-                b'M' => number("M", 2, 0, 59),
-                b'S' => number("S", 2, 0, 59),
+                b'Y' => number(FixedField::Year, 4, 0, 9999),
+                b'm' => number(FixedField::Month, 2, 1, 12),
+                b'd' => number(FixedField::Day, 2, 1, 31),
+                b'H' => number(FixedField::Hour, 2, 0, 23),
+                b'M' => number(FixedField::Minute, 2, 0, 59),
+                b'S' => number(FixedField::Second, 2, 0, 59),
                 _ => return None,
             });
         }
@@ -478,7 +489,7 @@ impl Strptime {
                     at += 1;
                 }
                 FixedPiece::Number {
-                    group,
+                    field,
                     width,
                     min,
                     max,
@@ -493,9 +504,15 @@ impl Strptime {
                     if !(min..=max).contains(&value) {
                         return None;
                     }
-                    let text = &input[at..at + width];
-                    if let Err(error) = fields.take(group, text, None) {
-                        return Some(Err(error));
+                    // What `Fields::take` sets for the group, from the digits already read.
+                    let value = i64::from(value);
+                    match field {
+                        FixedField::Year => fields.year = Some(value),
+                        FixedField::Month => fields.month = value,
+                        FixedField::Day => fields.day = value,
+                        FixedField::Hour => fields.hour = value,
+                        FixedField::Minute => fields.minute = value,
+                        FixedField::Second => fields.second = value,
                     }
                     at += width;
                 }
