@@ -12,8 +12,8 @@ use crate::slicing::Slicing;
 use bytes::Bytes;
 use futures_util::FutureExt;
 use serde_json::{Map, Value};
-use sluice_http::PAGE_BUFFERS;
 use sluice_http::{Action, HttpError, HttpResponse, RequestOptions, RequestVariables, Requester};
+use sluice_http::{PAGE_BUFFERS, PageBuffers};
 use sluice_paginate::{
     PageInfo, PageRequestOptions, PageToken, PaginateError, PaginationResetPolicy,
     PaginationTracker, Paginator,
@@ -891,6 +891,12 @@ impl SentPage<'_> {
     ) -> Option<(Vec<RecordData>, Option<std::ops::Range<usize>>)> {
         let mut selected = Vec::with_capacity(records.len());
         let mut last_sent = None;
+        // The records edited are written into one buffer, shared by their bytes.
+        let mut edited = match (self.entries, records.first(), records.last()) {
+            (Some(_), Some(first), Some(last)) => EDITED_BUFFERS
+                .take((last.sent.end - first.sent.start).saturating_add(64 * records.len())),
+            _ => Vec::new(),
+        };
         for record in records {
             let found = FoundRecord {
                 class: record.class,
@@ -900,11 +906,17 @@ impl SentPage<'_> {
                 entries: self.entries.map(|entries| &entries[record.entries.clone()]),
                 watched: record.watched.as_ref(),
             };
-            if let Some(data) = select_as_sent(self.selector, found, self.cursor_field, vars)? {
-                selected.push(data);
+            let kept = select_as_sent(self.selector, found, self.cursor_field, vars, &mut edited)?;
+            if let Some(kept) = kept {
+                selected.push(kept);
                 last_sent = Some(record.sent.clone());
             }
         }
+        let edited = EDITED_BUFFERS.share(edited);
+        let selected = selected
+            .into_iter()
+            .map(|kept| kept.into_data(&edited))
+            .collect();
         Some((selected, last_sent))
     }
 }
@@ -934,17 +946,44 @@ struct FoundRecord<'r> {
     watched: Option<&'r SentEntry>,
 }
 
+/// Buffers the records of a page edited as sent are written into (apart from
+/// [`PAGE_BUFFERS`], whose buffers hold whole pages: these hold half of one).
+static EDITED_BUFFERS: PageBuffers = PageBuffers::new();
+
+/// A record [`select_as_sent`] keeps.
+#[derive(Debug)]
+enum Kept {
+    Data(RecordData),
+    /// Edited, and written at this range of the page's buffer of edited records; with where it
+    /// has the cursor's field, from its own first byte.
+    Edited(std::ops::Range<usize>, Option<SentEntry>),
+}
+
+impl Kept {
+    /// The record, `edited` being the buffer it was written into if it was edited.
+    fn into_data(self, edited: &Bytes) -> RecordData {
+        match self {
+            Kept::Data(data) => data,
+            Kept::Edited(range, Some(field)) => {
+                RecordData::AsSentWithField(edited.slice(range), field)
+            }
+            Kept::Edited(range, None) => RecordData::AsSent(edited.slice(range)),
+        }
+    }
+}
+
 /// What the selector makes of `found`: `Some(None)` when its filter drops it, `None` when the
 /// whole page must go through the full selector (a record that does not parse, an error). When
 /// the selector changes records, one that prints as sent or respelled is edited as sent; the
 /// others are selected parsed, as the full selector does. A record kept as sent, or edited,
-/// says where it has `cursor_field`.
+/// says where it has `cursor_field`; an edited record is written into `edited`.
 fn select_as_sent(
     selector: &RecordSelector,
     found: FoundRecord<'_>,
     cursor_field: Option<&str>,
     vars: &SelectVariables<'_>,
-) -> Option<Option<RecordData>> {
+    edited: &mut Vec<u8>,
+) -> Option<Option<Kept>> {
     let located = |json: Bytes, field: Option<&SentEntry>| match field {
         Some(field) => RecordData::AsSentWithField(json, field.clone()),
         None => RecordData::AsSent(json),
@@ -961,11 +1000,11 @@ fn select_as_sent(
             // Edited from the bytes it is printed from (its top-level nulls kept, see
             // `PageAsSent::entries`), which its entries point into.
             let printed = respelled.unwrap_or_else(|| sent.clone());
-            match selector.process_as_sent(&printed, entries, cursor_field, vars) {
+            match selector.process_as_sent(&printed, entries, cursor_field, vars, edited) {
                 Some(Ok(AsSentOutcome::Dropped)) => None,
                 Some(Ok(AsSentOutcome::Unchanged)) => Some(located(printed, watched)),
-                Some(Ok(AsSentOutcome::Edited(edited, field))) => {
-                    Some(located(Bytes::from(edited), field.as_ref()))
+                Some(Ok(AsSentOutcome::Edited(range, field))) => {
+                    return Some(Some(Kept::Edited(range, field)));
                 }
                 // An error, or a value that does not parse: selected parsed, an error is
                 // reported after the records selected before it, as the reference does.
@@ -981,7 +1020,7 @@ fn select_as_sent(
         // decides what becomes of it.
         _ => Some(RecordData::Parsed(serde_json::from_slice(&sent).ok()?)),
     };
-    Some(data)
+    Some(data.map(Kept::Data))
 }
 
 /// One record parsed and selected as the full selector selects it; `None` when it does not

@@ -38,7 +38,8 @@ pub struct PageBuffers {
 }
 
 impl PageBuffers {
-    const fn new() -> Self {
+    /// No buffers yet.
+    pub const fn new() -> Self {
         Self {
             free: Mutex::new(Vec::new()),
         }
@@ -67,6 +68,12 @@ impl PageBuffers {
             return Bytes::new();
         }
         Bytes::from_owner(Returned { buffer, to: self })
+    }
+}
+
+impl Default for PageBuffers {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

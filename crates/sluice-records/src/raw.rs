@@ -98,6 +98,7 @@ impl RawPlan {
         read: Value,
         normalizer: Option<&SchemaNormalizer>,
         watch: Option<&str>,
+        out: &mut Vec<u8>,
     ) -> AsSentOutcome {
         let Value::Object(after) = read else {
             // The transformations keep an object an object.
@@ -115,7 +116,7 @@ impl RawPlan {
         for key in &self.removed {
             overlay.remove(key);
         }
-        overlay.into_outcome(normalizer)
+        overlay.into_outcome(normalizer, out)
     }
 }
 
@@ -170,8 +171,13 @@ impl<'a> Overlay<'a> {
     }
 
     /// The record as the reference prints it now, normalised by `normalizer` (which must
-    /// normalise [by field](SchemaNormalizer::by_field)) first.
-    pub(crate) fn into_outcome(mut self, normalizer: Option<&SchemaNormalizer>) -> AsSentOutcome {
+    /// normalise [by field](SchemaNormalizer::by_field)) first; an edited record is appended to
+    /// `out`.
+    pub(crate) fn into_outcome(
+        mut self,
+        normalizer: Option<&SchemaNormalizer>,
+        out: &mut Vec<u8>,
+    ) -> AsSentOutcome {
         if let Some(normalizer) = normalizer {
             self.normalize(normalizer);
         }
@@ -188,12 +194,15 @@ impl<'a> Overlay<'a> {
         {
             return AsSentOutcome::Unchanged;
         }
+        let start = out.len();
+        out.reserve(self.record.len() + 64);
+        out.push(b'{');
         let mut edited = Edited {
-            out: Vec::with_capacity(self.record.len() + 64),
+            out,
+            start,
             watch: self.watch,
             watched: None,
         };
-        edited.out.push(b'{');
         let mut set = self.set;
         for entry in &self.entries.list {
             let key = entry.key.as_ref();
@@ -220,13 +229,15 @@ impl<'a> Overlay<'a> {
             edited.entry(key.as_bytes(), write_key, &value);
         }
         edited.out.push(b'}');
-        AsSentOutcome::Edited(edited.out, edited.watched)
+        AsSentOutcome::Edited(start..edited.out.len(), edited.watched)
     }
 }
 
-/// An edited record as it is written, noting where it has the watched key.
+/// An edited record as it is written (from `start` in `out`), noting where it has the
+/// watched key.
 struct Edited<'w> {
-    out: Vec<u8>,
+    out: &'w mut Vec<u8>,
+    start: usize,
     watch: Option<&'w str>,
     watched: Option<SentEntry>,
 }
@@ -256,18 +267,18 @@ impl Edited<'_> {
         write_key: impl FnOnce(&mut Vec<u8>),
         write_value: impl FnOnce(&mut Vec<u8>),
     ) {
-        if self.out.len() > 1 {
+        if self.out.len() > self.start + 1 {
             self.out.push(b',');
         }
-        let key_start = self.out.len();
-        write_key(&mut self.out);
-        let key_end = self.out.len();
+        let key_start = self.out.len() - self.start;
+        write_key(self.out);
+        let key_end = self.out.len() - self.start;
         self.out.push(b':');
-        write_value(&mut self.out);
+        write_value(self.out);
         if self.watch.is_some_and(|watch| watch.as_bytes() == key) {
             self.watched = Some(SentEntry {
                 key: key_start..key_end,
-                value: key_end + 1..self.out.len(),
+                value: key_end + 1..self.out.len() - self.start,
             });
         }
     }
@@ -364,9 +375,10 @@ pub enum AsSentOutcome {
     Dropped,
     /// It prints as sent.
     Unchanged,
-    /// It prints as these bytes: its JSON as the reference prints it; with where it has the
-    /// watched key (see [`RecordSelector::process_as_sent`](crate::RecordSelector)), if it has it.
-    Edited(Vec<u8>, Option<SentEntry>),
+    /// It prints as the bytes written at this range of the buffer given: its JSON as the
+    /// reference prints it; with where it has the watched key, counted from its first byte
+    /// (see [`RecordSelector::process_as_sent`](crate::RecordSelector)), if it has it.
+    Edited(Range<usize>, Option<SentEntry>),
 }
 
 /// The top-level entries of a compact record.
@@ -473,20 +485,34 @@ mod tests {
             overlay.plain(&["a".to_owned()]),
             Some(PlainValue::String("y"))
         );
+        // Written after what the buffer holds already.
+        let mut out = b"earlier".to_vec();
+        let edited = br#"{"id":7,"a":"y","new":2}"#;
         assert_eq!(
-            overlay.into_outcome(None),
-            AsSentOutcome::Edited(br#"{"id":7,"a":"y","new":2}"#.to_vec(), None)
+            overlay.into_outcome(None, &mut out),
+            AsSentOutcome::Edited(7..7 + edited.len(), None)
         );
-        let mut nulls = Overlay::new(record, &entries);
+        assert_eq!(&out[7..], edited);
+        let mut nulls = Overlay::new(record, &entries).watching(Some("b"));
         nulls.set("a", Cow::Owned(Value::Null));
         nulls.set("c", Cow::Owned(Value::Null));
         nulls.remove("id");
+        let from = out.len();
+        // The watched key is placed from the record's own first byte.
+        let watched = SentEntry {
+            key: 1..4,
+            value: 5..6,
+        };
         assert_eq!(
-            nulls.into_outcome(None),
-            AsSentOutcome::Edited(br#"{"b":2}"#.to_vec(), None)
+            nulls.into_outcome(None, &mut out),
+            AsSentOutcome::Edited(from..from + 7, Some(watched))
         );
+        assert_eq!(&out[from..], br#"{"b":2}"#);
         let unchanged = Overlay::new(record, &entries);
-        assert_eq!(unchanged.into_outcome(None), AsSentOutcome::Unchanged);
+        assert_eq!(
+            unchanged.into_outcome(None, &mut out),
+            AsSentOutcome::Unchanged
+        );
     }
 
     #[test]

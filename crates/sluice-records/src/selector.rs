@@ -236,25 +236,28 @@ impl RecordSelector {
     /// `entries`: the record's top-level entries, as the page walk found them
     /// ([`PageAsSent::entries`]). `watch`: a top-level key (a cursor's field) whose place an
     /// edited record notes, as the page walk notes it ([`crate::RecordAsSent::watched`]).
+    /// `out`: where an edited record is written (appended), so that a page's edited records
+    /// can share one buffer.
     pub fn process_as_sent(
         &self,
         record: &[u8],
         entries: &[SentEntry],
         watch: Option<&str>,
         vars: &SelectVariables<'_>,
+        out: &mut Vec<u8>,
     ) -> Option<Result<AsSentOutcome, SelectError>> {
         let Some(plan) = &self.raw_plan else {
             return Some(Ok(AsSentOutcome::Unchanged));
         };
         let entries = Entries::from_sent(record, entries)?;
-        if let Some(outcome) = self.process_fields_as_sent(record, &entries, watch) {
+        if let Some(outcome) = self.process_fields_as_sent(record, &entries, watch, out) {
             return Some(Ok(outcome));
         }
         let mut read = plan.read_object(record, &entries)?;
         let kept = self.process_one(&mut read, vars);
         Some(kept.map(|kept| match kept {
             false => AsSentOutcome::Dropped,
-            true => plan.edit(record, &entries, read, self.normalizer.as_ref(), watch),
+            true => plan.edit(record, &entries, read, self.normalizer.as_ref(), watch, out),
         }))
     }
 
@@ -266,6 +269,7 @@ impl RecordSelector {
         record: &[u8],
         entries: &Entries<'_>,
         watch: Option<&str>,
+        out: &mut Vec<u8>,
     ) -> Option<AsSentOutcome> {
         let mut overlay = Overlay::new(record, entries).watching(watch);
         let transform_first = self.transforms_before_filtering();
@@ -284,7 +288,7 @@ impl RecordSelector {
                 transformation.apply_to_overlay(&mut overlay)?;
             }
         }
-        Some(overlay.into_outcome(self.normalizer.as_ref()))
+        Some(overlay.into_outcome(self.normalizer.as_ref(), out))
     }
 
     /// One parsed record through the filter, transformations and normalisation, as
