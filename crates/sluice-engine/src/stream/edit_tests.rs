@@ -266,8 +266,13 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             }
             // Where an edited record has the cursor's field, the cursor reads what the
             // parsed record has there.
-            if let Some(data @ RecordData::AsSentWithField(..)) = &got {
+            if let Some(data @ RecordData::AsSentWithField(json, field)) = &got {
                 let parsed = data.to_value();
+                // Exactly there, not found again by a scan.
+                assert_eq!(&json[field.key.clone()], br#""id""#, "record {record}");
+                let value: Value = serde_json::from_slice(&json[field.value.clone()])
+                    .unwrap_or_else(|_| panic!("record {record}: no value at {field:?}"));
+                assert_eq!(Some(&value), parsed.get("id"), "record {record}");
                 let read = data.with_field("id", |value| value.cloned());
                 assert_eq!(
                     read.as_ref(),
