@@ -12,6 +12,8 @@ use std::sync::Arc;
 use serde_json::{Number, Value};
 use sluice_interp::python_str;
 
+use sluice_protocol::{AsSent, RecordScanner};
+
 use crate::dpath::parse_python_int;
 
 /// Normalises records against a stream's JSON schema.
@@ -23,13 +25,16 @@ pub struct SchemaNormalizer {
     fields: Option<Vec<FieldRule>>,
 }
 
-/// A top-level property of the schema.
+/// A top-level property of the schema (or a property of one, in `nested`).
 #[derive(Debug, Clone)]
 struct FieldRule {
     key: String,
     subschema: Value,
     /// The kinds of JSON value ([`RawKind`]) the normalisation certainly leaves as they are.
     unchanged: u8,
+    /// When an object value is left an object and only its `properties` are descended into:
+    /// their rules, by which an object as sent can be found unchanged without parsing it.
+    nested: Option<Vec<FieldRule>>,
 }
 
 /// The kind of a JSON value as sent, told from its text.
@@ -98,6 +103,16 @@ impl SchemaNormalizer {
             .is_some_and(|rules| rules[field].unchanged & kind as u8 != 0)
     }
 
+    /// Whether the normalisation certainly leaves `object` (an object as sent, within a record
+    /// that prints as sent) as it is under the property `field`: each of its values is of a
+    /// kind its property leaves, or an object so left in turn.
+    pub(crate) fn leaves_object(&self, field: usize, object: &[u8]) -> bool {
+        self.fields
+            .as_ref()
+            .and_then(|rules| rules[field].nested.as_deref())
+            .is_some_and(|nested| object_unchanged(nested, object))
+    }
+
     /// Normalises the value of the top-level property `field` of an object record, as
     /// [`SchemaNormalizer::normalize`] does it within the record.
     pub(crate) fn normalize_field(&self, field: usize, value: &mut Value) {
@@ -123,16 +138,38 @@ fn field_rules(schema: &Value) -> Option<Vec<FieldRule>> {
     let Some(Value::Object(properties)) = keywords.get("properties") else {
         return Some(Vec::new());
     };
-    Some(
-        properties
-            .iter()
-            .map(|(key, subschema)| FieldRule {
-                key: key.clone(),
-                subschema: subschema.clone(),
-                unchanged: unchanged_kinds(subschema),
-            })
-            .collect(),
-    )
+    Some(property_rules(properties, 0))
+}
+
+fn property_rules(properties: &serde_json::Map<String, Value>, depth: usize) -> Vec<FieldRule> {
+    properties
+        .iter()
+        .map(|(key, subschema)| FieldRule {
+            key: key.clone(),
+            subschema: subschema.clone(),
+            unchanged: unchanged_kinds(subschema),
+            nested: nested_rules(subschema, depth + 1),
+        })
+        .collect()
+}
+
+/// The rules of `subschema`'s properties, when normalising an object under it converts
+/// nothing but those: it keeps an object an object, and has no `$ref` (which would walk the
+/// object again under another schema).
+fn nested_rules(subschema: &Value, depth: usize) -> Option<Vec<FieldRule>> {
+    let Value::Object(map) = subschema else {
+        return None;
+    };
+    if depth > MAX_DEPTH
+        || map.contains_key("$ref")
+        || converted_unchanged(map) & RawKind::Object as u8 == 0
+    {
+        return None;
+    }
+    match map.get("properties") {
+        Some(Value::Object(properties)) => Some(property_rules(properties, depth)),
+        _ => None,
+    }
 }
 
 /// The kinds of value that [`convert`] then [`descend`] certainly leave as they are under
@@ -146,6 +183,12 @@ fn unchanged_kinds(subschema: &Value) -> u8 {
         .iter()
         .any(|keyword| map.contains_key(*keyword));
     let containers = if descends { 0 } else { CONTAINERS };
+    let scalars = ALL_KINDS & !CONTAINERS;
+    converted_unchanged(map) & (scalars | containers)
+}
+
+/// The kinds of value that [`convert`] certainly leaves as they are under the schema `map`.
+fn converted_unchanged(map: &serde_json::Map<String, Value>) -> u8 {
     let empty = Value::Array(Vec::new());
     let target = map.get("type").unwrap_or(&empty);
     let null = if type_mentions_null(target) {
@@ -175,7 +218,39 @@ fn unchanged_kinds(subschema: &Value) -> u8 {
         Some("array") => CONTAINERS,
         Some(_) => scalars | CONTAINERS,
     };
-    (converted_unchanged | null) & (scalars | containers)
+    converted_unchanged | null
+}
+
+fn object_unchanged(rules: &[FieldRule], object: &[u8]) -> bool {
+    let Some(mut scanner) = RecordScanner::for_text(object) else {
+        return false;
+    };
+    // Entries where they are sent, nulls among them (they are no record's top level here).
+    scanner.for_editing(true);
+    let mut respelled = Vec::new();
+    if scanner.scan_record(object, &mut respelled) != Some((object.len(), AsSent::Identical)) {
+        return false;
+    }
+    scanner.entries().iter().all(|entry| {
+        let key = &object[entry.key.start + 1..entry.key.end - 1];
+        if key.contains(&b'\\') {
+            // Which property it is shows once it is decoded.
+            return false;
+        }
+        let Some(rule) = rules.iter().find(|rule| rule.key.as_bytes() == key) else {
+            // Not a property: normalisation does not look at it.
+            return true;
+        };
+        let value = &object[entry.value.clone()];
+        match RawKind::of(value) {
+            Some(kind) if rule.unchanged & kind as u8 != 0 => true,
+            Some(RawKind::Object) => rule
+                .nested
+                .as_deref()
+                .is_some_and(|nested| object_unchanged(nested, value)),
+            _ => false,
+        }
+    })
 }
 
 /// Deep enough for any real schema; stops `$ref` cycles.

@@ -352,7 +352,11 @@ impl<'a> Overlay<'a> {
                 continue;
             };
             let sent = &self.record[entry.value.clone()];
-            let unchanged = RawKind::of(sent).is_some_and(|kind| normalizer.leaves(field, kind));
+            let unchanged = match RawKind::of(sent) {
+                Some(kind) if normalizer.leaves(field, kind) => true,
+                Some(RawKind::Object) => normalizer.leaves_object(field, sent),
+                _ => false,
+            };
             let Ok(key) = std::str::from_utf8(key) else {
                 continue;
             };

@@ -29,7 +29,7 @@ impl Walk {
     }
 
     fn value(&mut self, depth: usize) -> Value {
-        match self.next(if depth > 1 { 6 } else { 8 }) {
+        match self.next(if depth > 1 { 6 } else { 9 }) {
             0 => json!(self.next(1000)),
             1 => json!(self.pick(&["x", "é", "a\"b", "line\nbreak", "", "deleted", "NL"])),
             2 => json!(self.next(100) as f64 / 8.0),
@@ -37,7 +37,8 @@ impl Walk {
             4 => json!(-(self.next(50) as i64)),
             5 => Value::Null,
             6 => json!([self.value(depth + 1), self.value(depth + 1)]),
-            _ => json!({"k": self.value(depth + 1), "n": null}),
+            7 => json!({"k": self.value(depth + 1), "n": null}),
+            _ => json!({"o": self.value(depth + 1), "k": self.value(depth + 1)}),
         }
     }
 
@@ -119,6 +120,8 @@ impl Walk {
                 json!({"type": "array", "items": {"type": "string"}}),
                 json!({"type": ["array", "null"]}),
                 json!({"type": "object", "properties": {"k": {"type": "string"}}}),
+                json!({"type": ["object", "null"], "properties": {"k": {"type": ["null", "integer"]},
+                    "o": {"type": "object", "properties": {"k": {"type": "boolean"}}}}}),
                 json!({"type": ["string", "integer"]}),
                 json!({}),
             ];
