@@ -188,7 +188,6 @@ fn scanned_field(json: &[u8], name: &str) -> Option<Value> {
     serde_json::from_slice(&printed[field.value.clone()]).ok()
 }
 
-/// Whether `quoted` (a key as sent, quotes included, without escapes) is `name`.
 /// The text of a JSON string written without escapes, which is the string itself.
 fn plain_string(json: &[u8]) -> Option<&str> {
     match json {
@@ -197,6 +196,7 @@ fn plain_string(json: &[u8]) -> Option<&str> {
     }
 }
 
+/// Whether `quoted` (a key as sent, quotes included, without escapes) is `name`.
 fn is_key(quoted: &[u8], name: &str) -> bool {
     quoted.len() == name.len() + 2 && &quoted[1..quoted.len() - 1] == name.as_bytes()
 }

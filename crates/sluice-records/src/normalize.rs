@@ -221,6 +221,8 @@ fn converted_unchanged(map: &serde_json::Map<String, Value>) -> u8 {
     converted_unchanged | null
 }
 
+/// Whether normalising `object` (an object as sent) by the property rules `rules` certainly
+/// leaves it as sent.
 fn object_unchanged(rules: &[FieldRule], object: &[u8]) -> bool {
     let Some(mut scanner) = RecordScanner::for_text(object) else {
         return false;
