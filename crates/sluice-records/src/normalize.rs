@@ -113,6 +113,85 @@ impl SchemaNormalizer {
             .is_some_and(|nested| object_unchanged(nested, object))
     }
 
+    /// Writes `object` (an object as sent, within a record that prints as sent), the value of
+    /// the property `field`, normalised to `out`: what the normalisation leaves is copied, and
+    /// only the values it may change are parsed, each alone. False, with `out` as it was, when
+    /// the object is not normalised by its properties alone, or cannot be read as sent.
+    pub(crate) fn normalize_object(&self, field: usize, object: &[u8], out: &mut Vec<u8>) -> bool {
+        let Some(nested) = self
+            .fields
+            .as_ref()
+            .and_then(|rules| rules[field].nested.as_deref())
+        else {
+            return false;
+        };
+        let start = out.len();
+        let written = self.write_object(nested, object, out, 1);
+        if !written {
+            out.truncate(start);
+        }
+        written
+    }
+
+    /// [`SchemaNormalizer::normalize_object`] for an object at `depth` below the record, by the
+    /// rules of its properties.
+    fn write_object(
+        &self,
+        rules: &[FieldRule],
+        object: &[u8],
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> bool {
+        let Some(mut scanner) = RecordScanner::for_text(object) else {
+            return false;
+        };
+        scanner.for_editing(true);
+        let mut respelled = Vec::new();
+        if scanner.scan_record(object, &mut respelled) != Some((object.len(), AsSent::Identical)) {
+            return false;
+        }
+        out.push(b'{');
+        for (index, entry) in scanner.entries().iter().enumerate() {
+            let quoted = &object[entry.key.clone()];
+            let key = &quoted[1..quoted.len() - 1];
+            if key.contains(&b'\\') {
+                return false;
+            }
+            if index > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(quoted);
+            out.push(b':');
+            let value = &object[entry.value.clone()];
+            let Some(rule) = rules.iter().find(|rule| rule.key.as_bytes() == key) else {
+                out.extend_from_slice(value);
+                continue;
+            };
+            match (RawKind::of(value), &rule.nested) {
+                (Some(kind), _) if rule.unchanged & kind as u8 != 0 => {
+                    out.extend_from_slice(value);
+                }
+                (Some(RawKind::Object), Some(nested)) => {
+                    if !self.write_object(nested, value, out, depth + 1) {
+                        return false;
+                    }
+                }
+                _ => {
+                    // As the whole record's normalisation treats this property's value.
+                    let Ok(mut parsed) = crate::json::from_slice(value) else {
+                        return false;
+                    };
+                    convert(&mut parsed, &rule.subschema);
+                    descend(&mut parsed, &rule.subschema, &self.schema, depth + 1);
+                    // Writing to memory cannot fail.
+                    let _ = sluice_protocol::json::to_reference_writer(&mut *out, &parsed);
+                }
+            }
+        }
+        out.push(b'}');
+        true
+    }
+
     /// Normalises the value of the top-level property `field` of an object record, as
     /// [`SchemaNormalizer::normalize`] does it within the record.
     pub(crate) fn normalize_field(&self, field: usize, value: &mut Value) {

@@ -133,6 +133,10 @@ pub(crate) struct Overlay<'a> {
     set_normalized: bool,
     /// A key whose place the edited record notes (a cursor's field).
     watch: Option<&'a str>,
+    /// Objects as sent that normalisation changed, written again with only their changed
+    /// values normalised (`normalized_entries` says where in `normalized`, by key).
+    normalized: Vec<u8>,
+    normalized_entries: Vec<(&'a [u8], Range<usize>)>,
 }
 
 impl<'a> Overlay<'a> {
@@ -144,6 +148,8 @@ impl<'a> Overlay<'a> {
             removed: Vec::new(),
             set_normalized: false,
             watch: None,
+            normalized: Vec::new(),
+            normalized_entries: Vec::new(),
         }
     }
 
@@ -184,6 +190,7 @@ impl<'a> Overlay<'a> {
         let record = self.record;
         let is_null = |entry: &Entry<'_>| &record[entry.value.clone()] == b"null";
         if self.set.is_empty()
+            && self.normalized_entries.is_empty()
             && !self.entries.list.iter().any(|entry| {
                 is_null(entry)
                     || self
@@ -213,6 +220,15 @@ impl<'a> Overlay<'a> {
                 continue;
             }
             let sent_key = &record[entry.key_range.clone()];
+            if let Some((_, range)) = self.normalized_entries.iter().find(|(k, _)| *k == key) {
+                let object = &self.normalized[range.clone()];
+                edited.write(
+                    key,
+                    |out| out.extend_from_slice(sent_key),
+                    |out| out.extend_from_slice(object),
+                );
+                continue;
+            }
             match set.iter().position(|(set, _)| set.as_bytes() == key) {
                 Some(index) => {
                     let (_, value) = set.remove(index);
@@ -352,7 +368,8 @@ impl<'a> Overlay<'a> {
                 continue;
             };
             let sent = &self.record[entry.value.clone()];
-            let unchanged = match RawKind::of(sent) {
+            let kind = RawKind::of(sent);
+            let unchanged = match kind {
                 Some(kind) if normalizer.leaves(field, kind) => true,
                 Some(RawKind::Object) => normalizer.leaves_object(field, sent),
                 _ => false,
@@ -365,6 +382,15 @@ impl<'a> Overlay<'a> {
                 || self.set.iter().any(|(set, _)| *set == key)
             {
                 continue;
+            }
+            if kind == Some(RawKind::Object) {
+                // Only the values that change are parsed.
+                let from = self.normalized.len();
+                if normalizer.normalize_object(field, sent, &mut self.normalized) {
+                    let range = from..self.normalized.len();
+                    self.normalized_entries.push((key.as_bytes(), range));
+                    continue;
+                }
             }
             // The record prints as sent, so its values parse.
             let Ok(mut value) = crate::json::from_slice(sent) else {
