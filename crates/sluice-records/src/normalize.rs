@@ -142,14 +142,9 @@ impl SchemaNormalizer {
         out: &mut Vec<u8>,
         depth: usize,
     ) -> bool {
-        let Some(mut scanner) = RecordScanner::for_text(object) else {
+        let Some(scanner) = scan_object(object) else {
             return false;
         };
-        scanner.for_editing(true);
-        let mut respelled = Vec::new();
-        if scanner.scan_record(object, &mut respelled) != Some((object.len(), AsSent::Identical)) {
-            return false;
-        }
         out.push(b'{');
         for (index, entry) in scanner.entries().iter().enumerate() {
             let quoted = &object[entry.key.clone()];
@@ -300,18 +295,23 @@ fn converted_unchanged(map: &serde_json::Map<String, Value>) -> u8 {
     converted_unchanged | null
 }
 
-/// Whether normalising `object` (an object as sent) by the property rules `rules` certainly
-/// leaves it as sent.
-fn object_unchanged(rules: &[FieldRule], object: &[u8]) -> bool {
-    let Some(mut scanner) = RecordScanner::for_text(object) else {
-        return false;
-    };
+/// A scanner that has scanned `object` (an object as sent), for its entries, when it prints
+/// as sent.
+fn scan_object(object: &[u8]) -> Option<RecordScanner> {
+    let mut scanner = RecordScanner::for_text(object)?;
     // Entries where they are sent, nulls among them (they are no record's top level here).
     scanner.for_editing(true);
     let mut respelled = Vec::new();
-    if scanner.scan_record(object, &mut respelled) != Some((object.len(), AsSent::Identical)) {
+    let scanned = scanner.scan_record(object, &mut respelled);
+    (scanned == Some((object.len(), AsSent::Identical))).then_some(scanner)
+}
+
+/// Whether normalising `object` (an object as sent) by the property rules `rules` certainly
+/// leaves it as sent.
+fn object_unchanged(rules: &[FieldRule], object: &[u8]) -> bool {
+    let Some(scanner) = scan_object(object) else {
         return false;
-    }
+    };
     scanner.entries().iter().all(|entry| {
         let key = &object[entry.key.start + 1..entry.key.end - 1];
         if key.contains(&b'\\') {
