@@ -103,16 +103,6 @@ impl SchemaNormalizer {
             .is_some_and(|rules| rules[field].unchanged & kind as u8 != 0)
     }
 
-    /// Whether the normalisation certainly leaves `object` (an object as sent, within a record
-    /// that prints as sent) as it is under the property `field`: each of its values is of a
-    /// kind its property leaves, or an object so left in turn.
-    pub(crate) fn leaves_object(&self, field: usize, object: &[u8]) -> bool {
-        self.fields
-            .as_ref()
-            .and_then(|rules| rules[field].nested.as_deref())
-            .is_some_and(|nested| object_unchanged(nested, object))
-    }
-
     /// Writes `object` (an object as sent, within a record that prints as sent), the value of
     /// the property `field`, normalised to `out`: what the normalisation leaves is copied, and
     /// only the values it may change are parsed, each alone. False, with `out` as it was, when
@@ -304,34 +294,6 @@ fn scan_object(object: &[u8]) -> Option<RecordScanner> {
     let mut respelled = Vec::new();
     let scanned = scanner.scan_record(object, &mut respelled);
     (scanned == Some((object.len(), AsSent::Identical))).then_some(scanner)
-}
-
-/// Whether normalising `object` (an object as sent) by the property rules `rules` certainly
-/// leaves it as sent.
-fn object_unchanged(rules: &[FieldRule], object: &[u8]) -> bool {
-    let Some(scanner) = scan_object(object) else {
-        return false;
-    };
-    scanner.entries().iter().all(|entry| {
-        let key = &object[entry.key.start + 1..entry.key.end - 1];
-        if key.contains(&b'\\') {
-            // Which property it is shows once it is decoded.
-            return false;
-        }
-        let Some(rule) = rules.iter().find(|rule| rule.key.as_bytes() == key) else {
-            // Not a property: normalisation does not look at it.
-            return true;
-        };
-        let value = &object[entry.value.clone()];
-        match RawKind::of(value) {
-            Some(kind) if rule.unchanged & kind as u8 != 0 => true,
-            Some(RawKind::Object) => rule
-                .nested
-                .as_deref()
-                .is_some_and(|nested| object_unchanged(nested, value)),
-            _ => false,
-        }
-    })
 }
 
 /// Deep enough for any real schema; stops `$ref` cycles.

@@ -369,11 +369,7 @@ impl<'a> Overlay<'a> {
             };
             let sent = &self.record[entry.value.clone()];
             let kind = RawKind::of(sent);
-            let unchanged = match kind {
-                Some(kind) if normalizer.leaves(field, kind) => true,
-                Some(RawKind::Object) => normalizer.leaves_object(field, sent),
-                _ => false,
-            };
+            let unchanged = kind.is_some_and(|kind| normalizer.leaves(field, kind));
             let Ok(key) = std::str::from_utf8(key) else {
                 continue;
             };
@@ -384,11 +380,16 @@ impl<'a> Overlay<'a> {
                 continue;
             }
             if kind == Some(RawKind::Object) {
-                // Only the values that change are parsed.
+                // Only the values that change are parsed; an object written as it was sent is
+                // left as it is.
                 let from = self.normalized.len();
                 if normalizer.normalize_object(field, sent, &mut self.normalized) {
-                    let range = from..self.normalized.len();
-                    self.normalized_entries.push((key.as_bytes(), range));
+                    if self.normalized[from..] == *sent {
+                        self.normalized.truncate(from);
+                    } else {
+                        let range = from..self.normalized.len();
+                        self.normalized_entries.push((key.as_bytes(), range));
+                    }
                     continue;
                 }
             }
