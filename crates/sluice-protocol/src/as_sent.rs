@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use crate::json::ReferenceFormatter;
 
+mod identical;
+
 /// What the reference would print for a record's JSON, as an API sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsSent {
@@ -109,6 +111,11 @@ pub struct RecordScanner {
     /// scanned has it.
     watch: Option<Vec<u8>>,
     watched: Option<SentEntry>,
+    /// The top-level keys of the last record the quick pass took.
+    last_keys: identical::LastKeys,
+    /// Only the general scan is used (to test the quick pass against it).
+    #[cfg(test)]
+    general_only: bool,
 }
 
 /// A top-level entry of a record as sent: where its key (quotes included) and its value are,
@@ -139,9 +146,32 @@ impl RecordScanner {
         bytes: &[u8],
         respelled: &mut Vec<u8>,
     ) -> Option<(usize, AsSent)> {
-        let kept = respelled.len();
         self.entries.clear();
         self.watched = None;
+        // Text with control bytes has its strings checked for them, which the quick pass
+        // does not do.
+        #[cfg(test)]
+        let quick = !self.controls_possible && !self.general_only;
+        #[cfg(not(test))]
+        let quick = !self.controls_possible;
+        if quick {
+            let top = identical::TopLevel {
+                editing: self.editing,
+                entries: &mut self.entries,
+                watch: self.watch.as_deref(),
+                watched: &mut self.watched,
+                last_keys: &mut self.last_keys,
+                keys: &mut self.keys,
+            };
+            if let Some(len) = identical::identical_record(bytes, top) {
+                self.keys.clear();
+                return Some((len, AsSent::Identical));
+            }
+            self.keys.clear();
+            self.entries.clear();
+            self.watched = None;
+        }
+        let kept = respelled.len();
         let mut scan = self.scan(bytes, respelled);
         let well_formed = scan.object(true);
         scan.keys.clear();
@@ -973,6 +1003,77 @@ mod tests {
         }
         // Every outcome must be common, or the test proves little.
         assert!(seen.iter().all(|&n| n > 2_000), "{seen:?}");
+    }
+
+    /// Records as a page has them: many of one shape (the keys of the one before, in order,
+    /// or some of them), others of any.
+    fn page_of_records(texts: &mut Texts, records: usize) -> Vec<String> {
+        let shapes: [&[&str]; 4] = [
+            &["id", "a", "b", "c"],
+            &["id", "a", "b"],
+            &["id", "a", "b", "c", "id"],
+            &["id", "b", "a", "c"],
+        ];
+        (0..records)
+            .map(|_| {
+                let mut text = String::new();
+                if texts.below(3) == 0 {
+                    texts.object(0, &mut text);
+                } else {
+                    let shape = shapes[texts.below(4) as usize];
+                    text.push('{');
+                    for (i, key) in shape.iter().enumerate() {
+                        if i > 0 {
+                            text.push(',');
+                        }
+                        text.push_str(&format!("\"{key}\":"));
+                        texts.value(1, &mut text);
+                    }
+                    text.push('}');
+                }
+                // Whitespace as spaces: a text with bytes below 0x20 is left to the general
+                // scan.
+                text.replace(['\n', '\t', '\r'], " ")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_quick_pass_finds_what_the_general_scan_finds() {
+        let mut texts = Texts { state: 7 };
+        let mut quick_records = 0;
+        for editing in [false, true] {
+            for _ in 0..200 {
+                let records = page_of_records(&mut texts, 50);
+                let page = records.join(",");
+                assert!(!page.bytes().any(|b| b < 0x20));
+                let new_scanner = |general_only| {
+                    let mut scanner = RecordScanner::for_text(page.as_bytes()).unwrap();
+                    scanner.general_only = general_only;
+                    scanner.for_editing(editing);
+                    scanner.watch(Some("a"));
+                    scanner
+                };
+                // One scanner for the page, as the page walk has: the quick pass then
+                // compares each record's keys with the last record's.
+                let (mut quick, mut general) = (new_scanner(false), new_scanner(true));
+                let mut at = 0;
+                for record in &records {
+                    let bytes = &page.as_bytes()[at..];
+                    let (mut quick_out, mut general_out) = (Vec::new(), Vec::new());
+                    let found = quick.scan_record(bytes, &mut quick_out);
+                    let expected = general.scan_record(bytes, &mut general_out);
+                    assert_eq!(found, expected, "{record}");
+                    assert_eq!(quick_out, general_out, "{record}");
+                    assert_eq!(quick.entries(), general.entries(), "{record}");
+                    assert_eq!(quick.watched(), general.watched(), "{record}");
+                    quick_records +=
+                        usize::from(found.is_some_and(|(_, class)| class == AsSent::Identical));
+                    at += record.len() + 1;
+                }
+            }
+        }
+        assert!(quick_records > 2_000, "{quick_records}");
     }
 
     /// The watched key `a` is where the scanner says in `printed`, or has no value but null.
