@@ -116,7 +116,9 @@ impl Direct {
     }
 
     fn render_with<'v>(&self, find: impl Fn(&Lookup) -> Option<PlainValue<'v>>) -> Option<String> {
-        let mut out = String::new();
+        // Room for what most renders make at once: growing the text a lookup at a time was
+        // several allocations a record.
+        let mut out = String::with_capacity(RENDERED_CAPACITY);
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => out.push_str(text),
@@ -323,6 +325,9 @@ fn parse_literal(text: &str) -> Option<Literal> {
     }
     text.parse().ok().map(Literal::Integer)
 }
+
+/// The capacity a render starts with.
+const RENDERED_CAPACITY: usize = 32;
 
 #[cfg(test)]
 mod tests {

@@ -94,7 +94,9 @@ pub use input::{
     ProtocolError, ignored_state_messages, parse_config, parse_configured_catalog,
     parse_input_state, parse_message, per_stream_states,
 };
-pub use json::{ReferenceFormatter, to_json_string, write_message_json, write_record_json};
+pub use json::{
+    ReferenceFormatter, to_json_string, write_json_str, write_message_json, write_record_json,
+};
 pub use log::{AirbyteLogMessage, Level};
 pub use message::{AirbyteMessage, MessageType};
 pub use record::{

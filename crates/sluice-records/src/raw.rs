@@ -243,7 +243,7 @@ impl<'a> Overlay<'a> {
         for (key, value) in set {
             // Writing to memory cannot fail.
             let write_key = |out: &mut Vec<u8>| {
-                let _ = sluice_protocol::json::to_reference_writer(out, key);
+                let _ = sluice_protocol::write_json_str(out, key);
             };
             edited.entry(key.as_bytes(), write_key, &value);
         }
@@ -405,7 +405,10 @@ impl<'a> Overlay<'a> {
 
 fn write_value(out: &mut Vec<u8>, value: &Value) {
     // Writing to memory cannot fail.
-    let _ = sluice_protocol::json::to_reference_writer(out, value);
+    let _ = match value {
+        Value::String(text) => sluice_protocol::write_json_str(out, text),
+        value => sluice_protocol::json::to_reference_writer(out, value),
+    };
 }
 
 impl RecordFields for Overlay<'_> {
@@ -496,7 +499,8 @@ impl<'r> Entries<'r> {
 /// The text of a key, `"..."` quotes included: borrowed unless it has escapes.
 fn key_text(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
     let inner = quoted.get(1..quoted.len().checked_sub(1)?)?;
-    if inner.contains(&b'\\') {
+    // Keys are short: a byte loop, not the setting up of memchr's search.
+    if inner.iter().any(|&b| b == b'\\') {
         serde_json::from_slice::<String>(quoted)
             .ok()
             .map(|key| Cow::Owned(key.into_bytes()))
