@@ -137,6 +137,17 @@ impl RecordScanner {
         })
     }
 
+    /// Scans values found in `text` from now on, as a scanner [made for it](RecordScanner::for_text)
+    /// would, keeping this one's settings and buffers; false, and nothing changed, when `text` is
+    /// not UTF-8. One scanner can then serve many small texts without allocating for each.
+    pub fn use_text(&mut self, text: &[u8]) -> bool {
+        if std::str::from_utf8(text).is_err() {
+            return false;
+        }
+        self.controls_possible = text.iter().fold(false, |seen, &b| seen | (b < 0x20));
+        true
+    }
+
     /// Scans the record (a JSON object) that `bytes` starts with: its length and what the
     /// reference prints for it. For [`AsSent::Respelled`] those bytes are appended to
     /// `respelled`; otherwise `respelled` is left as it was. `None` when `bytes` does not start
@@ -1036,6 +1047,26 @@ mod tests {
                 text.replace(['\n', '\t', '\r'], " ")
             })
             .collect()
+    }
+
+    #[test]
+    fn a_scanner_given_another_text_checks_it_as_a_new_one_would() {
+        let plain = br#"{"a":1}"#;
+        let mut scanner = RecordScanner::for_text(plain).unwrap();
+        assert_eq!(
+            scanner.scan_record(plain, &mut Vec::new()),
+            Some((7, AsSent::Identical))
+        );
+        // A raw control byte in a string is not JSON.
+        let with_control = b"{\"a\":\"x\x01\"}";
+        assert!(scanner.use_text(with_control));
+        assert_eq!(scanner.scan_record(with_control, &mut Vec::new()), None);
+        assert!(!scanner.use_text(b"{\"a\":\"\xff\"}"));
+        assert!(scanner.use_text(plain));
+        assert_eq!(
+            scanner.scan_record(plain, &mut Vec::new()),
+            Some((7, AsSent::Identical))
+        );
     }
 
     #[test]
