@@ -113,6 +113,10 @@ pub struct RecordScanner {
     watched: Option<SentEntry>,
     /// The top-level keys of the last record the quick pass took.
     last_keys: identical::LastKeys,
+    /// How often the quick pass gave up lately ([`QUICK_MISS`] for each miss, one off for each
+    /// record it took), and records scanned without it since it was last tried.
+    quick_misses: u32,
+    quick_skipped: u32,
     /// Only the general scan is used (to test the quick pass against it).
     #[cfg(test)]
     general_only: bool,
@@ -162,9 +166,9 @@ impl RecordScanner {
         // Text with control bytes has its strings checked for them, which the quick pass
         // does not do.
         #[cfg(test)]
-        let quick = !self.controls_possible && !self.general_only;
+        let quick = !self.controls_possible && !self.general_only && self.try_quick_pass();
         #[cfg(not(test))]
-        let quick = !self.controls_possible;
+        let quick = !self.controls_possible && self.try_quick_pass();
         if quick {
             let top = identical::TopLevel {
                 editing: self.editing,
@@ -176,8 +180,10 @@ impl RecordScanner {
             };
             if let Some(len) = identical::identical_record(bytes, top) {
                 self.keys.clear();
+                self.quick_misses = self.quick_misses.saturating_sub(1);
                 return Some((len, AsSent::Identical));
             }
+            self.quick_misses = (self.quick_misses + QUICK_MISS).min(QUICK_MISSES_KEPT);
             self.keys.clear();
             self.entries.clear();
             self.watched = None;
@@ -203,6 +209,22 @@ impl RecordScanner {
         };
         scan.out.truncate(kept);
         Some((len, class))
+    }
+
+    /// Whether the next record goes through the quick pass first: unless it gave up on most
+    /// records lately (each miss scans part of a record twice: scenario (l)'s orders, most of
+    /// which have a decimal to respell, took 30% more instructions), and then still every
+    /// [`QUICK_PROBE`]th record, to notice when records change.
+    fn try_quick_pass(&mut self) -> bool {
+        if self.quick_misses <= QUICK_OFF_ABOVE {
+            return true;
+        }
+        self.quick_skipped += 1;
+        if self.quick_skipped < QUICK_PROBE {
+            return false;
+        }
+        self.quick_skipped = 0;
+        true
     }
 
     /// When scanning [for editing](RecordScanner::for_editing), the top-level entries of the
@@ -270,6 +292,14 @@ impl RecordScanner {
         }
     }
 }
+
+/// What a miss of the quick pass adds to [`RecordScanner`]'s count of them (a record it takes
+/// takes one off): it stays in use while it takes more than four records in five.
+const QUICK_MISS: u32 = 4;
+/// The count above which the quick pass is only tried now and then, and the most it counts.
+const QUICK_OFF_ABOVE: u32 = 16;
+const QUICK_MISSES_KEPT: u32 = 32;
+const QUICK_PROBE: u32 = 16;
 
 /// Walks one JSON value. Each step returns whether the text is still well formed. A token the
 /// reference spells otherwise is respelled into `out` when it can be on its own; what cannot
@@ -1047,6 +1077,32 @@ mod tests {
                 text.replace(['\n', '\t', '\r'], " ")
             })
             .collect()
+    }
+
+    #[test]
+    fn the_quick_pass_is_tried_now_and_then_while_it_keeps_missing() {
+        let respelled = br#"{"a":1.50}"#;
+        let mut scanner = RecordScanner::for_text(respelled).unwrap();
+        for _ in 0..8 {
+            let scanned = scanner.scan_record(respelled, &mut Vec::new());
+            assert_eq!(scanned, Some((10, AsSent::Respelled)));
+        }
+        assert!(scanner.quick_misses > QUICK_OFF_ABOVE);
+        let tried = (0..QUICK_PROBE * 2)
+            .filter(|_| scanner.try_quick_pass())
+            .count();
+        assert_eq!(tried, 2);
+        // Records it takes bring it back, through the records it is tried on.
+        let plain = br#"{"a":1}"#;
+        assert!(scanner.use_text(plain));
+        for _ in 0..QUICK_PROBE * QUICK_MISSES_KEPT {
+            assert_eq!(
+                scanner.scan_record(plain, &mut Vec::new()),
+                Some((7, AsSent::Identical))
+            );
+        }
+        assert!(scanner.quick_misses <= QUICK_OFF_ABOVE);
+        assert!(scanner.try_quick_pass());
     }
 
     #[test]
