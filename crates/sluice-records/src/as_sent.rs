@@ -353,11 +353,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_page_with_few_respelled_records_prints_the_others_from_the_body() {
-        let body =
-            br#"{"data": [{"id":1}, {"id":2,"a":1.50}, {"id":3}, {"id":4,"id":5}, {"id": 6}]}"#;
-        let page = page_as_sent(
+    /// The records of `body` at `data`, scanned for editing, with `id` watched.
+    fn walked_for_editing(body: &[u8]) -> PageAsSent {
+        page_as_sent(
             body,
             &["data".to_owned()],
             &[],
@@ -365,7 +363,14 @@ mod tests {
             Some("id"),
             Vec::new(),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn a_page_with_few_respelled_records_prints_the_others_from_the_body() {
+        let body =
+            br#"{"data": [{"id":1}, {"id":2,"a":1.50}, {"id":3}, {"id":4,"id":5}, {"id": 6}]}"#;
+        let page = walked_for_editing(body);
         assert_eq!(
             printed(&page, body),
             [
@@ -393,15 +398,7 @@ mod tests {
     #[test]
     fn once_most_of_a_page_is_respelled_no_record_is_printed_from_the_body() {
         let body = br#"{"data":[{"id":1},{"id":2.50},{"id":3.50},{"id":4.50}]}"#;
-        let page = page_as_sent(
-            body,
-            &["data".to_owned()],
-            &[],
-            true,
-            Some("id"),
-            Vec::new(),
-        )
-        .unwrap();
+        let page = walked_for_editing(body);
         assert_eq!(
             printed(&page, body),
             [

@@ -78,27 +78,14 @@ pub(super) fn identical_record(bytes: &[u8], top: TopLevel<'_>) -> Option<usize>
     // different, so then no key is repeated.
     let mut as_last_record = true;
     loop {
-        if *bytes.get(at)? != b'"' {
-            return None;
-        }
         let key_start = at;
-        at = string(bytes, at + 1)?;
+        let index = keys.len();
+        at = new_key(bytes, at, keys, |key| {
+            as_last_record =
+                as_last_record && last_keys.key(index).is_some_and(|last| same(last, key));
+            as_last_record
+        })?;
         let key = &bytes[key_start..at];
-        if as_last_record
-            && last_keys
-                .key(keys.len())
-                .is_some_and(|last| same(last, key))
-        {
-            // Still the last record's keys.
-        } else {
-            as_last_record = false;
-            if keys
-                .iter()
-                .any(|&(start, end)| same(&bytes[start..end], key))
-            {
-                return None;
-            }
-        }
         keys.push((key_start, at));
         if *bytes.get(at)? != b':' {
             return None;
@@ -128,6 +115,27 @@ pub(super) fn identical_record(bytes: &[u8], top: TopLevel<'_>) -> Option<usize>
         last_keys.replace(bytes, keys);
     }
     Some(at + 1)
+}
+
+/// The end of the key at `at` (a string), when it is not one of `earlier`, the keys of its
+/// object so far; `known_new` may tell so from the key alone.
+#[inline(always)]
+fn new_key(
+    bytes: &[u8],
+    at: usize,
+    earlier: &[(usize, usize)],
+    known_new: impl FnOnce(&[u8]) -> bool,
+) -> Option<usize> {
+    if *bytes.get(at)? != b'"' {
+        return None;
+    }
+    let end = string(bytes, at + 1)?;
+    let key = &bytes[at..end];
+    let repeated = !known_new(key)
+        && earlier
+            .iter()
+            .any(|&(start, end)| same(&bytes[start..end], key));
+    (!repeated).then_some(end)
 }
 
 /// The end of the value at `at`, in an object or array `depth` deep: strings and numbers here,
@@ -174,18 +182,8 @@ fn object(
     }
     let first_key = keys.len();
     loop {
-        if *bytes.get(at)? != b'"' {
-            return None;
-        }
         let key_start = at;
-        at = string(bytes, at + 1)?;
-        let key = &bytes[key_start..at];
-        if keys[first_key..]
-            .iter()
-            .any(|&(start, end)| same(&bytes[start..end], key))
-        {
-            return None;
-        }
+        at = new_key(bytes, at, &keys[first_key..], |_| false)?;
         keys.push((key_start, at));
         if *bytes.get(at)? != b':' {
             return None;
