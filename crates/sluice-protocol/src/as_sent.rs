@@ -117,8 +117,7 @@ pub struct RecordScanner {
     /// record it took), and records scanned without it since it was last tried.
     quick_misses: u32,
     quick_skipped: u32,
-    /// Only the general scan is used (to test the quick pass against it).
-    #[cfg(test)]
+    /// Only the general scan is used (set by tests, to check the quick pass against it).
     general_only: bool,
 }
 
@@ -165,11 +164,7 @@ impl RecordScanner {
         self.watched = None;
         // Text with control bytes has its strings checked for them, which the quick pass
         // does not do.
-        #[cfg(test)]
-        let quick = !self.controls_possible && !self.general_only && self.try_quick_pass();
-        #[cfg(not(test))]
-        let quick = !self.controls_possible && self.try_quick_pass();
-        if quick {
+        if !self.controls_possible && !self.general_only && self.try_quick_pass() {
             let top = identical::TopLevel {
                 editing: self.editing,
                 entries: &mut self.entries,

@@ -205,9 +205,8 @@ impl<'b> PageWalk<'b> {
                 AsSent::Respelled if !room => class = AsSent::Reprint,
                 AsSent::Respelled if respelled_from == 0 => {
                     // The page's records are likely all alike, and then all of them will be
-                    // copied here: room for the page at once.
-                    // (As much as the body: the buffer given is often that large already, and
-                    // growing it would copy all of it.)
+                    // copied here: room for the page at once, counting what is written (the
+                    // buffer given is often the body's size already; growing it copies it).
                     let page = self.body.len().min(MAX_RESPELLED);
                     let written = self.page.respelled.len();
                     self.page.respelled.reserve(page.saturating_sub(written));
