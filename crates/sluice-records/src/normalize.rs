@@ -30,6 +30,10 @@ pub struct SchemaNormalizer {
 struct FieldRule {
     key: String,
     subschema: Value,
+    conversion: Conversion,
+    /// Whether the subschema has keywords the normalisation descends by (`properties`,
+    /// `items`, `$ref`): without them, a converted value is done.
+    descends: bool,
     /// The kinds of JSON value ([`RawKind`]) the normalisation certainly leaves as they are.
     unchanged: u8,
     /// When an object value is left an object and only its `properties` are descended into:
@@ -144,6 +148,9 @@ impl SchemaNormalizer {
         let Some(scanner) = scan_object(object) else {
             return false;
         };
+        // About as long as it was sent: growing from empty cost more than writing it
+        // (callgrind on `cargo xtask bench` scenario (k)).
+        out.reserve(object.len() + 8);
         out.push(b'{');
         for (index, entry) in scanner.entries().iter().enumerate() {
             let quoted = &object[entry.key.clone()];
@@ -175,10 +182,8 @@ impl SchemaNormalizer {
                     let Ok(mut parsed) = crate::json::from_slice(value) else {
                         return false;
                     };
-                    convert(&mut parsed, &rule.subschema);
-                    descend(&mut parsed, &rule.subschema, &self.schema, depth + 1);
-                    // Writing to memory cannot fail.
-                    let _ = sluice_protocol::json::to_reference_writer(&mut *out, &parsed);
+                    rule.normalize(&mut parsed, &self.schema, depth + 1);
+                    crate::raw::write_value(out, &parsed);
                 }
             }
         }
@@ -192,9 +197,20 @@ impl SchemaNormalizer {
         let Some(rules) = &self.fields else {
             return;
         };
-        let subschema = &rules[field].subschema;
-        convert(value, subschema);
-        descend(value, subschema, &self.schema, 1);
+        let rule = &rules[field];
+        rule.normalize(value, &self.schema, 1);
+    }
+}
+
+impl FieldRule {
+    /// Converts `value` (the property's, at `depth` below the record) by the rule, then
+    /// normalises what it holds: as the whole record's normalisation treats this property's
+    /// value.
+    fn normalize(&self, value: &mut Value, root: &Value, depth: usize) {
+        self.conversion.apply(value, &self.subschema);
+        if self.descends {
+            descend(value, &self.subschema, root, depth);
+        }
     }
 }
 
@@ -217,11 +233,17 @@ fn field_rules(schema: &Value) -> Option<Vec<FieldRule>> {
 fn property_rules(properties: &serde_json::Map<String, Value>, depth: usize) -> Vec<FieldRule> {
     properties
         .iter()
-        .map(|(key, subschema)| FieldRule {
-            key: key.clone(),
-            subschema: subschema.clone(),
-            unchanged: unchanged_kinds(subschema),
-            nested: nested_rules(subschema, depth + 1),
+        .map(|(key, subschema)| {
+            let conversion = Conversion::of(subschema);
+            let descends = descends(subschema);
+            FieldRule {
+                key: key.clone(),
+                subschema: subschema.clone(),
+                conversion,
+                descends,
+                unchanged: unchanged_kinds(conversion, descends),
+                nested: nested_rules(subschema, conversion, depth + 1),
+            }
         })
         .collect()
 }
@@ -229,13 +251,13 @@ fn property_rules(properties: &serde_json::Map<String, Value>, depth: usize) -> 
 /// The rules of `subschema`'s properties, when normalising an object under it converts
 /// nothing but those: it keeps an object an object, and has no `$ref` (which would walk the
 /// object again under another schema).
-fn nested_rules(subschema: &Value, depth: usize) -> Option<Vec<FieldRule>> {
+fn nested_rules(subschema: &Value, conversion: Conversion, depth: usize) -> Option<Vec<FieldRule>> {
     let Value::Object(map) = subschema else {
         return None;
     };
     if depth > MAX_DEPTH
         || map.contains_key("$ref")
-        || converted_unchanged(map) & RawKind::Object as u8 == 0
+        || converted_unchanged(conversion) & RawKind::Object as u8 == 0
     {
         return None;
     }
@@ -245,51 +267,43 @@ fn nested_rules(subschema: &Value, depth: usize) -> Option<Vec<FieldRule>> {
     }
 }
 
-/// The kinds of value that [`convert`] then [`descend`] certainly leave as they are under
-/// `subschema`; other kinds may change (or not) and are normalised as values.
-fn unchanged_kinds(subschema: &Value) -> u8 {
-    let Value::Object(map) = subschema else {
-        return ALL_KINDS;
-    };
-    // Descending reads only these keywords; scalars have nothing to descend into.
-    let descends = ["properties", "items", "$ref"]
-        .iter()
-        .any(|keyword| map.contains_key(*keyword));
+/// The kinds of value that [`convert`] then [`descend`] certainly leave as they are under a
+/// subschema converting by `conversion` (and descending, if `descends`); other kinds may change
+/// (or not) and are normalised as values.
+fn unchanged_kinds(conversion: Conversion, descends: bool) -> u8 {
+    // Scalars have nothing to descend into.
     let containers = if descends { 0 } else { CONTAINERS };
     let scalars = ALL_KINDS & !CONTAINERS;
-    converted_unchanged(map) & (scalars | containers)
+    converted_unchanged(conversion) & (scalars | containers)
 }
 
-/// The kinds of value that [`convert`] certainly leaves as they are under the schema `map`.
-fn converted_unchanged(map: &serde_json::Map<String, Value>) -> u8 {
-    let empty = Value::Array(Vec::new());
-    let target = map.get("type").unwrap_or(&empty);
-    let null = if type_mentions_null(target) {
+/// Whether [`descend`] reads any keyword of `subschema`.
+fn descends(subschema: &Value) -> bool {
+    let Value::Object(map) = subschema else {
+        return false;
+    };
+    ["properties", "items", "$ref"]
+        .iter()
+        .any(|keyword| map.contains_key(*keyword))
+}
+
+/// The kinds of value that [`convert`] certainly leaves as they are under `conversion`.
+fn converted_unchanged(conversion: Conversion) -> u8 {
+    let null = if conversion.keeps_null {
         RawKind::Null as u8
     } else {
         0
     };
-    let single = match target {
-        Value::Array(types) => {
-            let mut non_null = types.iter().filter(|t| t.as_str() != Some("null"));
-            match (non_null.next(), non_null.next()) {
-                (Some(only), None) => Some(only),
-                _ => None,
-            }
-        }
-        other => Some(other),
-    };
     let scalars = ALL_KINDS & !CONTAINERS;
-    let converted_unchanged = match single.and_then(Value::as_str) {
+    let converted_unchanged = match conversion.target {
         // `convert` returns without a single type given as a string.
-        None => scalars | CONTAINERS,
-        Some("string") => RawKind::String as u8,
+        None | Some(Target::Other) => scalars | CONTAINERS,
+        Some(Target::String) => RawKind::String as u8,
         // `float()` keeps a float; the others it cannot convert.
-        Some("number") => RawKind::Float as u8 | RawKind::Null as u8 | CONTAINERS,
-        Some("integer") => RawKind::Integer as u8 | RawKind::Null as u8 | CONTAINERS,
-        Some("boolean") => RawKind::Bool as u8,
-        Some("array") => CONTAINERS,
-        Some(_) => scalars | CONTAINERS,
+        Some(Target::Number) => RawKind::Float as u8 | RawKind::Null as u8 | CONTAINERS,
+        Some(Target::Integer) => RawKind::Integer as u8 | RawKind::Null as u8 | CONTAINERS,
+        Some(Target::Boolean) => RawKind::Bool as u8,
+        Some(Target::Array) => CONTAINERS,
     };
     converted_unchanged | null
 }
@@ -449,40 +463,85 @@ fn percent_decode(text: &str) -> String {
 
 /// `TypeTransformer.default_convert`.
 fn convert(value: &mut Value, subschema: &Value) {
-    let empty = Value::Array(Vec::new());
-    let target = match subschema {
-        Value::Object(map) => map.get("type").unwrap_or(&empty),
-        _ => return,
-    };
-    if value.is_null() && type_mentions_null(target) {
-        return;
-    }
-    let target = match target {
-        Value::Array(types) => {
-            let mut non_null = types.iter().filter(|t| t.as_str() != Some("null"));
-            match (non_null.next(), non_null.next()) {
-                (Some(only), None) => only,
-                _ => return,
+    Conversion::of(subschema).apply(value, subschema);
+}
+
+/// What [`convert`] does under a subschema: read from its `type` once per rule rather than for
+/// every value (looking the keyword up was a tenth of a normalised field, callgrind on
+/// `cargo xtask bench` scenario (k)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Conversion {
+    /// The single non-null type given as a string, if there is one.
+    target: Option<Target>,
+    /// `"null" in type`: a null is left as it is.
+    keeps_null: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    String,
+    Number,
+    Integer,
+    Boolean,
+    Array,
+    /// Any other type name, which converts nothing.
+    Other,
+}
+
+impl Conversion {
+    fn of(subschema: &Value) -> Conversion {
+        let none = Conversion {
+            target: None,
+            keeps_null: false,
+        };
+        let Value::Object(map) = subschema else {
+            return none;
+        };
+        let empty = Value::Array(Vec::new());
+        let types = map.get("type").unwrap_or(&empty);
+        let single = match types {
+            Value::Array(types) => {
+                let mut non_null = types.iter().filter(|t| t.as_str() != Some("null"));
+                match (non_null.next(), non_null.next()) {
+                    (Some(only), None) => Some(only),
+                    _ => None,
+                }
             }
+            other => Some(other),
+        };
+        let target = single.and_then(Value::as_str).map(|name| match name {
+            "string" => Target::String,
+            "number" => Target::Number,
+            "integer" => Target::Integer,
+            "boolean" => Target::Boolean,
+            "array" => Target::Array,
+            _ => Target::Other,
+        });
+        Conversion {
+            target,
+            keeps_null: type_mentions_null(types),
         }
-        other => other,
-    };
-    let Some(target) = target.as_str() else {
-        return;
-    };
-    let converted = match target {
-        "string" => match &*value {
-            Value::String(_) => return,
-            other => Some(Value::String(python_str(other))),
-        },
-        "number" => to_float(value),
-        "integer" => to_integer(value),
-        "boolean" => to_boolean(value),
-        "array" => wrap_in_array(value, subschema),
-        _ => None,
-    };
-    if let Some(converted) = converted {
-        *value = converted;
+    }
+
+    /// Converts `value`, under `subschema` (whose conversion this is).
+    fn apply(self, value: &mut Value, subschema: &Value) {
+        if value.is_null() && self.keeps_null {
+            return;
+        }
+        let converted = match self.target {
+            None | Some(Target::Other) => None,
+            Some(Target::String) => match &*value {
+                Value::String(_) => return,
+                other => Some(Value::String(python_str(other))),
+            },
+            Some(Target::Number) => to_float(value),
+            Some(Target::Integer) => to_integer(value),
+            Some(Target::Boolean) => to_boolean(value),
+            Some(Target::Array) => wrap_in_array(value, subschema),
+        };
+        if let Some(converted) = converted {
+            *value = converted;
+        }
     }
 }
 

@@ -409,12 +409,23 @@ impl<'a> Overlay<'a> {
     }
 }
 
-fn write_value(out: &mut Vec<u8>, value: &Value) {
-    // Writing to memory cannot fail.
-    let _ = match value {
-        Value::String(text) => sluice_protocol::write_json_str(out, text),
-        value => sluice_protocol::json::to_reference_writer(out, value),
-    };
+/// Writes `value` as the reference prints it: strings, integers and booleans directly, which
+/// are most of the values edits and normalisation write; others through the serializer.
+pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Bool(flag) => out.extend_from_slice(if *flag { b"true" } else { b"false" }),
+        Value::Number(number) if number.is_i64() || number.is_u64() => {
+            let mut digits = itoa::Buffer::new();
+            let text = match number.as_i64() {
+                Some(integer) => digits.format(integer),
+                None => digits.format(number.as_u64().unwrap_or_default()),
+            };
+            out.extend_from_slice(text.as_bytes());
+        }
+        // Writing to memory cannot fail.
+        Value::String(text) => drop(sluice_protocol::write_json_str(out, text)),
+        _ => drop(sluice_protocol::json::to_reference_writer(out, value)),
+    }
 }
 
 impl RecordFields for Overlay<'_> {
@@ -607,6 +618,24 @@ mod tests {
             unchanged.into_outcome(None, &mut out),
             AsSentOutcome::Unchanged
         );
+    }
+
+    #[test]
+    fn values_are_written_as_the_serializer_writes_them() {
+        let values = serde_json::json!([
+            true, false, null, 0, -7, 42, i64::MIN, i64::MAX, u64::MAX, 1.5, -0.0, 1e16,
+            "text", "é\"\\\n", [1, "a"], {"k": null}
+        ]);
+        for value in values.as_array().unwrap() {
+            let mut written = Vec::new();
+            write_value(&mut written, value);
+            let mut expected = Vec::new();
+            sluice_protocol::json::to_reference_writer(&mut expected, value).unwrap();
+            assert_eq!(
+                String::from_utf8(written).unwrap(),
+                String::from_utf8(expected).unwrap()
+            );
+        }
     }
 
     #[test]
