@@ -39,6 +39,10 @@ struct FieldRule {
     /// When an object value is left an object and only its `properties` are descended into:
     /// their rules, by which an object as sent can be found unchanged without parsing it.
     nested: Option<Vec<FieldRule>>,
+    /// When an array value is left an array and only its `items` (one schema for all) are
+    /// converted and descended into: the kinds of element those leave as they are, by which an
+    /// array as sent can be found unchanged without parsing it.
+    items_unchanged: Option<u8>,
 }
 
 /// The kind of a JSON value as sent, told from its text.
@@ -116,6 +120,15 @@ impl SchemaNormalizer {
             .is_some_and(|rules| rules[field].unchanged & kind as u8 != 0)
     }
 
+    /// Whether the normalisation certainly leaves `array` (an array as sent, within a record
+    /// that prints as sent), a value of the property `field`, as it is, told from the kinds of
+    /// its elements.
+    pub(crate) fn leaves_array(&self, field: usize, array: &[u8]) -> bool {
+        self.fields
+            .as_ref()
+            .is_some_and(|rules| rules[field].leaves_array(array))
+    }
+
     /// Writes `object` (an object as sent, within a record that prints as sent), the value of
     /// the property `field`, normalised to `out`: what the normalisation leaves is copied, and
     /// only the values it may change are parsed, each alone. False, with `out` as it was, when
@@ -172,6 +185,9 @@ impl SchemaNormalizer {
                 (Some(kind), _) if rule.unchanged & kind as u8 != 0 => {
                     out.extend_from_slice(value);
                 }
+                (Some(RawKind::Array), _) if rule.leaves_array(value) => {
+                    out.extend_from_slice(value);
+                }
                 (Some(RawKind::Object), Some(nested)) => {
                     if !self.write_object(nested, value, out, depth + 1) {
                         return false;
@@ -203,6 +219,12 @@ impl SchemaNormalizer {
 }
 
 impl FieldRule {
+    /// [`SchemaNormalizer::leaves_array`] for this rule.
+    fn leaves_array(&self, array: &[u8]) -> bool {
+        self.items_unchanged
+            .is_some_and(|kinds| elements_within(array, kinds))
+    }
+
     /// Converts `value` (the property's, at `depth` below the record) by the rule, then
     /// normalises what it holds: as the whole record's normalisation treats this property's
     /// value.
@@ -243,6 +265,7 @@ fn property_rules(properties: &serde_json::Map<String, Value>, depth: usize) -> 
                 descends,
                 unchanged: unchanged_kinds(conversion, descends),
                 nested: nested_rules(subschema, conversion, depth + 1),
+                items_unchanged: items_unchanged(subschema, conversion),
             }
         })
         .collect()
@@ -275,6 +298,67 @@ fn unchanged_kinds(conversion: Conversion, descends: bool) -> u8 {
     let containers = if descends { 0 } else { CONTAINERS };
     let scalars = ALL_KINDS & !CONTAINERS;
     converted_unchanged(conversion) & (scalars | containers)
+}
+
+/// The kinds of element that normalising an array under `subschema` (converting by
+/// `conversion`) certainly leaves as they are, when it keeps an array an array and reads only
+/// one `items` schema for all its elements (`properties` reads nothing of an array).
+fn items_unchanged(subschema: &Value, conversion: Conversion) -> Option<u8> {
+    let Value::Object(map) = subschema else {
+        return None;
+    };
+    if map.contains_key("$ref") || converted_unchanged(conversion) & RawKind::Array as u8 == 0 {
+        return None;
+    }
+    let items = map.get("items")?;
+    if !items.is_object() {
+        return None;
+    }
+    Some(unchanged_kinds(Conversion::of(items), descends(items)))
+}
+
+/// Whether every element of `array`, a compact array as sent, is a scalar of a kind in `kinds`.
+/// False for anything else (a container among the elements, whitespace), which is then parsed.
+fn elements_within(array: &[u8], kinds: u8) -> bool {
+    let Some(mut rest) = array.strip_prefix(b"[").and_then(|a| a.strip_suffix(b"]")) else {
+        return false;
+    };
+    while !rest.is_empty() {
+        let end = match rest[0] {
+            b'"' => match string_end(rest) {
+                Some(end) => end,
+                None => return false,
+            },
+            b'{' | b'[' => return false,
+            _ => memchr::memchr(b',', rest).unwrap_or(rest.len()),
+        };
+        let (element, after) = rest.split_at(end);
+        if !RawKind::of(element).is_some_and(|kind| kinds & kind as u8 != 0) {
+            return false;
+        }
+        rest = match after {
+            [] => after,
+            [b',', next @ ..] if !next.is_empty() => next,
+            _ => return false,
+        };
+    }
+    true
+}
+
+/// The length of the string `text` starts with, quotes included.
+fn string_end(text: &[u8]) -> Option<usize> {
+    let mut at = 1;
+    loop {
+        at += memchr::memchr2(b'"', b'\\', &text[at..])?;
+        match text[at] {
+            b'"' => return Some(at + 1),
+            // An escape: the next byte is escaped.
+            _ => at += 2,
+        }
+        if at > text.len() {
+            return None;
+        }
+    }
 }
 
 /// Whether [`descend`] reads any keyword of `subschema`.
@@ -682,6 +766,28 @@ mod tests {
             assert_eq!(normalizer.field_from(b"c", from), Some(c), "{from}");
             assert_eq!(normalizer.field_from(b"x", from), None, "{from}");
         }
+    }
+
+    #[test]
+    fn an_array_is_told_unchanged_from_its_elements_kinds() {
+        let strings = RawKind::String as u8;
+        let numbers = RawKind::Integer as u8 | RawKind::Float as u8;
+        assert!(elements_within(b"[]", 0));
+        assert!(elements_within(br#"["x","y"]"#, strings));
+        // An escaped quote and a comma inside a string.
+        assert!(elements_within(br#"["a\",1","\\"]"#, strings));
+        assert!(!elements_within(br#"["x",1]"#, strings));
+        assert!(elements_within(b"[1,2.5,-3e2]", numbers));
+        assert!(!elements_within(b"[1,2.5]", RawKind::Integer as u8));
+        assert!(!elements_within(b"[true,null]", RawKind::Bool as u8));
+        // Containers are parsed, whatever the kinds.
+        assert!(!elements_within(b"[[1]]", ALL_KINDS));
+        assert!(!elements_within(br#"[{"k":1}]"#, ALL_KINDS));
+        // Anything but a compact array.
+        assert!(!elements_within(br#"["x",]"#, strings));
+        assert!(!elements_within(br#"["x", "y"]"#, strings));
+        assert!(!elements_within(br#""x""#, strings));
+        assert!(!elements_within(br#"["x"#, strings));
     }
 
     #[test]

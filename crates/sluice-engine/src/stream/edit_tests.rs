@@ -124,6 +124,12 @@ impl Walk {
                     "o": {"type": "object", "properties": {"k": {"type": "boolean"}}}}}),
                 json!({"type": ["string", "integer"]}),
                 json!({}),
+                // Arrays found unchanged from their elements' kinds, or converted.
+                json!({"type": "array", "items": {"type": ["null", "integer"]}}),
+                json!({"type": "array", "items": {"type": "object",
+                    "properties": {"k": {"type": "string"}}}}),
+                json!({"type": "object", "properties": {"k": {"type": "array",
+                    "items": {"type": "boolean"}}}}),
             ];
             let mut properties = serde_json::Map::new();
             for key in [
