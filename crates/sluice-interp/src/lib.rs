@@ -103,6 +103,13 @@ pub fn python_str(value: &serde_json::Value) -> String {
     out
 }
 
+
+/// Appends `text` as Python's `json.dumps` writes a string (quoted, ASCII only: anything outside
+/// space..`~` as `\uXXXX`), as request bodies are sent by the reference.
+pub fn write_python_json_string(text: &str, out: &mut String) {
+    functions::json_string(text, out);
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -120,10 +127,4 @@ mod tests {
             assert_eq!(super::python_str(value), expected, "{value}");
         }
     }
-}
-
-/// Appends `text` as Python's `json.dumps` writes a string (quoted, ASCII only: anything outside
-/// space..`~` as `\uXXXX`), as request bodies are sent by the reference.
-pub fn write_python_json_string(text: &str, out: &mut String) {
-    functions::json_string(text, out);
 }

@@ -333,7 +333,7 @@ fn elements_within(array: &[u8], kinds: u8) -> bool {
             _ => memchr::memchr(b',', rest).unwrap_or(rest.len()),
         };
         let (element, after) = rest.split_at(end);
-        if !RawKind::of(element).is_some_and(|kind| kinds & kind as u8 != 0) {
+        if RawKind::of(element).is_none_or(|kind| kinds & kind as u8 == 0) {
             return false;
         }
         rest = match after {
