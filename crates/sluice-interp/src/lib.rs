@@ -103,7 +103,6 @@ pub fn python_str(value: &serde_json::Value) -> String {
     out
 }
 
-
 /// Appends `text` as Python's `json.dumps` writes a string (quoted, ASCII only: anything outside
 /// space..`~` as `\uXXXX`), as request bodies are sent by the reference.
 pub fn write_python_json_string(text: &str, out: &mut String) {
