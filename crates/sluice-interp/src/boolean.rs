@@ -49,6 +49,10 @@ impl InterpolatedBoolean {
     /// does; `None` when it cannot be told without a context (see
     /// [`Template::render_record_as`]).
     pub fn eval_record(&self, record: &dyn crate::RecordFields) -> Option<bool> {
+        // One comparison renders `True` or `False`, which need not be written and evaluated.
+        if let Some(holds) = self.template.compare_record(record) {
+            return Some(holds);
+        }
         Some(is_truthy(&self.template.render_record_as(record, &[])?))
     }
 }

@@ -115,6 +115,19 @@ impl Direct {
         })
     }
 
+    /// What a template of one comparison of a field of `record` (`{{ record.status != 'x' }}`,
+    /// a filter's usual condition) renders, as a boolean: the text `True` or `False` it would
+    /// render, without writing it. `None` for any other template, or when it cannot be told.
+    pub(crate) fn compare_record(&self, record: &dyn RecordFields) -> Option<bool> {
+        let [Piece::Compare(lookup, comparison, literal)] = self.pieces.as_slice() else {
+            return None;
+        };
+        if lookup.variable != "record" {
+            return None;
+        }
+        compare(record.plain(&lookup.keys)?, *comparison, literal)
+    }
+
     fn render_with<'v>(&self, find: impl Fn(&Lookup) -> Option<PlainValue<'v>>) -> Option<String> {
         // Room for what most renders make at once: growing the text a lookup at a time was
         // several allocations a record.
@@ -133,25 +146,24 @@ impl Direct {
                     },
                 },
                 Piece::Compare(lookup, comparison, literal) => {
-                    let ordering = match (find(lookup)?, literal) {
-                        (PlainValue::String(left), Literal::String(right)) => {
-                            left.cmp(right.as_str())
-                        }
-                        (PlainValue::Integer(left), Literal::Integer(right)) => {
-                            left.as_i64()?.cmp(right)
-                        }
-                        _ => return None,
-                    };
-                    out.push_str(if comparison.holds(ordering) {
-                        "True"
-                    } else {
-                        "False"
-                    });
+                    let holds = compare(find(lookup)?, *comparison, literal)?;
+                    out.push_str(if holds { "True" } else { "False" });
                 }
             }
         }
         Some(out)
     }
+}
+
+/// Whether `value` compares to `literal` as `comparison` says; `None` for a string against
+/// an integer, which the template engine would decide.
+fn compare(value: PlainValue<'_>, comparison: Comparison, literal: &Literal) -> Option<bool> {
+    let ordering = match (value, literal) {
+        (PlainValue::String(left), Literal::String(right)) => left.cmp(right.as_str()),
+        (PlainValue::Integer(left), Literal::Integer(right)) => left.as_i64()?.cmp(right),
+        _ => return None,
+    };
+    Some(comparison.holds(ordering))
 }
 
 /// A value of the plain case: a string, or an integer within 64 bits.

@@ -292,6 +292,16 @@ impl Template {
         (!text.is_empty()).then(|| evaluate(text, valid_types))
     }
 
+    /// [`Template::render_record_as`] of a template that is one comparison of a field of
+    /// `record`, as the boolean its rendered text (`True` or `False`) evaluates to; `None` for
+    /// any other template.
+    pub fn compare_record(&self, record: &dyn crate::direct::RecordFields) -> Option<bool> {
+        match &self.body {
+            Body::Jinja(compiled) => compiled.direct.as_ref()?.compare_record(record),
+            Body::Constant(_) => None,
+        }
+    }
+
     /// Renders for a field that is always a string: literal evaluation only unquotes string
     /// literals (`"'abc'"` -> `abc`), any other literal keeps its rendered text.
     pub fn render_string(&self, ctx: &Context<'_>) -> Result<String, InterpError> {

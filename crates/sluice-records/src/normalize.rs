@@ -100,16 +100,18 @@ impl SchemaNormalizer {
         self.field_from(key, 0)
     }
 
-    /// [`SchemaNormalizer::field`], looking from the property at index `from` on, then from the
-    /// first: when a record's keys come in the schema's order, each is found at once.
+    /// [`SchemaNormalizer::field`], trying the property at index `from` first: when a record's
+    /// keys come in the schema's order, each is found at once.
     pub(crate) fn field_from(&self, key: &[u8], from: usize) -> Option<usize> {
         let rules = self.fields.as_ref()?;
-        let (before, after) = rules.split_at(from.min(rules.len()));
-        let is_key = |rule: &FieldRule| rule.key.as_bytes() == key;
-        match after.iter().position(is_key) {
-            Some(index) => Some(before.len() + index),
-            None => before.iter().position(is_key),
+        if rules
+            .get(from)
+            .is_some_and(|rule| rule.key.as_bytes() == key)
+        {
+            return Some(from);
         }
+        // Property names are distinct: the one found anywhere is the one looked for.
+        rules.iter().position(|rule| rule.key.as_bytes() == key)
     }
 
     /// Whether the normalisation certainly leaves a value of the property `field` as it is,
