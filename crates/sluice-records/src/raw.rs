@@ -241,10 +241,7 @@ impl<'a> Overlay<'a> {
         }
         // Keys the record did not have, in the order they were first set.
         for (key, value) in set {
-            // Writing to memory cannot fail.
-            let write_key = |out: &mut Vec<u8>| {
-                let _ = sluice_protocol::write_json_str(out, key);
-            };
+            let write_key = |out: &mut Vec<u8>| sluice_protocol::json::push_json_str(out, key);
             edited.entry(key.as_bytes(), write_key, &value);
         }
         edited.flush_run();
@@ -424,7 +421,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
             out.extend_from_slice(text.as_bytes());
         }
         // Writing to memory cannot fail.
-        Value::String(text) => drop(sluice_protocol::write_json_str(out, text)),
+        Value::String(text) => sluice_protocol::json::push_json_str(out, text),
         _ => drop(sluice_protocol::json::to_reference_writer(out, value)),
     }
 }
