@@ -133,11 +133,8 @@ impl RecordScanner {
     /// A scanner for values found in `text`, or `None` when `text` is not UTF-8 (and so not
     /// JSON). Every slice later given to the scanner must come from `text`.
     pub fn for_text(text: &[u8]) -> Option<RecordScanner> {
-        std::str::from_utf8(text).ok()?;
-        Some(RecordScanner {
-            controls_possible: text.iter().fold(false, |seen, &b| seen | (b < 0x20)),
-            ..RecordScanner::default()
-        })
+        let mut scanner = RecordScanner::default();
+        scanner.use_text(text).then_some(scanner)
     }
 
     /// Scans values found in `text` from now on, as a scanner [made for it](RecordScanner::for_text)

@@ -71,13 +71,12 @@ pub fn to_reference_writer<W: Write, T: ?Sized + Serialize>(
 /// string a record's edit adds took about 200 instructions that way: callgrind on
 /// `cargo xtask bench` scenario (b)).
 pub fn write_json_str<W: ?Sized + Write>(out: &mut W, text: &str) -> io::Result<()> {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if needs_no_escape(text) {
         out.write_all(b"\"")?;
         out.write_all(text.as_bytes())?;
         out.write_all(b"\"")
     } else {
-        let mut serializer = serde_json::Serializer::with_formatter(out, ReferenceFormatter);
-        text.serialize(&mut serializer).map_err(io::Error::from)
+        serialize_str(out, text)
     }
 }
 
@@ -85,15 +84,25 @@ pub fn write_json_str<W: ?Sized + Write>(out: &mut W, text: &str) -> io::Result<
 /// values edits write are (three writes through [`Write`] cost three times the copy, callgrind
 /// on `cargo xtask bench` scenario (b)).
 pub fn push_json_str(out: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    if needs_no_escape(text) {
         out.reserve(text.len() + 2);
         out.push(b'"');
         out.extend_from_slice(text.as_bytes());
         out.push(b'"');
     } else {
         // Writing to memory cannot fail.
-        let _ = write_json_str(out, text);
+        let _ = serialize_str(out, text);
     }
+}
+
+/// Whether `text` is written between quotes as it is.
+fn needs_no_escape(text: &str) -> bool {
+    text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+fn serialize_str<W: ?Sized + Write>(out: &mut W, text: &str) -> io::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(out, ReferenceFormatter);
+    text.serialize(&mut serializer).map_err(io::Error::from)
 }
 
 /// Writes one message as the reference prints it, without the trailing newline.

@@ -114,21 +114,13 @@ impl SchemaNormalizer {
         rules.iter().position(|rule| rule.key.as_bytes() == key)
     }
 
-    /// Whether the normalisation certainly leaves a value of the property `field` as it is,
-    /// told from its kind alone.
-    pub(crate) fn leaves(&self, field: usize, kind: RawKind) -> bool {
+    /// Whether the normalisation certainly leaves `value` (a value as sent, of kind `kind`,
+    /// within a record that prints as sent), the property `field`'s, as it is: told from its
+    /// kind, and for an array from its elements' kinds.
+    pub(crate) fn leaves(&self, field: usize, kind: Option<RawKind>, value: &[u8]) -> bool {
         self.fields
             .as_ref()
-            .is_some_and(|rules| rules[field].unchanged & kind as u8 != 0)
-    }
-
-    /// Whether the normalisation certainly leaves `array` (an array as sent, within a record
-    /// that prints as sent), a value of the property `field`, as it is, told from the kinds of
-    /// its elements.
-    pub(crate) fn leaves_array(&self, field: usize, array: &[u8]) -> bool {
-        self.fields
-            .as_ref()
-            .is_some_and(|rules| rules[field].leaves_array(array))
+            .is_some_and(|rules| rules[field].leaves(kind, value))
     }
 
     /// Writes `object` (an object as sent, within a record that prints as sent), the value of
@@ -184,12 +176,7 @@ impl SchemaNormalizer {
                 continue;
             };
             match (RawKind::of(value), &rule.nested) {
-                (Some(kind), _) if rule.unchanged & kind as u8 != 0 => {
-                    out.extend_from_slice(value);
-                }
-                (Some(RawKind::Array), _) if rule.leaves_array(value) => {
-                    out.extend_from_slice(value);
-                }
+                (kind, _) if rule.leaves(kind, value) => out.extend_from_slice(value),
                 (Some(RawKind::Object), Some(nested)) => {
                     if !self.write_object(nested, value, out, depth + 1) {
                         return false;
@@ -221,10 +208,15 @@ impl SchemaNormalizer {
 }
 
 impl FieldRule {
-    /// [`SchemaNormalizer::leaves_array`] for this rule.
-    fn leaves_array(&self, array: &[u8]) -> bool {
-        self.items_unchanged
-            .is_some_and(|kinds| elements_within(array, kinds))
+    /// [`SchemaNormalizer::leaves`] for this rule.
+    fn leaves(&self, kind: Option<RawKind>, value: &[u8]) -> bool {
+        match kind {
+            Some(kind) if self.unchanged & kind as u8 != 0 => true,
+            Some(RawKind::Array) => self
+                .items_unchanged
+                .is_some_and(|kinds| elements_within(value, kinds)),
+            _ => false,
+        }
     }
 
     /// Converts `value` (the property's, at `depth` below the record) by the rule, then
@@ -383,7 +375,7 @@ fn converted_unchanged(conversion: Conversion) -> u8 {
     let scalars = ALL_KINDS & !CONTAINERS;
     let converted_unchanged = match conversion.target {
         // `convert` returns without a single type given as a string.
-        None | Some(Target::Other) => scalars | CONTAINERS,
+        None => scalars | CONTAINERS,
         Some(Target::String) => RawKind::String as u8,
         // `float()` keeps a float; the others it cannot convert.
         Some(Target::Number) => RawKind::Float as u8 | RawKind::Null as u8 | CONTAINERS,
@@ -557,7 +549,7 @@ fn convert(value: &mut Value, subschema: &Value) {
 /// `cargo xtask bench` scenario (k)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Conversion {
-    /// The single non-null type given as a string, if there is one.
+    /// The single non-null type given as a string, when it is one that converts.
     target: Option<Target>,
     /// `"null" in type`: a null is left as it is.
     keeps_null: bool,
@@ -570,8 +562,6 @@ enum Target {
     Integer,
     Boolean,
     Array,
-    /// Any other type name, which converts nothing.
-    Other,
 }
 
 impl Conversion {
@@ -595,13 +585,14 @@ impl Conversion {
             }
             other => Some(other),
         };
-        let target = single.and_then(Value::as_str).map(|name| match name {
-            "string" => Target::String,
-            "number" => Target::Number,
-            "integer" => Target::Integer,
-            "boolean" => Target::Boolean,
-            "array" => Target::Array,
-            _ => Target::Other,
+        // Any other type converts nothing.
+        let target = single.and_then(Value::as_str).and_then(|name| match name {
+            "string" => Some(Target::String),
+            "number" => Some(Target::Number),
+            "integer" => Some(Target::Integer),
+            "boolean" => Some(Target::Boolean),
+            "array" => Some(Target::Array),
+            _ => None,
         });
         Conversion {
             target,
@@ -615,7 +606,7 @@ impl Conversion {
             return;
         }
         let converted = match self.target {
-            None | Some(Target::Other) => None,
+            None => None,
             Some(Target::String) => match &*value {
                 Value::String(_) => return,
                 other => Some(Value::String(python_str(other))),

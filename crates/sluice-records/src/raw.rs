@@ -370,9 +370,7 @@ impl<'a> Overlay<'a> {
             next_field = field + 1;
             let sent = &self.record[entry.value.clone()];
             let kind = RawKind::of(sent);
-            let unchanged = kind.is_some_and(|kind| normalizer.leaves(field, kind))
-                || (kind == Some(RawKind::Array) && normalizer.leaves_array(field, sent));
-            if unchanged
+            if normalizer.leaves(field, kind, sent)
                 || self.removed.iter().any(|removed| removed.as_bytes() == key)
                 || self.set.iter().any(|(set, _)| set.as_bytes() == key)
             {
