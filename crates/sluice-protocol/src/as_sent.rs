@@ -148,6 +148,14 @@ impl RecordScanner {
         true
     }
 
+    /// Scans values found within a record this scanner's kind found the reference prints as
+    /// it is (its bytes as sent when [`AsSent::Identical`], else the respelled bytes), from now
+    /// on, keeping this one's settings and buffers: such text is UTF-8 with no control byte,
+    /// so unlike [`RecordScanner::use_text`] it is not read to check that again.
+    pub fn use_printed_text(&mut self) {
+        self.controls_possible = false;
+    }
+
     /// Scans the record (a JSON object) that `bytes` starts with: its length and what the
     /// reference prints for it. For [`AsSent::Respelled`] those bytes are appended to
     /// `respelled`; otherwise `respelled` is left as it was. `None` when `bytes` does not start

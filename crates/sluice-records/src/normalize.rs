@@ -208,7 +208,9 @@ impl SchemaNormalizer {
 }
 
 impl FieldRule {
-    /// [`SchemaNormalizer::leaves`] for this rule.
+    /// [`SchemaNormalizer::leaves`] for this rule. Inlined: called for every value of every
+    /// record, and most values are decided by their kind alone.
+    #[inline]
     fn leaves(&self, kind: Option<RawKind>, value: &[u8]) -> bool {
         match kind {
             Some(kind) if self.unchanged & kind as u8 != 0 => true,
@@ -386,13 +388,12 @@ fn converted_unchanged(conversion: Conversion) -> u8 {
     converted_unchanged | null
 }
 
-/// A scanner that has scanned `object` (an object as sent), for its entries, when it prints
-/// as sent.
+/// A scanner that has scanned `object` (an object within a record that prints as sent), for its
+/// entries, when it prints as sent itself.
 fn scan_object(object: &[u8]) -> Option<PooledScanner> {
     let mut scanner = PooledScanner::take();
-    if !scanner.use_text(object) {
-        return None;
-    }
+    // Checked with its record, once.
+    scanner.use_printed_text();
     let mut respelled = Vec::new();
     let scanned = scanner.scan_record(object, &mut respelled);
     (scanned == Some((object.len(), AsSent::Identical))).then_some(scanner)
