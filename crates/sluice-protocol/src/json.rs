@@ -96,6 +96,7 @@ pub fn push_json_str(out: &mut Vec<u8>, text: &str) {
 }
 
 /// Whether `text` is written between quotes as it is.
+#[inline]
 fn needs_no_escape(text: &str) -> bool {
     text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
 }
