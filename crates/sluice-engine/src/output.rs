@@ -153,6 +153,18 @@ impl RecordData {
         self.with_field(name, read)
     }
 
+    /// The bytes between the quotes of the top-level field `name`, as sent, when the record
+    /// was kept as sent with that field located and the field is a string; escapes unread.
+    pub fn sent_string_field(&self, name: &str) -> Option<&[u8]> {
+        let RecordData::AsSentWithField(json, field) = self else {
+            return None;
+        };
+        match &json[field.value.clone()] {
+            [b'"', text @ .., b'"'] if is_key(&json[field.key.clone()], name) => Some(text),
+            _ => None,
+        }
+    }
+
     /// The record as a JSON value, parsing it if it was kept as sent.
     pub fn into_value(self) -> Value {
         match self {

@@ -513,11 +513,16 @@ fn write_page<W: Write + Send + 'static>(
     for record in records {
         if let Some(field) = cursor_field {
             let mut cursor = reader.cursor();
-            record.with_field_in(field, &mut field_value, |value| {
-                if let Some(value) = value {
-                    cursor.observe_field(&partition.key, &mut partition.progress, value);
-                }
-            });
+            let observed = record
+                .sent_string_field(field)
+                .is_some_and(|sent| cursor.observe_sent_string(&mut partition.progress, sent));
+            if !observed {
+                record.with_field_in(field, &mut field_value, |value| {
+                    if let Some(value) = value {
+                        cursor.observe_field(&partition.key, &mut partition.progress, value);
+                    }
+                });
+            }
         }
         if tally.total == 0 {
             tracing::info!("Marking stream {} as RUNNING", stream.name);

@@ -275,6 +275,16 @@ impl Cursor {
         }
     }
 
+    /// [`Cursor::observe_field`] for a field sent as a JSON string, from its bytes as sent
+    /// (between its quotes, escapes unread), when the cursor can tell its value from them.
+    /// Whether it did; when not, the field is for [`Cursor::observe_field`].
+    pub fn observe_sent_string(&mut self, progress: &mut SliceProgress, sent: &[u8]) -> bool {
+        match self {
+            Cursor::Datetime(cursor) => cursor.observe_sent_string(progress, sent),
+            Cursor::Final | Cursor::Count(_) | Cursor::PerPartition(_) => false,
+        }
+    }
+
     /// Records `slice` as read; gives the state to emit now, if any.
     pub fn close(
         &mut self,

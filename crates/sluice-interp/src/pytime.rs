@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use time::{Duration, OffsetDateTime, PrimitiveDateTime};
 
-use crate::strftime::{self, Strptime};
+use crate::strftime::{self, Parsed, Strptime};
 
 pub use crate::datetime::{PyDuration, isoparse, parse_duration};
 pub use crate::pyrepr::float_repr;
@@ -241,14 +241,27 @@ impl DatetimeParser {
                 epoch_plus_micros(millis.checked_mul(1000).ok_or("date value out of range")?)
             }
             None => {
-                let strptime = self
-                    .strptime
-                    .get_or_init(|| Strptime::new(&self.pattern.replace("%_ms", "%f")))
-                    .as_ref()
-                    .map_err(Clone::clone)?;
+                let strptime = self.strptime().as_ref().map_err(Clone::clone)?;
                 Ok(strptime.parse(&value.py_str())?.assume_utc_if_naive())
             }
         }
+    }
+
+    /// [`DatetimeParser::parse`] of a string, from its bytes, when the pattern is a `strptime`
+    /// one that [`Strptime::parse_fixed_bytes`] decides them by; `None` leaves the string to
+    /// [`DatetimeParser::parse`]. `bytes` may be a JSON string as sent, escapes unread.
+    pub fn parse_fixed_bytes(&self, bytes: &[u8]) -> Option<Result<OffsetDateTime, String>> {
+        if Epoch::of(&self.pattern).is_some() {
+            return None;
+        }
+        let strptime = self.strptime().as_ref().ok()?;
+        let parsed = strptime.parse_fixed_bytes(bytes)?;
+        Some(parsed.map(Parsed::assume_utc_if_naive))
+    }
+
+    fn strptime(&self) -> &Result<Strptime, String> {
+        self.strptime
+            .get_or_init(|| Strptime::new(&self.pattern.replace("%_ms", "%f")))
     }
 
     /// `DatetimeParser.format`.

@@ -65,6 +65,13 @@ impl DatetimeFormat {
         Some(self.parser.parse(scalar))
     }
 
+    /// [`DatetimeFormat::parse`] of the text a JSON string's bytes as sent spell (between its
+    /// quotes, escapes unread), when they are plain enough to tell it from the bytes alone;
+    /// `None` otherwise.
+    pub fn parse_sent_string(&self, bytes: &[u8]) -> Option<Result<OffsetDateTime, String>> {
+        self.parser.parse_fixed_bytes(bytes)
+    }
+
     /// Formats as DatetimeParser.format does.
     pub fn format(&self, dt: OffsetDateTime) -> String {
         self.parser.format(dt)
