@@ -789,8 +789,13 @@ impl Retriever {
         cursor_field: Option<&str>,
     ) -> Option<AsSentPage> {
         let fields = self.paginator.response_keys()?;
-        let page =
-            selector.records_as_sent(body, fields, cursor_field, PAGE_BUFFERS.take(body.len()))?;
+        let page = selector.records_as_sent_beside(
+            body,
+            fields,
+            cursor_field,
+            PAGE_BUFFERS.take(body.len()),
+            Some(&on_two_cores),
+        )?;
         let extracted = page.records.len();
         let changes = selector.changes_records_as_sent();
         let sent_page = SentPage {
@@ -847,6 +852,22 @@ static EDITING_HELPER: std::sync::LazyLock<Option<rayon_core::ThreadPool>> =
             .build()
             .ok()
     });
+
+/// Runs `there` on [`EDITING_HELPER`]'s thread while `here` runs on this one (both here when
+/// there is no such thread): a large page's records are scanned in two halves
+/// ([`RecordSelector::records_as_sent_beside`]).
+fn on_two_cores(there: &mut (dyn FnMut() + Send), here: &mut dyn FnMut()) {
+    match EDITING_HELPER.as_ref() {
+        Some(helper) => helper.in_place_scope(|scope| {
+            scope.spawn(|_| there());
+            here();
+        }),
+        None => {
+            there();
+            here();
+        }
+    }
+}
 
 /// A page as sent, its records to select.
 struct SentPage<'p> {

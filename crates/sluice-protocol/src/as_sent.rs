@@ -93,7 +93,7 @@ pub fn write_record_json_as_sent<W: Write>(
 /// let entries = scanner.entries();
 /// assert_eq!((entries[1].key.clone(), entries[1].value.clone()), (8..16, 17..21));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct RecordScanner {
     /// The text may hold bytes below 0x20, which JSON allows only as whitespace between
     /// tokens: strings are then checked for them (most bodies hold none, and skip the check).

@@ -58,6 +58,7 @@ pub(crate) fn page_as_sent(
     with_entries: bool,
     watch: Option<&str>,
     mut respelled: Vec<u8>,
+    beside: Option<Beside<'_>>,
 ) -> Option<PageAsSent> {
     if fields.iter().any(|field| Some(field) == path.first()) {
         return None;
@@ -79,6 +80,8 @@ pub(crate) fn page_as_sent(
             ..PageAsSent::default()
         },
         with_entries,
+        beside: beside.filter(|_| (SPLIT_FROM..=SPLIT_UP_TO).contains(&body.len())),
+        first_record: 0,
     };
     walk.space();
     walk.follow(path, Some(fields))?;
@@ -90,6 +93,20 @@ pub(crate) fn page_as_sent(
 /// written): a page of records that all need respelling would otherwise be held twice.
 const MAX_RESPELLED: usize = 32 << 20;
 
+/// Runs the first function on another core while the second runs on this one, and returns
+/// once both have: how a page's records are scanned in two halves. A function that runs them
+/// one after the other will do.
+pub type Beside<'f> = &'f (dyn Fn(&mut (dyn FnMut() + Send), &mut dyn FnMut()) + Sync);
+
+/// Pages from this size have their records scanned in two halves, on two cores when
+/// [`Beside`] has them: a smaller page takes less time to scan than to hand half of it over.
+const SPLIT_FROM: usize = 64 << 10;
+
+/// Pages up to this size only are scanned in halves: the second half's respelled records
+/// are kept apart, and then the page may not reach [`MAX_RESPELLED`] where it would if
+/// scanned whole, and print them otherwise (the same bytes, reprinted where written).
+const SPLIT_UP_TO: usize = MAX_RESPELLED / 4;
+
 struct PageWalk<'b> {
     body: &'b [u8],
     at: usize,
@@ -97,6 +114,18 @@ struct PageWalk<'b> {
     page: PageAsSent,
     /// Whether the records' top-level entries are kept.
     with_entries: bool,
+    /// Where the records are scanned in two halves.
+    beside: Option<Beside<'b>>,
+    /// Where the first record this walk scans starts.
+    first_record: usize,
+}
+
+/// Where a walk over the records of an array stopped.
+enum Stopped {
+    /// After the array's `]`.
+    AtEnd,
+    /// At the start of the record where another walk took over.
+    AtSecondHalf,
 }
 
 impl<'b> PageWalk<'b> {
@@ -186,9 +215,52 @@ impl<'b> PageWalk<'b> {
         if self.eat(b']').is_some() {
             return Some(());
         }
+        self.first_record = self.at;
+        let second_half = self.beside.and_then(|beside| {
+            let start = second_half_start(&mut self.scanner, self.body, self.at)?;
+            Some((beside, start))
+        });
+        let Some((beside, second_start)) = second_half else {
+            self.records_until(None)?;
+            self.move_all_to_respelled();
+            return Some(());
+        };
+        // The second half is scanned from where a record seems to start; it is taken if this
+        // walk reaches that place between two records (and not inside a string).
+        let mut second = PageWalk {
+            body: self.body,
+            at: second_start,
+            scanner: self.scanner.clone(),
+            page: PageAsSent::default(),
+            with_entries: self.with_entries,
+            beside: None,
+            first_record: second_start,
+        };
+        let (mut first_stopped, mut second_stopped) = (None, None);
+        beside(
+            &mut || second_stopped = Some(second.records_until(None)),
+            &mut || first_stopped = Some(self.records_until(Some(second_start))),
+        );
+        match first_stopped?? {
+            Stopped::AtEnd => {}
+            Stopped::AtSecondHalf => {
+                second_stopped??;
+                self.append(second.page);
+                self.at = second.at;
+            }
+        }
+        self.move_all_to_respelled();
+        Some(())
+    }
+
+    /// Scans the records from here to the array's `]`, or to the start of a record at `stop`.
+    fn records_until(&mut self, stop: Option<usize>) -> Option<Stopped> {
         loop {
             self.space();
             let start = self.at;
+            if Some(start) == stop {
+                return Some(Stopped::AtSecondHalf);
+            }
             if self.body.get(start) != Some(&b'{') {
                 return None;
             }
@@ -205,9 +277,10 @@ impl<'b> PageWalk<'b> {
                 AsSent::Respelled if !room => class = AsSent::Reprint,
                 AsSent::Respelled if respelled_from == 0 => {
                     // The page's records are likely all alike, and then all of them will be
-                    // copied here: room for the page at once, counting what is written (the
-                    // buffer given is often the body's size already; growing it copies it).
-                    let page = self.body.len().min(MAX_RESPELLED);
+                    // copied here: room for the page at once (the records from this walk's
+                    // first on), counting what is written (the buffer given is often the
+                    // body's size already; growing it copies it).
+                    let page = (self.body.len() - self.first_record).min(MAX_RESPELLED);
                     let written = self.page.respelled.len();
                     self.page.respelled.reserve(page.saturating_sub(written));
                 }
@@ -237,11 +310,26 @@ impl<'b> PageWalk<'b> {
             });
             self.space();
             if self.eat(b']').is_some() {
-                self.move_all_to_respelled();
-                return Some(());
+                return Some(Stopped::AtEnd);
             }
             self.eat(b',')?;
         }
+    }
+
+    /// Appends the records another walk scanned after this one's.
+    fn append(&mut self, second: PageAsSent) {
+        let respelled_base = self.page.respelled.len();
+        let entries_base = self.page.entries.len();
+        self.page.respelled.extend_from_slice(&second.respelled);
+        self.page.entries.extend_from_slice(&second.entries);
+        let shift = |range: Range<usize>, base: usize| range.start + base..range.end + base;
+        self.page
+            .records
+            .extend(second.records.into_iter().map(|record| RecordAsSent {
+                respelled: shift(record.respelled, respelled_base),
+                entries: shift(record.entries, entries_base),
+                ..record
+            }));
     }
 
     /// Once most of the page was respelled, copies the records that print as sent to the
@@ -265,6 +353,41 @@ impl<'b> PageWalk<'b> {
     }
 }
 
+/// Where a record seems to start in the second half of the array whose first record starts at
+/// `first`: the first object from the middle of the rest of the body that follows `},` and has
+/// the first record's first two keys (a nested object in a record seldom has). A string could
+/// hold such bytes too; the walk over the first half tells.
+fn second_half_start(scanner: &mut RecordScanner, body: &[u8], first: usize) -> Option<usize> {
+    /// Candidates looked at before the page is scanned whole instead.
+    const TRIES: usize = 64;
+    let keys = leading_keys(scanner, body, first)?;
+    let middle = first + (body.len() - first) / 2;
+    memchr::memmem::find_iter(&body[middle..], b"},{")
+        .take(TRIES)
+        .map(|found| middle + found + 2)
+        .find(|&start| leading_keys(scanner, body, start) == Some(keys))
+}
+
+/// The first two keys (as sent, quotes included) of the compact object at `at`.
+fn leading_keys<'b>(
+    scanner: &mut RecordScanner,
+    body: &'b [u8],
+    at: usize,
+) -> Option<(&'b [u8], &'b [u8])> {
+    let mut at = at;
+    let skip = |at: &mut usize, expected: u8| (body.get(*at) == Some(&expected)).then(|| *at += 1);
+    skip(&mut at, b'{')?;
+    let first = at..at + scanner.skip_value(&body[at..])?;
+    at = first.end;
+    skip(&mut at, b':')?;
+    at += scanner.skip_value(&body[at..])?;
+    skip(&mut at, b',')?;
+    let second = at..at + scanner.skip_value(&body[at..])?;
+    let is_string = |key: &[u8]| key.first() == Some(&b'"');
+    let (first, second) = (&body[first], &body[second]);
+    (is_string(first) && is_string(second)).then_some((first, second))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,7 +395,7 @@ mod tests {
     fn records(body: &str, path: &[&str]) -> Option<Vec<&'static str>> {
         let body: &'static str = Box::leak(body.to_owned().into_boxed_str());
         let path: Vec<String> = path.iter().map(|s| (*s).to_owned()).collect();
-        page_as_sent(body.as_bytes(), &path, &[], false, None, Vec::new())
+        page_as_sent(body.as_bytes(), &path, &[], false, None, Vec::new(), None)
             .map(|page| page.records.into_iter().map(|r| &body[r.sent]).collect())
     }
 
@@ -302,6 +425,7 @@ mod tests {
             false,
             None,
             Vec::new(),
+            None,
         )
         .unwrap();
         let fields: Vec<(&str, &str)> = page
@@ -319,6 +443,7 @@ mod tests {
                 false,
                 None,
                 Vec::new(),
+                None,
             ),
             None
         );
@@ -331,6 +456,7 @@ mod tests {
                 false,
                 None,
                 Vec::new(),
+                None,
             ),
             None
         );
@@ -361,6 +487,7 @@ mod tests {
             true,
             Some("id"),
             Vec::new(),
+            None,
         )
         .unwrap()
     }
@@ -431,5 +558,78 @@ mod tests {
         ] {
             assert_eq!(records(body, path), None, "{body}");
         }
+    }
+
+    /// Runs the two halves one after the other, as [`Beside`] may.
+    fn one_after_the_other(there: &mut (dyn FnMut() + Send), here: &mut dyn FnMut()) {
+        there();
+        here();
+    }
+
+    #[test]
+    fn a_page_scanned_in_two_halves_gives_what_it_gives_scanned_whole() {
+        let mut state: u64 = 11;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) % bound
+        };
+        let (mut split, mut whole) = (0, 0);
+        for _ in 0..60 {
+            // Records alike, some with a decimal to respell, a null, an escape, a string with
+            // `},{` in it, or a nested array of objects with the records' first keys (where a
+            // second half may seem to start but does not).
+            let mut body = String::from(r#"{"total":1,"data":["#);
+            for id in 0..900 + next(400) {
+                if id > 0 {
+                    body.push(',');
+                }
+                body.push_str(&format!(r#"{{"id":{id},"name":"n{}""#, next(1000)));
+                match next(8) {
+                    0 => body.push_str(r#","score":1.50"#),
+                    1 => body.push_str(r#","gone":null"#),
+                    2 => body.push_str(r#","text":"a\"},{\"id\":1,\"name\":\"x\"}""#),
+                    3 | 6 => body.push_str(
+                        r#","items":[{"id":1,"name":"a"},{"id":2,"name":"b"},{"id":3,"name":"c"}]"#,
+                    ),
+                    4 => body.push_str(r#","note":"\u00e9 },{ ]""#),
+                    _ => body.push_str(r#","tags":["a","b"],"ok":true"#),
+                }
+                body.push_str(
+                    r#","pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+                );
+            }
+            body.push_str(r#"],"next":"n"}"#);
+            let body = body.as_bytes();
+            assert!(body.len() >= SPLIT_FROM);
+            for editing in [false, true] {
+                let walk = |beside: Option<Beside<'_>>| {
+                    let path = ["data".to_owned()];
+                    let fields = ["next".to_owned()];
+                    let watch = Some("id");
+                    page_as_sent(body, &path, &fields, editing, watch, Vec::new(), beside)
+                };
+                let expected = walk(None).unwrap();
+                assert_eq!(walk(Some(&one_after_the_other)), Some(expected.clone()));
+                // Whether the second half was scanned apart (its first record found).
+                let mut scanner = RecordScanner::for_text(body).unwrap();
+                let first = expected.records[0].sent.start;
+                let start = second_half_start(&mut scanner, body, first).unwrap();
+                if expected
+                    .records
+                    .iter()
+                    .any(|record| record.sent.start == start)
+                {
+                    split += 1;
+                } else {
+                    whole += 1;
+                }
+            }
+        }
+        assert!(
+            split > 20 && whole > 5,
+            "{split} pages in halves, {whole} whole"
+        );
     }
 }

@@ -56,7 +56,7 @@ mod selector;
 mod transform;
 mod xml;
 
-pub use as_sent::{PageAsSent, RecordAsSent};
+pub use as_sent::{Beside, PageAsSent, RecordAsSent};
 pub use decode::{
     CsvOptions, Decoded, Decoder, Parser, TextEncoding, decode_json_bodies, decode_xml_body,
     set_max_inflated_bytes,

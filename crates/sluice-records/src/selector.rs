@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use sluice_manifest::{ManifestPath, model};
 
-use crate::as_sent::PageAsSent;
+use crate::as_sent::{Beside, PageAsSent};
 use crate::decode::{Decoded, Decoder};
 use crate::error::{BuildError, SelectError};
 use crate::expand::TruncatedLists;
@@ -206,6 +206,19 @@ impl RecordSelector {
         watch: Option<&str>,
         respelled: Vec<u8>,
     ) -> Option<PageAsSent> {
+        self.records_as_sent_beside(body, fields, watch, respelled, None)
+    }
+
+    /// [`RecordSelector::records_as_sent`], a large page's records scanned in two halves, the
+    /// second by `beside` on another core. The same records as scanning them in one go.
+    pub fn records_as_sent_beside(
+        &self,
+        body: &[u8],
+        fields: &[String],
+        watch: Option<&str>,
+        respelled: Vec<u8>,
+        beside: Option<Beside<'_>>,
+    ) -> Option<PageAsSent> {
         if self.client_side_incremental {
             return None;
         }
@@ -216,6 +229,7 @@ impl RecordSelector {
             self.raw_plan.is_some(),
             watch,
             respelled,
+            beside,
         )
     }
 
