@@ -841,9 +841,10 @@ impl Retriever {
 /// Pages with at least this many records have their records edited on two cores.
 const SPLIT_PAGES_FROM: usize = 64;
 
-/// The thread that edits the second half of each page's records, kept from page to page:
-/// starting a thread for every page cost 70 µs on a 2-core machine, against 10 µs to hand work
-/// to one that is waiting. `None` when no thread can be started: pages are edited on one core.
+/// The thread that scans, then edits, the second half of each page's records, kept from page
+/// to page: starting a thread for every page cost 70 µs on a 2-core machine, against 10 µs to
+/// hand work to one that is waiting. `None` when no thread can be started: pages are scanned
+/// and edited on one core.
 static EDITING_HELPER: std::sync::LazyLock<Option<rayon_core::ThreadPool>> =
     std::sync::LazyLock::new(|| {
         rayon_core::ThreadPoolBuilder::new()

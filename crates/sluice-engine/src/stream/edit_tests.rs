@@ -356,26 +356,36 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
     );
 }
 
-/// A page edited on two cores gives the records, in order, and the last one handed on, that
-/// one core gives, and those print as the tree path prints them.
+/// A page scanned and edited on two cores gives the records, in order, and the last one handed
+/// on, that one core gives, and those print as the tree path prints them.
 #[test]
 fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
-    use super::{SPLIT_PAGES_FROM, SentPage};
+    use super::{SPLIT_PAGES_FROM, SentPage, on_two_cores};
     let mut walk = Walk { state: 11 };
     let empty = json!({});
     let vars = variables(&empty);
-    let mut split_pages = 0;
+    let (mut split_pages, mut scanned_in_halves) = (0, 0);
     for _ in 0..40 {
         let parts = walk.selector();
         let selector = build(&parts);
         if !selector.changes_records_as_sent() {
             continue;
         }
-        let records: Vec<String> = (0..200).map(|_| walk.record()).collect();
+        let records: Vec<String> = (0..600).map(|_| walk.record()).collect();
         let body = Bytes::from(format!(r#"{{"data":[{}]}}"#, records.join(",")));
         let Some(page) = selector.records_as_sent(&body, &[], Some("id"), Vec::new()) else {
             continue;
         };
+        // Pages from 64 KB are scanned in halves.
+        let halves = selector.records_as_sent_beside(
+            &body,
+            &[],
+            Some("id"),
+            Vec::new(),
+            Some(&on_two_cores),
+        );
+        assert_eq!(halves.as_ref(), Some(&page), "selector {parts}");
+        scanned_in_halves += usize::from(body.len() >= 64 << 10);
         assert!(page.records.len() >= SPLIT_PAGES_FROM);
         let sent_page = SentPage {
             selector: &selector,
@@ -404,4 +414,5 @@ fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
         }
     }
     assert!(split_pages > 10, "{split_pages}");
+    assert!(scanned_in_halves > 10, "{scanned_in_halves}");
 }
