@@ -110,10 +110,13 @@ const SPLIT_FROM: usize = 64 << 10;
 /// orders are respelled, 30% faster).
 const PROBED_RECORDS: usize = 16;
 
-/// Pages up to this size only are scanned in halves: the second half's respelled records
-/// are kept apart, and then the page may not reach [`MAX_RESPELLED`] where it would if
-/// scanned whole, and print them otherwise (the same bytes, reprinted where written).
-const SPLIT_UP_TO: usize = MAX_RESPELLED / 4;
+/// Pages up to this size only are scanned in halves: the second half's respelled records are
+/// written apart before they are appended to the first's, half a page more held at once.
+/// Scenario (l)'s pages of 2.3 MB read a seventh faster split but peaked 1 to 2 MB higher
+/// (`cargo xtask bench`, 3 rounds of 5 runs: 31.4 to 32.4 MB against 29.3 to 30.4 MB), past
+/// the 30 MB the benchmark allows; up to here, a page costs at most half a megabyte more (and
+/// stays far below [`MAX_RESPELLED`], so a page split prints its records as one scanned whole).
+const SPLIT_UP_TO: usize = 1 << 20;
 
 struct PageWalk<'b> {
     body: &'b [u8],
