@@ -106,8 +106,8 @@ const SPLIT_FROM: usize = 64 << 10;
 /// Those go through the general scan, at two to three times the quick pass's cost per byte,
 /// and then the second core's half pays for handing it over; a page the quick pass takes is
 /// scanned faster on one core (`cargo xtask bench` on 2 cores, where the API server and the
-/// reader of the output share them: scenario (a) 7% slower when split, scenario (l), whose
-/// orders are respelled, 30% faster).
+/// reader of the output share them: scenario (a) 7% slower when split; scenario (l), whose
+/// orders are respelled, a seventh faster, on pages now past [`SPLIT_UP_TO`]).
 const PROBED_RECORDS: usize = 16;
 
 /// Pages up to this size only are scanned in halves: the second half's respelled records are
