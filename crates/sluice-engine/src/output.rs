@@ -137,20 +137,20 @@ impl RecordData {
         scratch: &mut Value,
         read: impl FnOnce(Option<&Value>) -> T,
     ) -> T {
-        if let RecordData::AsSentWithField(json, field) = self {
-            if let Some(text) = plain_string(&json[field.value.clone()]) {
-                if is_key(&json[field.key.clone()], name) {
-                    if let Value::String(kept) = scratch {
-                        kept.clear();
-                        kept.push_str(text);
-                    } else {
-                        *scratch = Value::String(text.to_owned());
-                    }
-                    return read(Some(scratch));
-                }
-            }
+        let plain = self
+            .sent_string_field(name)
+            .filter(|text| !text.contains(&b'\\'))
+            .and_then(|text| std::str::from_utf8(text).ok());
+        let Some(text) = plain else {
+            return self.with_field(name, read);
+        };
+        if let Value::String(kept) = scratch {
+            kept.clear();
+            kept.push_str(text);
+        } else {
+            *scratch = Value::String(text.to_owned());
         }
-        self.with_field(name, read)
+        read(Some(scratch))
     }
 
     /// The bytes between the quotes of the top-level field `name`, as sent, when the record
@@ -198,14 +198,6 @@ fn scanned_field(json: &[u8], name: &str) -> Option<Value> {
     };
     let field = scanner.watched()?;
     serde_json::from_slice(&printed[field.value.clone()]).ok()
-}
-
-/// The text of a JSON string written without escapes, which is the string itself.
-fn plain_string(json: &[u8]) -> Option<&str> {
-    match json {
-        [b'"', text @ .., b'"'] if !text.contains(&b'\\') => std::str::from_utf8(text).ok(),
-        _ => None,
-    }
 }
 
 /// Whether `quoted` (a key as sent, quotes included, without escapes) is `name`.

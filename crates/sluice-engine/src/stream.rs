@@ -855,8 +855,9 @@ static EDITING_HELPER: std::sync::LazyLock<Option<rayon_core::ThreadPool>> =
     });
 
 /// Runs `there` on [`EDITING_HELPER`]'s thread while `here` runs on this one (both here when
-/// there is no such thread): a large page's records are scanned in two halves
-/// ([`RecordSelector::records_as_sent_beside`]).
+/// there is no such thread): how a large page's records are scanned
+/// ([`RecordSelector::records_as_sent_beside`]) and edited ([`SentPage::select_on_two_cores`])
+/// in two halves.
 fn on_two_cores(there: &mut (dyn FnMut() + Send), here: &mut dyn FnMut()) {
     match EDITING_HELPER.as_ref() {
         Some(helper) => helper.in_place_scope(|scope| {
@@ -890,18 +891,15 @@ impl SentPage<'_> {
         records: &[RecordAsSent],
         vars: &SelectVariables<'_>,
     ) -> Option<(Vec<RecordData>, Option<std::ops::Range<usize>>)> {
-        let helper = EDITING_HELPER.as_ref();
-        let Some(helper) =
-            helper.filter(|_| self.entries.is_some() && records.len() >= SPLIT_PAGES_FROM)
-        else {
+        if self.entries.is_none() || records.len() < SPLIT_PAGES_FROM {
             return self.select(records, vars);
-        };
+        }
         let (first, second) = records.split_at(records.len() / 2);
         let (slice, token, state) = (vars.stream_slice, vars.next_page_token, vars.stream_state);
-        let mut second_selected = None;
-        // A panic on the second core is this one's, once the scope ends.
-        let first = helper.in_place_scope(|scope| {
-            scope.spawn(|_| {
+        let (mut first_selected, mut second_selected) = (None, None);
+        // A panic on the second core is this one's, once both halves are done.
+        on_two_cores(
+            &mut || {
                 let vars = SelectVariables {
                     stream_slice: slice,
                     next_page_token: token,
@@ -909,10 +907,10 @@ impl SentPage<'_> {
                     truncated: None,
                 };
                 second_selected = Some(self.select(second, &vars));
-            });
-            self.select(first, vars)
-        });
-        let (mut selected, first_last) = first?;
+            },
+            &mut || first_selected = Some(self.select(first, vars)),
+        );
+        let (mut selected, first_last) = first_selected??;
         let (second_selected, second_last) = second_selected??;
         selected.extend(second_selected);
         Some((selected, second_last.or(first_last)))

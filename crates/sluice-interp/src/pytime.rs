@@ -193,6 +193,8 @@ pub fn epoch_plus_micros(micros: i128) -> Result<OffsetDateTime, String> {
 #[derive(Debug, Clone)]
 pub struct DatetimeParser {
     pattern: String,
+    /// The epoch the whole pattern names, told once: a cursor parses every record's value.
+    epoch: Option<Epoch>,
     strptime: OnceLock<Result<Strptime, String>>,
 }
 
@@ -219,8 +221,10 @@ impl Epoch {
 
 impl DatetimeParser {
     pub fn new(pattern: impl Into<String>) -> DatetimeParser {
+        let pattern = pattern.into();
         DatetimeParser {
-            pattern: pattern.into(),
+            epoch: Epoch::of(&pattern),
+            pattern,
             strptime: OnceLock::new(),
         }
     }
@@ -232,7 +236,7 @@ impl DatetimeParser {
     /// `DatetimeParser.parse`: epochs through `int()`/`float()` of the value, anything else
     /// through `strptime(str(value))`; naive results are UTC.
     pub fn parse(&self, value: PyScalar<'_>) -> Result<OffsetDateTime, String> {
-        match Epoch::of(&self.pattern) {
+        match self.epoch {
             Some(Epoch::Seconds) => from_timestamp(value.py_int()?),
             Some(Epoch::SecondsFloat) => from_timestamp_float(value.py_float()?),
             Some(Epoch::Micros) => epoch_plus_micros(value.py_int()?),
@@ -251,7 +255,7 @@ impl DatetimeParser {
     /// one that [`Strptime::parse_fixed_bytes`] decides them by; `None` leaves the string to
     /// [`DatetimeParser::parse`]. `bytes` may be a JSON string as sent, escapes unread.
     pub fn parse_fixed_bytes(&self, bytes: &[u8]) -> Option<Result<OffsetDateTime, String>> {
-        if Epoch::of(&self.pattern).is_some() {
+        if self.epoch.is_some() {
             return None;
         }
         let strptime = self.strptime().as_ref().ok()?;

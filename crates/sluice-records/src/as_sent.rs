@@ -132,6 +132,7 @@ struct PageWalk<'b> {
 }
 
 /// Where a walk over the records of an array stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stopped {
     /// After the array's `]`.
     AtEnd,
@@ -229,23 +230,23 @@ impl<'b> PageWalk<'b> {
             return Some(());
         }
         self.first_record = self.at;
-        let second_half = match self.beside {
-            Some(beside) => match self.records_until(None, PROBED_RECORDS)? {
-                Stopped::AfterMost if self.mostly_respelled() => {
-                    second_half_start(&mut self.scanner, self.body, self.first_record)
-                        .filter(|&start| start > self.at)
-                        .map(|start| (beside, start))
-                }
-                Stopped::AfterMost => None,
-                Stopped::AtEnd | Stopped::AtSecondHalf => {
-                    self.move_all_to_respelled();
-                    return Some(());
-                }
-            },
-            None => None,
+        let probed = match self.beside {
+            Some(_) => self.records_until(None, PROBED_RECORDS)?,
+            // Nothing probed: every record is still to scan.
+            None => Stopped::AfterMost,
+        };
+        let second_half = match (self.beside, probed) {
+            (Some(beside), Stopped::AfterMost) if self.mostly_respelled() => {
+                second_half_start(&mut self.scanner, self.body, self.first_record)
+                    .filter(|&start| start > self.at)
+                    .map(|start| (beside, start))
+            }
+            _ => None,
         };
         let Some((beside, second_start)) = second_half else {
-            self.records_until(None, usize::MAX)?;
+            if probed == Stopped::AfterMost {
+                self.records_until(None, usize::MAX)?;
+            }
             self.move_all_to_respelled();
             return Some(());
         };
