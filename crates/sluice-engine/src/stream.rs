@@ -20,7 +20,8 @@ use sluice_paginate::{
 };
 use sluice_protocol::{AirbyteStream, AsSent, SentEntry, SyncMode};
 use sluice_records::{
-    AsSentOutcome, RecordAsSent, RecordSelector, SelectError, SelectVariables, TruncatedLists,
+    AsSentOutcome, RecordAsSent, RecordEditor, RecordSelector, SelectError, SelectVariables,
+    TruncatedLists,
 };
 use sluice_slice::{DatetimeSpec, StreamSlice};
 use std::sync::Arc;
@@ -931,16 +932,32 @@ impl SentPage<'_> {
                 .take((last.sent.end - first.sent.start).saturating_add(64 * records.len())),
             _ => Vec::new(),
         };
+        let mut editor = self.selector.editor();
+        // The text records are edited from, checked once a page rather than field by field
+        // (both are UTF-8: the page walk reads only text).
+        let texts = match self.entries {
+            Some(_) => Some((
+                std::str::from_utf8(self.body).ok()?,
+                std::str::from_utf8(&self.respelled).ok()?,
+            )),
+            None => None,
+        };
         for record in records {
+            let text = match (texts, record.respelled.is_empty()) {
+                (Some((body, _)), true) => Some(body.get(record.sent.clone())?),
+                (Some((_, respelled)), false) => Some(respelled.get(record.respelled.clone())?),
+                (None, _) => None,
+            };
             let found = FoundRecord {
                 class: record.class,
                 sent: self.body.slice(record.sent.clone()),
                 respelled: (!record.respelled.is_empty())
                     .then(|| self.respelled.slice(record.respelled.clone())),
+                text,
                 entries: self.entries.map(|entries| &entries[record.entries.clone()]),
                 watched: record.watched.as_ref(),
             };
-            let kept = select_as_sent(self.selector, found, self.cursor_field, vars, &mut edited)?;
+            let kept = select_as_sent(&mut editor, found, self.cursor_field, vars, &mut edited)?;
             if let Some(kept) = kept {
                 selected.push(kept);
                 last_sent = Some(record.sent.clone());
@@ -974,6 +991,8 @@ struct FoundRecord<'r> {
     /// The bytes it is printed from, when they were copied or respelled apart from the body:
     /// always for [`AsSent::Respelled`].
     respelled: Option<Bytes>,
+    /// The text it is printed from, when the selector changes records.
+    text: Option<&'r str>,
     /// Its top-level entries (as printed), when the selector changes records.
     entries: Option<&'r [SentEntry]>,
     /// Where it has the cursor's field, as printed.
@@ -1012,7 +1031,7 @@ impl Kept {
 /// others are selected parsed, as the full selector does. A record kept as sent, or edited,
 /// says where it has `cursor_field`; an edited record is written into `edited`.
 fn select_as_sent(
-    selector: &RecordSelector,
+    editor: &mut RecordEditor<'_>,
     found: FoundRecord<'_>,
     cursor_field: Option<&str>,
     vars: &SelectVariables<'_>,
@@ -1022,19 +1041,21 @@ fn select_as_sent(
         Some(field) => RecordData::AsSentWithField(json, field.clone()),
         None => RecordData::AsSent(json),
     };
+    let selector = editor.selector();
     let FoundRecord {
         class,
         sent,
         respelled,
+        text,
         entries,
         watched,
     } = found;
-    let data = match (class, entries) {
-        (AsSent::Identical | AsSent::Respelled, Some(entries)) => {
-            // Edited from the bytes it is printed from (its top-level nulls kept, see
+    let data = match (class, entries, text) {
+        (AsSent::Identical | AsSent::Respelled, Some(entries), Some(text)) => {
+            // Edited from the text it is printed from (its top-level nulls kept, see
             // `PageAsSent::entries`), which its entries point into.
             let printed = respelled.unwrap_or_else(|| sent.clone());
-            match selector.process_as_sent(&printed, entries, cursor_field, vars, edited) {
+            match editor.process_as_sent(text, entries, cursor_field, vars, edited) {
                 Some(Ok(AsSentOutcome::Dropped)) => None,
                 Some(Ok(AsSentOutcome::Unchanged)) => Some(located(printed, watched)),
                 Some(Ok(AsSentOutcome::Edited(range, field))) => {
@@ -1045,11 +1066,11 @@ fn select_as_sent(
                 None | Some(Err(_)) => select_parsed(selector, &sent, vars)?,
             }
         }
-        (_, Some(_)) => select_parsed(selector, &sent, vars)?,
-        (AsSent::Identical | AsSent::Respelled, None) => {
+        (_, Some(_), _) => select_parsed(selector, &sent, vars)?,
+        (AsSent::Identical | AsSent::Respelled, None, _) => {
             Some(located(respelled.unwrap_or(sent), watched))
         }
-        (AsSent::Reprint, None) => Some(RecordData::Unparsed(sent)),
+        (AsSent::Reprint, None, _) => Some(RecordData::Unparsed(sent)),
         // Anything the parser rejects sends the whole page through the full selector, which
         // decides what becomes of it.
         _ => Some(RecordData::Parsed(serde_json::from_slice(&sent).ok()?)),

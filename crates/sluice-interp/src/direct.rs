@@ -109,10 +109,26 @@ impl Direct {
     /// The rendered text when every lookup reads a field of `record` (and nothing else), or
     /// `None`, as [`Direct::render`].
     pub(crate) fn render_record(&self, record: &dyn RecordFields) -> Option<String> {
-        self.render_with(|lookup| match lookup.variable.as_str() {
-            "record" => record.plain(&lookup.keys),
-            _ => None,
-        })
+        // Room for what most renders make at once: growing the text a lookup at a time was
+        // several allocations a record.
+        let mut out = String::with_capacity(RENDERED_CAPACITY);
+        self.render_record_into(record, &mut out)?;
+        Some(out)
+    }
+
+    /// [`Direct::render_record`], appending to `out` (left part written when it gives `None`).
+    pub(crate) fn render_record_into(
+        &self,
+        record: &dyn RecordFields,
+        out: &mut String,
+    ) -> Option<()> {
+        self.render_into(
+            |lookup| match lookup.variable.as_str() {
+                "record" => record.plain(&lookup.keys),
+                _ => None,
+            },
+            out,
+        )
     }
 
     /// What a template of one comparison of a field of `record` (`{{ record.status != 'x' }}`,
@@ -132,6 +148,15 @@ impl Direct {
         // Room for what most renders make at once: growing the text a lookup at a time was
         // several allocations a record.
         let mut out = String::with_capacity(RENDERED_CAPACITY);
+        self.render_into(find, &mut out)?;
+        Some(out)
+    }
+
+    fn render_into<'v>(
+        &self,
+        find: impl Fn(&Lookup) -> Option<PlainValue<'v>>,
+        out: &mut String,
+    ) -> Option<()> {
         for piece in &self.pieces {
             match piece {
                 Piece::Text(text) => out.push_str(text),
@@ -151,7 +176,7 @@ impl Direct {
                 }
             }
         }
-        Some(out)
+        Some(())
     }
 }
 

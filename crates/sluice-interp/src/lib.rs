@@ -65,7 +65,7 @@ pub use boolean::{InterpolatedBoolean, is_truthy, python_bool};
 pub use context::{Context, IntoJson};
 pub use direct::{PlainValue, RecordFields};
 pub use error::InterpError;
-pub use literal::LiteralType;
+pub use literal::{LiteralType, literal_eval};
 pub use mapping::{InterpolatedMapping, InterpolatedNestedMapping};
 pub use template::Template;
 

@@ -292,6 +292,23 @@ impl Template {
         (!text.is_empty()).then(|| evaluate(text, valid_types))
     }
 
+    /// The text [`Template::render_record_as`] renders before literal evaluation, appended to
+    /// `text` (with a part written when it gives `None`): for a caller that evaluates it
+    /// itself, without a new string each time.
+    pub fn render_record_text(
+        &self,
+        record: &dyn crate::direct::RecordFields,
+        text: &mut String,
+    ) -> Option<()> {
+        match &self.body {
+            Body::Constant(constant) => {
+                text.push_str(constant);
+                Some(())
+            }
+            Body::Jinja(compiled) => compiled.direct.as_ref()?.render_record_into(record, text),
+        }
+    }
+
     /// [`Template::render_record_as`] of a template that is one comparison of a field of
     /// `record`, as the boolean its rendered text (`True` or `False`) evaluates to; `None` for
     /// any other template.

@@ -50,7 +50,7 @@ impl RecordFilter {
 
     /// Whether a record as sent is kept, when the condition only looks up or compares its fields;
     /// `None` when that cannot be told without parsing it.
-    pub(crate) fn keeps_overlay(&self, overlay: &crate::raw::Overlay<'_>) -> Option<bool> {
+    pub(crate) fn keeps_overlay(&self, overlay: &crate::raw::Overlay<'_, '_>) -> Option<bool> {
         self.condition.eval_record(overlay)
     }
 

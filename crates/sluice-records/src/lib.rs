@@ -67,7 +67,7 @@ pub use extract::{CombinedExtractor, DpathExtractor, Extractor};
 pub use filter::{FilterVariables, RecordFilter};
 pub use normalize::SchemaNormalizer;
 pub use raw::AsSentOutcome;
-pub use selector::{RecordSelector, SelectOutcome, SelectVariables};
+pub use selector::{RecordEditor, RecordSelector, SelectOutcome, SelectVariables};
 pub use transform::{
     AddFields, DpathFlattenFields, KeysReplace, RemoveFields, TransformVariables, Transformation,
 };

@@ -5,8 +5,9 @@
 //! few: decoding the whole record into a tree to do that, then printing it again, costs several
 //! times what the change itself does. [`RawPlan`] holds, for a selector whose filter and
 //! transformations are all of that kind, the top-level keys they read, set and remove. A record
-//! that prints as sent is then taken as its top-level entries ([`Entries`], found by the page
-//! walk), and:
+//! that prints as sent is then taken as its top-level entries (found by the page walk, matched
+//! with the plan's keys once for the records whose keys are the last one's: [`KeyLayout`]),
+//! and:
 //!
 //! - when every template only looks a field up or compares it (most do), the filter and the
 //!   transformations run on an [`Overlay`] of the entries: values are read where they were sent;
@@ -26,7 +27,7 @@ use std::ops::Range;
 
 use serde_json::{Map, Value};
 
-use sluice_interp::{PlainValue, RecordFields};
+use sluice_interp::{LiteralType, PlainValue, RecordFields, Template};
 use sluice_protocol::SentEntry;
 
 use crate::filter::RecordFilter;
@@ -34,8 +35,8 @@ use crate::normalize::{RawKind, SchemaNormalizer};
 use crate::transform::Transformation;
 
 /// The top-level keys a selector's filter and transformations read, set and remove, when every
-/// one of them can run on a record as sent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// one of them can run on a record as sent, and the transformations' edits by slot.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct RawPlan {
     /// Keys whose values the templates read or the transformations set: parsed for each record
     /// whose templates need a JSON value.
@@ -44,6 +45,30 @@ pub(crate) struct RawPlan {
     set: Vec<String>,
     /// Keys `RemoveFields` drops.
     removed: Vec<String>,
+    /// Every key above, once: the slots an [`Overlay`] keeps the record's changes in.
+    slots: Vec<String>,
+    /// Each slot's key as JSON (`"key"`), written after the record's entries when it is added.
+    quoted: Vec<Vec<u8>>,
+    /// The transformations' edits, in order; `None` when one only runs on a parsed object of
+    /// the keys read (an `AddFields` condition).
+    edits: Option<Vec<Edit>>,
+}
+
+/// One edit of the plan's: a [`KeyEdit`] by slot, a constant written as JSON once.
+#[derive(Debug, Clone)]
+enum Edit {
+    SetJson {
+        slot: usize,
+        json: Vec<u8>,
+    },
+    SetRendered {
+        slot: usize,
+        template: Template,
+        valid_types: Vec<LiteralType>,
+    },
+    Remove {
+        slot: usize,
+    },
 }
 
 impl RawPlan {
@@ -57,32 +82,101 @@ impl RawPlan {
         if let Some(filter) = filter {
             plan.read.extend(filter.record_keys_read()?);
         }
+        let mut edits = Some(Vec::new());
         for transformation in transformations {
             let touched = transformation.top_level_keys()?;
             plan.read.extend(touched.read);
             plan.read.extend(touched.set.iter().cloned());
             plan.set.extend(touched.set);
             plan.removed.extend(touched.removed);
+            match (&mut edits, touched.edits) {
+                (Some(edits), Some(more)) => edits.extend(more),
+                _ => edits = None,
+            }
         }
         if plan.set.iter().any(|key| plan.removed.contains(key)) {
             return None;
         }
         plan.read.sort();
         plan.read.dedup();
+        for key in plan.read.clone().iter().chain(&plan.removed.clone()) {
+            plan.add_slot(key);
+        }
+        plan.edits = match edits {
+            Some(edits) => Some(
+                edits
+                    .into_iter()
+                    .map(|edit| plan.compile(edit))
+                    .collect::<Option<_>>()?,
+            ),
+            None => None,
+        };
         Some(plan)
     }
 
+    /// Gives `key` a slot, unless it has one.
+    fn add_slot(&mut self, key: &str) {
+        if self.slot_of(key).is_none() {
+            self.slots.push(key.to_owned());
+            let mut quoted = Vec::with_capacity(key.len() + 2);
+            sluice_protocol::json::push_json_str(&mut quoted, key);
+            self.quoted.push(quoted);
+        }
+    }
+
+    /// The slot of `key`. Compared as short byte strings: templates look keys up by name on
+    /// every record.
+    fn slot_of(&self, key: &str) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|slot| same_bytes(slot.as_bytes(), key.as_bytes()))
+    }
+
+    fn compile(&self, edit: KeyEdit) -> Option<Edit> {
+        Some(match edit {
+            KeyEdit::Set {
+                key,
+                value: NewValue::Constant(value),
+            } => {
+                let mut json = Vec::new();
+                write_value(&mut json, &value);
+                Edit::SetJson {
+                    slot: self.slot_of(&key)?,
+                    json,
+                }
+            }
+            KeyEdit::Set {
+                key,
+                value:
+                    NewValue::Rendered {
+                        template,
+                        valid_types,
+                    },
+            } => Edit::SetRendered {
+                slot: self.slot_of(&key)?,
+                template,
+                valid_types,
+            },
+            KeyEdit::Remove { key } => Edit::Remove {
+                slot: self.slot_of(&key)?,
+            },
+        })
+    }
+
     /// The object of the entries of `record` the plan reads; `None` when one does not parse.
-    pub(crate) fn read_object(&self, record: &[u8], entries: &Entries<'_>) -> Option<Value> {
+    pub(crate) fn read_object(
+        &self,
+        record: &str,
+        entries: &[SentEntry],
+        layout: &KeyLayout,
+    ) -> Option<Value> {
         let mut read = Map::new();
-        for entry in &entries.list {
-            if self
-                .read
-                .iter()
-                .any(|key| key.as_bytes() == entry.key.as_ref())
+        for (index, entry) in entries.iter().enumerate() {
+            if layout.slot_of_entry[index].is_some_and(|slot| self.read.contains(&self.slots[slot]))
             {
-                let value = crate::json::from_slice(&record[entry.value.clone()]).ok()?;
-                let key = String::from_utf8(entry.key.to_vec()).ok()?;
+                let value =
+                    crate::json::from_slice(record.as_bytes().get(entry.value.clone())?).ok()?;
+                let key = String::from_utf8(layout.key(index).to_vec()).ok()?;
                 read.insert(key, value);
             }
         }
@@ -93,11 +187,9 @@ impl RawPlan {
     /// written.
     pub(crate) fn edit(
         &self,
-        record: &[u8],
-        entries: &Entries<'_>,
+        mut overlay: Overlay<'_, '_>,
         read: Value,
         normalizer: Option<&SchemaNormalizer>,
-        watch: Option<&str>,
         out: &mut Vec<u8>,
     ) -> AsSentOutcome {
         let Value::Object(after) = read else {
@@ -106,74 +198,335 @@ impl RawPlan {
         };
         // Of the read object: the keys set (in the order they were added) and the keys read
         // but untouched.
-        let mut overlay = Overlay::new(record, entries).watching(watch);
-        overlay.set_normalized = true;
+        overlay.work.set_normalized = true;
         for (key, value) in &after {
             if self.set.contains(key) {
-                overlay.set(key, Cow::Borrowed(value));
+                if let Some(slot) = self.slot_of(key) {
+                    overlay.set_value(slot, value);
+                }
             }
         }
         for key in &self.removed {
-            overlay.remove(key);
+            if let Some(slot) = self.slot_of(key) {
+                overlay.remove(slot);
+            }
         }
         overlay.into_outcome(normalizer, out)
     }
 }
 
-/// A record as sent, as the transformations so far have left it: its entries as sent, the
-/// values set (in the order a Python dict keeps them) and the keys removed. Templates read its
-/// fields through [`RecordFields`] without any of it being parsed into a JSON value.
-pub(crate) struct Overlay<'a> {
-    record: &'a [u8],
-    entries: &'a Entries<'a>,
-    /// Borrowed where a constant or an already parsed value is set.
-    set: Vec<(&'a str, Cow<'a, Value>)>,
-    removed: Vec<&'a str>,
-    /// The values set were normalised already (they come from a normalised object).
-    set_normalized: bool,
-    /// A key whose place the edited record notes (a cursor's field).
-    watch: Option<&'a str>,
-    /// Objects as sent that normalisation changed, written again with only their changed
-    /// values normalised (`normalized_entries` says where in `normalized`, by key).
-    normalized: Vec<u8>,
-    normalized_entries: Vec<(&'a [u8], Range<usize>)>,
+/// Whether `a` and `b` are the same bytes: a few word compares for short ones rather than a
+/// call to `memcmp`, which was most of matching keys (callgrind on `cargo xtask bench`
+/// scenario (b)).
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let length = a.len();
+    if length != b.len() {
+        return false;
+    }
+    // Two words each, the first and the last, which overlap when shorter than two. Read with
+    // `first_chunk`: `copy_from_slice` is a call of its own in this toolchain's std.
+    let u32_at =
+        |bytes: &[u8], at: usize| bytes[at..].first_chunk().map(|w| u32::from_le_bytes(*w));
+    let u64_at =
+        |bytes: &[u8], at: usize| bytes[at..].first_chunk().map(|w| u64::from_le_bytes(*w));
+    match length {
+        0 => true,
+        // The first, the middle and the last byte are all of them.
+        1..4 => a[0] == b[0] && a[length / 2] == b[length / 2] && a[length - 1] == b[length - 1],
+        4..8 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, length - 4) == u32_at(b, length - 4),
+        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, length - 8) == u64_at(b, length - 8),
+        _ => a == b,
+    }
 }
 
-impl<'a> Overlay<'a> {
-    pub(crate) fn new(record: &'a [u8], entries: &'a Entries<'a>) -> Overlay<'a> {
+/// Where a record's top-level keys are, and which of them the plan touches, worked out once for
+/// the records that have the same keys in the same order as the last one (most records of a
+/// page): looking each key up among the record's entries for every record was a sixth of
+/// editing one (callgrind on `cargo xtask bench` scenario (b)).
+#[derive(Debug, Default)]
+pub(crate) struct KeyLayout {
+    /// Whether the fields below describe the keys of the last record resolved.
+    resolved: bool,
+    /// The keys as sent, quotes included, back to back; each entry's ends at `sent_ends`.
+    sent: Vec<u8>,
+    sent_ends: Vec<usize>,
+    /// The keys unquoted and unescaped, back to back; each entry's ends at `key_ends`.
+    keys: Vec<u8>,
+    key_ends: Vec<usize>,
+    /// For each entry, the plan's slot its key is, if any.
+    slot_of_entry: Vec<Option<usize>>,
+    /// For each slot of the plan, the entry with its key, if the record has it.
+    entry_of_slot: Vec<Option<usize>>,
+    /// The key whose place an edited record notes (a cursor's field), its entry and its slot.
+    watch: Option<String>,
+    watched_entry: Option<usize>,
+    watched_slot: Option<usize>,
+}
+
+impl KeyLayout {
+    /// Makes this the layout of `record`, whose top-level entries are `entries`, for `plan` and
+    /// the watched key `watch`; `None` when a key does not decode.
+    pub(crate) fn resolve(
+        &mut self,
+        record: &str,
+        entries: &[SentEntry],
+        plan: &RawPlan,
+        watch: Option<&str>,
+    ) -> Option<()> {
+        let record = record.as_bytes();
+        if self.describes(record, entries) && self.watch.as_deref() == watch {
+            return Some(());
+        }
+        self.resolved = false;
+        self.sent.clear();
+        self.sent_ends.clear();
+        self.keys.clear();
+        self.key_ends.clear();
+        self.slot_of_entry.clear();
+        self.entry_of_slot.clear();
+        self.entry_of_slot.resize(plan.slots.len(), None);
+        self.watch = watch.map(str::to_owned);
+        self.watched_entry = None;
+        self.watched_slot = watch.and_then(|watch| plan.slot_of(watch));
+        for (index, entry) in entries.iter().enumerate() {
+            let quoted = record.get(entry.key.clone())?;
+            let key = key_text(quoted)?;
+            self.sent.extend_from_slice(quoted);
+            self.sent_ends.push(self.sent.len());
+            self.keys.extend_from_slice(&key);
+            self.key_ends.push(self.keys.len());
+            let slot = plan.slots.iter().position(|slot| slot.as_bytes() == &*key);
+            if let Some(slot) = slot {
+                self.entry_of_slot[slot] = Some(index);
+            }
+            self.slot_of_entry.push(slot);
+            if watch.is_some_and(|watch| watch.as_bytes() == &*key) {
+                self.watched_entry = Some(index);
+            }
+        }
+        self.resolved = true;
+        Some(())
+    }
+
+    /// Whether the last record resolved had the keys of `record`, as sent.
+    fn describes(&self, record: &[u8], entries: &[SentEntry]) -> bool {
+        if !self.resolved || entries.len() != self.sent_ends.len() {
+            return false;
+        }
+        let mut start = 0;
+        entries.iter().zip(&self.sent_ends).all(|(entry, &end)| {
+            let same = record
+                .get(entry.key.clone())
+                .is_some_and(|key| same_bytes(key, &self.sent[start..end]));
+            start = end;
+            same
+        })
+    }
+
+    /// The key of entry `index`, unquoted and unescaped.
+    fn key(&self, index: usize) -> &[u8] {
+        let start = index
+            .checked_sub(1)
+            .map_or(0, |before| self.key_ends[before]);
+        &self.keys[start..self.key_ends[index]]
+    }
+
+    /// The entry whose key is `key`.
+    fn entry_of(&self, key: &[u8]) -> Option<usize> {
+        (0..self.key_ends.len()).find(|&index| self.key(index) == key)
+    }
+}
+
+/// What the transformations so far did to one of the plan's keys.
+#[derive(Debug, Clone, Copy)]
+enum Slot<'s> {
+    /// Nothing: the record's entry, if it has one, prints as sent.
+    AsSent,
+    Removed,
+    /// Set to this JSON, as the reference prints it.
+    Set(Json<'s>),
+}
+
+/// JSON text of a value set.
+#[derive(Debug, Clone, Copy)]
+enum Json<'s> {
+    /// A constant of the plan's.
+    Constant(&'s [u8]),
+    /// Written at this range of [`OverlayWork::values`].
+    Written(usize, usize),
+}
+
+/// The parts of an [`Overlay`] kept from one record to the next, so that editing a record
+/// allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct OverlayWork<'s> {
+    /// One for each of the plan's slots.
+    slots: Vec<Slot<'s>>,
+    /// The JSON of the values set that are not constants.
+    values: Vec<u8>,
+    /// A template's rendered text.
+    text: String,
+    /// The slots set that are printed after the record's entries, in the order they were set:
+    /// the record has no entry for them, or they were removed before being set again.
+    appended: Vec<usize>,
+    /// The values set were normalised already (they come from a normalised object).
+    set_normalized: bool,
+    /// Entries whose values normalisation changed (after the templates ran), in the record's
+    /// order.
+    replaced: Vec<(usize, Replacement)>,
+    /// Objects as sent that normalisation changed, written again with only their changed
+    /// values normalised (at the ranges of [`Replacement::Object`]).
+    normalized: Vec<u8>,
+}
+
+/// A value normalisation changed.
+#[derive(Debug)]
+enum Replacement {
+    Value(Value),
+    /// An object, written at this range of [`OverlayWork::normalized`].
+    Object(Range<usize>),
+}
+
+/// What editing records as sent keeps from one record to the next (see
+/// [`RecordSelector::editor`](crate::RecordSelector::editor)).
+#[derive(Debug, Default)]
+pub(crate) struct EditScratch<'s> {
+    pub(crate) layout: KeyLayout,
+    work: OverlayWork<'s>,
+}
+
+impl<'s> EditScratch<'s> {
+    /// An overlay of `record` (its entries `entries`, the layout resolved for them).
+    pub(crate) fn overlay<'r>(
+        &'r mut self,
+        record: &'r str,
+        entries: &'r [SentEntry],
+        plan: &'s RawPlan,
+    ) -> Overlay<'r, 's> {
+        let work = &mut self.work;
+        work.slots.clear();
+        work.slots.resize(plan.slots.len(), Slot::AsSent);
+        work.values.clear();
+        work.appended.clear();
+        work.set_normalized = false;
+        work.replaced.clear();
+        work.normalized.clear();
         Overlay {
             record,
             entries,
-            set: Vec::new(),
-            removed: Vec::new(),
-            set_normalized: false,
-            watch: None,
-            normalized: Vec::new(),
-            normalized_entries: Vec::new(),
+            layout: &self.layout,
+            plan,
+            work,
+        }
+    }
+}
+
+/// A record as sent, as the transformations so far have left it: its entries as sent, and the
+/// plan's keys set or removed (added keys after the others, in the order a Python dict keeps
+/// them). Templates read its fields through [`RecordFields`] without any of it being parsed
+/// into a JSON value.
+pub(crate) struct Overlay<'r, 's> {
+    record: &'r str,
+    entries: &'r [SentEntry],
+    layout: &'r KeyLayout,
+    plan: &'s RawPlan,
+    work: &'r mut OverlayWork<'s>,
+}
+
+impl<'s> Overlay<'_, 's> {
+    /// Runs the plan's edits; `None` when one cannot run on the record as sent (a template
+    /// reads something else than a plain field, or renders nothing).
+    pub(crate) fn run_edits(&mut self) -> Option<()> {
+        let plan = self.plan;
+        for edit in plan.edits.as_ref()? {
+            match edit {
+                Edit::SetJson { slot, json } => self.set(*slot, Json::Constant(json)),
+                Edit::SetRendered {
+                    slot,
+                    template,
+                    valid_types,
+                } => {
+                    let mut text = std::mem::take(&mut self.work.text);
+                    text.clear();
+                    let rendered = template.render_record_text(&*self, &mut text);
+                    let json = rendered
+                        .filter(|()| !text.is_empty())
+                        .map(|()| self.write_evaluated(&text, valid_types));
+                    self.work.text = text;
+                    self.set(*slot, json?);
+                }
+                Edit::Remove { slot } => self.remove(*slot),
+            }
+        }
+        Some(())
+    }
+
+    /// Writes what `text` literal-evaluates to as JSON: itself as a string when it is no
+    /// literal of `valid_types`, as the reference keeps it.
+    fn write_evaluated(&mut self, text: &str, valid_types: &[LiteralType]) -> Json<'s> {
+        let values = &mut self.work.values;
+        let start = values.len();
+        match sluice_interp::literal_eval(text, valid_types) {
+            Some(value) => write_value(values, &value),
+            None => sluice_protocol::json::push_json_str(values, text),
+        }
+        Json::Written(start, values.len())
+    }
+
+    /// `record[key] = value` for the slot's key.
+    fn set_value(&mut self, slot: usize, value: &Value) {
+        let values = &mut self.work.values;
+        let start = values.len();
+        write_value(values, value);
+        let json = Json::Written(start, values.len());
+        self.set(slot, json);
+    }
+
+    /// `record[key] = json` for the slot's key: in place when the record has the key, at the
+    /// end otherwise.
+    fn set(&mut self, slot: usize, json: Json<'s>) {
+        let moves_to_end = match self.work.slots[slot] {
+            Slot::Set(_) => false,
+            Slot::Removed => true,
+            Slot::AsSent => self.layout.entry_of_slot[slot].is_none(),
+        };
+        if moves_to_end {
+            self.work.appended.retain(|&appended| appended != slot);
+            self.work.appended.push(slot);
+        }
+        self.work.slots[slot] = Slot::Set(json);
+    }
+
+    /// `del record[key]` for the slot's key, if the record has it.
+    fn remove(&mut self, slot: usize) {
+        if let Slot::Set(_) = self.work.slots[slot] {
+            self.work.appended.retain(|&appended| appended != slot);
+        }
+        self.work.slots[slot] = Slot::Removed;
+    }
+
+    /// The JSON text of a value set.
+    fn json(&self, json: Json<'s>) -> &[u8] {
+        match json {
+            Json::Constant(json) => json,
+            Json::Written(start, end) => &self.work.values[start..end],
         }
     }
 
-    /// Notes where the edited record has the top-level key `watch`.
-    pub(crate) fn watching(mut self, watch: Option<&'a str>) -> Overlay<'a> {
-        self.watch = watch;
-        self
-    }
-
-    /// `record[key] = value`: in place when the key is set already.
-    pub(crate) fn set(&mut self, key: &'a str, value: Cow<'a, Value>) {
-        self.removed.retain(|removed| *removed != key);
-        match self.set.iter_mut().find(|(set, _)| *set == key) {
-            Some((_, old)) => *old = value,
-            None => self.set.push((key, value)),
-        }
-    }
-
-    /// `del record[key]`, if it is there.
-    pub(crate) fn remove(&mut self, key: &'a str) {
-        self.set.retain(|(set, _)| *set != key);
-        if !self.removed.contains(&key) {
-            self.removed.push(key);
-        }
+    /// Whether nothing was set or removed that the record has, and no value replaced.
+    fn changes_nothing(&self) -> bool {
+        self.work.replaced.is_empty()
+            && self
+                .work
+                .slots
+                .iter()
+                .enumerate()
+                .all(|(slot, state)| match state {
+                    Slot::AsSent => true,
+                    Slot::Removed => self.layout.entry_of_slot[slot].is_none(),
+                    Slot::Set(_) => false,
+                })
     }
 
     /// The record as the reference prints it now, normalised by `normalizer` (which must
@@ -187,62 +540,63 @@ impl<'a> Overlay<'a> {
         if let Some(normalizer) = normalizer {
             self.normalize(normalizer);
         }
-        let record = self.record;
-        let is_null = |entry: &Entry<'_>| &record[entry.value.clone()] == b"null";
-        if self.set.is_empty()
-            && self.normalized_entries.is_empty()
-            && !self.entries.list.iter().any(|entry| {
-                is_null(entry)
-                    || self
-                        .removed
-                        .iter()
-                        .any(|key| key.as_bytes() == entry.key.as_ref())
-            })
-        {
+        let record = self.record.as_bytes();
+        // Every value is valid JSON: one starting with `n` is a null.
+        let is_null = |entry: &SentEntry| record.get(entry.value.start) == Some(&b'n');
+        if self.changes_nothing() && !self.entries.iter().any(is_null) {
             return AsSentOutcome::Unchanged;
         }
         let start = out.len();
-        out.reserve(self.record.len() + 64);
+        out.reserve(record.len() + 64);
         out.push(b'{');
         let mut edited = Edited {
             out,
             start,
-            watch: self.watch,
             watched: None,
             record,
             run: None,
             run_watched: None,
         };
-        let mut set = self.set;
-        for entry in &self.entries.list {
-            let key = entry.key.as_ref();
-            if self.removed.iter().any(|removed| removed.as_bytes() == key) {
-                continue;
-            }
-            let sent_key = &record[entry.key_range.clone()];
-            if let Some((_, range)) = self.normalized_entries.iter().find(|(k, _)| *k == key) {
-                let object = &self.normalized[range.clone()];
-                edited.write(
-                    key,
-                    |out| out.extend_from_slice(sent_key),
-                    |out| out.extend_from_slice(object),
-                );
-                continue;
-            }
-            match set.iter().position(|(set, _)| set.as_bytes() == key) {
-                Some(index) => {
-                    let (_, value) = set.remove(index);
-                    edited.entry(key, |out| out.extend_from_slice(sent_key), &value);
+        let layout = self.layout;
+        let mut replaced = self.work.replaced.iter().peekable();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let watched = layout.watched_entry == Some(index);
+            if let Some(slot) = layout.slot_of_entry[index] {
+                match self.work.slots[slot] {
+                    Slot::AsSent => {}
+                    Slot::Removed => continue,
+                    Slot::Set(_) if self.work.appended.contains(&slot) => continue,
+                    Slot::Set(json) => {
+                        edited.entry(&record[entry.key.clone()], self.json(json), watched);
+                        continue;
+                    }
                 }
-                // The reference leaves top-level nulls out.
-                None if is_null(entry) => {}
-                None => edited.sent_entry(entry),
+            }
+            if let Some((_, replacement)) = replaced.next_if(|(at, _)| *at == index) {
+                let sent_key = &record[entry.key.clone()];
+                match replacement {
+                    Replacement::Value(value) => {
+                        if !value.is_null() {
+                            edited.write(sent_key, |out| write_value(out, value), watched);
+                        }
+                    }
+                    Replacement::Object(range) => {
+                        let object = &self.work.normalized[range.clone()];
+                        edited.entry(sent_key, object, watched);
+                    }
+                }
+                continue;
+            }
+            // The reference leaves top-level nulls out.
+            if !is_null(entry) {
+                edited.sent_entry(entry, watched);
             }
         }
-        // Keys the record did not have, in the order they were first set.
-        for (key, value) in set {
-            let write_key = |out: &mut Vec<u8>| sluice_protocol::json::push_json_str(out, key);
-            edited.entry(key.as_bytes(), write_key, &value);
+        for &slot in &self.work.appended {
+            if let Slot::Set(json) = self.work.slots[slot] {
+                let watched = layout.watched_slot == Some(slot);
+                edited.entry(&self.plan.quoted[slot], self.json(json), watched);
+            }
         }
         edited.flush_run();
         edited.out.push(b'}');
@@ -257,7 +611,6 @@ impl<'a> Overlay<'a> {
 struct Edited<'w> {
     out: &'w mut Vec<u8>,
     start: usize,
-    watch: Option<&'w str>,
     watched: Option<SentEntry>,
     /// The record as sent.
     record: &'w [u8],
@@ -268,21 +621,20 @@ struct Edited<'w> {
 }
 
 impl Edited<'_> {
-    /// Writes the entry `key` set to `value`; a top-level null is left out, as the reference
-    /// leaves it.
-    fn entry(&mut self, key: &[u8], write_key: impl FnOnce(&mut Vec<u8>), value: &Value) {
-        if value.is_null() {
-            return;
+    /// Writes the entry `key` (as JSON) set to `json`; a top-level null is left out, as the
+    /// reference leaves it.
+    fn entry(&mut self, key: &[u8], json: &[u8], watched: bool) {
+        if json != b"null" {
+            self.write(key, |out| out.extend_from_slice(json), watched);
         }
-        self.write(key, write_key, |out| write_value(out, value));
     }
 
     /// Writes an entry of the record as sent, with the run of those before it when it follows
     /// them.
-    fn sent_entry(&mut self, entry: &Entry<'_>) {
+    fn sent_entry(&mut self, entry: &SentEntry, watched: bool) {
         let record = self.record;
         let follows = self.run.as_ref().is_some_and(|run| {
-            run.end + 1 == entry.key_range.start && record.get(run.end) == Some(&b',')
+            run.end + 1 == entry.key.start && record.get(run.end) == Some(&b',')
         });
         if follows {
             if let Some(run) = &mut self.run {
@@ -290,16 +642,10 @@ impl Edited<'_> {
             }
         } else {
             self.flush_run();
-            self.run = Some(entry.key_range.start..entry.value.end);
+            self.run = Some(entry.key.start..entry.value.end);
         }
-        if self
-            .watch
-            .is_some_and(|watch| watch.as_bytes() == entry.key.as_ref())
-        {
-            self.run_watched = Some(SentEntry {
-                key: entry.key_range.clone(),
-                value: entry.value.clone(),
-            });
+        if watched {
+            self.run_watched = Some(entry.clone());
         }
     }
 
@@ -323,22 +669,17 @@ impl Edited<'_> {
         }
     }
 
-    fn write(
-        &mut self,
-        key: &[u8],
-        write_key: impl FnOnce(&mut Vec<u8>),
-        write_value: impl FnOnce(&mut Vec<u8>),
-    ) {
+    fn write(&mut self, key: &[u8], write_value: impl FnOnce(&mut Vec<u8>), watched: bool) {
         self.flush_run();
         if self.out.len() > self.start + 1 {
             self.out.push(b',');
         }
         let key_start = self.out.len() - self.start;
-        write_key(self.out);
+        self.out.extend_from_slice(key);
         let key_end = self.out.len() - self.start;
         self.out.push(b':');
         write_value(self.out);
-        if self.watch.is_some_and(|watch| watch.as_bytes() == key) {
+        if watched {
             self.watched = Some(SentEntry {
                 key: key_start..key_end,
                 value: key_end + 1..self.out.len() - self.start,
@@ -347,50 +688,55 @@ impl Edited<'_> {
     }
 }
 
-impl<'a> Overlay<'a> {
+impl Overlay<'_, '_> {
     /// Normalises the values set, and the entries as sent whose kind of value the schema may
-    /// change (those become values set in place).
+    /// change (noted as replaced).
     fn normalize(&mut self, normalizer: &SchemaNormalizer) {
-        if !self.set_normalized {
-            for (key, value) in &mut self.set {
-                if let Some(field) = normalizer.field(key.as_bytes()) {
-                    normalizer.normalize_field(field, value.to_mut());
-                }
+        if !self.work.set_normalized {
+            for slot in 0..self.work.slots.len() {
+                let Slot::Set(json) = self.work.slots[slot] else {
+                    continue;
+                };
+                let Some(field) = normalizer.field(self.plan.slots[slot].as_bytes()) else {
+                    continue;
+                };
+                // Values set print as the reference prints them, so they parse.
+                let Ok(mut value) = crate::json::from_slice(self.json(json)) else {
+                    continue;
+                };
+                normalizer.normalize_field(field, &mut value);
+                self.set_value(slot, &value);
             }
         }
-        let entries = self.entries;
+        let layout = self.layout;
+        let record = self.record.as_bytes();
         // Records usually have their keys in the schema's order: each is looked for from the
         // property after the last one found.
         let mut next_field = 0;
-        for entry in &entries.list {
-            let key: &'a [u8] = entry.key.as_ref();
+        for (index, entry) in self.entries.iter().enumerate() {
+            let key = layout.key(index);
             let Some(field) = normalizer.field_from(key, next_field) else {
                 continue;
             };
             next_field = field + 1;
-            let sent = &self.record[entry.value.clone()];
+            let sent = &record[entry.value.clone()];
             let kind = RawKind::of(sent);
-            if normalizer.leaves(field, kind, sent)
-                || self.removed.iter().any(|removed| removed.as_bytes() == key)
-                || self.set.iter().any(|(set, _)| set.as_bytes() == key)
-            {
+            let changed_already = layout.slot_of_entry[index]
+                .is_some_and(|slot| !matches!(self.work.slots[slot], Slot::AsSent));
+            if changed_already || normalizer.leaves(field, kind, sent) {
                 continue;
             }
-            // Only for the values that change: checking a key's bytes again was a tenth of a
-            // normalised read (callgrind on `cargo xtask bench` scenario (k)).
-            let Ok(key) = std::str::from_utf8(key) else {
-                continue;
-            };
+            let work = &mut *self.work;
             if kind == Some(RawKind::Object) {
                 // Only the values that change are parsed; an object written as it was sent is
                 // left as it is.
-                let from = self.normalized.len();
-                if normalizer.normalize_object(field, sent, &mut self.normalized) {
-                    if self.normalized[from..] == *sent {
-                        self.normalized.truncate(from);
+                let from = work.normalized.len();
+                if normalizer.normalize_object(field, sent, &mut work.normalized) {
+                    if work.normalized[from..] == *sent {
+                        work.normalized.truncate(from);
                     } else {
-                        let range = from..self.normalized.len();
-                        self.normalized_entries.push((key.as_bytes(), range));
+                        let range = from..work.normalized.len();
+                        work.replaced.push((index, Replacement::Object(range)));
                     }
                     continue;
                 }
@@ -400,7 +746,7 @@ impl<'a> Overlay<'a> {
                 continue;
             };
             normalizer.normalize_field(field, &mut value);
-            self.set.push((key, Cow::Owned(value)));
+            work.replaced.push((index, Replacement::Value(value)));
         }
     }
 }
@@ -424,49 +770,48 @@ pub(crate) fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
-impl RecordFields for Overlay<'_> {
-    #[expect(
-        clippy::manual_contains,
-        reason = "`contains` sets up memchr's search, which costs more than a short value's byte \
-                  loop"
-    )]
+impl RecordFields for Overlay<'_, '_> {
     fn plain(&self, keys: &[String]) -> Option<PlainValue<'_>> {
         let [key] = keys else {
             return None;
         };
-        if self.removed.contains(&key.as_str()) {
-            return None;
-        }
-        if let Some((_, value)) = self.set.iter().find(|(set, _)| set == key) {
-            return PlainValue::of(value);
-        }
-        let entry = self
-            .entries
-            .list
-            .iter()
-            .find(|entry| entry.key.as_ref() == key.as_bytes())?;
-        let value = &self.record[entry.value.clone()];
-        match value.first()? {
-            b'"' => {
-                let inner = &value[1..value.len() - 1];
-                if inner.iter().any(|&b| b == b'\\') {
-                    return None;
-                }
-                std::str::from_utf8(inner).ok().map(PlainValue::String)
+        let entry = match self.plan.slot_of(key) {
+            Some(slot) => match self.work.slots[slot] {
+                Slot::Removed => return None,
+                // Read back from the JSON written, which is rare: a template reading a key an
+                // earlier `AddFields` set.
+                Slot::Set(json) => return plain_sent(std::str::from_utf8(self.json(json)).ok()?),
+                Slot::AsSent => self.layout.entry_of_slot[slot]?,
+            },
+            None => self.layout.entry_of(key.as_bytes())?,
+        };
+        plain_sent(self.record.get(self.entries.get(entry)?.value.clone())?)
+    }
+}
+
+/// A value as sent (valid JSON) as a [`PlainValue`], when it is one. Byte loops: `contains`
+/// sets up memchr's search, which costs more than a short value's loop.
+fn plain_sent(value: &str) -> Option<PlainValue<'_>> {
+    let bytes = value.as_bytes();
+    match bytes.first()? {
+        b'"' => {
+            let inner = value.get(1..value.len() - 1)?;
+            if inner.bytes().any(|b| b == b'\\') {
+                return None;
             }
-            // `-0` is read as a float.
-            b'-' | b'0'..=b'9'
-                if value != b"-0" && !value.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) =>
-            {
-                let text = std::str::from_utf8(value).ok()?;
-                let number = match text.parse::<i64>() {
-                    Ok(integer) => serde_json::Number::from(integer),
-                    Err(_) => serde_json::Number::from(text.parse::<u64>().ok()?),
-                };
-                Some(PlainValue::Integer(number))
-            }
-            _ => None,
+            Some(PlainValue::String(inner))
         }
+        // `-0` is read as a float.
+        b'-' | b'0'..=b'9'
+            if value != "-0" && !bytes.iter().any(|b| matches!(b, b'.' | b'e' | b'E')) =>
+        {
+            let number = match value.parse::<i64>() {
+                Ok(integer) => serde_json::Number::from(integer),
+                Err(_) => serde_json::Number::from(value.parse::<u64>().ok()?),
+            };
+            Some(PlainValue::Integer(number))
+        }
+        _ => None,
     }
 }
 
@@ -481,37 +826,6 @@ pub enum AsSentOutcome {
     /// reference prints it; with where it has the watched key, counted from its first byte
     /// (see [`RecordSelector::process_as_sent`](crate::RecordSelector)), if it has it.
     Edited(Range<usize>, Option<SentEntry>),
-}
-
-/// The top-level entries of a compact record.
-#[derive(Debug)]
-pub(crate) struct Entries<'r> {
-    list: Vec<Entry<'r>>,
-}
-
-#[derive(Debug)]
-struct Entry<'r> {
-    /// The key, unquoted and unescaped.
-    key: Cow<'r, [u8]>,
-    /// `"key"`, quotes included.
-    key_range: Range<usize>,
-    value: Range<usize>,
-}
-
-impl<'r> Entries<'r> {
-    /// The entries the page walk found in `record` (an object that prints as sent, so with
-    /// distinct keys).
-    pub(crate) fn from_sent(record: &'r [u8], sent: &[SentEntry]) -> Option<Entries<'r>> {
-        let mut list = Vec::with_capacity(sent.len());
-        for entry in sent {
-            list.push(Entry {
-                key: key_text(record.get(entry.key.clone())?)?,
-                key_range: entry.key.clone(),
-                value: entry.value.clone(),
-            });
-        }
-        Some(Entries { list })
-    }
 }
 
 /// The text of a key, `"..."` quotes included: borrowed unless it has escapes.
@@ -530,12 +844,32 @@ fn key_text(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
     }
 }
 
-/// The top-level keys one transformation reads, sets and removes.
+/// The top-level keys one transformation reads, sets and removes, and what it does to them.
 #[derive(Debug, Default)]
 pub(crate) struct TopLevelKeys {
     pub read: Vec<String>,
     pub set: Vec<String>,
     pub removed: Vec<String>,
+    /// Its edits, in order; `None` when it runs only on a parsed object of the keys read.
+    pub edits: Option<Vec<KeyEdit>>,
+}
+
+/// One change a transformation makes to a record's top level.
+#[derive(Debug)]
+pub(crate) enum KeyEdit {
+    Set { key: String, value: NewValue },
+    Remove { key: String },
+}
+
+/// A value `AddFields` sets.
+#[derive(Debug)]
+pub(crate) enum NewValue {
+    Constant(Value),
+    /// A template's text, literal-evaluated to one of `valid_types` (any when empty).
+    Rendered {
+        template: Template,
+        valid_types: Vec<LiteralType>,
+    },
 }
 
 #[cfg(test)]
@@ -550,30 +884,24 @@ mod tests {
         scanner.entries().to_vec()
     }
 
-    fn scan(record: &str) -> Option<Vec<(String, &str, &str)>> {
-        let sent = walked(record.as_bytes());
-        let entries = Entries::from_sent(record.as_bytes(), &sent)?;
-        Some(
-            entries
-                .list
-                .iter()
-                .map(|e| {
-                    (
-                        String::from_utf8(e.key.to_vec()).unwrap(),
-                        &record[e.key_range.clone()],
-                        &record[e.key_range.start..e.value.end],
-                    )
-                })
-                .collect(),
-        )
+    /// A plan with a slot for each of `keys`.
+    fn plan_of(keys: &[&str]) -> RawPlan {
+        let mut plan = RawPlan::default();
+        for key in keys {
+            plan.add_slot(key);
+        }
+        plan
     }
 
     #[test]
     fn an_overlay_edits_as_a_python_dict_changes() {
-        let record = br#"{"id":7,"a":"x","b":2}"#;
-        let sent = walked(record);
-        let entries = Entries::from_sent(record, &sent).unwrap();
-        let mut overlay = Overlay::new(record, &entries);
+        let record = r#"{"id":7,"a":"x","b":2}"#;
+        let sent = walked(record.as_bytes());
+        let plan = plan_of(&["id", "a", "b", "c", "new", "gone"]);
+        let slot = |key: &str| plan.slot_of(key).unwrap();
+        let mut scratch = EditScratch::default();
+        scratch.layout.resolve(record, &sent, &plan, None).unwrap();
+        let mut overlay = scratch.overlay(record, &sent, &plan);
         assert_eq!(
             overlay.plain(&["a".to_owned()]),
             Some(PlainValue::String("x"))
@@ -582,27 +910,39 @@ mod tests {
             overlay.plain(&["id".to_owned()]),
             Some(PlainValue::Integer(7.into()))
         );
-        overlay.set("new", Cow::Owned(Value::from(1)));
-        overlay.set("a", Cow::Owned(Value::from("y")));
-        overlay.set("new", Cow::Owned(Value::from(2)));
-        overlay.remove("b");
+        overlay.set_value(slot("new"), &Value::from(1));
+        overlay.set_value(slot("a"), &Value::from("y"));
+        overlay.set_value(slot("new"), &Value::from(2));
+        overlay.remove(slot("b"));
+        // Removed and set again: at the end, as in a dict.
+        overlay.remove(slot("id"));
+        overlay.set_value(slot("id"), &Value::from(8));
         assert_eq!(overlay.plain(&["b".to_owned()]), None);
         assert_eq!(
             overlay.plain(&["a".to_owned()]),
             Some(PlainValue::String("y"))
         );
+        assert_eq!(
+            overlay.plain(&["new".to_owned()]),
+            Some(PlainValue::Integer(2.into()))
+        );
         // Written after what the buffer holds already.
         let mut out = b"earlier".to_vec();
-        let edited = br#"{"id":7,"a":"y","new":2}"#;
+        let edited = br#"{"a":"y","new":2,"id":8}"#;
         assert_eq!(
             overlay.into_outcome(None, &mut out),
             AsSentOutcome::Edited(7..7 + edited.len(), None)
         );
         assert_eq!(&out[7..], edited);
-        let mut nulls = Overlay::new(record, &entries).watching(Some("b"));
-        nulls.set("a", Cow::Owned(Value::Null));
-        nulls.set("c", Cow::Owned(Value::Null));
-        nulls.remove("id");
+        scratch
+            .layout
+            .resolve(record, &sent, &plan, Some("b"))
+            .unwrap();
+        let mut nulls = scratch.overlay(record, &sent, &plan);
+        nulls.set_value(slot("a"), &Value::Null);
+        nulls.set_value(slot("c"), &Value::Null);
+        nulls.remove(slot("id"));
+        nulls.remove(slot("gone"));
         let from = out.len();
         // The watched key is placed from the record's own first byte.
         let watched = SentEntry {
@@ -614,11 +954,77 @@ mod tests {
             AsSentOutcome::Edited(from..from + 7, Some(watched))
         );
         assert_eq!(&out[from..], br#"{"b":2}"#);
-        let unchanged = Overlay::new(record, &entries);
+        // Removing a key the record does not have changes nothing.
+        let mut unchanged = scratch.overlay(record, &sent, &plan);
+        unchanged.remove(slot("gone"));
         assert_eq!(
             unchanged.into_outcome(None, &mut out),
             AsSentOutcome::Unchanged
         );
+    }
+
+    #[test]
+    fn short_keys_compare_as_their_bytes_do() {
+        // Every length to 20, each differing from the others in one byte at every place.
+        let mut keys = vec![String::new()];
+        for length in 1..=20 {
+            let key: String = (0..length).map(|i| char::from(b'a' + i)).collect();
+            for at in 0..usize::from(length) {
+                let mut other = key.clone().into_bytes();
+                other[at] = b'X';
+                keys.push(String::from_utf8(other).unwrap());
+            }
+            keys.push(key);
+        }
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(same_bytes(a.as_bytes(), b.as_bytes()), a == b, "{a} {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_layout_is_kept_for_records_with_the_same_keys_only() {
+        let plan = plan_of(&["id", "a\"b"]);
+        let mut layout = KeyLayout::default();
+        let keys = |layout: &KeyLayout| -> Vec<(String, Option<usize>)> {
+            (0..layout.key_ends.len())
+                .map(|index| {
+                    let key = String::from_utf8(layout.key(index).to_vec()).unwrap();
+                    (key, layout.slot_of_entry[index])
+                })
+                .collect()
+        };
+        let record = r#"{"id":1,"a\"b":{"c":[1,2]},"s":"x,y"}"#;
+        layout
+            .resolve(record, &walked(record.as_bytes()), &plan, None)
+            .unwrap();
+        let expected = [("id", Some(0)), ("a\"b", Some(1)), ("s", None)];
+        let expected = expected.map(|(key, slot)| (key.to_owned(), slot));
+        assert_eq!(keys(&layout), expected);
+        assert_eq!(layout.entry_of_slot, [Some(0), Some(1)]);
+        // The same keys with other values: the layout holds.
+        let same = br#"{"id":22,"a\"b":3,"s":"z"}"#;
+        assert!(layout.describes(same, &walked(same)));
+        // Another order, another key, one key fewer: it is worked out again.
+        for other in [
+            &br#"{"a\"b":3,"id":22,"s":"z"}"#[..],
+            br#"{"id":22,"a\"b":3,"t":"z"}"#,
+            br#"{"id":22,"a\"b":3}"#,
+        ] {
+            assert!(!layout.describes(other, &walked(other)));
+        }
+        let other = r#"{"s":"z","id":22}"#;
+        layout
+            .resolve(other, &walked(other.as_bytes()), &plan, None)
+            .unwrap();
+        assert_eq!(
+            keys(&layout),
+            [("s".to_owned(), None), ("id".to_owned(), Some(0))]
+        );
+        assert_eq!(layout.entry_of_slot, [Some(1), None]);
+        layout.resolve("{}", &walked(b"{}"), &plan, None).unwrap();
+        assert_eq!(keys(&layout), []);
     }
 
     #[test]
@@ -637,19 +1043,5 @@ mod tests {
                 String::from_utf8(expected).unwrap()
             );
         }
-    }
-
-    #[test]
-    fn scans_the_entries_of_a_compact_object() {
-        let entries = scan(r#"{"id":1,"a\"b":{"c":[1,2]},"s":"x,y"}"#).unwrap();
-        assert_eq!(
-            entries,
-            [
-                ("id".to_owned(), r#""id""#, r#""id":1"#),
-                ("a\"b".to_owned(), r#""a\"b""#, r#""a\"b":{"c":[1,2]}"#),
-                ("s".to_owned(), r#""s""#, r#""s":"x,y""#),
-            ]
-        );
-        assert_eq!(scan("{}").unwrap(), []);
     }
 }

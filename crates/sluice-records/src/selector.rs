@@ -13,7 +13,7 @@ use crate::expand::TruncatedLists;
 use crate::extract::Extractor;
 use crate::filter::{FilterVariables, RecordFilter};
 use crate::normalize::SchemaNormalizer;
-use crate::raw::{AsSentOutcome, Entries, Overlay, RawPlan};
+use crate::raw::{AsSentOutcome, EditScratch, Overlay, RawPlan};
 use crate::transform::{TransformVariables, Transformation};
 use sluice_protocol::SentEntry;
 
@@ -50,6 +50,49 @@ pub struct SelectVariables<'a> {
     /// The complete lists of the page's truncated records, when a `truncated_list_retriever`
     /// fetched them ([`RecordSelector::truncated_records`]).
     pub truncated: Option<&'a TruncatedLists>,
+}
+
+/// Edits a page's records as sent, one after another ([`RecordSelector::editor`]).
+#[derive(Debug)]
+pub struct RecordEditor<'s> {
+    selector: &'s RecordSelector,
+    scratch: EditScratch<'s>,
+}
+
+impl<'s> RecordEditor<'s> {
+    /// The selector it edits for.
+    pub fn selector(&self) -> &'s RecordSelector {
+        self.selector
+    }
+
+    /// [`RecordSelector::process_as_sent`], for the next record of the page.
+    pub fn process_as_sent(
+        &mut self,
+        record: &str,
+        entries: &[SentEntry],
+        watch: Option<&str>,
+        vars: &SelectVariables<'_>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<AsSentOutcome, SelectError>> {
+        let selector = self.selector;
+        let Some(plan) = &selector.raw_plan else {
+            return Some(Ok(AsSentOutcome::Unchanged));
+        };
+        self.scratch.layout.resolve(record, entries, plan, watch)?;
+        let overlay = self.scratch.overlay(record, entries, plan);
+        if let Some(outcome) = selector.process_fields_as_sent(overlay, out) {
+            return Some(Ok(outcome));
+        }
+        let mut read = plan.read_object(record, entries, &self.scratch.layout)?;
+        let kept = selector.process_one(&mut read, vars);
+        Some(kept.map(|kept| match kept {
+            false => AsSentOutcome::Dropped,
+            true => {
+                let overlay = self.scratch.overlay(record, entries, plan);
+                plan.edit(overlay, read, selector.normalizer.as_ref(), out)
+            }
+        }))
+    }
 }
 
 /// What the paginator needs to know about a selected page.
@@ -254,43 +297,37 @@ impl RecordSelector {
     /// can share one buffer.
     pub fn process_as_sent(
         &self,
-        record: &[u8],
+        record: &str,
         entries: &[SentEntry],
         watch: Option<&str>,
         vars: &SelectVariables<'_>,
         out: &mut Vec<u8>,
     ) -> Option<Result<AsSentOutcome, SelectError>> {
-        let Some(plan) = &self.raw_plan else {
-            return Some(Ok(AsSentOutcome::Unchanged));
-        };
-        let entries = Entries::from_sent(record, entries)?;
-        if let Some(outcome) = self.process_fields_as_sent(record, &entries, watch, out) {
-            return Some(Ok(outcome));
+        self.editor()
+            .process_as_sent(record, entries, watch, vars, out)
+    }
+
+    /// An editor of records as sent, for a page's records one after another: what
+    /// [`RecordSelector::process_as_sent`] does, keeping from one record to the next where the
+    /// keys the filter and transformations touch are.
+    pub fn editor(&self) -> RecordEditor<'_> {
+        RecordEditor {
+            selector: self,
+            scratch: EditScratch::default(),
         }
-        let mut read = plan.read_object(record, &entries)?;
-        let kept = self.process_one(&mut read, vars);
-        Some(kept.map(|kept| match kept {
-            false => AsSentOutcome::Dropped,
-            true => plan.edit(record, &entries, read, self.normalizer.as_ref(), watch, out),
-        }))
     }
 
     /// [`RecordSelector::process_as_sent`] when every template only looks up or compares the
     /// record's fields: those are read where they were sent, nothing is parsed into a JSON
     /// value. `None` when a template needs more.
-    fn process_fields_as_sent(
-        &self,
-        record: &[u8],
-        entries: &Entries<'_>,
-        watch: Option<&str>,
+    fn process_fields_as_sent<'s>(
+        &'s self,
+        mut overlay: Overlay<'_, 's>,
         out: &mut Vec<u8>,
     ) -> Option<AsSentOutcome> {
-        let mut overlay = Overlay::new(record, entries).watching(watch);
         let transform_first = self.transforms_before_filtering();
         if transform_first {
-            for transformation in &self.transformations {
-                transformation.apply_to_overlay(&mut overlay)?;
-            }
+            overlay.run_edits()?;
         }
         if let Some(filter) = &self.filter {
             if !filter.keeps_overlay(&overlay)? {
@@ -298,9 +335,7 @@ impl RecordSelector {
             }
         }
         if !transform_first {
-            for transformation in &self.transformations {
-                transformation.apply_to_overlay(&mut overlay)?;
-            }
+            overlay.run_edits()?;
         }
         Some(overlay.into_outcome(self.normalizer.as_ref(), out))
     }

@@ -11,6 +11,7 @@ use sluice_manifest::{ManifestPath, model};
 use crate::dpath::{self, Segment};
 use crate::error::{BuildError, SelectError};
 use crate::extract::render_path;
+use crate::raw::{KeyEdit, NewValue, TopLevelKeys};
 
 /// What a transformation can read besides the record.
 #[derive(Debug, Clone, Copy)]
@@ -184,22 +185,36 @@ impl Transformation {
     }
 
     /// The top-level keys of a record this transformation reads, sets and removes, when that
-    /// is all it does (see [`crate::raw`]); `None` when it needs the whole record.
-    pub(crate) fn top_level_keys(&self) -> Option<crate::raw::TopLevelKeys> {
-        let mut keys = crate::raw::TopLevelKeys::default();
+    /// is all it does, and its edits (see [`crate::raw`]); `None` when it needs the whole record.
+    pub(crate) fn top_level_keys(&self) -> Option<TopLevelKeys> {
+        let mut keys = TopLevelKeys::default();
+        let mut edits = Vec::new();
         match self {
             Transformation::AddFields(add) => {
-                if let Some(condition) = &add.condition {
-                    keys.read.extend(condition.keys_read("record")?);
-                }
                 for field in &add.fields {
                     let [key] = field.path.as_slice() else {
                         return None;
                     };
-                    if let Evaluated::Template(template) = &field.value {
-                        keys.read.extend(template.keys_read("record")?);
-                    }
+                    let value = match &field.value {
+                        Evaluated::Template(template) => {
+                            keys.read.extend(template.keys_read("record")?);
+                            NewValue::Rendered {
+                                template: template.clone(),
+                                valid_types: field.valid_types.clone(),
+                            }
+                        }
+                        Evaluated::Constant(value) => NewValue::Constant(value.clone()),
+                    };
                     keys.set.push(key.clone());
+                    edits.push(KeyEdit::Set {
+                        key: key.clone(),
+                        value,
+                    });
+                }
+                if let Some(condition) = &add.condition {
+                    keys.read.extend(condition.keys_read("record")?);
+                    // The condition is evaluated on the parsed keys.
+                    return Some(keys);
                 }
             }
             Transformation::RemoveFields(remove) => {
@@ -210,6 +225,7 @@ impl Transformation {
                     match pointer.as_slice() {
                         [Segment::Glob(key)] if pointer[0].is_literal() => {
                             keys.removed.push(key.clone());
+                            edits.push(KeyEdit::Remove { key: key.clone() });
                         }
                         // An empty pointer removes nothing.
                         [] => {}
@@ -219,51 +235,8 @@ impl Transformation {
             }
             _ => return None,
         }
+        keys.edits = Some(edits);
         Some(keys)
-    }
-
-    /// Applies the transformation to a record as sent (see [`crate::raw::Overlay`]) when its
-    /// templates only look up or compare the record's fields; `None` when it cannot (the record
-    /// is then transformed as a JSON value). Only for transformations
-    /// [`Transformation::top_level_keys`] accepts.
-    pub(crate) fn apply_to_overlay<'a>(
-        &'a self,
-        overlay: &mut crate::raw::Overlay<'a>,
-    ) -> Option<()> {
-        match self {
-            Transformation::AddFields(add) => {
-                if add.condition.is_some() {
-                    return None;
-                }
-                for field in &add.fields {
-                    let [key] = field.path.as_slice() else {
-                        return None;
-                    };
-                    let value = match &field.value {
-                        Evaluated::Constant(value) => std::borrow::Cow::Borrowed(value),
-                        Evaluated::Template(template) => std::borrow::Cow::Owned(
-                            template.render_record_as(&*overlay, &field.valid_types)?,
-                        ),
-                    };
-                    overlay.set(key, value);
-                }
-                Some(())
-            }
-            Transformation::RemoveFields(remove) => {
-                if remove.condition.is_some() {
-                    return None;
-                }
-                for pointer in &remove.pointers {
-                    match pointer.as_slice() {
-                        [Segment::Glob(key)] if pointer[0].is_literal() => overlay.remove(key),
-                        [] => {}
-                        _ => return None,
-                    }
-                }
-                Some(())
-            }
-            _ => None,
-        }
     }
 
     /// Applies the transformation to one record.

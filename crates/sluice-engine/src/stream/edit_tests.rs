@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 struct Walk {
     state: u64,
+    /// Which keys the last record had, a bit each.
+    keys: usize,
 }
 
 impl Walk {
@@ -43,9 +45,20 @@ impl Walk {
     }
 
     fn record(&mut self) -> String {
+        // Half the records have the keys of the one before, as most records of a page do.
+        if self.next(2) == 0 {
+            // Each key three times in four.
+            self.keys = (0..7)
+                .filter(|_| self.next(4) != 0)
+                .map(|bit| 1 << bit)
+                .sum();
+        }
         let mut record = serde_json::Map::new();
-        for key in ["id", "status", "country", "tags", "score", "a\"q", "source"] {
-            if self.next(4) != 0 {
+        for (bit, key) in ["id", "status", "country", "tags", "score", "a\"q", "source"]
+            .into_iter()
+            .enumerate()
+        {
+            if self.keys & (1 << bit) != 0 {
                 record.insert(key.to_owned(), self.value(0));
             }
         }
@@ -219,7 +232,7 @@ fn print(data: RecordData) -> String {
 
 #[test]
 fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
-    let mut walk = Walk { state: 7 };
+    let mut walk = Walk { state: 7, keys: 0 };
     let empty = json!({});
     let vars = variables(&empty);
     // [left to the full selector, dropped, printed, selectors the tree path alone runs,
@@ -232,6 +245,8 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             outcomes[3] += 1;
             continue;
         }
+        // One editor for the selector's records, as for a page's.
+        let mut editor = selector.editor();
         for _ in 0..100 {
             let record = walk.record();
             // As the page walk hands it over.
@@ -245,7 +260,10 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             let (class, respelled) = match scanned {
                 Some((_, AsSent::Respelled)) => {
                     outcomes[4] += 1;
-                    (AsSent::Respelled, Some(Bytes::from(respelled)))
+                    (
+                        AsSent::Respelled,
+                        Some(String::from_utf8(respelled).unwrap()),
+                    )
                 }
                 Some((_, class)) => (class, None),
                 None => panic!("{record} is not JSON"),
@@ -254,13 +272,15 @@ fn records_selected_as_sent_print_as_the_tree_path_prints_them() {
             let found = FoundRecord {
                 class,
                 sent: Bytes::from(record.clone()),
-                respelled,
+                respelled: respelled.clone().map(Bytes::from),
+                text: Some(respelled.as_deref().unwrap_or(&record)),
                 entries: Some(&entries),
                 watched: watched.as_ref(),
             };
             // After another record's edit.
             let mut edited = b"{}".to_vec();
-            let Some(got) = select_as_sent(&selector, found, Some("id"), &vars, &mut edited) else {
+            let Some(got) = select_as_sent(&mut editor, found, Some("id"), &vars, &mut edited)
+            else {
                 // The full selector decides: the tree path fails on this record.
                 assert!(expected.is_err(), "record {record}\nselector {parts}");
                 outcomes[0] += 1;
@@ -320,21 +340,23 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
     assert!(selector.changes_records_as_sent());
     let empty = json!({});
     let vars = variables(&empty);
-    let record = br#"{"id":7,"status":"active","score":1.5,"country":"NL","tags":["a"]}"#;
+    let record = r#"{"id":7,"status":"active","score":1.5,"country":"NL","tags":["a"]}"#;
+    let entries = walked(record.as_bytes());
     assert!(matches!(
-        selector.process_as_sent(record, &walked(record), None, &vars, &mut Vec::new()),
+        selector.process_as_sent(record, &entries, None, &vars, &mut Vec::new()),
         Some(Ok(AsSentOutcome::Edited(..)))
     ));
-    let entries = walked(record);
     let found = FoundRecord {
         class: AsSent::Identical,
-        sent: Bytes::from_static(record),
+        sent: Bytes::from_static(record.as_bytes()),
         respelled: None,
+        text: Some(record),
         entries: Some(&entries),
         watched: None,
     };
     let mut buffer = Vec::new();
-    let Some(Some(kept)) = select_as_sent(&selector, found, None, &vars, &mut buffer) else {
+    let Some(Some(kept)) = select_as_sent(&mut selector.editor(), found, None, &vars, &mut buffer)
+    else {
         panic!("dropped, or not selected as sent");
     };
     let RecordData::AsSent(edited) = kept.into_data(&Bytes::from(buffer)) else {
@@ -346,10 +368,16 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
             br#"{"id":7,"status":"active","country":"NL","source":"bench","key":"NL-7"}"#
         )
     );
-    let deleted = br#"{"id":8,"status":"deleted"}"#;
+    let deleted = r#"{"id":8,"status":"deleted"}"#;
     assert_eq!(
         selector
-            .process_as_sent(deleted, &walked(deleted), None, &vars, &mut Vec::new())
+            .process_as_sent(
+                deleted,
+                &walked(deleted.as_bytes()),
+                None,
+                &vars,
+                &mut Vec::new()
+            )
             .unwrap()
             .unwrap(),
         AsSentOutcome::Dropped
@@ -361,7 +389,7 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
 #[test]
 fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
     use super::{SPLIT_PAGES_FROM, SentPage, on_two_cores};
-    let mut walk = Walk { state: 11 };
+    let mut walk = Walk { state: 11, keys: 0 };
     let empty = json!({});
     let vars = variables(&empty);
     let (mut split_pages, mut scanned_in_halves) = (0, 0);
