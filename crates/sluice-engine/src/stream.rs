@@ -942,7 +942,13 @@ impl SentPage<'_> {
             )),
             None => None,
         };
+        // Whether the record before was given to the editor (the one whose keys a record's
+        // `same_keys` compares with).
+        let mut previous_edited = false;
         for record in records {
+            let edited_as_sent = matches!(record.class, AsSent::Identical | AsSent::Respelled);
+            let same_keys = previous_edited && edited_as_sent && record.same_keys;
+            previous_edited = texts.is_some() && edited_as_sent;
             let text = match (texts, record.respelled.is_empty()) {
                 (Some((body, _)), true) => Some(body.get(record.sent.clone())?),
                 (Some((_, respelled)), false) => Some(respelled.get(record.respelled.clone())?),
@@ -954,6 +960,7 @@ impl SentPage<'_> {
                 respelled: (!record.respelled.is_empty())
                     .then(|| self.respelled.slice(record.respelled.clone())),
                 text,
+                same_keys,
                 entries: self.entries.map(|entries| &entries[record.entries.clone()]),
                 watched: record.watched.as_ref(),
             };
@@ -993,6 +1000,8 @@ struct FoundRecord<'r> {
     respelled: Option<Bytes>,
     /// The text it is printed from, when the selector changes records.
     text: Option<&'r str>,
+    /// It has the keys of the record given to the editor before it.
+    same_keys: bool,
     /// Its top-level entries (as printed), when the selector changes records.
     entries: Option<&'r [SentEntry]>,
     /// Where it has the cursor's field, as printed.
@@ -1047,6 +1056,7 @@ fn select_as_sent(
         sent,
         respelled,
         text,
+        same_keys,
         entries,
         watched,
     } = found;
@@ -1055,7 +1065,7 @@ fn select_as_sent(
             // Edited from the text it is printed from (its top-level nulls kept, see
             // `PageAsSent::entries`), which its entries point into.
             let printed = respelled.unwrap_or_else(|| sent.clone());
-            match editor.process_as_sent(text, entries, cursor_field, vars, edited) {
+            match editor.process_as_sent(text, entries, same_keys, cursor_field, vars, edited) {
                 Some(Ok(AsSentOutcome::Dropped)) => None,
                 Some(Ok(AsSentOutcome::Unchanged)) => Some(located(printed, watched)),
                 Some(Ok(AsSentOutcome::Edited(range, field))) => {

@@ -113,6 +113,10 @@ pub struct RecordScanner {
     watched: Option<SentEntry>,
     /// The top-level keys of the last record the quick pass took.
     last_keys: identical::LastKeys,
+    /// `last_keys` are those of the last record scanned.
+    last_keys_current: bool,
+    /// The last record scanned has the top-level keys of the one before it.
+    same_keys: bool,
     /// How often the quick pass gave up lately ([`QUICK_MISS`] for each miss, one off for each
     /// record it took), and records scanned without it since it was last tried.
     quick_misses: u32,
@@ -167,20 +171,26 @@ impl RecordScanner {
     ) -> Option<(usize, AsSent)> {
         self.entries.clear();
         self.watched = None;
+        let previous_keys_known = std::mem::take(&mut self.last_keys_current);
+        self.same_keys = false;
         // Text with control bytes has its strings checked for them, which the quick pass
         // does not do.
         if !self.controls_possible && !self.general_only && self.try_quick_pass() {
+            let mut same_keys = false;
             let top = identical::TopLevel {
                 editing: self.editing,
                 entries: &mut self.entries,
                 watch: self.watch.as_deref(),
                 watched: &mut self.watched,
                 last_keys: &mut self.last_keys,
+                same_keys: &mut same_keys,
                 keys: &mut self.keys,
             };
             if let Some(len) = identical::identical_record(bytes, top) {
                 self.keys.clear();
                 self.quick_misses = self.quick_misses.saturating_sub(1);
+                self.last_keys_current = true;
+                self.same_keys = previous_keys_known && same_keys;
                 return Some((len, AsSent::Identical));
             }
             self.quick_misses = (self.quick_misses + QUICK_MISS).min(QUICK_MISSES_KEPT);
@@ -225,6 +235,20 @@ impl RecordScanner {
         }
         self.quick_skipped = 0;
         true
+    }
+
+    /// Scans the next record as if no record had been scanned before it: for a scanner cloned
+    /// to scan records that do not follow the last one (another part of the page).
+    pub fn forget_last_record(&mut self) {
+        self.last_keys_current = false;
+        self.same_keys = false;
+    }
+
+    /// Whether the record just scanned has the top-level keys of the one scanned before it, as
+    /// sent and in the same order (told by the quick pass, which compares them anyway; false
+    /// when it cannot tell).
+    pub fn same_keys_as_last(&self) -> bool {
+        self.same_keys
     }
 
     /// When scanning [for editing](RecordScanner::for_editing), the top-level entries of the
@@ -1173,6 +1197,49 @@ mod tests {
                 assert_eq!(parsed.get("a"), Some(&value), "{printed}");
             }
             None => assert!(parsed.get("a").is_none_or(Value::is_null), "{printed}"),
+        }
+    }
+
+    #[test]
+    fn a_record_is_told_to_have_the_last_ones_keys_only_when_it_has() {
+        let records = [
+            (r#"{"a":1,"b":"x"}"#, false),
+            (r#"{"a":2,"b":"y"}"#, true),
+            // Fewer keys, all of them the last record's.
+            (r#"{"a":2}"#, false),
+            (r#"{"a":3}"#, true),
+            (r#"{}"#, false),
+            (r#"{}"#, true),
+            (r#"{"a":3}"#, false),
+            // Scanned by the general scan, which does not tell.
+            (r#"{"a":1.50}"#, false),
+            (r#"{"a":4}"#, false),
+            (r#"{"b":4}"#, false),
+            (r#"{"a":4,"b":5}"#, false),
+            (r#"{"a":6,"b":7}"#, true),
+            (r#"{"b":6,"a":7}"#, false),
+        ];
+        let text: String = records.iter().map(|(record, _)| *record).collect();
+        for editing in [false, true] {
+            let mut scanner = RecordScanner::for_text(text.as_bytes()).unwrap();
+            scanner.for_editing(editing);
+            let mut at = 0;
+            for (record, same_keys) in records {
+                let (len, _) = scanner
+                    .scan_record(&text.as_bytes()[at..], &mut Vec::new())
+                    .unwrap();
+                assert_eq!(len, record.len());
+                assert_eq!(scanner.same_keys_as_last(), same_keys, "{record}");
+                at += len;
+            }
+            // A clone scanning elsewhere is not told its first record follows.
+            let mut elsewhere = scanner.clone();
+            elsewhere.forget_last_record();
+            let record = br#"{"b":8,"a":9}"#;
+            elsewhere.scan_record(record, &mut Vec::new()).unwrap();
+            assert!(!elsewhere.same_keys_as_last());
+            elsewhere.scan_record(record, &mut Vec::new()).unwrap();
+            assert!(elsewhere.same_keys_as_last());
         }
     }
 

@@ -37,6 +37,9 @@ pub struct RecordAsSent {
     pub respelled: Range<usize>,
     /// Its top-level entries in [`PageAsSent::entries`], when they were asked for.
     pub entries: Range<usize>,
+    /// It has the top-level keys of the record before it, as sent and in the same order (see
+    /// [`RecordScanner::same_keys_as_last`]); false when that was not told.
+    pub same_keys: bool,
     /// Where it has the watched key and its value, as printed (see
     /// [`RecordScanner::watched`]).
     pub watched: Option<SentEntry>,
@@ -252,10 +255,13 @@ impl<'b> PageWalk<'b> {
         };
         // The second half is scanned from where a record seems to start; it is taken if this
         // walk reaches that place between two records (and not inside a string).
+        let mut scanner = self.scanner.clone();
+        // Its first record does not follow the last one this walk scanned.
+        scanner.forget_last_record();
         let mut second = PageWalk {
             body: self.body,
             at: second_start,
-            scanner: self.scanner.clone(),
+            scanner,
             page: PageAsSent::default(),
             with_entries: self.with_entries,
             beside: None,
@@ -343,6 +349,7 @@ impl<'b> PageWalk<'b> {
                 respelled: respelled_from..self.page.respelled.len(),
                 entries: entries_from..self.page.entries.len(),
                 watched: self.scanner.watched().cloned(),
+                same_keys: self.scanner.same_keys_as_last(),
             });
             self.space();
             if self.eat(b']').is_some() {

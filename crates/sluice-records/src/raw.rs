@@ -258,6 +258,9 @@ pub(crate) struct KeyLayout {
     slot_of_entry: Vec<Option<usize>>,
     /// For each slot of the plan, the entry with its key, if the record has it.
     entry_of_slot: Vec<Option<usize>>,
+    /// For each entry, the schema's top-level property of its key, when records are
+    /// normalised.
+    field_of_entry: Vec<Option<usize>>,
     /// The key whose place an edited record notes (a cursor's field), its entry and its slot.
     watch: Option<String>,
     watched_entry: Option<usize>,
@@ -265,17 +268,25 @@ pub(crate) struct KeyLayout {
 }
 
 impl KeyLayout {
-    /// Makes this the layout of `record`, whose top-level entries are `entries`, for `plan` and
-    /// the watched key `watch`; `None` when a key does not decode.
+    /// Makes this the layout of `record`, whose top-level entries are `entries`, for `plan`,
+    /// the watched key `watch` and the selector's `normalizer`; `None` when a key does not
+    /// decode. `same_keys`: the record is known to have the keys of the last one resolved, as
+    /// sent and in the same order (then they are not compared again).
     pub(crate) fn resolve(
         &mut self,
         record: &str,
         entries: &[SentEntry],
-        plan: &RawPlan,
-        watch: Option<&str>,
+        same_keys: bool,
+        resolve_for: (&RawPlan, Option<&str>, Option<&SchemaNormalizer>),
     ) -> Option<()> {
+        let (plan, watch, normalizer) = resolve_for;
         let record = record.as_bytes();
-        if self.describes(record, entries) && self.watch.as_deref() == watch {
+        let known = same_keys && self.resolved && entries.len() == self.sent_ends.len();
+        debug_assert!(
+            !known || self.describes(record, entries),
+            "told the same keys"
+        );
+        if (known || self.describes(record, entries)) && self.watch.as_deref() == watch {
             return Some(());
         }
         self.resolved = false;
@@ -284,14 +295,23 @@ impl KeyLayout {
         self.keys.clear();
         self.key_ends.clear();
         self.slot_of_entry.clear();
+        self.field_of_entry.clear();
         self.entry_of_slot.clear();
         self.entry_of_slot.resize(plan.slots.len(), None);
         self.watch = watch.map(str::to_owned);
         self.watched_entry = None;
         self.watched_slot = watch.and_then(|watch| plan.slot_of(watch));
+        // Records usually have their keys in the schema's order: each is looked for from the
+        // property after the last one found.
+        let mut next_field = 0;
         for (index, entry) in entries.iter().enumerate() {
             let quoted = record.get(entry.key.clone())?;
             let key = key_text(quoted)?;
+            let field = normalizer.and_then(|normalizer| normalizer.field_from(&key, next_field));
+            if let Some(field) = field {
+                next_field = field + 1;
+            }
+            self.field_of_entry.push(field);
             self.sent.extend_from_slice(quoted);
             self.sent_ends.push(self.sent.len());
             self.keys.extend_from_slice(&key);
@@ -710,15 +730,10 @@ impl Overlay<'_, '_> {
         }
         let layout = self.layout;
         let record = self.record.as_bytes();
-        // Records usually have their keys in the schema's order: each is looked for from the
-        // property after the last one found.
-        let mut next_field = 0;
         for (index, entry) in self.entries.iter().enumerate() {
-            let key = layout.key(index);
-            let Some(field) = normalizer.field_from(key, next_field) else {
+            let Some(field) = layout.field_of_entry[index] else {
                 continue;
             };
-            next_field = field + 1;
             let sent = &record[entry.value.clone()];
             let kind = RawKind::of(sent);
             let changed_already = layout.slot_of_entry[index]
@@ -900,7 +915,10 @@ mod tests {
         let plan = plan_of(&["id", "a", "b", "c", "new", "gone"]);
         let slot = |key: &str| plan.slot_of(key).unwrap();
         let mut scratch = EditScratch::default();
-        scratch.layout.resolve(record, &sent, &plan, None).unwrap();
+        scratch
+            .layout
+            .resolve(record, &sent, false, (&plan, None, None))
+            .unwrap();
         let mut overlay = scratch.overlay(record, &sent, &plan);
         assert_eq!(
             overlay.plain(&["a".to_owned()]),
@@ -936,7 +954,7 @@ mod tests {
         assert_eq!(&out[7..], edited);
         scratch
             .layout
-            .resolve(record, &sent, &plan, Some("b"))
+            .resolve(record, &sent, false, (&plan, Some("b"), None))
             .unwrap();
         let mut nulls = scratch.overlay(record, &sent, &plan);
         nulls.set_value(slot("a"), &Value::Null);
@@ -997,7 +1015,12 @@ mod tests {
         };
         let record = r#"{"id":1,"a\"b":{"c":[1,2]},"s":"x,y"}"#;
         layout
-            .resolve(record, &walked(record.as_bytes()), &plan, None)
+            .resolve(
+                record,
+                &walked(record.as_bytes()),
+                false,
+                (&plan, None, None),
+            )
             .unwrap();
         let expected = [("id", Some(0)), ("a\"b", Some(1)), ("s", None)];
         let expected = expected.map(|(key, slot)| (key.to_owned(), slot));
@@ -1016,14 +1039,16 @@ mod tests {
         }
         let other = r#"{"s":"z","id":22}"#;
         layout
-            .resolve(other, &walked(other.as_bytes()), &plan, None)
+            .resolve(other, &walked(other.as_bytes()), false, (&plan, None, None))
             .unwrap();
         assert_eq!(
             keys(&layout),
             [("s".to_owned(), None), ("id".to_owned(), Some(0))]
         );
         assert_eq!(layout.entry_of_slot, [Some(1), None]);
-        layout.resolve("{}", &walked(b"{}"), &plan, None).unwrap();
+        layout
+            .resolve("{}", &walked(b"{}"), false, (&plan, None, None))
+            .unwrap();
         assert_eq!(keys(&layout), []);
     }
 

@@ -65,11 +65,15 @@ impl<'s> RecordEditor<'s> {
         self.selector
     }
 
-    /// [`RecordSelector::process_as_sent`], for the next record of the page.
+    /// [`RecordSelector::process_as_sent`], for the next record of the page. `same_keys`: the
+    /// record has the top-level keys of the record this editor was given last, as sent and in
+    /// the same order ([`RecordAsSent::same_keys`](crate::RecordAsSent::same_keys) of a record
+    /// that follows it).
     pub fn process_as_sent(
         &mut self,
         record: &str,
         entries: &[SentEntry],
+        same_keys: bool,
         watch: Option<&str>,
         vars: &SelectVariables<'_>,
         out: &mut Vec<u8>,
@@ -78,7 +82,8 @@ impl<'s> RecordEditor<'s> {
         let Some(plan) = &selector.raw_plan else {
             return Some(Ok(AsSentOutcome::Unchanged));
         };
-        self.scratch.layout.resolve(record, entries, plan, watch)?;
+        let resolve_for = (plan, watch, selector.normalizer.as_ref());
+        (self.scratch.layout).resolve(record, entries, same_keys, resolve_for)?;
         let overlay = self.scratch.overlay(record, entries, plan);
         if let Some(outcome) = selector.process_fields_as_sent(overlay, out) {
             return Some(Ok(outcome));
@@ -304,7 +309,7 @@ impl RecordSelector {
         out: &mut Vec<u8>,
     ) -> Option<Result<AsSentOutcome, SelectError>> {
         self.editor()
-            .process_as_sent(record, entries, watch, vars, out)
+            .process_as_sent(record, entries, false, watch, vars, out)
     }
 
     /// An editor of records as sent, for a page's records one after another: what

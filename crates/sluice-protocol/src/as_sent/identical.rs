@@ -27,6 +27,10 @@ impl LastKeys {
         Some(&self.bytes[start..end])
     }
 
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
     fn replace(&mut self, record: &[u8], keys: &[(usize, usize)]) {
         self.bytes.clear();
         self.ends.clear();
@@ -45,6 +49,8 @@ pub(super) struct TopLevel<'s> {
     pub watch: Option<&'s [u8]>,
     pub watched: &'s mut Option<SentEntry>,
     pub last_keys: &'s mut LastKeys,
+    /// Set when the record has exactly the keys of `last_keys`, in order.
+    pub same_keys: &'s mut bool,
     /// The keys of the open objects (start and end), innermost last.
     pub keys: &'s mut Vec<(usize, usize)>,
 }
@@ -61,6 +67,7 @@ pub(super) fn identical_record(bytes: &[u8], top: TopLevel<'_>) -> Option<usize>
         watch,
         watched,
         last_keys,
+        same_keys,
         keys,
     } = top;
     keys.clear();
@@ -69,6 +76,8 @@ pub(super) fn identical_record(bytes: &[u8], top: TopLevel<'_>) -> Option<usize>
     }
     let mut at = 1;
     if *bytes.get(at)? == b'}' {
+        *same_keys = last_keys.len() == 0;
+        last_keys.replace(bytes, &[]);
         return Some(at + 1);
     }
     // Whether every key so far is the last record's key at the same place: those are all
@@ -108,7 +117,9 @@ pub(super) fn identical_record(bytes: &[u8], top: TopLevel<'_>) -> Option<usize>
             _ => return None,
         }
     }
-    if !as_last_record {
+    // A record with fewer keys than the last one matches them as far as it goes.
+    *same_keys = as_last_record && keys.len() == last_keys.len();
+    if !*same_keys {
         last_keys.replace(bytes, keys);
     }
     Some(at + 1)
