@@ -248,6 +248,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 pub(crate) struct KeyLayout {
     /// Whether the fields below describe the keys of the last record resolved.
     resolved: bool,
+    /// Counts the layouts worked out, so that what depends on one can tell it is still the one.
+    generation: u64,
     /// The keys as sent, quotes included, back to back; each entry's ends at `sent_ends`.
     sent: Vec<u8>,
     sent_ends: Vec<usize>,
@@ -290,6 +292,7 @@ impl KeyLayout {
             return Some(());
         }
         self.resolved = false;
+        self.generation += 1;
         self.sent.clear();
         self.sent_ends.clear();
         self.keys.clear();
@@ -368,6 +371,17 @@ enum Slot<'s> {
     Set(Json<'s>),
 }
 
+impl Slot<'_> {
+    /// What the slot's state is, without its value.
+    fn code(self) -> u8 {
+        match self {
+            Slot::AsSent => 0,
+            Slot::Removed => 1,
+            Slot::Set(_) => 2,
+        }
+    }
+}
+
 /// JSON text of a value set.
 #[derive(Debug, Clone, Copy)]
 enum Json<'s> {
@@ -398,6 +412,31 @@ pub(crate) struct OverlayWork<'s> {
     /// Objects as sent that normalisation changed, written again with only their changed
     /// values normalised (at the ranges of [`Replacement::Object`]).
     normalized: Vec<u8>,
+    /// How records of the layout are written, for the changes the edits made.
+    steps: WriteSteps,
+}
+
+/// How an edited record is written, worked out once for a layout and the changes the edits
+/// make to its keys, which are the same for most records of a page: deciding it entry by entry
+/// was most of writing an edited record (callgrind on `cargo xtask bench` scenario (b)).
+#[derive(Debug, Default)]
+struct WriteSteps {
+    /// The layout's generation, each slot's [`Slot::code`] and the slots added, that the steps
+    /// were worked out for.
+    generation: u64,
+    codes: Vec<u8>,
+    appended: Vec<usize>,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// The entries `first..=last` as sent (but their top-level nulls).
+    Sent { first: usize, last: usize },
+    /// The entry with the slot's key, set in place.
+    InPlace { entry: usize, slot: usize },
+    /// The slot's key, set after the record's entries.
+    Added { slot: usize },
 }
 
 /// A value normalisation changed.
@@ -560,9 +599,11 @@ impl<'s> Overlay<'_, 's> {
         if let Some(normalizer) = normalizer {
             self.normalize(normalizer);
         }
+        if self.work.replaced.is_empty() {
+            return self.write_by_steps(out);
+        }
         let record = self.record.as_bytes();
-        // Every value is valid JSON: one starting with `n` is a null.
-        let is_null = |entry: &SentEntry| record.get(entry.value.start) == Some(&b'n');
+        let is_null = |entry: &SentEntry| is_null(record, entry);
         if self.changes_nothing() && !self.entries.iter().any(is_null) {
             return AsSentOutcome::Unchanged;
         }
@@ -616,6 +657,127 @@ impl<'s> Overlay<'_, 's> {
             if let Slot::Set(json) = self.work.slots[slot] {
                 let watched = layout.watched_slot == Some(slot);
                 edited.entry(&self.plan.quoted[slot], self.json(json), watched);
+            }
+        }
+        edited.flush_run();
+        edited.out.push(b'}');
+        AsSentOutcome::Edited(start..edited.out.len(), edited.watched)
+    }
+}
+
+/// Whether `entry`'s value in `record` is `null`: every value is valid JSON, and only a null
+/// starts with `n`.
+fn is_null(record: &[u8], entry: &SentEntry) -> bool {
+    record.get(entry.value.start) == Some(&b'n')
+}
+
+impl<'s> Overlay<'_, 's> {
+    /// [`Overlay::into_outcome`] when no value was replaced: by the steps of the record's
+    /// layout and changes, worked out again when those differ from the last record's.
+    fn write_by_steps(self, out: &mut Vec<u8>) -> AsSentOutcome {
+        let layout = self.layout;
+        let work = &mut *self.work;
+        let steps = &mut work.steps;
+        let same = steps.generation == layout.generation
+            && steps.appended == work.appended
+            && steps.codes.len() == work.slots.len()
+            && steps
+                .codes
+                .iter()
+                .zip(&work.slots)
+                .all(|(&code, slot)| code == slot.code());
+        if !same {
+            steps.generation = layout.generation;
+            steps.codes.clear();
+            steps
+                .codes
+                .extend(work.slots.iter().map(|slot| slot.code()));
+            steps.appended.clone_from(&work.appended);
+            steps.steps.clear();
+            for index in 0..layout.slot_of_entry.len() {
+                let step = match layout.slot_of_entry[index].map(|slot| (slot, work.slots[slot])) {
+                    Some((_, Slot::Removed)) => continue,
+                    Some((slot, Slot::Set(_))) if work.appended.contains(&slot) => continue,
+                    Some((slot, Slot::Set(_))) => Step::InPlace { entry: index, slot },
+                    None | Some((_, Slot::AsSent)) => match steps.steps.last_mut() {
+                        Some(Step::Sent { last, .. }) if *last + 1 == index => {
+                            *last = index;
+                            continue;
+                        }
+                        _ => Step::Sent {
+                            first: index,
+                            last: index,
+                        },
+                    },
+                };
+                steps.steps.push(step);
+            }
+            let added = work.appended.iter().map(|&slot| Step::Added { slot });
+            steps.steps.extend(added);
+        }
+        let record = self.record.as_bytes();
+        let entries = self.entries;
+        let has_null = |first: usize, last: usize| {
+            entries[first..=last]
+                .iter()
+                .any(|entry| is_null(record, entry))
+        };
+        match steps.steps.as_slice() {
+            [] if entries.is_empty() => return AsSentOutcome::Unchanged,
+            [Step::Sent { first: 0, last }]
+                if *last + 1 == entries.len() && !has_null(0, *last) =>
+            {
+                return AsSentOutcome::Unchanged;
+            }
+            _ => {}
+        }
+        let start = out.len();
+        out.reserve(record.len() + 64);
+        out.push(b'{');
+        let mut edited = Edited {
+            out,
+            start,
+            watched: None,
+            record,
+            run: None,
+            run_watched: None,
+        };
+        let values = &work.values;
+        let json = |json: Json<'s>| -> &[u8] {
+            match json {
+                Json::Constant(json) => json,
+                Json::Written(from, to) => &values[from..to],
+            }
+        };
+        let watched_entry = layout.watched_entry;
+        for &step in &steps.steps {
+            match step {
+                Step::Sent { first, last } if !has_null(first, last) => {
+                    edited.flush_run();
+                    edited.run = Some(entries[first].key.start..entries[last].value.end);
+                    edited.run_watched = watched_entry
+                        .filter(|watched| (first..=last).contains(watched))
+                        .map(|watched| entries[watched].clone());
+                }
+                Step::Sent { first, last } => {
+                    for (index, entry) in entries.iter().enumerate().take(last + 1).skip(first) {
+                        if !is_null(record, entry) {
+                            edited.sent_entry(entry, watched_entry == Some(index));
+                        }
+                    }
+                }
+                Step::InPlace { entry, slot } => {
+                    if let Slot::Set(value) = work.slots[slot] {
+                        let key = &record[entries[entry].key.clone()];
+                        edited.entry(key, json(value), watched_entry == Some(entry));
+                    }
+                }
+                Step::Added { slot } => {
+                    if let Slot::Set(value) = work.slots[slot] {
+                        let watched = layout.watched_slot == Some(slot);
+                        edited.entry(&self.plan.quoted[slot], json(value), watched);
+                    }
+                }
             }
         }
         edited.flush_run();

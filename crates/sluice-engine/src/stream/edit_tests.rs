@@ -90,7 +90,7 @@ impl Walk {
         ];
         let mut transformations = Vec::new();
         for _ in 0..self.next(4) {
-            transformations.push(match self.next(3) {
+            transformations.push(match self.next(4) {
                 0 => json!({"type": "RemoveFields", "field_pointers": [
                     [self.pick(&["tags", "score", "a\"q", "missing"])]
                 ]}),
@@ -107,6 +107,14 @@ impl Walk {
                         "{{ 1.5 }}",
                         "{{ None }}",
                     ]),
+                }]}),
+                // A condition that holds for some records and not others.
+                2 => json!({"type": "AddFields",
+                "condition": "{{ record.tags }}",
+                "fields": [{
+                    "type": "AddedFieldDefinition",
+                    "path": [self.pick(&["key", "country", "tags"])],
+                    "value": "{{ record.country }}",
                 }]}),
                 _ => json!({"type": "AddFields",
                 "condition": "{{ value != 'NL-1' and record.status != 'x' }}",
