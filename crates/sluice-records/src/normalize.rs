@@ -23,6 +23,8 @@ pub struct SchemaNormalizer {
     /// How each top-level property is normalised, when a record can be normalised field by
     /// field (its root schema has no `$ref`, which would walk the record again).
     fields: Option<Vec<FieldRule>>,
+    /// The levels of objects within a record that `fields` normalise by their properties.
+    object_levels: usize,
 }
 
 /// A top-level property of the schema (or a property of one, in `nested`).
@@ -80,7 +82,12 @@ impl SchemaNormalizer {
     /// A normaliser for `schema` (the stream's `json_schema`).
     pub fn new(schema: Arc<Value>) -> Self {
         let fields = field_rules(&schema);
-        SchemaNormalizer { schema, fields }
+        let object_levels = fields.as_deref().map_or(0, |rules| nesting(rules) - 1);
+        SchemaNormalizer {
+            schema,
+            fields,
+            object_levels,
+        }
     }
 
     /// Converts the values of `record` in place.
@@ -125,75 +132,105 @@ impl SchemaNormalizer {
 
     /// Writes `object` (an object as sent, within a record that prints as sent), the value of
     /// the property `field`, normalised to `out`: what the normalisation leaves is copied, and
-    /// only the values it may change are parsed, each alone. False, with `out` as it was, when
+    /// only the values it may change are parsed, each alone. `Some(false)`, with nothing
+    /// written, when it leaves the whole object as it is; `None`, with `out` as it was, when
     /// the object is not normalised by its properties alone, or cannot be read as sent.
-    pub(crate) fn normalize_object(&self, field: usize, object: &[u8], out: &mut Vec<u8>) -> bool {
-        let Some(nested) = self
-            .fields
-            .as_ref()
-            .and_then(|rules| rules[field].nested.as_deref())
-        else {
-            return false;
-        };
+    pub(crate) fn normalize_object(
+        &self,
+        field: usize,
+        object: &[u8],
+        out: &mut Vec<u8>,
+        scanners: &mut ObjectScanners,
+    ) -> Option<bool> {
+        let nested = self.fields.as_ref()?[field].nested.as_deref()?;
+        if scanners.levels.len() < self.object_levels {
+            scanners.levels.resize_with(self.object_levels, || {
+                let mut scanner = RecordScanner::default();
+                // Entries where they are sent, nulls among them (no record's top level here).
+                scanner.for_editing(true);
+                scanner
+            });
+        }
         let start = out.len();
-        let written = self.write_object(nested, object, out, 1);
-        if !written {
+        let ObjectScanners { levels, respelled } = scanners;
+        let written = self.write_object(nested, object, out, (1, levels), respelled);
+        if written.is_none() {
             out.truncate(start);
         }
         written
     }
 
     /// [`SchemaNormalizer::normalize_object`] for an object at `depth` below the record, by the
-    /// rules of its properties.
+    /// rules of its properties, scanned by the first of `levels` (the others for the objects
+    /// within it). The entries it leaves are copied in runs, as they were sent (the object
+    /// prints as sent, so it is compact): writing them one by one was most of normalising an
+    /// object (callgrind on `cargo xtask bench` scenario (k)).
     fn write_object(
         &self,
         rules: &[FieldRule],
         object: &[u8],
         out: &mut Vec<u8>,
-        depth: usize,
-    ) -> bool {
-        let Some(scanner) = scan_object(object) else {
-            return false;
-        };
-        // About as long as it was sent: growing from empty cost more than writing it
-        // (callgrind on `cargo xtask bench` scenario (k)).
-        out.reserve(object.len() + 8);
-        out.push(b'{');
-        for (index, entry) in scanner.entries().iter().enumerate() {
+        (depth, levels): (usize, &mut [RecordScanner]),
+        respelled: &mut Vec<u8>,
+    ) -> Option<bool> {
+        let (scanner, deeper) = levels.split_first_mut()?;
+        // Checked with its record, once.
+        scanner.use_printed_text();
+        respelled.clear();
+        let scanned = scanner.scan_record(object, respelled);
+        if scanned != Some((object.len(), AsSent::Identical)) {
+            return None;
+        }
+        // Up to here the object is copied or written already.
+        let mut copied = 0;
+        // Properties usually come in the schema's order.
+        let mut next_rule = 0;
+        for entry in scanner.entries() {
             let quoted = &object[entry.key.clone()];
             let key = &quoted[1..quoted.len() - 1];
             if key.contains(&b'\\') {
-                return false;
+                return None;
             }
-            if index > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(quoted);
-            out.push(b':');
-            let value = &object[entry.value.clone()];
-            let Some(rule) = rules.iter().find(|rule| rule.key.as_bytes() == key) else {
-                out.extend_from_slice(value);
+            let found = match rules.get(next_rule) {
+                Some(rule) if crate::raw::same_bytes(rule.key.as_bytes(), key) => Some(next_rule),
+                _ => rules.iter().position(|rule| rule.key.as_bytes() == key),
+            };
+            let Some(at) = found else {
                 continue;
             };
-            match (RawKind::of(value), &rule.nested) {
-                (kind, _) if rule.leaves(kind, value) => out.extend_from_slice(value),
+            next_rule = at + 1;
+            let rule = &rules[at];
+            let value = &object[entry.value.clone()];
+            let kind = RawKind::of(value);
+            if rule.leaves(kind, value) {
+                continue;
+            }
+            if copied == 0 {
+                // About as long as it was sent: growing from empty cost more than writing it.
+                out.reserve(object.len() + 8);
+            }
+            out.extend_from_slice(&object[copied..entry.value.start]);
+            copied = entry.value.end;
+            match (kind, &rule.nested) {
                 (Some(RawKind::Object), Some(nested)) => {
-                    if !self.write_object(nested, value, out, depth + 1) {
-                        return false;
+                    let below = (depth + 1, &mut *deeper);
+                    if !self.write_object(nested, value, out, below, respelled)? {
+                        out.extend_from_slice(value);
                     }
                 }
                 _ => {
                     // As the whole record's normalisation treats this property's value.
-                    let Ok(mut parsed) = crate::json::from_slice(value) else {
-                        return false;
-                    };
+                    let mut parsed = crate::json::from_slice(value).ok()?;
                     rule.normalize(&mut parsed, &self.schema, depth + 1);
                     crate::raw::write_value(out, &parsed);
                 }
             }
         }
-        out.push(b'}');
-        true
+        if copied == 0 {
+            return Some(false);
+        }
+        out.extend_from_slice(&object[copied..]);
+        Some(true)
     }
 
     /// Normalises the value of the top-level property `field` of an object record, as
@@ -388,63 +425,24 @@ fn converted_unchanged(conversion: Conversion) -> u8 {
     converted_unchanged | null
 }
 
-/// A scanner that has scanned `object` (an object within a record that prints as sent), for its
-/// entries, when it prints as sent itself.
-fn scan_object(object: &[u8]) -> Option<PooledScanner> {
-    let mut scanner = PooledScanner::take();
-    // Checked with its record, once.
-    scanner.use_printed_text();
-    let mut respelled = Vec::new();
-    let scanned = scanner.scan_record(object, &mut respelled);
-    (scanned == Some((object.len(), AsSent::Identical))).then_some(scanner)
+/// Scanners for objects within records, one per level of nesting, kept by an editor from
+/// record to record: moving a pooled scanner in and out of a thread-local for each object was
+/// a third of normalising one, and the objects of one property, which have the same keys, are
+/// checked against the last one's (callgrind on `cargo xtask bench` scenario (k)).
+#[derive(Debug, Default)]
+pub(crate) struct ObjectScanners {
+    levels: Vec<RecordScanner>,
+    /// What the scanners would respell: nothing, in objects that print as sent.
+    respelled: Vec<u8>,
 }
 
-thread_local! {
-    /// Scanners for objects within records, kept from object to object: making one for each
-    /// allocated its buffers anew, and the objects of one property, which have the same keys,
-    /// can be checked against the last one's (callgrind on `cargo xtask bench` scenario (k)).
-    /// One per level of nesting being written.
-    static OBJECT_SCANNERS: std::cell::RefCell<Vec<RecordScanner>> =
-        const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// A scanner from [`OBJECT_SCANNERS`], given back when dropped.
-struct PooledScanner(RecordScanner);
-
-impl PooledScanner {
-    fn take() -> PooledScanner {
-        let scanner = OBJECT_SCANNERS
-            .with_borrow_mut(Vec::pop)
-            .unwrap_or_else(|| {
-                let mut scanner = RecordScanner::default();
-                // Entries where they are sent, nulls among them (they are no record's top level
-                // here).
-                scanner.for_editing(true);
-                scanner
-            });
-        PooledScanner(scanner)
-    }
-}
-
-impl std::ops::Deref for PooledScanner {
-    type Target = RecordScanner;
-
-    fn deref(&self) -> &RecordScanner {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for PooledScanner {
-    fn deref_mut(&mut self) -> &mut RecordScanner {
-        &mut self.0
-    }
-}
-
-impl Drop for PooledScanner {
-    fn drop(&mut self) {
-        let scanner = std::mem::take(&mut self.0);
-        OBJECT_SCANNERS.with_borrow_mut(|pool| pool.push(scanner));
-    }
+/// How deep `rules` have nested rules: the levels of objects they normalise, theirs included.
+fn nesting(rules: &[FieldRule]) -> usize {
+    1 + rules
+        .iter()
+        .filter_map(|rule| rule.nested.as_deref().map(nesting))
+        .max()
+        .unwrap_or(0)
 }
 
 /// Deep enough for any real schema; stops `$ref` cycles.

@@ -31,7 +31,7 @@ use sluice_interp::{LiteralType, PlainValue, RecordFields, Template};
 use sluice_protocol::SentEntry;
 
 use crate::filter::RecordFilter;
-use crate::normalize::{RawKind, SchemaNormalizer};
+use crate::normalize::{ObjectScanners, RawKind, SchemaNormalizer};
 use crate::transform::Transformation;
 
 /// The top-level keys a selector's filter and transformations read, set and remove, when every
@@ -219,7 +219,7 @@ impl RawPlan {
 /// call to `memcmp`, which was most of matching keys (callgrind on `cargo xtask bench`
 /// scenario (b)).
 #[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let length = a.len();
     if length != b.len() {
         return false;
@@ -414,6 +414,8 @@ pub(crate) struct OverlayWork<'s> {
     normalized: Vec<u8>,
     /// How records of the layout are written, for the changes the edits made.
     steps: WriteSteps,
+    /// Scanners of the objects normalisation rewrites.
+    object_scanners: ObjectScanners,
 }
 
 /// How an edited record is written, worked out once for a layout and the changes the edits
@@ -908,14 +910,20 @@ impl Overlay<'_, '_> {
                 // Only the values that change are parsed; an object written as it was sent is
                 // left as it is.
                 let from = work.normalized.len();
-                if normalizer.normalize_object(field, sent, &mut work.normalized) {
-                    if work.normalized[from..] == *sent {
+                let written = &mut work.normalized;
+                match normalizer.normalize_object(field, sent, written, &mut work.object_scanners) {
+                    // Written as it was sent after all.
+                    Some(true) if work.normalized[from..] == *sent => {
                         work.normalized.truncate(from);
-                    } else {
+                        continue;
+                    }
+                    Some(true) => {
                         let range = from..work.normalized.len();
                         work.replaced.push((index, Replacement::Object(range)));
+                        continue;
                     }
-                    continue;
+                    Some(false) => continue,
+                    None => {}
                 }
             }
             // The record prints as sent, so its values parse.
