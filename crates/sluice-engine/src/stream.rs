@@ -790,8 +790,10 @@ impl Retriever {
         cursor_field: Option<&str>,
     ) -> Option<AsSentPage> {
         let fields = self.paginator.response_keys()?;
+        // Checked once: the page walk and the editor read the same text.
+        let text = std::str::from_utf8(body).ok()?;
         let page = selector.records_as_sent_beside(
-            body,
+            text,
             fields,
             cursor_field,
             PAGE_BUFFERS.take(body.len()),
@@ -802,6 +804,7 @@ impl Retriever {
         let sent_page = SentPage {
             selector,
             body,
+            text,
             respelled: PAGE_BUFFERS.share(page.respelled),
             entries: changes.then_some(&page.entries[..]),
             cursor_field,
@@ -876,6 +879,8 @@ fn on_two_cores(there: &mut (dyn FnMut() + Send), here: &mut dyn FnMut()) {
 struct SentPage<'p> {
     selector: &'p RecordSelector,
     body: &'p Bytes,
+    /// The body's text.
+    text: &'p str,
     respelled: Bytes,
     /// The records' top-level entries, when the selector edits records.
     entries: Option<&'p [SentEntry]>,
@@ -934,12 +939,9 @@ impl SentPage<'_> {
         };
         let mut editor = self.selector.editor();
         // The text records are edited from, checked once a page rather than field by field
-        // (both are UTF-8: the page walk reads only text).
+        // (the respelled records' too: they are written from text).
         let texts = match self.entries {
-            Some(_) => Some((
-                std::str::from_utf8(self.body).ok()?,
-                std::str::from_utf8(&self.respelled).ok()?,
-            )),
+            Some(_) => Some((self.text, std::str::from_utf8(&self.respelled).ok()?)),
             None => None,
         };
         // Whether the record before was given to the editor (the one whose keys a record's

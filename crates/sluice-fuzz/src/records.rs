@@ -54,13 +54,17 @@ pub(crate) fn records(data: &[u8]) {
         return;
     };
 
-    // The shortcut for pages passed through unchanged must print what parsing prints.
-    if let Some(page) = selector.records_as_sent(
-        body,
-        &["next".to_owned(), "meta.cursor".to_owned()],
-        Some("id"),
-        Vec::new(),
-    ) {
+    // The shortcut for pages passed through unchanged must print what parsing prints (it
+    // reads text; the engine sends other bodies through the full selector).
+    let as_sent = std::str::from_utf8(body).ok().and_then(|text| {
+        selector.records_as_sent(
+            text,
+            &["next".to_owned(), "meta.cursor".to_owned()],
+            Some("id"),
+            Vec::new(),
+        )
+    });
+    if let Some(page) = as_sent {
         for record in page.records {
             check_as_sent(&body[record.sent.clone()]);
             if record.class == AsSent::Respelled {

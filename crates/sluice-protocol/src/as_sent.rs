@@ -137,19 +137,31 @@ impl RecordScanner {
     /// A scanner for values found in `text`, or `None` when `text` is not UTF-8 (and so not
     /// JSON). Every slice later given to the scanner must come from `text`.
     pub fn for_text(text: &[u8]) -> Option<RecordScanner> {
+        Some(RecordScanner::for_str(std::str::from_utf8(text).ok()?))
+    }
+
+    /// [`RecordScanner::for_text`] for text known to be UTF-8, which is not checked again.
+    pub fn for_str(text: &str) -> RecordScanner {
         let mut scanner = RecordScanner::default();
-        scanner.use_text(text).then_some(scanner)
+        scanner.use_str(text);
+        scanner
     }
 
     /// Scans values found in `text` from now on, as a scanner [made for it](RecordScanner::for_text)
     /// would, keeping this one's settings and buffers; false, and nothing changed, when `text` is
     /// not UTF-8. One scanner can then serve many small texts without allocating for each.
     pub fn use_text(&mut self, text: &[u8]) -> bool {
-        if std::str::from_utf8(text).is_err() {
+        let Ok(text) = std::str::from_utf8(text) else {
             return false;
-        }
-        self.controls_possible = text.iter().fold(false, |seen, &b| seen | (b < 0x20));
+        };
+        self.use_str(text);
         true
+    }
+
+    /// [`RecordScanner::use_text`] for text known to be UTF-8.
+    fn use_str(&mut self, text: &str) {
+        let bytes = text.as_bytes();
+        self.controls_possible = bytes.iter().fold(false, |seen, &b| seen | (b < 0x20));
     }
 
     /// Scans values found within a record this scanner's kind found the reference prints as

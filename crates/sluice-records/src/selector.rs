@@ -231,25 +231,27 @@ impl RecordSelector {
     ///     &at,
     /// )?;
     /// let selector = RecordSelector::from_model(&model, None, &[], &Map::new(), &Arc::new(json!({})), &at)?;
-    /// let body = br#"{"data": [{"id":1}, {"id":2}], "next": "p2"}"#;
+    /// let body = r#"{"data": [{"id":1}, {"id":2}], "next": "p2"}"#;
     /// let page = selector.records_as_sent(body, &["next".to_owned()], None, Vec::new()).unwrap();
-    /// assert_eq!(&body[page.records[1].sent.clone()], br#"{"id":2}"#);
+    /// assert_eq!(&body[page.records[1].sent.clone()], r#"{"id":2}"#);
     /// assert_eq!(page.records[1].class, sluice_protocol::AsSent::Identical);
     ///
-    /// let body = br#"{"data": [{"id": 1, "amount": 12.50}], "next": "p2"}"#;
+    /// let body = r#"{"data": [{"id": 1, "amount": 12.50}], "next": "p2"}"#;
     /// let page = selector.records_as_sent(body, &["next".to_owned()], None, Vec::new()).unwrap();
     /// assert_eq!(page.records[0].class, sluice_protocol::AsSent::Respelled);
     /// assert_eq!(&page.respelled[page.records[0].respelled.clone()], br#"{"id":1,"amount":12.5}"#);
-    /// assert_eq!(&body[page.fields[0].1.clone()], br#""p2""#);
+    /// assert_eq!(&body[page.fields[0].1.clone()], r#""p2""#);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// The body is text: one that is not UTF-8 is no JSON, which the full selector reports.
     ///
     /// `watch`: a top-level key whose value each record's [`crate::RecordAsSent::watched`] locates
     /// (a cursor's field). `respelled`: the buffer [`PageAsSent::respelled`] is written to
     /// (cleared first), so that a caller can reuse one page's buffer for the next.
     pub fn records_as_sent(
         &self,
-        body: &[u8],
+        body: &str,
         fields: &[String],
         watch: Option<&str>,
         respelled: Vec<u8>,
@@ -261,7 +263,7 @@ impl RecordSelector {
     /// second by `beside` on another core. The same records as scanning them in one go.
     pub fn records_as_sent_beside(
         &self,
-        body: &[u8],
+        body: &str,
         fields: &[String],
         watch: Option<&str>,
         respelled: Vec<u8>,

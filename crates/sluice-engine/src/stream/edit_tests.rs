@@ -414,13 +414,14 @@ fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
             continue;
         }
         let records: Vec<String> = (0..600).map(|_| walk.record()).collect();
-        let body = Bytes::from(format!(r#"{{"data":[{}]}}"#, records.join(",")));
-        let Some(page) = selector.records_as_sent(&body, &[], Some("id"), Vec::new()) else {
+        let text = format!(r#"{{"data":[{}]}}"#, records.join(","));
+        let body = Bytes::from(text.clone());
+        let Some(page) = selector.records_as_sent(&text, &[], Some("id"), Vec::new()) else {
             continue;
         };
         // Pages from 64 KB are scanned in halves.
         let halves = selector.records_as_sent_beside(
-            &body,
+            &text,
             &[],
             Some("id"),
             Vec::new(),
@@ -432,6 +433,7 @@ fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
         let sent_page = SentPage {
             selector: &selector,
             body: &body,
+            text: &text,
             respelled: Bytes::from(page.respelled.clone()),
             entries: Some(&page.entries),
             cursor_field: Some("id"),
