@@ -62,6 +62,7 @@ pub(crate) enum RawKind {
 impl RawKind {
     /// The kind of `json`, a value as sent (integers within 64 bits, as in a record that prints
     /// as sent).
+    #[inline]
     pub(crate) fn of(json: &[u8]) -> Option<RawKind> {
         Some(match json.first()? {
             b'"' => RawKind::String,
@@ -124,6 +125,7 @@ impl SchemaNormalizer {
     /// Whether the normalisation certainly leaves `value` (a value as sent, of kind `kind`,
     /// within a record that prints as sent), the property `field`'s, as it is: told from its
     /// kind, and for an array from its elements' kinds.
+    #[inline]
     pub(crate) fn leaves(&self, field: usize, kind: Option<RawKind>, value: &[u8]) -> bool {
         self.fields
             .as_ref()
