@@ -609,17 +609,7 @@ impl<'s> Overlay<'_, 's> {
         if self.changes_nothing() && !self.entries.iter().any(is_null) {
             return AsSentOutcome::Unchanged;
         }
-        let start = out.len();
-        out.reserve(record.len() + 64);
-        out.push(b'{');
-        let mut edited = Edited {
-            out,
-            start,
-            watched: None,
-            record,
-            run: None,
-            run_watched: None,
-        };
+        let mut edited = Edited::open(out, record);
         let layout = self.layout;
         let mut replaced = self.work.replaced.iter().peekable();
         for (index, entry) in self.entries.iter().enumerate() {
@@ -661,9 +651,7 @@ impl<'s> Overlay<'_, 's> {
                 edited.entry(&self.plan.quoted[slot], self.json(json), watched);
             }
         }
-        edited.flush_run();
-        edited.out.push(b'}');
-        AsSentOutcome::Edited(start..edited.out.len(), edited.watched)
+        edited.close()
     }
 }
 
@@ -733,17 +721,7 @@ impl<'s> Overlay<'_, 's> {
             }
             _ => {}
         }
-        let start = out.len();
-        out.reserve(record.len() + 64);
-        out.push(b'{');
-        let mut edited = Edited {
-            out,
-            start,
-            watched: None,
-            record,
-            run: None,
-            run_watched: None,
-        };
+        let mut edited = Edited::open(out, record);
         let values = &work.values;
         let json = |json: Json<'s>| -> &[u8] {
             match json {
@@ -782,9 +760,7 @@ impl<'s> Overlay<'_, 's> {
                 }
             }
         }
-        edited.flush_run();
-        edited.out.push(b'}');
-        AsSentOutcome::Edited(start..edited.out.len(), edited.watched)
+        edited.close()
     }
 }
 
@@ -804,7 +780,29 @@ struct Edited<'w> {
     run_watched: Option<SentEntry>,
 }
 
-impl Edited<'_> {
+impl<'w> Edited<'w> {
+    /// Starts writing an edited `record` after what `out` holds.
+    fn open(out: &'w mut Vec<u8>, record: &'w [u8]) -> Edited<'w> {
+        let start = out.len();
+        out.reserve(record.len() + 64);
+        out.push(b'{');
+        Edited {
+            out,
+            start,
+            watched: None,
+            record,
+            run: None,
+            run_watched: None,
+        }
+    }
+
+    /// Ends the record: where it was written, and where it has the watched key.
+    fn close(mut self) -> AsSentOutcome {
+        self.flush_run();
+        self.out.push(b'}');
+        AsSentOutcome::Edited(self.start..self.out.len(), self.watched)
+    }
+
     /// Writes the entry `key` (as JSON) set to `json`; a top-level null is left out, as the
     /// reference leaves it.
     fn entry(&mut self, key: &[u8], json: &[u8], watched: bool) {
