@@ -20,7 +20,8 @@
 //!
 //! The plan refuses (and the tree path runs) anything it cannot prove the same: a template that
 //! reads `record` as a whole, a path below the top level or with glob characters, a key both
-//! removed and set, a `RemoveFields` condition, any other transformation, schema normalisation.
+//! removed and set, a `RemoveFields` condition, any other transformation, a schema normalisation
+//! that cannot run one top-level field at a time.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -99,7 +100,8 @@ impl RawPlan {
         }
         plan.read.sort();
         plan.read.dedup();
-        for key in plan.read.clone().iter().chain(&plan.removed.clone()) {
+        let touched: Vec<String> = plan.read.iter().chain(&plan.removed).cloned().collect();
+        for key in &touched {
             plan.add_slot(key);
         }
         plan.edits = match edits {
@@ -132,6 +134,7 @@ impl RawPlan {
             .position(|slot| same_bytes(slot.as_bytes(), key.as_bytes()))
     }
 
+    /// `edit` by slot (its key has one), a constant written as JSON.
     fn compile(&self, edit: KeyEdit) -> Option<Edit> {
         Some(match edit {
             KeyEdit::Set {
@@ -575,21 +578,6 @@ impl<'s> Overlay<'_, 's> {
         }
     }
 
-    /// Whether nothing was set or removed that the record has, and no value replaced.
-    fn changes_nothing(&self) -> bool {
-        self.work.replaced.is_empty()
-            && self
-                .work
-                .slots
-                .iter()
-                .enumerate()
-                .all(|(slot, state)| match state {
-                    Slot::AsSent => true,
-                    Slot::Removed => self.layout.entry_of_slot[slot].is_none(),
-                    Slot::Set(_) => false,
-                })
-    }
-
     /// The record as the reference prints it now, normalised by `normalizer` (which must
     /// normalise [by field](SchemaNormalizer::by_field)) first; an edited record is appended to
     /// `out`.
@@ -604,11 +592,8 @@ impl<'s> Overlay<'_, 's> {
         if self.work.replaced.is_empty() {
             return self.write_by_steps(out);
         }
+        // A value normalisation replaced: written entry by entry.
         let record = self.record.as_bytes();
-        let is_null = |entry: &SentEntry| is_null(record, entry);
-        if self.changes_nothing() && !self.entries.iter().any(is_null) {
-            return AsSentOutcome::Unchanged;
-        }
         let mut edited = Edited::open(out, record);
         let layout = self.layout;
         let mut replaced = self.work.replaced.iter().peekable();
@@ -641,7 +626,7 @@ impl<'s> Overlay<'_, 's> {
                 continue;
             }
             // The reference leaves top-level nulls out.
-            if !is_null(entry) {
+            if !is_null(record, entry) {
                 edited.sent_entry(entry, watched);
             }
         }
@@ -733,11 +718,10 @@ impl<'s> Overlay<'_, 's> {
         for &step in &steps.steps {
             match step {
                 Step::Sent { first, last } if !has_null(first, last) => {
-                    edited.flush_run();
-                    edited.run = Some(entries[first].key.start..entries[last].value.end);
-                    edited.run_watched = watched_entry
+                    let watched = watched_entry
                         .filter(|watched| (first..=last).contains(watched))
                         .map(|watched| entries[watched].clone());
+                    edited.sent_run(entries[first].key.start..entries[last].value.end, watched);
                 }
                 Step::Sent { first, last } => {
                     for (index, entry) in entries.iter().enumerate().take(last + 1).skip(first) {
@@ -809,6 +793,14 @@ impl<'w> Edited<'w> {
         if json != b"null" {
             self.write(key, |out| out.extend_from_slice(json), watched);
         }
+    }
+
+    /// Writes entries of the record as sent that follow each other, `run` (from the first one's
+    /// key to the last one's value), with the watched one if it is among them.
+    fn sent_run(&mut self, run: Range<usize>, watched: Option<SentEntry>) {
+        self.flush_run();
+        self.run = Some(run);
+        self.run_watched = watched;
     }
 
     /// Writes an entry of the record as sent, with the run of those before it when it follows
