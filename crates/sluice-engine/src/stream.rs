@@ -801,12 +801,21 @@ impl Retriever {
         )?;
         let extracted = page.records.len();
         let changes = selector.changes_records_as_sent();
+        let respelled = PAGE_BUFFERS.share(page.respelled);
+        let editing = match changes {
+            // The respelled records' text too: they are written from text.
+            true => Some(Editing {
+                entries: &page.entries,
+                body: text,
+                respelled: std::str::from_utf8(&respelled).ok()?,
+            }),
+            false => None,
+        };
         let sent_page = SentPage {
             selector,
             body,
-            text,
-            respelled: PAGE_BUFFERS.share(page.respelled),
-            entries: changes.then_some(&page.entries[..]),
+            respelled: &respelled,
+            editing,
             cursor_field,
         };
         let (records, last_sent) = sent_page.select_on_two_cores(&page.records, vars)?;
@@ -879,14 +888,23 @@ fn on_two_cores(there: &mut (dyn FnMut() + Send), here: &mut dyn FnMut()) {
 struct SentPage<'p> {
     selector: &'p RecordSelector,
     body: &'p Bytes,
-    /// The body's text.
-    text: &'p str,
-    respelled: Bytes,
-    /// The records' top-level entries, when the selector edits records.
-    entries: Option<&'p [SentEntry]>,
+    respelled: &'p Bytes,
+    /// What the records are edited from, when the selector edits them.
+    editing: Option<Editing<'p>>,
     /// The field the slice's cursor reads, located in each record (see
     /// [`RecordData::AsSentWithField`]).
     cursor_field: Option<&'p str>,
+}
+
+/// What a page's records are edited from: checked as text once a page rather than field by
+/// field.
+#[derive(Debug, Clone, Copy)]
+struct Editing<'p> {
+    /// The records' top-level entries.
+    entries: &'p [SentEntry],
+    /// The body's text and [`SentPage::respelled`]'s.
+    body: &'p str,
+    respelled: &'p str,
 }
 
 impl SentPage<'_> {
@@ -897,7 +915,7 @@ impl SentPage<'_> {
         records: &[RecordAsSent],
         vars: &SelectVariables<'_>,
     ) -> Option<(Vec<RecordData>, Option<std::ops::Range<usize>>)> {
-        if self.entries.is_none() || records.len() < SPLIT_PAGES_FROM {
+        if self.editing.is_none() || records.len() < SPLIT_PAGES_FROM {
             return self.select(records, vars);
         }
         let (first, second) = records.split_at(records.len() / 2);
@@ -932,28 +950,22 @@ impl SentPage<'_> {
         let mut selected = Vec::with_capacity(records.len());
         let mut last_sent = None;
         // The records edited are written into one buffer, shared by their bytes.
-        let mut edited = match (self.entries, records.first(), records.last()) {
+        let mut edited = match (self.editing, records.first(), records.last()) {
             (Some(_), Some(first), Some(last)) => EDITED_BUFFERS
                 .take((last.sent.end - first.sent.start).saturating_add(64 * records.len())),
             _ => Vec::new(),
         };
         let mut editor = self.selector.editor();
-        // The text records are edited from, checked once a page rather than field by field
-        // (the respelled records' too: they are written from text).
-        let texts = match self.entries {
-            Some(_) => Some((self.text, std::str::from_utf8(&self.respelled).ok()?)),
-            None => None,
-        };
         // Whether the record before was given to the editor (the one whose keys a record's
         // `same_keys` compares with).
         let mut previous_edited = false;
         for record in records {
             let edited_as_sent = matches!(record.class, AsSent::Identical | AsSent::Respelled);
             let same_keys = previous_edited && edited_as_sent && record.same_keys;
-            previous_edited = texts.is_some() && edited_as_sent;
-            let text = match (texts, record.respelled.is_empty()) {
-                (Some((body, _)), true) => Some(body.get(record.sent.clone())?),
-                (Some((_, respelled)), false) => Some(respelled.get(record.respelled.clone())?),
+            previous_edited = self.editing.is_some() && edited_as_sent;
+            let text = match (self.editing, record.respelled.is_empty()) {
+                (Some(editing), true) => Some(editing.body.get(record.sent.clone())?),
+                (Some(editing), false) => Some(editing.respelled.get(record.respelled.clone())?),
                 (None, _) => None,
             };
             let found = FoundRecord {
@@ -963,7 +975,9 @@ impl SentPage<'_> {
                     .then(|| self.respelled.slice(record.respelled.clone())),
                 text,
                 same_keys,
-                entries: self.entries.map(|entries| &entries[record.entries.clone()]),
+                entries: self
+                    .editing
+                    .map(|editing| &editing.entries[record.entries.clone()]),
                 watched: record.watched.as_ref(),
             };
             let kept = select_as_sent(&mut editor, found, self.cursor_field, vars, &mut edited)?;

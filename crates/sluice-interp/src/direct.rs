@@ -109,11 +109,7 @@ impl Direct {
     /// The rendered text when every lookup reads a field of `record` (and nothing else), or
     /// `None`, as [`Direct::render`].
     pub(crate) fn render_record(&self, record: &dyn RecordFields) -> Option<String> {
-        // Room for what most renders make at once: growing the text a lookup at a time was
-        // several allocations a record.
-        let mut out = String::with_capacity(RENDERED_CAPACITY);
-        self.render_record_into(record, &mut out)?;
-        Some(out)
+        self.render_with(record_lookup(record))
     }
 
     /// [`Direct::render_record`], appending to `out` (left part written when it gives `None`).
@@ -122,13 +118,7 @@ impl Direct {
         record: &dyn RecordFields,
         out: &mut String,
     ) -> Option<()> {
-        self.render_into(
-            |lookup| match lookup.variable.as_str() {
-                "record" => record.plain(&lookup.keys),
-                _ => None,
-            },
-            out,
-        )
+        self.render_into(record_lookup(record), out)
     }
 
     /// What a template of one comparison of a field of `record` (`{{ record.status != 'x' }}`,
@@ -177,6 +167,14 @@ impl Direct {
             }
         }
         Some(())
+    }
+}
+
+/// The lookups of a template rendered from `record`'s fields: `record.…` only.
+fn record_lookup<'r>(record: &'r dyn RecordFields) -> impl Fn(&Lookup) -> Option<PlainValue<'r>> {
+    move |lookup| match lookup.variable.as_str() {
+        "record" => record.plain(&lookup.keys),
+        _ => None,
     }
 }
 

@@ -564,23 +564,16 @@ impl Strptime {
 
     /// Python's `datetime.strptime(input, pattern)`.
     pub fn parse(&self, input: &str) -> Result<Parsed, String> {
-        if let Some(parsed) = self.parse_fixed(input) {
+        if let Some(parsed) = self.parse_fixed_bytes(input.as_bytes()) {
             return parsed;
         }
         self.parse_with_regex(input)
     }
 
-    /// [`Strptime::parse`] for a pattern of fixed pieces and an input whose every number has
-    /// its full width and a value its regex takes at that width: then the regex's first choice
-    /// at every group is that number, so its match is this one. `None` for anything else,
-    /// which the regex decides.
-    fn parse_fixed(&self, input: &str) -> Option<Result<Parsed, String>> {
-        self.parse_fixed_bytes(input.as_bytes())
-    }
-
     /// [`Strptime::parse`]'s result for the text `bytes` spell, when the pattern is of fixed
     /// pieces and every number in `bytes` has its full width and a value its regex takes at that
-    /// width; `None` for anything else, which [`Strptime::parse`] decides. `bytes` may also be a
+    /// width: then the regex's first choice at every group is that number, so its match is this
+    /// one. `None` for anything else, which [`Strptime::parse`] decides. `bytes` may also be a
     /// JSON string as sent, between its quotes: what matches here has no escapes, as the
     /// pattern's literals have no backslash.
     pub fn parse_fixed_bytes(&self, bytes: &[u8]) -> Option<Result<Parsed, String>> {
@@ -1124,7 +1117,7 @@ mod tests {
                     }
                 }
                 let input: String = input.into_iter().collect();
-                if let Some(fast) = strptime.parse_fixed(&input) {
+                if let Some(fast) = strptime.parse_fixed_bytes(input.as_bytes()) {
                     decided += 1;
                     assert_eq!(
                         fast,

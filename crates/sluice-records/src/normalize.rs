@@ -111,15 +111,7 @@ impl SchemaNormalizer {
     /// [`SchemaNormalizer::field`], trying the property at index `from` first: when a record's
     /// keys come in the schema's order, each is found at once.
     pub(crate) fn field_from(&self, key: &[u8], from: usize) -> Option<usize> {
-        let rules = self.fields.as_ref()?;
-        if rules
-            .get(from)
-            .is_some_and(|rule| rule.key.as_bytes() == key)
-        {
-            return Some(from);
-        }
-        // Property names are distinct: the one found anywhere is the one looked for.
-        rules.iter().position(|rule| rule.key.as_bytes() == key)
+        rule_index(self.fields.as_ref()?, key, from)
     }
 
     /// Whether the normalisation certainly leaves `value` (a value as sent, of kind `kind`,
@@ -193,11 +185,7 @@ impl SchemaNormalizer {
             if key.contains(&b'\\') {
                 return None;
             }
-            let found = match rules.get(next_rule) {
-                Some(rule) if crate::raw::same_bytes(rule.key.as_bytes(), key) => Some(next_rule),
-                _ => rules.iter().position(|rule| rule.key.as_bytes() == key),
-            };
-            let Some(at) = found else {
+            let Some(at) = rule_index(rules, key, next_rule) else {
                 continue;
             };
             next_rule = at + 1;
@@ -436,6 +424,19 @@ pub(crate) struct ObjectScanners {
     levels: Vec<RecordScanner>,
     /// What the scanners would respell: nothing, in objects that print as sent.
     respelled: Vec<u8>,
+}
+
+/// The index of the rule of the property named `key` among `rules`, trying the one at `from`
+/// first: when an object's keys come in the schema's order, each is found at once. Inlined:
+/// called for every entry of every object normalised, and a call of its own cost bench (k)
+/// half a percent of its instructions.
+#[inline(always)]
+fn rule_index(rules: &[FieldRule], key: &[u8], from: usize) -> Option<usize> {
+    match rules.get(from) {
+        Some(rule) if crate::raw::same_bytes(rule.key.as_bytes(), key) => Some(from),
+        // Property names are distinct: the one found anywhere is the one looked for.
+        _ => rules.iter().position(|rule| rule.key.as_bytes() == key),
+    }
 }
 
 /// How deep `rules` have nested rules: the levels of objects they normalise, theirs included.

@@ -87,11 +87,17 @@ impl RawPlan {
         for transformation in transformations {
             let touched = transformation.top_level_keys()?;
             plan.read.extend(touched.read);
-            plan.read.extend(touched.set.iter().cloned());
-            plan.set.extend(touched.set);
-            plan.removed.extend(touched.removed);
-            match (&mut edits, touched.edits) {
-                (Some(edits), Some(more)) => edits.extend(more),
+            for edit in &touched.edits {
+                match edit {
+                    KeyEdit::Set { key, .. } => {
+                        plan.read.push(key.clone());
+                        plan.set.push(key.clone());
+                    }
+                    KeyEdit::Remove { key } => plan.removed.push(key.clone()),
+                }
+            }
+            match &mut edits {
+                Some(edits) if !touched.parsed_only => edits.extend(touched.edits),
                 _ => edits = None,
             }
         }
@@ -394,6 +400,19 @@ enum Json<'s> {
     Written(usize, usize),
 }
 
+impl<'s> Json<'s> {
+    /// The text, `values` being [`OverlayWork::values`].
+    fn bytes<'v>(self, values: &'v [u8]) -> &'v [u8]
+    where
+        's: 'v,
+    {
+        match self {
+            Json::Constant(json) => json,
+            Json::Written(start, end) => &values[start..end],
+        }
+    }
+}
+
 /// The parts of an [`Overlay`] kept from one record to the next, so that editing a record
 /// allocates nothing.
 #[derive(Debug, Default)]
@@ -572,10 +591,7 @@ impl<'s> Overlay<'_, 's> {
 
     /// The JSON text of a value set.
     fn json(&self, json: Json<'s>) -> &[u8] {
-        match json {
-            Json::Constant(json) => json,
-            Json::Written(start, end) => &self.work.values[start..end],
-        }
+        json.bytes(&self.work.values)
     }
 
     /// The record as the reference prints it now, normalised by `normalizer` (which must
@@ -707,13 +723,7 @@ impl<'s> Overlay<'_, 's> {
             _ => {}
         }
         let mut edited = Edited::open(out, record);
-        let values = &work.values;
-        let json = |json: Json<'s>| -> &[u8] {
-            match json {
-                Json::Constant(json) => json,
-                Json::Written(from, to) => &values[from..to],
-            }
-        };
+        let values = &work.values[..];
         let watched_entry = layout.watched_entry;
         for &step in &steps.steps {
             match step {
@@ -733,13 +743,13 @@ impl<'s> Overlay<'_, 's> {
                 Step::InPlace { entry, slot } => {
                     if let Slot::Set(value) = work.slots[slot] {
                         let key = &record[entries[entry].key.clone()];
-                        edited.entry(key, json(value), watched_entry == Some(entry));
+                        edited.entry(key, value.bytes(values), watched_entry == Some(entry));
                     }
                 }
                 Step::Added { slot } => {
                     if let Slot::Set(value) = work.slots[slot] {
                         let watched = layout.watched_slot == Some(slot);
-                        edited.entry(&self.plan.quoted[slot], json(value), watched);
+                        edited.entry(&self.plan.quoted[slot], value.bytes(values), watched);
                     }
                 }
             }
@@ -1019,14 +1029,15 @@ fn key_text(quoted: &[u8]) -> Option<Cow<'_, [u8]>> {
     }
 }
 
-/// The top-level keys one transformation reads, sets and removes, and what it does to them.
+/// The top-level keys one transformation reads, and what it sets and removes.
 #[derive(Debug, Default)]
 pub(crate) struct TopLevelKeys {
     pub read: Vec<String>,
-    pub set: Vec<String>,
-    pub removed: Vec<String>,
-    /// Its edits, in order; `None` when it runs only on a parsed object of the keys read.
-    pub edits: Option<Vec<KeyEdit>>,
+    /// Its edits, in order.
+    pub edits: Vec<KeyEdit>,
+    /// It runs only on a parsed object of the keys read (an `AddFields` condition), not as
+    /// [`KeyEdit`]s on a record as sent.
+    pub parsed_only: bool,
 }
 
 /// One change a transformation makes to a record's top level.

@@ -188,7 +188,6 @@ impl Transformation {
     /// is all it does, and its edits (see [`crate::raw`]); `None` when it needs the whole record.
     pub(crate) fn top_level_keys(&self) -> Option<TopLevelKeys> {
         let mut keys = TopLevelKeys::default();
-        let mut edits = Vec::new();
         match self {
             Transformation::AddFields(add) => {
                 for field in &add.fields {
@@ -205,8 +204,7 @@ impl Transformation {
                         }
                         Evaluated::Constant(value) => NewValue::Constant(value.clone()),
                     };
-                    keys.set.push(key.clone());
-                    edits.push(KeyEdit::Set {
+                    keys.edits.push(KeyEdit::Set {
                         key: key.clone(),
                         value,
                     });
@@ -214,7 +212,7 @@ impl Transformation {
                 if let Some(condition) = &add.condition {
                     keys.read.extend(condition.keys_read("record")?);
                     // The condition is evaluated on the parsed keys.
-                    return Some(keys);
+                    keys.parsed_only = true;
                 }
             }
             Transformation::RemoveFields(remove) => {
@@ -224,8 +222,7 @@ impl Transformation {
                 for pointer in &remove.pointers {
                     match pointer.as_slice() {
                         [Segment::Glob(key)] if pointer[0].is_literal() => {
-                            keys.removed.push(key.clone());
-                            edits.push(KeyEdit::Remove { key: key.clone() });
+                            keys.edits.push(KeyEdit::Remove { key: key.clone() });
                         }
                         // An empty pointer removes nothing.
                         [] => {}
@@ -235,7 +232,6 @@ impl Transformation {
             }
             _ => return None,
         }
-        keys.edits = Some(edits);
         Some(keys)
     }
 

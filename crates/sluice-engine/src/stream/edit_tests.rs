@@ -402,7 +402,7 @@ fn a_filter_and_top_level_add_and_remove_fields_run_as_sent() {
 /// on, that one core gives, and those print as the tree path prints them.
 #[test]
 fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
-    use super::{SPLIT_PAGES_FROM, SentPage, on_two_cores};
+    use super::{Editing, SPLIT_PAGES_FROM, SentPage, on_two_cores};
     let mut walk = Walk { state: 11, keys: 0 };
     let empty = json!({});
     let vars = variables(&empty);
@@ -430,12 +430,16 @@ fn a_page_edited_on_two_cores_is_the_page_edited_on_one() {
         assert_eq!(halves.as_ref(), Some(&page), "selector {parts}");
         scanned_in_halves += usize::from(body.len() >= 64 << 10);
         assert!(page.records.len() >= SPLIT_PAGES_FROM);
+        let respelled = Bytes::from(page.respelled.clone());
         let sent_page = SentPage {
             selector: &selector,
             body: &body,
-            text: &text,
-            respelled: Bytes::from(page.respelled.clone()),
-            entries: Some(&page.entries),
+            respelled: &respelled,
+            editing: Some(Editing {
+                entries: &page.entries,
+                body: &text,
+                respelled: std::str::from_utf8(&respelled).unwrap(),
+            }),
             cursor_field: Some("id"),
         };
         let one = sent_page.select(&page.records, &vars);
